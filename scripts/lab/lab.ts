@@ -1,0 +1,326 @@
+// Lab: namespace hosts on one machine, shared by the demo, the integration
+// tests and the benchmarks. Contract: create() builds a switch namespace
+// (a Linux bridge = the physical LAN, dnsmasq = the building's DHCP server)
+// and N host namespaces, each with eth0 on that LAN and a real DHCP client
+// (dhclient). Everything it makes carries the lab's prefix; destroy() ends
+// exactly the processes it started (by PID) and deletes exactly its
+// namespaces and files. Traffic never leaves the namespaces it created.
+
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { ask } from '../../src/control/client.js';
+import type { StatusReport } from '../../src/agent/status.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** repository root, from scripts/lab (tests) or dist/scripts/lab (built) */
+export const ROOT = existsSync(join(here, '../../package.json')) ? resolve(here, '../..') : resolve(here, '../../..');
+export const AGENT_BIN = join(ROOT, 'dist', 'src', 'main.js');
+const SCRIPT = join(ROOT, 'scripts', 'lab', 'dhclient-script.sh');
+export const TCP_PROBE = join(ROOT, 'scripts', 'lab', 'tcp-probe.mjs');
+
+export function sh(cmd: string, args: string[], opts: { input?: string; allowFail?: boolean } = {}): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', input: opts.input, stdio: ['pipe', 'pipe', 'pipe'] });
+  } catch (err) {
+    if (opts.allowFail) return '';
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`${cmd} ${args.join(' ')}: ${e.stderr?.trim() || e.message}`);
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000, everyMs = 20): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/** Why the lab cannot run here, or undefined if it can. */
+export function labUnavailable(): string | undefined {
+  if (process.getuid?.() !== 0) return 'integration tests need root (network namespaces); run as root';
+  for (const bin of ['ip', 'dnsmasq', 'dhclient', 'ping']) {
+    if (!sh('sh', ['-c', `command -v ${bin} || true`]).trim()) return `${bin} is not installed (the test command installs it with apt-get)`;
+  }
+  if (!existsSync(AGENT_BIN)) return `${AGENT_BIN} is missing; run npm run build`;
+  return undefined;
+}
+
+export interface Host {
+  name: string;
+  ns: string;
+  mac: string;
+  dir: string;
+  ip: string | undefined;
+  dhclient: ChildProcess | undefined;
+  agent: ChildProcess | undefined;
+  events: string;
+}
+
+export interface LabOptions {
+  hosts: number;
+  /** third octet of 10.X.0.0/24 used for the LAN */
+  subnet?: number;
+  cluster?: string;
+  /** extra agent flags */
+  agentArgs?: string[];
+}
+
+export class Lab {
+  readonly prefix = `eo${randomBytes(2).toString('hex')}`;
+  readonly dir = mkdtempSync(join(tmpdir(), 'edge-overlay-lab-'));
+  readonly sw = `${this.prefix}-sw`;
+  readonly hosts: Host[] = [];
+  readonly keyFile = join(this.dir, 'cluster.key');
+  private readonly net: string;
+  private dnsmasq: ChildProcess | undefined;
+  private readonly procs = new Set<ChildProcess>();
+  private nextIp = 150;
+  private namespaces: string[] = [];
+
+  constructor(private readonly opts: LabOptions) {
+    this.net = `10.${opts.subnet ?? 77}.0`;
+  }
+
+  static async create(opts: LabOptions): Promise<Lab> {
+    const lab = new Lab(opts);
+    try {
+      await lab.build();
+    } catch (err) {
+      await lab.destroy();
+      throw err;
+    }
+    return lab;
+  }
+
+  private ipns(ns: string, ...args: string[]): string {
+    return sh('ip', ['-n', ns, ...args]);
+  }
+
+  private async build(): Promise<void> {
+    writeFileSync(this.keyFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+    sh('ip', ['netns', 'add', this.sw]);
+    this.namespaces.push(this.sw);
+    appendFileSync(join(this.dir, 'namespaces'), `${this.sw}\n`);
+    this.ipns(this.sw, 'link', 'set', 'lo', 'up');
+    this.ipns(this.sw, 'link', 'add', 'br0', 'type', 'bridge');
+    this.ipns(this.sw, 'addr', 'add', `${this.net}.1/24`, 'dev', 'br0');
+    this.ipns(this.sw, 'link', 'set', 'br0', 'up');
+    const hostsFile = join(this.dir, 'dhcp-hosts');
+    writeFileSync(hostsFile, '');
+    for (let i = 1; i <= this.opts.hosts; i++) this.addHostNs(i);
+    this.writeReservations();
+    this.startDnsmasq();
+    await Promise.all(this.hosts.map((h) => this.startDhcp(h)));
+  }
+
+  private addHostNs(i: number): Host {
+    const name = `h${i}`;
+    const ns = `${this.prefix}-${name}`;
+    const mac = `52:54:00:${randomBytes(1).toString('hex')}:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
+    const dir = join(this.dir, name);
+    mkdirSync(dir, { recursive: true });
+    sh('ip', ['netns', 'add', ns]);
+    this.namespaces.push(ns);
+    appendFileSync(join(this.dir, 'namespaces'), `${ns}\n`);
+    const port = `${this.prefix}h${i}`;
+    sh('ip', ['link', 'add', port, 'netns', this.sw, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns, 'address', mac]);
+    this.ipns(this.sw, 'link', 'set', port, 'master', 'br0', 'up');
+    this.ipns(ns, 'link', 'set', 'lo', 'up');
+    this.ipns(ns, 'link', 'set', 'eth0', 'up');
+    const host: Host = { name, ns, mac, dir, ip: `${this.net}.${100 + i}`, dhclient: undefined, agent: undefined, events: join(dir, 'dhcp-events') };
+    writeFileSync(join(dir, 'dhclient-script'), `#!/bin/sh\nEO_LAB_EVENTS='${host.events}' exec '${SCRIPT}' "$@"\n`, { mode: 0o755 });
+    writeFileSync(join(dir, 'dhclient.conf'), 'request subnet-mask, broadcast-address, routers;\ninitial-interval 1;\nbackoff-cutoff 2;\ntimeout 30;\nretry 1;\n');
+    this.hosts.push(host);
+    return host;
+  }
+
+  private writeReservations(): void {
+    const lines = this.hosts.map((h) => `${h.mac},${h.ip}`).join('\n');
+    writeFileSync(join(this.dir, 'dhcp-hosts'), `${lines}\n`);
+  }
+
+  private spawnIn(ns: string, cmd: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): ChildProcess {
+    const out = openSync(logFile, 'a');
+    const p = spawn('ip', ['netns', 'exec', ns, ...cmd], { stdio: ['ignore', out, out], env });
+    closeSync(out);
+    // recorded so scripts/test.sh can clean up even if this process dies hard
+    if (p.pid !== undefined) appendFileSync(join(this.dir, 'pids'), `${p.pid}\n`);
+    this.procs.add(p);
+    p.on('exit', () => this.procs.delete(p));
+    return p;
+  }
+
+  private startDnsmasq(): void {
+    const d = this.dir;
+    this.dnsmasq = this.spawnIn(this.sw, [
+      'dnsmasq', '--keep-in-foreground', '--conf-file=/dev/null', '--port=0', '--interface=br0', '--bind-interfaces',
+      `--dhcp-range=${this.net}.100,${this.net}.250,255.255.255.0,10m`, `--dhcp-hostsfile=${d}/dhcp-hosts`,
+      `--dhcp-leasefile=${d}/dnsmasq.leases`, '--dhcp-authoritative', '--no-ping', `--pid-file=${d}/dnsmasq.pid`,
+      '--user=root', '--group=root', `--log-facility=${d}/dnsmasq.log`, '--log-dhcp',
+    ], join(d, 'dnsmasq.out'));
+  }
+
+  private async startDhcp(h: Host): Promise<void> {
+    h.dhclient = this.spawnIn(h.ns, [
+      'dhclient', '-d', '-4', '-cf', join(h.dir, 'dhclient.conf'), '-lf', join(h.dir, 'dhclient.leases'),
+      '-pf', join(h.dir, 'dhclient.pid'), '-sf', join(h.dir, 'dhclient-script'), 'eth0',
+    ], join(h.dir, 'dhclient.log'));
+    const want = h.ip;
+    await until(`${h.name} to get ${want} by DHCP`, () => this.addressOf(h) === want || undefined, 20_000, 20);
+  }
+
+  /** The IPv4 address currently on a host's eth0. */
+  addressOf(h: Host): string | undefined {
+    const out = this.ipns(h.ns, '-4', '-o', 'addr', 'show', 'dev', 'eth0');
+    return /inet (\d+\.\d+\.\d+\.\d+)\//.exec(out)?.[1];
+  }
+
+  exec(h: Host, cmd: string[], allowFail = false): string {
+    return sh('ip', ['netns', 'exec', h.ns, ...cmd], { allowFail });
+  }
+
+  runDir(h: Host): string {
+    return join(h.dir, 'run');
+  }
+
+  startAgent(h: Host, extra: string[] = [], env: NodeJS.ProcessEnv = {}): ChildProcess {
+    h.agent = this.spawnIn(h.ns, [
+      process.execPath, AGENT_BIN, 'agent', '--interface', 'eth0', '--cluster', this.opts.cluster ?? 'lab',
+      '--cluster-key-file', this.keyFile, '--state-dir', join(h.dir, 'state'), '--run-dir', this.runDir(h),
+      ...(this.opts.agentArgs ?? []), ...extra,
+    ], join(h.dir, 'agent.log'), { ...process.env, ...env });
+    return h.agent;
+  }
+
+  async stopAgent(h: Host, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const p = h.agent;
+    h.agent = undefined;
+    if (!p || p.exitCode !== null) return;
+    const gone = new Promise<void>((r) => p.once('exit', () => r()));
+    p.kill(signal);
+    await gone;
+  }
+
+  async status(h: Host): Promise<StatusReport> {
+    return (await ask(this.runDir(h), 'status', 2000)) as StatusReport;
+  }
+
+  async tryStatus(h: Host): Promise<StatusReport | undefined> {
+    try {
+      return await this.status(h);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Waits until every running agent has an address, a ready dataplane and every other host as an alive peer. */
+  async converged(timeoutMs = 20_000): Promise<StatusReport[]> {
+    return until('the overlay to converge', async () => {
+      const all = await Promise.all(this.hosts.map((h) => this.tryStatus(h)));
+      if (all.some((s) => !s || !s.dataplane.ready || !s.node.overlayIp)) return undefined;
+      const ok = all.every((s) => s!.peers.filter((p) => p.state === 'alive').length === this.hosts.length - 1
+        && s!.peers.every((p) => this.hosts.some((h) => h.ip === p.underlayIp)));
+      return ok ? (all as StatusReport[]) : undefined;
+    }, timeoutMs, 50);
+  }
+
+  ping(from: Host, to: string, count = 3, intervalS = 0.2): boolean {
+    return this.exec(from, ['ping', '-c', String(count), '-i', String(intervalS), '-W', '1', '-q', to], true).includes(` ${count} received`);
+  }
+
+  /** Starts a background ping with timestamps (-D); stop() returns reply times (ms since epoch). */
+  pinger(from: Host, to: string, intervalS = 0.01): { stop: () => Promise<{ replies: number[]; sent: number }> } {
+    const log = join(from.dir, `ping-${Date.now()}-${randomBytes(2).toString('hex')}.log`);
+    const p = this.spawnIn(from.ns, ['ping', '-D', '-i', String(intervalS), '-W', '1', to], log);
+    return {
+      stop: async () => {
+        const gone = new Promise<void>((r) => p.once('exit', () => r()));
+        p.kill('SIGINT');
+        await gone;
+        const text = readFileSync(log, 'utf8');
+        const replies = [...text.matchAll(/^\[(\d+\.\d+)\] \d+ bytes from/gm)].map((m) => Number(m[1]) * 1000);
+        const sent = Number(/(\d+) packets transmitted/.exec(text)?.[1] ?? 0);
+        return { replies, sent };
+      },
+    };
+  }
+
+  /** Starts a TCP echo server in `server` and a client in `client` talking over the overlay. */
+  async tcp(client: Host, server: Host, serverIp: string, port = 7700): Promise<{ stop: () => Promise<{ sent: number; echoed: number; maxGapMs: number; error: string | null; closed: boolean }> }> {
+    const srv = this.spawnIn(server.ns, [process.execPath, TCP_PROBE, 'server', String(port)], join(server.dir, 'tcp-server.log'));
+    await sleep(300);
+    const out = join(client.dir, `tcp-client-${Date.now()}.log`);
+    const cli = this.spawnIn(client.ns, [process.execPath, TCP_PROBE, 'client', serverIp, String(port), '20'], out);
+    await sleep(300);
+    return {
+      stop: async () => {
+        const gone = new Promise<void>((r) => cli.once('exit', () => r()));
+        cli.kill('SIGTERM');
+        await gone;
+        srv.kill('SIGTERM');
+        const line = readFileSync(out, 'utf8').trim().split('\n').at(-1) ?? '{}';
+        return JSON.parse(line) as { sent: number; echoed: number; maxGapMs: number; error: string | null; closed: boolean };
+      },
+    };
+  }
+
+  /**
+   * Renumbers hosts through DHCP, as after a power cut: the DHCP server now
+   * reserves a different address for each host's MAC, and each host's DHCP
+   * client restarts (its REQUEST for the old lease is NAKed, it DISCOVERs).
+   * Resolves with each host's new address and when it appeared (ms epoch).
+   */
+  async renumber(hs: Host[]): Promise<{ host: Host; old: string | undefined; ip: string; boundAt: number }[]> {
+    const olds = hs.map((h) => h.ip);
+    for (const h of hs) h.ip = `${this.net}.${this.nextIp++}`;
+    this.writeReservations();
+    const logBefore = readFileSync(join(this.dir, 'dnsmasq.log'), 'utf8').split('\n').length;
+    this.dnsmasq!.kill('SIGHUP');
+    await until('dnsmasq to reread its host reservations', () => {
+      const lines = readFileSync(join(this.dir, 'dnsmasq.log'), 'utf8').split('\n').slice(logBefore - 1);
+      return lines.some((l) => l.includes('dhcp-hosts')) || undefined;
+    }, 5000, 10);
+    await Promise.all(hs.map(async (h) => {
+      const p = h.dhclient;
+      if (p && p.exitCode === null) {
+        const gone = new Promise<void>((r) => p.once('exit', () => r()));
+        p.kill('SIGTERM');
+        await gone;
+      }
+    }));
+    await Promise.all(hs.map((h) => this.startDhcp(h)));
+    return hs.map((h, i) => ({ host: h, old: olds[i], ip: h.ip!, boundAt: this.lastBound(h, h.ip!) }));
+  }
+
+  /** When the DHCP script last put `ip` on the host's eth0 (ms since epoch). */
+  lastBound(h: Host, ip: string): number {
+    const lines = existsSync(h.events) ? readFileSync(h.events, 'utf8').trim().split('\n') : [];
+    const line = lines.reverse().find((l) => l.endsWith(` bound ${ip}`));
+    if (!line) throw new Error(`no bound event for ${ip} on ${h.name}`);
+    return Number(BigInt(line.split(' ')[0]!) / 1000n) / 1000;
+  }
+
+  note(text: string): void {
+    appendFileSync(join(this.dir, 'notes'), `${new Date().toISOString()} ${text}\n`);
+  }
+
+  async destroy(): Promise<void> {
+    for (const h of this.hosts) await this.stopAgent(h).catch(() => {});
+    const live = [...this.procs];
+    for (const p of live) if (p.exitCode === null) p.kill('SIGTERM');
+    await Promise.race([Promise.all(live.map((p) => (p.exitCode !== null ? undefined : new Promise((r) => p.once('exit', r))))), sleep(3000)]);
+    for (const p of live) if (p.exitCode === null) p.kill('SIGKILL');
+    for (const ns of this.namespaces.reverse()) sh('ip', ['netns', 'del', ns], { allowFail: true });
+    this.namespaces = [];
+    if (!process.env.EO_LAB_KEEP) rmSync(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,58 @@
+// Layer: agent configuration (resolved values). Contract: what the agent
+// runs with after flags, config file and defaults are merged and validated
+// (src/config/). Timings are tuned for one LAN: sub-second reactions, a few
+// small packets per second.
+
+import type { Cidr } from '../net/ipv4.js';
+
+export interface Timings {
+  /** periodic announcement interval (jittered ±10%) */
+  announceIntervalMs: number;
+  /** a peer not heard from for this long is shown as stale (never removed) */
+  staleAfterMs: number;
+  /** full reconcile against a kernel dump, whatever the events said */
+  resyncIntervalMs: number;
+  /** random delay before the first probe, so hosts booting together spread out */
+  probeWaitMs: number;
+  probeCount: number;
+  probeIntervalMs: number;
+  /** quiet time after the last probe before the address is ours */
+  announceWaitMs: number;
+  /** repeats of an urgent announcement (address change), ms after the first */
+  burstRepeatsMs: number[];
+  /** delay before the peer table is written after a change (coalesced) */
+  persistDelayMs: number;
+  /** retry delay after a failed reconcile */
+  retryMs: number;
+}
+
+export const DEFAULT_TIMINGS: Timings = {
+  announceIntervalMs: 2000,
+  staleAfterMs: 15000,
+  resyncIntervalMs: 30000,
+  probeWaitMs: 200,
+  probeCount: 3,
+  probeIntervalMs: 120,
+  announceWaitMs: 250,
+  burstRepeatsMs: [100, 400],
+  persistDelayMs: 200,
+  retryMs: 1000,
+};
+
+export interface AgentConfig {
+  cluster: string;
+  /** physical (underlay) interface */
+  interface: string;
+  cidr: Cidr;
+  vni: number;
+  vxlanPort: number;
+  bridge: string;
+  vxlanDevice: string;
+  discoveryPort: number;
+  stateDir: string;
+  runDir: string;
+  timings: Timings;
+}
+
+/** VXLAN encapsulation overhead on IPv4: outer IP 20 + UDP 8 + VXLAN 8 + inner Ethernet 14. */
+export const VXLAN_OVERHEAD = 50;

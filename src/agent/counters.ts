@@ -1,0 +1,50 @@
+// Layer: agent (observability). Contract: monotonic counters of what the
+// agent sent, received, dropped (by reason) and did; shown by `status` and
+// never reset while the process lives.
+
+import { DROP_REASONS, MessageType, type DropReason, type MessageKind } from '../wire/codec.js';
+
+/** Reasons beyond the decoder's: authenticated but unusable packets. */
+export const AGENT_DROP_REASONS = ['replay', 'cidr-mismatch', 'vni-mismatch', 'bad-address'] as const;
+export type AgentDropReason = DropReason | (typeof AGENT_DROP_REASONS)[number];
+
+function zeros<K extends string>(keys: readonly K[]): Record<K, number> {
+  return Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;
+}
+
+export class Counters {
+  readonly sentByType = zeros(Object.keys(MessageType) as MessageKind[]);
+  readonly receivedByType = zeros(Object.keys(MessageType) as MessageKind[]);
+  readonly dropped = zeros<AgentDropReason>([...DROP_REASONS, ...AGENT_DROP_REASONS]);
+  underlayChangesOwn = 0;
+  underlayChangesPeer = 0;
+  conflicts = 0;
+  reconciles = 0;
+  reconcileErrors = 0;
+  kernelResyncs = 0;
+
+  sent(type: MessageKind): void {
+    this.sentByType[type]++;
+  }
+
+  received(type: MessageKind): void {
+    this.receivedByType[type]++;
+  }
+
+  drop(reason: AgentDropReason): void {
+    this.dropped[reason]++;
+  }
+
+  snapshot(): Record<string, unknown> {
+    return {
+      sent: { ...this.sentByType },
+      received: { ...this.receivedByType },
+      dropped: { ...this.dropped },
+      underlayChanges: { own: this.underlayChangesOwn, peer: this.underlayChangesPeer },
+      conflicts: this.conflicts,
+      reconciles: this.reconciles,
+      reconcileErrors: this.reconcileErrors,
+      kernelResyncs: this.kernelResyncs,
+    };
+  }
+}

@@ -1,0 +1,120 @@
+// Layer: main (the only place real dependencies are built). Contract:
+// `edge-overlay agent` — resolve the configuration, take the state-dir lock,
+// build the kernel, transport, clock and filesystem, run the Agent and the
+// control socket until SIGTERM/SIGINT, then stop without touching the
+// dataplane. Failures before start print one line and exit non-zero.
+
+import { closeSync, mkdirSync, openSync, readFileSync, existsSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { EdgeError } from '../errors.js';
+import { createLogger, errFields, type Logger } from '../log.js';
+import { systemClock } from '../clock.js';
+import { Agent } from '../agent/agent.js';
+import { NetlinkKernel } from '../kernel/netlink/kernel.js';
+import { UdpTransport } from '../discovery/udp.js';
+import { StateStore, nodeStateFs } from '../state/store.js';
+import { loadClusterKey } from '../wire/keyfile.js';
+import { tryLock } from '../native/addon.js';
+import { ControlServer } from '../control/server.js';
+import { DEFAULT_CONFIG_FILE, parseConfigFile, parseFlags, resolve, type ConfigInput, type Resolved } from '../config/config.js';
+
+const SHUTDOWN_LIMIT_MS = 2000;
+
+export function loadConfig(configPath: string | undefined, flags: Record<string, string | undefined>): Resolved {
+  const path = configPath ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
+  let file: ConfigInput = {};
+  if (path) {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new EdgeError('E_CONFIG', `config file ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+    file = parseConfigFile(text, path);
+  }
+  return resolve(file, parseFlags(flags));
+}
+
+function lockStateDir(stateDir: string): number {
+  try {
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new EdgeError('E_STATE', `cannot create state directory ${stateDir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  const fd = openSync(join(stateDir, 'lock'), 'a', 0o600);
+  if (!tryLock(fd)) {
+    closeSync(fd);
+    throw new EdgeError('E_LOCKED', `another edge-overlay agent is using state directory ${stateDir}; refusing to start a second one`);
+  }
+  return fd; // held (and the lock with it) until the process exits
+}
+
+function readMachineId(): string | undefined {
+  try {
+    return readFileSync('/etc/machine-id', 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+export async function runAgent(configPath: string | undefined, flags: Record<string, string | undefined>): Promise<void> {
+  const cfg = loadConfig(configPath, flags);
+  if (!cfg.agent.interface) {
+    throw new EdgeError('E_CONFIG', `no physical interface given: use --interface IFNAME or "interface:" in ${configPath ?? DEFAULT_CONFIG_FILE}`);
+  }
+  const log: Logger = createLogger(cfg.logLevel);
+  const key = await loadClusterKey(cfg.keyFile, { stat: (p) => stat(p), readFile: (p) => readFile(p, 'utf8') });
+  lockStateDir(cfg.agent.stateDir);
+  const store = new StateStore(cfg.agent.stateDir, nodeStateFs);
+  let transport: UdpTransport;
+  try {
+    transport = await UdpTransport.open(cfg.agent.discoveryPort);
+  } catch (err) {
+    throw new EdgeError('E_CONFIG', `cannot listen on UDP port ${cfg.agent.discoveryPort} for discovery: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  // EDGE_OVERLAY_EVENT_RCVBUF: netlink event buffer in bytes (tuning; tests shrink it to force overruns)
+  const rcvbuf = Number(process.env.EDGE_OVERLAY_EVENT_RCVBUF) || undefined;
+  const kernel = new NetlinkKernel(systemClock, { eventRcvbuf: rcvbuf });
+  const agent = new Agent(cfg.agent, { kernel, transport, clock: systemClock, store, log, key, random: Math.random, machineId: readMachineId() });
+  const control = new ControlServer(cfg.agent.runDir, (cmd) => {
+    if (cmd === 'status') return agent.status();
+    throw new EdgeError('E_CONTROL', `unknown command ${cmd}`);
+  });
+
+  process.on('uncaughtException', (err) => {
+    log.fatal({ ...errFields(err), stack: err.stack }, 'uncaught exception; exiting so the service manager restarts the agent');
+    process.exit(1);
+  });
+
+  try {
+    await agent.start();
+    await control.listen();
+  } catch (err) {
+    kernel.close();
+    await transport.close();
+    throw err;
+  }
+
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping; the overlay stays up');
+    setTimeout(() => process.exit(0), SHUTDOWN_LIMIT_MS).unref();
+    void (async () => {
+      try {
+        await agent.stop();
+        await control.close();
+        await transport.close();
+        kernel.close();
+      } catch (err) {
+        log.error(errFields(err), 'error while stopping');
+      }
+      process.exit(0);
+    })();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGHUP', () => log.warn('SIGHUP: live reload is not supported yet; restart the agent to apply configuration changes'));
+}

@@ -1,0 +1,40 @@
+// Layer: main (CLI). Contract: `edge-overlay down` removes the VXLAN device
+// and the bridge this configuration names (their FDB and neighbour entries go
+// with them). It refuses while an agent still answers on the run dir, since
+// the agent would recreate them; --force overrides. Idempotent.
+
+import { EdgeError } from '../errors.js';
+import { systemClock } from '../clock.js';
+import { NetlinkKernel } from '../kernel/netlink/kernel.js';
+import { ask } from '../control/client.js';
+import type { AgentConfig } from '../agent/config.js';
+
+export async function runDown(cfg: AgentConfig, force: boolean): Promise<void> {
+  if (!force) {
+    let running = false;
+    try {
+      await ask(cfg.runDir, 'status', 1000);
+      running = true;
+    } catch {
+      running = false;
+    }
+    if (running) throw new EdgeError('E_LOCKED', `an agent is still running for run dir ${cfg.runDir}; stop it first (systemctl stop edge-overlay) or use --force`);
+  }
+  const k = new NetlinkKernel(systemClock);
+  try {
+    for (const [name, kind] of [[cfg.vxlanDevice, 'vxlan'], [cfg.bridge, 'bridge']] as const) {
+      const link = await k.linkByName(name);
+      if (!link) {
+        process.stdout.write(`${name}: not present\n`);
+        continue;
+      }
+      if (link.kind !== kind) {
+        throw new EdgeError('E_INTERFACE', `${name} is a ${link.kind ?? 'plain'} device, not the ${kind} device edge-overlay creates; leaving it alone`);
+      }
+      await k.deleteLink(link.index);
+      process.stdout.write(`${name}: removed\n`);
+    }
+  } finally {
+    k.close();
+  }
+}

@@ -1,0 +1,45 @@
+// Layer: CLI presentation (pure). Contract: turns a StatusReport into the
+// aligned text a person reads at a glance (`status`, `peers`).
+
+import type { PeerReport, StatusReport } from '../agent/status.js';
+
+export function ago(ms: number): string {
+  if (ms < 1000) return `${ms}ms ago`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${Math.floor(s % 60)}s ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m ago`;
+  return `${Math.floor(s / 86400)}d${Math.floor((s % 86400) / 3600)}h ago`;
+}
+
+export function table(rows: string[][]): string {
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((c, i) => { widths[i] = Math.max(widths[i] ?? 0, c.length); });
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
+}
+
+function peerRows(s: StatusReport, peers: PeerReport[]): string[][] {
+  const rows = [['OVERLAY IP', 'UNDERLAY IP', 'STATE', 'LAST SEEN', 'NODE']];
+  const self: [string, string[]] = [s.node.overlayIp ?? '-', [s.node.overlayIp ?? '(none yet)', s.node.underlayIp ?? '(none)', 'self', '-', s.node.id.slice(0, 12)]];
+  const all: [string, string[]][] = [self, ...peers.map((p): [string, string[]] => [p.overlayIp, [p.overlayIp, p.underlayIp, p.state, ago(p.lastSeenMs), p.id.slice(0, 12)]])];
+  const key = (ip: string): number => ip.split('.').reduce((a, o) => a * 256 + (Number(o) || 0), 0);
+  all.sort((a, b) => key(a[0]) - key(b[0]));
+  return [...rows, ...all.map(([, r]) => r)];
+}
+
+export function formatStatus(s: StatusReport): string {
+  const stale = s.peers.filter((p) => p.state === 'stale').length;
+  const lines = [
+    `cluster ${s.cluster.name}  overlay ${s.cluster.cidr}  VIP ${s.cluster.vip}  VNI ${s.cluster.vni}`,
+    `this host ${s.node.overlayIp ?? '(no overlay address yet)'} (${s.node.addressState}) via ${s.node.interface} ${s.node.underlayIp ?? '(no address)'}`
+      + `  bridge ${s.node.bridge} mtu ${s.node.mtu ?? '?'}  dataplane ${s.dataplane.ready ? 'ready' : 'NOT READY'}`,
+    `peers ${s.peers.length - stale} alive, ${stale} stale`,
+  ];
+  if (s.dataplane.lastError) lines.push(`last error: ${s.dataplane.lastError}`);
+  if (s.agent.persistError) lines.push(`state file error: ${s.agent.persistError}`);
+  return `${lines.join('\n')}\n\n${table(peerRows(s, s.peers))}\n`;
+}
+
+export function formatPeers(s: StatusReport): string {
+  return `${table(peerRows(s, s.peers))}\n`;
+}

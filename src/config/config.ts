@@ -1,0 +1,123 @@
+// Layer: configuration. Contract: merges defaults, the YAML config file and
+// command-line flags (flags win) into an AgentConfig, validating each source
+// with the same zod schema. A bad value stops with one line naming its source
+// and key: "config file /etc/edge-overlay/config.yaml: overlayCidr:
+// 100.64.192.0/33 is not a valid IPv4 CIDR" or "--vni: ...". Never a trace.
+
+import { z } from 'zod';
+import { parse as parseYaml } from 'yaml';
+import { EdgeError } from '../errors.js';
+import { MAX_OVERLAY_PREFIX, parseCidr, type Cidr } from '../net/ipv4.js';
+import { LOG_LEVELS, type LogLevel } from '../log.js';
+import { DEFAULT_TIMINGS, type AgentConfig } from '../agent/config.js';
+import { MAX_CLUSTER_NAME } from '../wire/codec.js';
+
+export const DEFAULT_CONFIG_FILE = '/etc/edge-overlay/config.yaml';
+
+const ifname = (what: string) => z.string({ error: `must be a ${what} name` }).superRefine((s, ctx) => {
+  if (!/^[^\s/:]{1,15}$/.test(s) || s === '.' || s === '..') {
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(s)} is not a valid ${what} name (1-15 characters, no spaces, "/" or ":")` });
+  }
+});
+const port = z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be 1-65535').max(65535, 'must be 1-65535');
+
+const cidr = z.string({ error: 'must be a CIDR such as 100.64.192.0/24' }).superRefine((s, ctx) => {
+  const c = parseCidr(s);
+  if (typeof c === 'string') ctx.addIssue({ code: 'custom', message: c });
+  else if (c.prefix > MAX_OVERLAY_PREFIX) ctx.addIssue({ code: 'custom', message: `${s} leaves no address for a host after the VIP (use /${MAX_OVERLAY_PREFIX} or a shorter prefix)` });
+  else if (c.prefix < 8) ctx.addIssue({ code: 'custom', message: `${s} is implausibly large for an overlay (use /8 or a longer prefix)` });
+});
+
+export const fileSchema = z.strictObject({
+  cluster: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must start with a letter or digit and use only letters, digits, ".", "_" and "-"')
+    .max(MAX_CLUSTER_NAME, `must be at most ${MAX_CLUSTER_NAME} characters`),
+  interface: ifname('interface'),
+  overlayCidr: cidr,
+  clusterKeyFile: z.string().min(1, 'must not be empty'),
+  stateDir: z.string().min(1, 'must not be empty'),
+  runDir: z.string().min(1, 'must not be empty'),
+  vni: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be 1-16777215').max(16777215, 'must be 1-16777215'),
+  bridge: ifname('bridge'),
+  vxlanDevice: ifname('VXLAN device'),
+  vxlanPort: port,
+  discoveryPort: port,
+  logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }),
+}).partial();
+
+export type ConfigInput = z.infer<typeof fileSchema>;
+export type ConfigKey = keyof ConfigInput;
+
+export const DEFAULTS = {
+  cluster: 'edge',
+  overlayCidr: '100.64.192.0/24',
+  clusterKeyFile: '/etc/edge-overlay/cluster.key',
+  stateDir: '/var/lib/edge-overlay',
+  runDir: '/run/edge-overlay',
+  vni: 100,
+  bridge: 'scbr-100',
+  vxlanPort: 4789,
+  discoveryPort: 9477,
+  logLevel: 'info' as LogLevel,
+};
+
+const NUMERIC: ConfigKey[] = ['vni', 'vxlanPort', 'discoveryPort'];
+
+export function flagName(key: string): string {
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+function validate(input: unknown, where: (key: string) => string): ConfigInput {
+  const r = fileSchema.safeParse(input);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  if (issue.code === 'unrecognized_keys') {
+    throw new EdgeError('E_CONFIG', `${where(issue.keys[0] ?? '?')}: unknown setting`);
+  }
+  const key = String(issue.path[0] ?? '');
+  throw new EdgeError('E_CONFIG', `${where(key)}: ${issue.message}`);
+}
+
+/** Parses the text of a config file; `path` names it in messages. */
+export function parseConfigFile(text: string, path: string): ConfigInput {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    const line = (err as { linePos?: { line: number }[] }).linePos?.[0]?.line;
+    throw new EdgeError('E_CONFIG', `config file ${path}: not valid YAML${line ? ` (line ${line})` : ''}`);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new EdgeError('E_CONFIG', `config file ${path}: expected a mapping of settings`);
+  return validate(doc, (key) => `config file ${path}: ${key}`);
+}
+
+/** Validates command-line flags (strings from the parser) under config keys. */
+export function parseFlags(flags: Record<string, string | undefined>): ConfigInput {
+  const input: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(flags)) {
+    if (v === undefined) continue;
+    input[k] = NUMERIC.includes(k as ConfigKey) && /^\d+$/.test(v) ? Number(v) : v;
+  }
+  return validate(input, flagName);
+}
+
+export interface Resolved {
+  agent: AgentConfig;
+  keyFile: string;
+  logLevel: LogLevel;
+}
+
+/** Merges the sources; `interface` may be empty here (only the agent needs it). */
+export function resolve(file: ConfigInput, flags: ConfigInput): Resolved {
+  const m = { ...DEFAULTS, ...file, ...flags };
+  const c = parseCidr(m.overlayCidr) as Cidr; // validated above
+  return {
+    agent: {
+      cluster: m.cluster, interface: m.interface ?? '', cidr: c, vni: m.vni, vxlanPort: m.vxlanPort, bridge: m.bridge,
+      vxlanDevice: m.vxlanDevice ?? `scvx-${m.vni}`.slice(0, 15), discoveryPort: m.discoveryPort,
+      stateDir: m.stateDir, runDir: m.runDir, timings: { ...DEFAULT_TIMINGS },
+    },
+    keyFile: m.clusterKeyFile,
+    logLevel: m.logLevel,
+  };
+}

@@ -1,0 +1,175 @@
+// Layer: dataplane. Contract: ensureBridge / ensureVxlan / ensurePrimaryAddress
+// state a desired result and are safe to repeat: the second run changes
+// nothing. An existing device is checked by a *Mismatch function that says
+// why it cannot be used; only then is it recreated. Adjustable properties
+// (MTU, up, master, MAC, a fixed local address) are changed in place, so a
+// restarted agent adopts what it finds without flapping the data path.
+
+import { formatIpv4, maskOf, type Ipv4 } from '../net/ipv4.js';
+import type { Kernel, Link, LinkChange } from '../kernel/types.js';
+
+export interface BridgeSpec {
+  name: string;
+  mtu: number;
+  mac: string;
+}
+
+export interface VxlanDeviceSpec {
+  name: string;
+  vni: number;
+  port: number;
+  /** underlay (physical) device index */
+  link: number;
+  mtu: number;
+  master: number;
+}
+
+export interface EnsureResult {
+  index: number;
+  /** human-readable changes applied ("created", "mtu 1500 -> 1450"), empty if none */
+  changes: string[];
+}
+
+export function bridgeMismatch(link: Link): string | undefined {
+  if (link.kind !== 'bridge') return `${link.name} is a ${link.kind ?? 'plain'} device, not a bridge`;
+  return undefined;
+}
+
+export function vxlanMismatch(link: Link, spec: VxlanDeviceSpec): string | undefined {
+  const v = link.vxlan;
+  if (link.kind !== 'vxlan' || !v) return `${link.name} is a ${link.kind ?? 'plain'} device, not a vxlan device`;
+  if (v.vni !== spec.vni) return `${link.name} has VNI ${v.vni}, want ${spec.vni}`;
+  if (v.port !== spec.port) return `${link.name} uses UDP port ${v.port}, want ${spec.port}`;
+  if (v.learning) return `${link.name} has learning on, want nolearning`;
+  if (v.link !== spec.link) return `${link.name} is bound to ifindex ${v.link ?? 'none'}, want ${spec.link}`;
+  return undefined;
+}
+
+function linkChanges(link: Link, want: LinkChange): { change: LinkChange; notes: string[] } {
+  const change: LinkChange = {};
+  const notes: string[] = [];
+  if (want.mtu !== undefined && link.mtu !== want.mtu) {
+    change.mtu = want.mtu;
+    notes.push(`mtu ${link.mtu} -> ${want.mtu}`);
+  }
+  if (want.mac !== undefined && link.mac !== want.mac) {
+    change.mac = want.mac;
+    notes.push(`mac ${link.mac} -> ${want.mac}`);
+  }
+  if (want.master !== undefined && link.master !== want.master) {
+    change.master = want.master;
+    notes.push(`master ${link.master ?? 'none'} -> ${want.master}`);
+  }
+  if (want.up && !link.up) {
+    change.up = true;
+    notes.push('set up');
+  }
+  return { change, notes };
+}
+
+async function adjust(k: Kernel, link: Link, want: LinkChange, changes: string[]): Promise<void> {
+  const { change, notes } = linkChanges(link, want);
+  if (notes.length === 0) return;
+  // MTU, MAC and master before "up": a port comes up already enslaved and sized.
+  const { up, ...rest } = change;
+  if (Object.keys(rest).length > 0) await k.setLink(link.index, rest);
+  if (up) await k.setLink(link.index, { up: true });
+  changes.push(...notes);
+}
+
+export async function ensureBridge(k: Kernel, spec: BridgeSpec): Promise<EnsureResult> {
+  const changes: string[] = [];
+  let link = await k.linkByName(spec.name);
+  if (link) {
+    const why = bridgeMismatch(link);
+    if (why) {
+      await k.deleteLink(link.index);
+      changes.push(`recreated: ${why}`);
+      link = undefined;
+    }
+  }
+  if (!link) {
+    await k.createBridge(spec.name, spec.mtu, spec.mac);
+    await k.setPromoteSecondaries(spec.name);
+    if (changes.length === 0) changes.push('created');
+    link = await k.linkByName(spec.name);
+    if (!link) throw new Error(`bridge ${spec.name} vanished right after creation`);
+  }
+  await adjust(k, link, { mtu: spec.mtu, mac: spec.mac, up: true }, changes);
+  return { index: link.index, changes };
+}
+
+export async function ensureVxlan(k: Kernel, spec: VxlanDeviceSpec): Promise<EnsureResult> {
+  const changes: string[] = [];
+  let link = await k.linkByName(spec.name);
+  if (link) {
+    const why = vxlanMismatch(link, spec);
+    if (why) {
+      await k.deleteLink(link.index);
+      changes.push(`recreated: ${why}`);
+      link = undefined;
+    }
+  }
+  if (!link) {
+    await k.createVxlan(spec.name, { vni: spec.vni, port: spec.port, link: spec.link, mtu: spec.mtu });
+    if (changes.length === 0) changes.push('created');
+    link = await k.linkByName(spec.name);
+    if (!link) throw new Error(`vxlan device ${spec.name} vanished right after creation`);
+  }
+  if (link.vxlan?.local !== undefined) {
+    // A fixed source address breaks when DHCP renumbers the host; the kernel
+    // lets us clear it in place, so the route lookup picks the current one.
+    await k.setVxlanLocal(link.index, undefined);
+    changes.push(`cleared fixed local ${formatIpv4(link.vxlan.local)}`);
+  }
+  await adjust(k, link, { mtu: spec.mtu, master: spec.master, up: true }, changes);
+  return { index: link.index, changes };
+}
+
+const sameSubnet = (a: Ipv4, b: Ipv4, prefix: number): boolean => ((a ^ b) & maskOf(prefix)) === 0;
+
+/**
+ * Makes `address/prefix` the primary address of its subnet on `index`.
+ * `owned(ip)` says which other addresses in the subnet are ours to remove
+ * (a previous overlay IP); foreign ones (a VIP added by kube-vip) are kept,
+ * and if one of them had become primary it is removed and added back after
+ * ours, so it ends up secondary. Relies on promote_secondaries (set when
+ * the bridge is created) so removing a primary does not drop the rest.
+ */
+export async function ensurePrimaryAddress(
+  k: Kernel, index: number, address: Ipv4, prefix: number, owned: (ip: Ipv4) => boolean,
+): Promise<string[]> {
+  const changes: string[] = [];
+  const readd: { address: Ipv4; prefix: number }[] = [];
+  for (let round = 0; round < 8; round++) {
+    // The kernel ranks primary/secondary among addresses with the same prefix
+    // length in the same subnet (a /32 VIP never competes with our /24).
+    const addrs = (await k.addrs(index)).filter((a) => a.prefix === prefix && sameSubnet(a.address, address, prefix));
+    const ours = addrs.find((a) => a.address === address && a.prefix === prefix);
+    if (!ours) {
+      await k.addAddr(index, address, prefix);
+      changes.push(`added ${formatIpv4(address)}/${prefix}`);
+      continue;
+    }
+    const primaries = addrs.filter((a) => !a.secondary && a.address !== address);
+    if (!ours.secondary || primaries.length === 0) {
+      for (const a of addrs) {
+        if (a.address !== address && owned(a.address)) {
+          await k.delAddr(index, a.address, a.prefix);
+          changes.push(`removed old ${formatIpv4(a.address)}/${a.prefix}`);
+        }
+      }
+      for (const a of readd) {
+        await k.addAddr(index, a.address, a.prefix);
+        changes.push(`re-added ${formatIpv4(a.address)}/${a.prefix} as secondary`);
+      }
+      return changes;
+    }
+    for (const p of primaries) {
+      await k.delAddr(index, p.address, p.prefix);
+      if (!owned(p.address)) readd.push({ address: p.address, prefix: p.prefix });
+      changes.push(`demoted ${formatIpv4(p.address)}/${p.prefix}`);
+    }
+  }
+  throw new Error(`could not make ${formatIpv4(address)}/${prefix} the primary address`);
+}

@@ -1,0 +1,106 @@
+// Layer: dataplane policy (pure). Contract: from the peers we know and what
+// the kernel holds, compute the smallest set of operations that makes the
+// kernel match. Plans are data; dataplane/apply.ts executes them, additions
+// before deletions so a peer that moves is never unreachable in between.
+
+import { contains, ZERO_MAC, type Cidr, type Ipv4 } from '../net/ipv4.js';
+import type { FdbEntry, Neigh } from '../kernel/types.js';
+
+/** What the dataplane needs to know about one peer. */
+export interface PeerRoute {
+  id: string;
+  /** undefined: no neighbour entry (this peer lost a claim on its address) */
+  overlayIp: Ipv4 | undefined;
+  underlayIp: Ipv4;
+  mac: string;
+}
+
+export interface FdbPlan {
+  /** all-zeros flood entries to add (the kernel refuses REPLACE on them: append). */
+  append: FdbEntry[];
+  /** unicast entries to create or repoint (REPLACE is allowed for unicast). */
+  replace: FdbEntry[];
+  /** entries to remove, after the additions. */
+  del: FdbEntry[];
+  /** underlay IPs whose ARP entry on the physical device must be dropped:
+   *  a vanished or reassigned IP would otherwise stall VXLAN frames on an
+   *  INCOMPLETE/STALE entry for seconds. */
+  flushArp: Ipv4[];
+}
+
+export interface NeighPlan {
+  set: { dst: Ipv4; mac: string }[];
+  del: Ipv4[];
+}
+
+const key = (e: FdbEntry): string => `${e.mac}/${e.dst}`;
+
+export function desiredFdb(peers: readonly PeerRoute[]): FdbEntry[] {
+  const out = new Map<string, FdbEntry>();
+  for (const p of peers) {
+    const flood = { mac: ZERO_MAC, dst: p.underlayIp };
+    out.set(key(flood), flood);
+    const uni = { mac: p.mac, dst: p.underlayIp };
+    out.set(key(uni), uni);
+  }
+  return [...out.values()];
+}
+
+export function planFdb(desired: readonly FdbEntry[], actual: readonly FdbEntry[]): FdbPlan {
+  const have = new Set(actual.map(key));
+  const want = new Set(desired.map(key));
+  const append: FdbEntry[] = [];
+  const replace: FdbEntry[] = [];
+  const flush = new Set<Ipv4>();
+  const actualByMac = new Map<string, Ipv4[]>();
+  for (const e of actual) actualByMac.set(e.mac, [...(actualByMac.get(e.mac) ?? []), e.dst]);
+
+  for (const e of desired) {
+    if (have.has(key(e))) continue;
+    if (e.mac === ZERO_MAC) {
+      append.push(e);
+    } else {
+      replace.push(e);
+      const olds = actualByMac.get(e.mac) ?? [];
+      if (olds.length > 0) {
+        // the MAC moved to another underlay IP: both ARP entries may be wrong now
+        flush.add(e.dst);
+        for (const o of olds) flush.add(o);
+      }
+    }
+  }
+  // REPLACE repoints a unicast entry's (first) destination in place, so an
+  // old destination that was the only one is already gone: no delete for it.
+  const repointed = new Set(replace.filter((e) => actualByMac.get(e.mac)?.length === 1).map((e) => e.mac));
+  const del = actual.filter((e) => !want.has(key(e)) && !repointed.has(e.mac));
+
+  const actualDsts = new Set(actual.map((e) => e.dst));
+  const desiredDsts = new Set(desired.map((e) => e.dst));
+  for (const d of actualDsts) if (!desiredDsts.has(d)) flush.add(d);
+  for (const d of desiredDsts) if (!actualDsts.has(d)) flush.add(d);
+  return { append, replace, del, flushArp: [...flush].sort((a, b) => a - b) };
+}
+
+export function fdbPlanEmpty(p: FdbPlan): boolean {
+  return p.append.length === 0 && p.replace.length === 0 && p.del.length === 0;
+}
+
+/**
+ * Permanent neighbour entries on the bridge for every peer's overlay IP.
+ * The agent owns permanent entries inside the overlay CIDR (except the VIP,
+ * which belongs to whoever announces it); anything else is left alone.
+ */
+export function planNeigh(peers: readonly PeerRoute[], actual: readonly Neigh[], cidr: Cidr, vip: Ipv4): NeighPlan {
+  const want = new Map<Ipv4, string>();
+  for (const p of peers) if (p.overlayIp !== undefined) want.set(p.overlayIp, p.mac);
+  const set: NeighPlan['set'] = [];
+  const byDst = new Map(actual.map((n) => [n.dst, n]));
+  for (const [dst, mac] of want) {
+    const cur = byDst.get(dst);
+    if (!cur || !cur.permanent || cur.mac !== mac) set.push({ dst, mac });
+  }
+  const del = actual
+    .filter((n) => n.permanent && contains(cidr, n.dst) && n.dst !== vip && !want.has(n.dst))
+    .map((n) => n.dst);
+  return { set, del };
+}

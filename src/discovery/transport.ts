@@ -1,0 +1,25 @@
+// Layer: discovery seam. Contract: moves opaque packets on the underlay LAN.
+// broadcast() leaves through the physical interface only; packets from any
+// sender reach onPacket(); nothing here parses or trusts a packet. main
+// builds the UDP transport (discovery/udp.ts); tests use an in-memory LAN.
+
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+export interface Transport {
+  /** Limited broadcast (255.255.255.255) out of the physical interface. */
+  broadcast(packet: Buffer): void;
+  unicast(packet: Buffer, to: Endpoint): void;
+  /**
+   * The physical interface's current IPv4 address: broadcasts are sent from
+   * it (which pins them to that interface). undefined while it has none;
+   * sends are then dropped and counted.
+   */
+  setSource(address: string | undefined): void;
+  onPacket(handler: (packet: Buffer, from: Endpoint) => void): void;
+  /** Packets that could not be sent (no source address, socket error). */
+  readonly sendErrors: number;
+  close(): Promise<void>;
+}

@@ -1,0 +1,104 @@
+// Layer: discovery transport (real). Contract: Transport over UDP/IPv4.
+// Two sockets, because one cannot do both jobs: the receiver is bound to
+// 0.0.0.0:port so it hears limited broadcasts (a socket bound to a unicast
+// address does not); the sender is bound to the physical interface's own
+// address, and the kernel routes a limited broadcast from a bound source out
+// of the interface that owns that address (no SO_BINDTODEVICE needed). When
+// DHCP renumbers the host, setSource() rebinds the sender.
+
+import dgram from 'node:dgram';
+import type { Endpoint, Transport } from './transport.js';
+
+export const LIMITED_BROADCAST = '255.255.255.255';
+
+export class UdpTransport implements Transport {
+  private readonly rx: dgram.Socket;
+  private tx: dgram.Socket | undefined;
+  private txReady = false;
+  private source: string | undefined;
+  /** sends issued while the sender socket is still binding (bounded) */
+  private pending: [Buffer, string, number][] = [];
+  private handler: ((packet: Buffer, from: Endpoint) => void) | undefined;
+  sendErrors = 0;
+
+  private constructor(private readonly port: number, rx: dgram.Socket) {
+    this.rx = rx;
+    rx.on('message', (msg, rinfo) => this.handler?.(msg, { address: rinfo.address, port: rinfo.port }));
+    rx.on('error', () => { /* receive errors are transient; the socket stays bound */ });
+  }
+
+  static async open(port: number): Promise<UdpTransport> {
+    const rx = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+    await new Promise<void>((resolve, reject) => {
+      rx.once('error', reject);
+      rx.bind(port, '0.0.0.0', () => {
+        rx.off('error', reject);
+        resolve();
+      });
+    });
+    return new UdpTransport(port, rx);
+  }
+
+  onPacket(handler: (packet: Buffer, from: Endpoint) => void): void {
+    this.handler = handler;
+  }
+
+  setSource(address: string | undefined): void {
+    if (address === this.source) return;
+    this.source = address;
+    const old = this.tx;
+    this.tx = undefined;
+    this.txReady = false;
+    this.pending = [];
+    old?.close();
+    if (!address) return;
+    const tx = dgram.createSocket({ type: 'udp4' });
+    tx.on('error', () => {
+      this.sendErrors++;
+      if (this.tx === tx) {
+        this.tx = undefined;
+        this.txReady = false;
+        this.source = undefined; // rebind on the next setSource()
+      }
+      tx.close();
+    });
+    tx.bind(0, address, () => {
+      if (this.tx !== tx) return;
+      tx.setBroadcast(true);
+      this.txReady = true;
+      const queued = this.pending;
+      this.pending = [];
+      for (const [p, a, port] of queued) this.send(p, a, port);
+    });
+    this.tx = tx;
+  }
+
+  private send(packet: Buffer, address: string, port: number): void {
+    const tx = this.tx;
+    if (tx && !this.txReady && this.pending.length < 16) {
+      this.pending.push([packet, address, port]); // the socket is binding to a new address
+      return;
+    }
+    if (!tx || !this.txReady) {
+      this.sendErrors++;
+      return;
+    }
+    tx.send(packet, port, address, (err) => {
+      if (err) this.sendErrors++;
+    });
+  }
+
+  broadcast(packet: Buffer): void {
+    this.send(packet, LIMITED_BROADCAST, this.port);
+  }
+
+  unicast(packet: Buffer, to: Endpoint): void {
+    this.send(packet, to.address, to.port);
+  }
+
+  async close(): Promise<void> {
+    this.tx?.close();
+    this.tx = undefined;
+    await new Promise<void>((resolve) => this.rx.close(() => resolve()));
+  }
+}

@@ -1,0 +1,179 @@
+// Layer: kernel (real). Contract: implements the Kernel seam with rtnetlink
+// requests, one primitive per method, no policy. Only main constructs it.
+
+import { writeFile } from 'node:fs/promises';
+import { broadcastOf, formatIpv4, ipv4ToBytes, type Ipv4 } from '../../net/ipv4.js';
+import type { Clock } from '../../clock.js';
+import type { Addr, FdbEntry, Kernel, KernelEvent, Link, LinkChange, Neigh, VxlanSpec } from '../types.js';
+import { EventSocket, RequestSocket, nl } from './socket.js';
+import {
+  AF_BRIDGE, AF_INET, RTM, linkInfo, macBytes, toAddr, toEvent, toFdb, toLink, toNeigh, vxlanData,
+} from './messages.js';
+
+const F = {
+  DUMP: nl.FlagsGet.DUMP,
+  CREATE: nl.FlagsNew.CREATE,
+  EXCL: nl.FlagsNew.EXCL,
+  REPLACE: nl.FlagsNew.REPLACE,
+  APPEND: nl.FlagsNew.APPEND,
+};
+const GROUPS = [nl.rt.MulticastGroups.LINK, nl.rt.MulticastGroups.NEIGH, nl.rt.MulticastGroups.IPV4_IFADDR];
+
+function build(fn: (s: InstanceType<typeof nl.AttrStream>) => void): Uint8Array[] {
+  const s = new nl.AttrStream();
+  fn(s);
+  return s.bufs;
+}
+
+export class NetlinkKernel implements Kernel {
+  private readonly req = new RequestSocket();
+  private events: EventSocket | undefined;
+
+  /** eventRcvbuf: receive buffer of the event socket in bytes (default 8 MiB). */
+  constructor(private readonly clock: Clock, private readonly opts: { eventRcvbuf?: number } = {}) {}
+
+  private linkMsg(data: import('netlink').rt.Link, attrs: import('netlink').ifla.LinkAttrs): Uint8Array[] {
+    return build((s) => nl.rt.formatLinkMessage({ kind: 'link', data, attrs }, s));
+  }
+
+  async links(): Promise<Link[]> {
+    const msgs = await this.req.request('dump links', RTM.GETLINK, F.DUMP, this.linkMsg({}, {}));
+    return msgs.map(toLink).filter((l): l is Link => l !== undefined);
+  }
+
+  async linkByName(name: string): Promise<Link | undefined> {
+    try {
+      const msgs = await this.req.request(`get link ${name}`, RTM.GETLINK, 0, this.linkMsg({}, { ifname: name }));
+      return msgs.map(toLink).find((l) => l?.name === name);
+    } catch (err) {
+      if ((err as { errname?: string }).errname === 'ENODEV') return undefined;
+      throw err;
+    }
+  }
+
+  async createBridge(name: string, mtu: number, mac: string): Promise<void> {
+    await this.req.request(`create bridge ${name}`, RTM.NEWLINK, F.CREATE | F.EXCL,
+      this.linkMsg({}, { ifname: name, mtu, address: macBytes(mac), linkinfo: linkInfo('bridge') }));
+  }
+
+  async createVxlan(name: string, spec: VxlanSpec): Promise<void> {
+    const data = vxlanData({ vni: spec.vni, port: spec.port, link: spec.link, learning: false });
+    await this.req.request(`create vxlan ${name}`, RTM.NEWLINK, F.CREATE | F.EXCL,
+      this.linkMsg({}, { ifname: name, mtu: spec.mtu, linkinfo: linkInfo('vxlan', data) }));
+  }
+
+  async setLink(index: number, change: LinkChange): Promise<void> {
+    const data: import('netlink').rt.Link = { index };
+    if (change.up !== undefined) {
+      data.flags = change.up ? { up: true } : {};
+      data.change = { up: true };
+    }
+    const attrs: import('netlink').ifla.LinkAttrs = {};
+    if (change.mtu !== undefined) attrs.mtu = change.mtu;
+    if (change.master !== undefined) attrs.master = change.master;
+    if (change.mac !== undefined) attrs.address = macBytes(change.mac);
+    await this.req.request(`set link ${index} ${JSON.stringify(change)}`, RTM.SETLINK, 0, this.linkMsg(data, attrs));
+  }
+
+  async setVxlanLocal(index: number, local: Ipv4 | undefined): Promise<void> {
+    await this.req.request(`set vxlan ${index} local ${local === undefined ? 'none' : formatIpv4(local)}`, RTM.NEWLINK, 0,
+      this.linkMsg({ index }, { linkinfo: linkInfo('vxlan', vxlanData({ local })) }));
+  }
+
+  async deleteLink(index: number): Promise<void> {
+    await this.req.request(`delete link ${index}`, RTM.DELLINK, 0, this.linkMsg({ index }, {}));
+  }
+
+  async setPromoteSecondaries(name: string): Promise<void> {
+    await writeFile(`/proc/sys/net/ipv4/conf/${name}/promote_secondaries`, '1\n');
+  }
+
+  async addrs(index: number): Promise<Addr[]> {
+    const payload = build((s) => nl.rt.formatAddressMessage({ kind: 'address', data: { family: AF_INET }, attrs: {} }, s));
+    const msgs = await this.req.request('dump addresses', RTM.GETADDR, F.DUMP, payload);
+    return msgs.map(toAddr).filter((a): a is Addr => a !== undefined && a.index === index);
+  }
+
+  private addrPayload(index: number, address: Ipv4, prefix: number, withBroadcast: boolean): Uint8Array[] {
+    const ip = ipv4ToBytes(address);
+    const attrs: import('netlink').rt.AddressAttrs = { local: ip, address: ip };
+    if (withBroadcast && prefix < 31) attrs.broadcast = ipv4ToBytes(broadcastOf({ network: address, prefix }));
+    return build((s) => nl.rt.formatAddressMessage({ kind: 'address', data: { family: AF_INET, prefixlen: prefix, index, scope: 0 }, attrs }, s));
+  }
+
+  async addAddr(index: number, address: Ipv4, prefix: number): Promise<void> {
+    await this.req.request(`add address ${formatIpv4(address)}/${prefix} dev ${index}`, RTM.NEWADDR, F.CREATE | F.REPLACE,
+      this.addrPayload(index, address, prefix, true));
+  }
+
+  async delAddr(index: number, address: Ipv4, prefix: number): Promise<void> {
+    await this.req.request(`delete address ${formatIpv4(address)}/${prefix} dev ${index}`, RTM.DELADDR, 0,
+      this.addrPayload(index, address, prefix, false));
+  }
+
+  private neighPayload(data: import('netlink').rt.Neighbor, attrs: import('netlink').rt.NeighborAttrs): Uint8Array[] {
+    return build((s) => nl.rt.formatNeighborMessage({ kind: 'neighbor', data, attrs }, s));
+  }
+
+  async fdb(index: number): Promise<FdbEntry[]> {
+    const msgs = await this.req.request('dump fdb', RTM.GETNEIGH, F.DUMP, this.neighPayload({ family: AF_BRIDGE }, {}));
+    return msgs.map((m) => toFdb(m, index)).filter((e): e is FdbEntry => e !== undefined);
+  }
+
+  private fdbPayload(index: number, e: FdbEntry): Uint8Array[] {
+    return this.neighPayload({ family: AF_BRIDGE, ifindex: index, state: { permanent: true }, flags: { self: true } },
+      { lladdr: macBytes(e.mac), dst: ipv4ToBytes(e.dst) });
+  }
+
+  async fdbAppend(index: number, e: FdbEntry): Promise<void> {
+    await this.req.request(`fdb append ${e.mac} dst ${formatIpv4(e.dst)}`, RTM.NEWNEIGH, F.CREATE | F.APPEND, this.fdbPayload(index, e));
+  }
+
+  async fdbReplace(index: number, e: FdbEntry): Promise<void> {
+    await this.req.request(`fdb replace ${e.mac} dst ${formatIpv4(e.dst)}`, RTM.NEWNEIGH, F.CREATE | F.REPLACE, this.fdbPayload(index, e));
+  }
+
+  async fdbDel(index: number, e: FdbEntry): Promise<void> {
+    await this.req.request(`fdb del ${e.mac} dst ${formatIpv4(e.dst)}`, RTM.DELNEIGH, 0, this.fdbPayload(index, e));
+  }
+
+  async neighs(index: number): Promise<Neigh[]> {
+    const msgs = await this.req.request('dump neighbours', RTM.GETNEIGH, F.DUMP, this.neighPayload({ family: AF_INET }, {}));
+    return msgs.map(toNeigh).filter((n): n is Neigh => n !== undefined && n.index === index);
+  }
+
+  async neighReplace(index: number, dst: Ipv4, mac: string): Promise<void> {
+    await this.req.request(`neigh replace ${formatIpv4(dst)} lladdr ${mac} dev ${index}`, RTM.NEWNEIGH, F.CREATE | F.REPLACE,
+      this.neighPayload({ family: AF_INET, ifindex: index, state: { permanent: true } }, { dst: ipv4ToBytes(dst), lladdr: macBytes(mac) }));
+  }
+
+  async neighDel(index: number, dst: Ipv4): Promise<void> {
+    await this.req.request(`neigh del ${formatIpv4(dst)} dev ${index}`, RTM.DELNEIGH, 0,
+      this.neighPayload({ family: AF_INET, ifindex: index }, { dst: ipv4ToBytes(dst) }));
+  }
+
+  watch(onEvent: (e: KernelEvent) => void): () => void {
+    const sock = new EventSocket(GROUPS, {
+      messages: (msgs) => {
+        for (const m of msgs) {
+          let ev: KernelEvent | undefined;
+          try {
+            ev = toEvent(m.type, nl.rt.parseMessage(m.type, m.data));
+          } catch {
+            continue; // a notification the library cannot parse is not ours
+          }
+          if (ev) onEvent(ev);
+        }
+      },
+      lost: (reason) => onEvent({ type: 'resync', reason }),
+    }, this.clock, this.opts.eventRcvbuf);
+    sock.start();
+    this.events = sock;
+    return () => sock.close();
+  }
+
+  close(): void {
+    this.events?.close();
+    this.req.close();
+  }
+}

@@ -1,0 +1,147 @@
+// Layer: kernel (netlink message shapes). Contract: converts between the
+// netlink library's parsed messages and our plain Link/Addr/FdbEntry/Neigh
+// records, and builds the nested IFLA_LINKINFO the library leaves raw.
+
+import { formatMac, ipv4FromBytes, ipv4ToBytes, parseMac, type Ipv4 } from '../../net/ipv4.js';
+import type { Addr, FdbEntry, KernelEvent, Link, Neigh, VxlanInfo } from '../types.js';
+import { nl, type RtMessage } from './socket.js';
+
+export const AF_INET = 2;
+export const AF_BRIDGE = 7;
+const IFLA_INFO_KIND = 1;
+const IFLA_INFO_DATA = 2;
+
+export const RTM = {
+  NEWLINK: 16, DELLINK: 17, GETLINK: 18, SETLINK: 19, NEWADDR: 20, DELADDR: 21, GETADDR: 22,
+  NEWNEIGH: 28, DELNEIGH: 29, GETNEIGH: 30,
+} as const;
+
+function concat(bufs: Uint8Array[]): Buffer {
+  return Buffer.concat(bufs);
+}
+
+/** IFLA_LINKINFO payload: kind, plus IFLA_INFO_DATA when given. */
+export function linkInfo(kind: string, data?: Uint8Array[]): Buffer {
+  const s = new nl.AttrStream();
+  s.push(IFLA_INFO_KIND, Buffer.from(`${kind}\0`, 'latin1'));
+  if (data) s.push(IFLA_INFO_DATA, data);
+  return concat(s.bufs);
+}
+
+export function vxlanData(fields: { vni?: number; port?: number; link?: number; local?: Ipv4; learning?: boolean }): Uint8Array[] {
+  const v: import('netlink').ifla.Vxlan = {};
+  if (fields.vni !== undefined) v.id = fields.vni;
+  if (fields.link !== undefined) v.link = fields.link;
+  if (fields.learning !== undefined) v.learning = fields.learning ? 1 : 0;
+  if (fields.port !== undefined) {
+    const p = Buffer.alloc(2);
+    p.writeUInt16BE(fields.port);
+    v.port = p;
+  }
+  if ('local' in fields) v.local = ipv4ToBytes(fields.local ?? 0);
+  const s = new nl.AttrStream();
+  s.emit(nl.ifla.formatVxlan(v));
+  return s.bufs;
+}
+
+function parseLinkInfo(buf: Buffer): { kind: string | undefined; vxlan: VxlanInfo | undefined } {
+  let kind: string | undefined;
+  let data: Buffer | undefined;
+  nl.parseAttributes(buf, (a) => {
+    if (a.type === IFLA_INFO_KIND) kind = a.data.toString('latin1').replace(/\0+$/, '');
+    else if (a.type === IFLA_INFO_DATA) data = a.data;
+  });
+  let vxlan: VxlanInfo | undefined;
+  if (kind === 'vxlan' && data) {
+    const v = nl.ifla.parseVxlan(data);
+    const local = v.local && v.local.length === 4 ? ipv4FromBytes(v.local) : 0;
+    vxlan = {
+      vni: v.id ?? 0,
+      port: v.port && v.port.length === 2 ? v.port.readUInt16BE(0) : 0,
+      link: v.link || undefined,
+      local: local === 0 ? undefined : local,
+      learning: Boolean(v.learning),
+    };
+  }
+  return { kind, vxlan };
+}
+
+export function toLink(m: RtMessage): Link | undefined {
+  if (m.kind !== 'link') return undefined;
+  const { data, attrs } = m;
+  if (data.index === undefined || attrs.ifname === undefined) return undefined;
+  const info = attrs.linkinfo ? parseLinkInfo(attrs.linkinfo) : { kind: undefined, vxlan: undefined };
+  return {
+    index: data.index,
+    name: attrs.ifname,
+    kind: info.kind,
+    mtu: attrs.mtu ?? 0,
+    up: Boolean(data.flags?.up),
+    mac: attrs.address && attrs.address.length === 6 ? formatMac(attrs.address) : '',
+    master: attrs.master || undefined,
+    vxlan: info.vxlan,
+  };
+}
+
+export function toAddr(m: RtMessage): Addr | undefined {
+  if (m.kind !== 'address' || m.data.family !== AF_INET) return undefined;
+  const raw = m.attrs.local ?? m.attrs.address;
+  if (!raw || raw.length !== 4 || m.data.index === undefined) return undefined;
+  const secondary = Boolean(m.attrs.flags?.secondary ?? m.data.flags?.secondary);
+  return { index: m.data.index, address: ipv4FromBytes(raw), prefix: m.data.prefixlen ?? 32, secondary };
+}
+
+export function toFdb(m: RtMessage, index: number): FdbEntry | undefined {
+  if (m.kind !== 'neighbor' || m.data.family !== AF_BRIDGE || m.data.ifindex !== index) return undefined;
+  if (!m.data.flags?.self) return undefined; // bridge (master) entries are the bridge's own learning
+  const { lladdr, dst } = m.attrs;
+  if (!lladdr || lladdr.length !== 6 || !dst || dst.length !== 4) return undefined;
+  return { mac: formatMac(lladdr), dst: ipv4FromBytes(dst) };
+}
+
+export function toNeigh(m: RtMessage): Neigh | undefined {
+  if (m.kind !== 'neighbor' || m.data.family !== AF_INET || m.data.ifindex === undefined) return undefined;
+  const dst = m.attrs.dst;
+  if (!dst || dst.length !== 4) return undefined;
+  const ll = m.attrs.lladdr;
+  return {
+    index: m.data.ifindex,
+    dst: ipv4FromBytes(dst),
+    mac: ll && ll.length === 6 ? formatMac(ll) : undefined,
+    permanent: Boolean(m.data.state?.permanent),
+  };
+}
+
+export function macBytes(mac: string): Buffer {
+  const b = parseMac(mac);
+  if (!b) throw new RangeError(`bad MAC ${mac}`);
+  return b;
+}
+
+/** Turns one multicast notification into a KernelEvent (or nothing we watch). */
+export function toEvent(type: number, m: RtMessage): KernelEvent | undefined {
+  const op = type === RTM.NEWLINK || type === RTM.NEWADDR || type === RTM.NEWNEIGH ? 'new' : 'del';
+  if (m.kind === 'link') {
+    if (m.data.index === undefined) return undefined;
+    return { type: 'link', op, index: m.data.index, name: m.attrs.ifname };
+  }
+  if (m.kind === 'address') {
+    const a = toAddr(m);
+    return a ? { type: 'addr', op, index: a.index, address: a.address, prefix: a.prefix } : undefined;
+  }
+  if (m.kind === 'neighbor') {
+    if (m.data.family === AF_BRIDGE && m.data.ifindex !== undefined) {
+      const ll = m.attrs.lladdr;
+      const dst = m.attrs.dst;
+      return {
+        type: 'fdb', op, index: m.data.ifindex,
+        mac: ll && ll.length === 6 ? formatMac(ll) : '',
+        dst: dst && dst.length === 4 ? ipv4FromBytes(dst) : undefined,
+        self: Boolean(m.data.flags?.self),
+      };
+    }
+    const n = toNeigh(m);
+    return n ? { type: 'neigh', op, index: n.index, dst: n.dst, mac: n.mac, permanent: n.permanent } : undefined;
+  }
+  return undefined;
+}

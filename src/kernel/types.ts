@@ -1,0 +1,105 @@
+// Layer: kernel seam. Contract: the primitive rtnetlink operations the agent
+// needs, as plain data. The real implementation (kernel/netlink/) is the only
+// code that touches the netlink library; tests use test/fakes/kernel.ts, which
+// mimics the kernel's answers (EEXIST, ENOENT, ENOTSUP on replacing the
+// all-zeros FDB entry). Idempotent "ensure" logic lives above, in dataplane/.
+
+import type { Ipv4 } from '../net/ipv4.js';
+
+export interface VxlanInfo {
+  vni: number;
+  port: number;
+  /** ifindex of the underlay device (IFLA_VXLAN_LINK), if bound. */
+  link: number | undefined;
+  /** fixed source address, if any. */
+  local: Ipv4 | undefined;
+  learning: boolean;
+}
+
+export interface Link {
+  index: number;
+  name: string;
+  /** IFLA_INFO_KIND ("bridge", "vxlan", "veth"...), undefined for plain devices. */
+  kind: string | undefined;
+  mtu: number;
+  /** administratively up (IFF_UP) */
+  up: boolean;
+  mac: string;
+  master: number | undefined;
+  vxlan: VxlanInfo | undefined;
+}
+
+export interface Addr {
+  index: number;
+  address: Ipv4;
+  prefix: number;
+  secondary: boolean;
+}
+
+/** An FDB entry on a VXLAN device (bridge fdb … self): frames for `mac` go to `dst`. */
+export interface FdbEntry {
+  mac: string;
+  dst: Ipv4;
+}
+
+export interface Neigh {
+  index: number;
+  dst: Ipv4;
+  mac: string | undefined;
+  permanent: boolean;
+}
+
+export interface VxlanSpec {
+  vni: number;
+  port: number;
+  link: number;
+  mtu: number;
+}
+
+export interface LinkChange {
+  mtu?: number;
+  up?: boolean;
+  master?: number;
+  mac?: string;
+}
+
+export type KernelEvent =
+  | { type: 'link'; op: 'new' | 'del'; index: number; name: string | undefined }
+  | { type: 'addr'; op: 'new' | 'del'; index: number; address: Ipv4; prefix: number }
+  | { type: 'fdb'; op: 'new' | 'del'; index: number; mac: string; dst: Ipv4 | undefined; self: boolean }
+  | { type: 'neigh'; op: 'new' | 'del'; index: number; dst: Ipv4; mac: string | undefined; permanent: boolean }
+  /** Events were lost (receive overrun) or the event socket was reopened: resync everything. */
+  | { type: 'resync'; reason: string };
+
+export interface Kernel {
+  links(): Promise<Link[]>;
+  linkByName(name: string): Promise<Link | undefined>;
+  createBridge(name: string, mtu: number, mac: string): Promise<void>;
+  createVxlan(name: string, spec: VxlanSpec): Promise<void>;
+  setLink(index: number, change: LinkChange): Promise<void>;
+  /** Change a VXLAN device's fixed local address in place (undefined: none). */
+  setVxlanLocal(index: number, local: Ipv4 | undefined): Promise<void>;
+  deleteLink(index: number): Promise<void>;
+  /** net.ipv4.conf.<name>.promote_secondaries=1: deleting a primary address
+   *  promotes a secondary instead of deleting every address of the subnet. */
+  setPromoteSecondaries(name: string): Promise<void>;
+
+  addrs(index: number): Promise<Addr[]>;
+  addAddr(index: number, address: Ipv4, prefix: number): Promise<void>;
+  delAddr(index: number, address: Ipv4, prefix: number): Promise<void>;
+
+  /** The `self` FDB entries of a VXLAN device. */
+  fdb(index: number): Promise<FdbEntry[]>;
+  fdbAppend(index: number, entry: FdbEntry): Promise<void>;
+  fdbReplace(index: number, entry: FdbEntry): Promise<void>;
+  fdbDel(index: number, entry: FdbEntry): Promise<void>;
+
+  /** IPv4 neighbour entries of one device. */
+  neighs(index: number): Promise<Neigh[]>;
+  neighReplace(index: number, dst: Ipv4, mac: string): Promise<void>;
+  neighDel(index: number, dst: Ipv4): Promise<void>;
+
+  /** Starts delivering events; returns a function that stops them. */
+  watch(onEvent: (e: KernelEvent) => void): () => void;
+  close(): void;
+}

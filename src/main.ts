@@ -1,0 +1,119 @@
+#!/usr/bin/env node
+// Layer: main (CLI entry). Contract: parses the command line with commander
+// and dispatches. Any failure prints exactly one line, "edge-overlay: …", on
+// stderr. Exit codes: 0 success, 1 runtime failure (no agent, kernel error,
+// locked state dir), 2 bad usage or configuration (flags, config file, key).
+
+import { Command, CommanderError, Option } from 'commander';
+import { EdgeError, userMessage } from './errors.js';
+import { VERSION } from './version.js';
+import { generateKey } from './wire/keyfile.js';
+import { ask } from './control/client.js';
+import { formatPeers, formatStatus } from './cli/format.js';
+import type { StatusReport } from './agent/status.js';
+import { loadConfig, runAgent } from './cli/agent.js';
+import { runDown } from './cli/down.js';
+import { DEFAULTS, DEFAULT_CONFIG_FILE, parseConfigFile } from './config/config.js';
+import { existsSync, readFileSync } from 'node:fs';
+
+const USAGE_CODES = new Set(['E_CONFIG', 'E_KEYFILE']);
+
+function fail(err: unknown): never {
+  process.stderr.write(`edge-overlay: ${userMessage(err)}\n`);
+  process.exit(err instanceof EdgeError && USAGE_CODES.has(err.code) ? 2 : 1);
+}
+
+/** The run dir a CLI command talks to: --run-dir, else the config file's, else the default. */
+function runDirFor(opt: { runDir?: string; config?: string }): string {
+  if (opt.runDir) return opt.runDir;
+  const path = opt.config ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
+  if (path) {
+    try {
+      return parseConfigFile(readFileSync(path, 'utf8'), path).runDir ?? DEFAULTS.runDir;
+    } catch {
+      return DEFAULTS.runDir; // a broken config must not stop `status` from finding the agent
+    }
+  }
+  return DEFAULTS.runDir;
+}
+
+const AGENT_FLAGS = [
+  ['interface', '--interface <ifname>', 'physical (underlay) interface, e.g. eth0'],
+  ['overlayCidr', '--overlay-cidr <cidr>', `overlay CIDR; its first address is the cluster VIP (default ${DEFAULTS.overlayCidr})`],
+  ['cluster', '--cluster <name>', `cluster name (default ${DEFAULTS.cluster})`],
+  ['clusterKeyFile', '--cluster-key-file <file>', `file holding the cluster key (default ${DEFAULTS.clusterKeyFile})`],
+  ['stateDir', '--state-dir <dir>', `persistent state (default ${DEFAULTS.stateDir})`],
+  ['runDir', '--run-dir <dir>', `runtime files, status socket (default ${DEFAULTS.runDir})`],
+  ['vni', '--vni <n>', `VXLAN network identifier (default ${DEFAULTS.vni})`],
+  ['bridge', '--bridge <name>', `overlay bridge name (default ${DEFAULTS.bridge})`],
+  ['vxlanDevice', '--vxlan-device <name>', 'VXLAN device name (default scvx-<vni>)'],
+  ['vxlanPort', '--vxlan-port <port>', `VXLAN UDP port (default ${DEFAULTS.vxlanPort})`],
+  ['discoveryPort', '--discovery-port <port>', `discovery UDP port (default ${DEFAULTS.discoveryPort})`],
+  ['logLevel', '--log-level <level>', `trace, debug, info, warn, error (default ${DEFAULTS.logLevel})`],
+] as const;
+
+function pick(opts: Record<string, unknown>, keys: readonly string[]): Record<string, string | undefined> {
+  return Object.fromEntries(keys.map((k) => [k, opts[k] === undefined ? undefined : String(opts[k])]));
+}
+
+async function showStatus(opts: { json?: boolean; runDir?: string; config?: string }, peersOnly: boolean): Promise<void> {
+  const s = (await ask(runDirFor(opts), 'status')) as StatusReport;
+  if (opts.json) process.stdout.write(`${JSON.stringify(peersOnly ? s.peers : s, null, 2)}\n`);
+  else process.stdout.write(peersOnly ? formatPeers(s) : formatStatus(s));
+}
+
+const program = new Command();
+program
+  .name('edge-overlay')
+  .description('VXLAN overlay (bridge scbr-100) with stable overlay IPs for edge Kubernetes hosts')
+  .version(VERSION)
+  .showHelpAfterError()
+  .exitOverride();
+
+const agentCmd = program.command('agent')
+  .description('run the overlay agent (normally started by systemd)')
+  .option('--config <file>', `YAML config file; flags override it (default ${DEFAULT_CONFIG_FILE} if present)`);
+for (const [, flag, help] of AGENT_FLAGS) agentCmd.addOption(new Option(flag, help));
+agentCmd.addHelpText('after', `
+Examples:
+  edge-overlay agent --interface eth0 --cluster-key-file /etc/edge-overlay/cluster.key
+  edge-overlay agent --config /etc/edge-overlay/config.yaml --log-level debug`);
+agentCmd.action(async (opts: Record<string, unknown>) => {
+  await runAgent(opts.config as string | undefined, pick(opts, AGENT_FLAGS.map(([k]) => k)));
+});
+
+for (const [name, peersOnly, desc] of [['status', false, 'show this host, the cluster and its peers'], ['peers', true, 'list the peers this host knows']] as const) {
+  program.command(name)
+    .description(desc)
+    .option('--json', 'machine-readable output')
+    .option('--run-dir <dir>', `run dir of the agent to ask (default: from the config file, else ${DEFAULTS.runDir})`)
+    .option('--config <file>', 'config file naming the run dir')
+    .addHelpText('after', `\nExit status: 0 on success, 1 when no agent answers.\nExample:\n  edge-overlay ${name} --json | jq .`)
+    .action(async (opts: { json?: boolean; runDir?: string; config?: string }) => showStatus(opts, peersOnly));
+}
+
+program.command('keygen')
+  .description('print a fresh random cluster key (32 bytes, hex)')
+  .addHelpText('after', '\nExample:\n  (umask 077; edge-overlay keygen > /etc/edge-overlay/cluster.key)')
+  .action(() => {
+    process.stdout.write(`${generateKey()}\n`);
+  });
+
+program.command('down')
+  .description('remove the overlay bridge and VXLAN device (stop the agent first)')
+  .option('--config <file>', 'config file naming the devices')
+  .option('--bridge <name>', 'bridge name')
+  .option('--vni <n>', 'VNI (names the default VXLAN device)')
+  .option('--vxlan-device <name>', 'VXLAN device name')
+  .option('--run-dir <dir>', 'run dir of the agent that must not be running')
+  .option('--force', 'remove even if an agent still answers (it will recreate them)')
+  .addHelpText('after', '\nThe persisted overlay address stays in the state dir; remove that dir to give the address up.')
+  .action(async (opts: Record<string, unknown>) => {
+    const cfg = loadConfig(opts.config as string | undefined, pick(opts, ['bridge', 'vni', 'vxlanDevice', 'runDir']));
+    await runDown(cfg.agent, Boolean(opts.force));
+  });
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : 2);
+  fail(err);
+});

@@ -1,0 +1,135 @@
+// Layer: membership (pure, time passed in). Contract: the set of other hosts
+// of the cluster, keyed by node id, with their overlay claim and current
+// underlay address. Nothing is ever dropped for being silent: a peer not
+// heard from for `staleAfterMs` is only *reported* stale, and its FDB entries
+// and address reservation stay (a host down for a day gets its IP back).
+// Only `forget` removes a peer. Replay protection lives here too: per sender,
+// sequence numbers must strictly increase, across restarts (persisted).
+
+import { formatIpv4, parseIpv4, type Ipv4 } from '../net/ipv4.js';
+import type { AnnounceMsg } from '../wire/codec.js';
+import type { PersistedPeer } from '../state/schema.js';
+import type { PeerRoute } from '../dataplane/plan.js';
+
+export interface Peer {
+  id: string;
+  overlayIp: Ipv4;
+  underlayIp: Ipv4;
+  mac: string;
+  claimedAt: number;
+  lastSeq: number;
+  /** wall clock of the last announcement (persisted, shown to operators) */
+  lastSeenAt: number;
+  /** monotonic time of the last announcement in this process; undefined if not heard since start */
+  lastSeenMono: number | undefined;
+}
+
+export type PeerState = 'alive' | 'stale';
+
+export type Observation =
+  | { kind: 'new'; peer: Peer }
+  | { kind: 'updated'; peer: Peer; old: Peer; underlayChanged: boolean; overlayChanged: boolean; macChanged: boolean }
+  | { kind: 'refreshed'; peer: Peer };
+
+export class PeerTable {
+  private readonly peers = new Map<string, Peer>();
+  /** highest sequence number accepted per sender (probers included) */
+  private readonly seqs = new Map<string, number>();
+
+  constructor(private readonly staleAfterMs: number) {}
+
+  /** Replay check: true (and recorded) only if `seq` is newer than anything seen from `nodeId`. */
+  acceptSeq(nodeId: string, seq: number): boolean {
+    const last = this.seqs.get(nodeId);
+    if (last !== undefined && seq <= last) return false;
+    this.seqs.set(nodeId, seq);
+    return true;
+  }
+
+  observe(msg: AnnounceMsg, nowWall: number, nowMono: number): Observation {
+    const old = this.peers.get(msg.nodeId);
+    const peer: Peer = {
+      id: msg.nodeId, overlayIp: msg.overlayIp, underlayIp: msg.underlayIp, mac: msg.mac,
+      claimedAt: msg.claimedAt, lastSeq: msg.seq, lastSeenAt: nowWall, lastSeenMono: nowMono,
+    };
+    this.peers.set(peer.id, peer);
+    if (!old) return { kind: 'new', peer };
+    const underlayChanged = old.underlayIp !== peer.underlayIp;
+    const overlayChanged = old.overlayIp !== peer.overlayIp || old.claimedAt !== peer.claimedAt;
+    const macChanged = old.mac !== peer.mac;
+    if (!underlayChanged && !overlayChanged && !macChanged) return { kind: 'refreshed', peer };
+    return { kind: 'updated', peer, old, underlayChanged, overlayChanged, macChanged };
+  }
+
+  get(id: string): Peer | undefined {
+    return this.peers.get(id);
+  }
+
+  all(): Peer[] {
+    return [...this.peers.values()].sort((a, b) => a.overlayIp - b.overlayIp || (a.id < b.id ? -1 : 1));
+  }
+
+  get size(): number {
+    return this.peers.size;
+  }
+
+  forget(id: string): Peer | undefined {
+    const p = this.peers.get(id);
+    this.peers.delete(id);
+    return p;
+  }
+
+  state(p: Peer, nowMono: number): PeerState {
+    return p.lastSeenMono !== undefined && nowMono - p.lastSeenMono <= this.staleAfterMs ? 'alive' : 'stale';
+  }
+
+  /** Peers holding `ip` (more than one only while a conflict is being resolved). */
+  holders(ip: Ipv4): Peer[] {
+    return this.all().filter((p) => p.overlayIp === ip);
+  }
+
+  takenAddresses(): Set<Ipv4> {
+    return new Set([...this.peers.values()].map((p) => p.overlayIp));
+  }
+
+  /**
+   * What the dataplane should program. When two peers claim one overlay IP,
+   * the neighbour entry must name one MAC: `winner` picks it.
+   */
+  routes(winner: (a: Peer, b: Peer) => boolean): PeerRoute[] {
+    const byIp = new Map<Ipv4, Peer>();
+    for (const p of this.peers.values()) {
+      const cur = byIp.get(p.overlayIp);
+      if (!cur || winner(p, cur)) byIp.set(p.overlayIp, p);
+    }
+    return this.all().map((p) => ({
+      id: p.id, underlayIp: p.underlayIp, mac: p.mac,
+      // a losing duplicate keeps its FDB entries (it is still a host) but
+      // gets no neighbour entry for the contested address
+      overlayIp: byIp.get(p.overlayIp) === p ? p.overlayIp : undefined,
+    }));
+  }
+
+  /** Corrects a peer's underlay from what the kernel already holds (see Agent.adopt). */
+  setUnderlay(id: string, underlayIp: Ipv4): void {
+    const p = this.peers.get(id);
+    if (p) p.underlayIp = underlayIp;
+  }
+
+  toPersisted(): PersistedPeer[] {
+    return this.all().map((p) => ({
+      id: p.id, overlayIp: formatIpv4(p.overlayIp), underlayIp: formatIpv4(p.underlayIp), mac: p.mac,
+      claimedAt: p.claimedAt, lastSeq: Math.max(p.lastSeq, this.seqs.get(p.id) ?? 0), lastSeenAt: p.lastSeenAt,
+    }));
+  }
+
+  load(list: readonly PersistedPeer[]): void {
+    for (const p of list) {
+      this.peers.set(p.id, {
+        id: p.id, overlayIp: parseIpv4(p.overlayIp)!, underlayIp: parseIpv4(p.underlayIp)!, mac: p.mac,
+        claimedAt: p.claimedAt, lastSeq: p.lastSeq, lastSeenAt: p.lastSeenAt, lastSeenMono: undefined,
+      });
+      this.seqs.set(p.id, Math.max(this.seqs.get(p.id) ?? 0, p.lastSeq));
+    }
+  }
+}

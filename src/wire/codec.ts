@@ -1,0 +1,216 @@
+// Layer: wire format (pure). Contract: encode() builds a signed packet;
+// decode() never throws — it returns a message or the reason it was dropped.
+//
+//   0   4     5     6     7     8         10        10+len      +32
+//   | "EOVL" | ver | type| flags| keyId | bodyLen | TLV body | HMAC-SHA256 |
+//
+// The HMAC covers header and body. Body fields are TLVs (id u8, len u8,
+// value); unknown field ids are skipped so fields can be added; message
+// types are append-only; a new incompatible layout takes a new version.
+// Order of checks matters: cheap structural checks first, then the cluster
+// name (so another cluster's packets are counted as such, not as forgeries),
+// then the HMAC, and only then the meaning of the fields.
+
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { formatMac, ipv4FromBytes, ipv4ToBytes, parseMac, type Cidr } from '../net/ipv4.js';
+
+export const MAGIC = Buffer.from('EOVL', 'latin1');
+export const VERSION = 1;
+export const HEADER_LEN = 10;
+export const MAC_LEN = 32;
+export const MAX_PACKET = 512;
+export const MAX_CLUSTER_NAME = 63;
+
+export const MessageType = { announce: 1, probe: 2, defend: 3 } as const;
+export type MessageKind = keyof typeof MessageType;
+const KIND_BY_CODE = new Map<number, MessageKind>(
+  Object.entries(MessageType).map(([k, v]) => [v, k as MessageKind]),
+);
+
+const F = {
+  cluster: 1, nodeId: 2, overlayIp: 3, underlayIp: 4, mac: 5, seq: 6, sentAt: 7,
+  claimedAt: 8, cidr: 9, vni: 10, holderId: 11, holderClaimedAt: 12, targetId: 13,
+} as const;
+
+export const DROP_REASONS = [
+  'too-short', 'too-long', 'bad-magic', 'bad-version', 'bad-length', 'unknown-type',
+  'malformed', 'other-cluster', 'bad-auth',
+] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
+
+interface Common {
+  cluster: string;
+  nodeId: string; // 32 hex characters
+  seq: number;
+  sentAt: number; // sender's wall clock, ms
+}
+/** An established holder states where it is. */
+export interface AnnounceMsg extends Common {
+  type: 'announce';
+  overlayIp: number;
+  underlayIp: number;
+  mac: string;
+  claimedAt: number;
+  cidr: Cidr;
+  vni: number;
+}
+/** A newcomer asks whether `overlayIp` is free (RFC 5227 style probe). */
+export interface ProbeMsg extends Omit<AnnounceMsg, 'type'> {
+  type: 'probe';
+}
+/** "overlayIp is held by holderId since holderClaimedAt" — sent to targetId. */
+export interface DefendMsg extends Common {
+  type: 'defend';
+  overlayIp: number;
+  holderId: string;
+  holderClaimedAt: number;
+  targetId: string;
+}
+export type Message = AnnounceMsg | ProbeMsg | DefendMsg;
+export type Decoded = { ok: true; msg: Message; keyId: number } | { ok: false; reason: DropReason; cluster?: string };
+
+export interface SigningKey {
+  id: number;
+  key: Buffer;
+}
+
+function sign(key: Buffer, data: Buffer): Buffer {
+  return createHmac('sha256', key).update(data).digest();
+}
+
+function u64(n: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(BigInt(n));
+  return b;
+}
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n >>> 0);
+  return b;
+}
+
+export function encode(msg: Message, key: SigningKey): Buffer {
+  const fields: [number, Buffer][] = [
+    [F.cluster, Buffer.from(msg.cluster, 'utf8')],
+    [F.nodeId, Buffer.from(msg.nodeId, 'hex')],
+    [F.seq, u64(msg.seq)],
+    [F.sentAt, u64(msg.sentAt)],
+    [F.overlayIp, ipv4ToBytes(msg.overlayIp)],
+  ];
+  if (msg.type === 'defend') {
+    fields.push([F.holderId, Buffer.from(msg.holderId, 'hex')], [F.holderClaimedAt, u64(msg.holderClaimedAt)],
+      [F.targetId, Buffer.from(msg.targetId, 'hex')]);
+  } else {
+    const mac = parseMac(msg.mac);
+    if (!mac) throw new RangeError(`bad MAC ${msg.mac}`);
+    fields.push([F.underlayIp, ipv4ToBytes(msg.underlayIp)], [F.mac, mac], [F.claimedAt, u64(msg.claimedAt)],
+      [F.cidr, Buffer.concat([ipv4ToBytes(msg.cidr.network), Buffer.from([msg.cidr.prefix])])], [F.vni, u32(msg.vni)]);
+  }
+  const parts: Buffer[] = [];
+  for (const [id, value] of fields) parts.push(Buffer.from([id, value.length]), value);
+  const body = Buffer.concat(parts);
+  const header = Buffer.alloc(HEADER_LEN);
+  MAGIC.copy(header, 0);
+  header[4] = VERSION;
+  header[5] = MessageType[msg.type];
+  header[6] = 0;
+  header[7] = key.id & 255;
+  header.writeUInt16BE(body.length, 8);
+  const signed = Buffer.concat([header, body]);
+  const packet = Buffer.concat([signed, sign(key.key, signed)]);
+  if (packet.length > MAX_PACKET) throw new RangeError(`packet of ${packet.length} bytes exceeds ${MAX_PACKET}`);
+  return packet;
+}
+
+type Fields = Map<number, Buffer>;
+
+function parseTlvs(body: Buffer): Fields | undefined {
+  const out: Fields = new Map();
+  let off = 0;
+  while (off < body.length) {
+    if (off + 2 > body.length) return undefined;
+    const id = body[off]!;
+    const len = body[off + 1]!;
+    if (off + 2 + len > body.length) return undefined;
+    if (out.has(id)) return undefined; // duplicate field: ambiguous, reject
+    out.set(id, body.subarray(off + 2, off + 2 + len));
+    off += 2 + len;
+  }
+  return out;
+}
+
+const SIZES: Record<number, number> = {
+  [F.nodeId]: 16, [F.overlayIp]: 4, [F.underlayIp]: 4, [F.mac]: 6, [F.seq]: 8, [F.sentAt]: 8,
+  [F.claimedAt]: 8, [F.cidr]: 5, [F.vni]: 4, [F.holderId]: 16, [F.holderClaimedAt]: 8, [F.targetId]: 16,
+};
+
+class Malformed extends Error {}
+
+function field(f: Fields, id: number): Buffer {
+  const v = f.get(id);
+  if (!v) throw new Malformed(`missing field ${id}`);
+  const want = SIZES[id];
+  if (want !== undefined && v.length !== want) throw new Malformed(`field ${id} has ${v.length} bytes`);
+  return v;
+}
+function num64(f: Fields, id: number): number {
+  const v = field(f, id).readBigUInt64BE(0);
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new Malformed(`field ${id} out of range`);
+  return Number(v);
+}
+const hex = (f: Fields, id: number): string => field(f, id).toString('hex');
+
+function interpret(kind: MessageKind, f: Fields, cluster: string): Message {
+  const common = { cluster, nodeId: hex(f, F.nodeId), seq: num64(f, F.seq), sentAt: num64(f, F.sentAt) };
+  const overlayIp = ipv4FromBytes(field(f, F.overlayIp));
+  if (kind === 'defend') {
+    return { ...common, type: kind, overlayIp, holderId: hex(f, F.holderId),
+      holderClaimedAt: num64(f, F.holderClaimedAt), targetId: hex(f, F.targetId) };
+  }
+  const c = field(f, F.cidr);
+  const prefix = c[4]!;
+  if (prefix > 32) throw new Malformed('cidr prefix');
+  return {
+    ...common, type: kind, overlayIp,
+    underlayIp: ipv4FromBytes(field(f, F.underlayIp)),
+    mac: formatMac(field(f, F.mac)),
+    claimedAt: num64(f, F.claimedAt),
+    cidr: { network: ipv4FromBytes(c.subarray(0, 4)), prefix },
+    vni: field(f, F.vni).readUInt32BE(0),
+  };
+}
+
+/**
+ * Decodes and authenticates a packet for `cluster`. `keys` are tried in
+ * order (the header's keyId first); any one verifying is enough.
+ */
+export function decode(packet: Buffer, cluster: string, keys: readonly SigningKey[]): Decoded {
+  try {
+    if (packet.length > MAX_PACKET) return { ok: false, reason: 'too-long' };
+    if (packet.length < HEADER_LEN + MAC_LEN) return { ok: false, reason: 'too-short' };
+    if (!packet.subarray(0, 4).equals(MAGIC)) return { ok: false, reason: 'bad-magic' };
+    if (packet[4] !== VERSION) return { ok: false, reason: 'bad-version' };
+    const bodyLen = packet.readUInt16BE(8);
+    if (HEADER_LEN + bodyLen + MAC_LEN !== packet.length) return { ok: false, reason: 'bad-length' };
+    const kind = KIND_BY_CODE.get(packet[5]!);
+    if (!kind) return { ok: false, reason: 'unknown-type' };
+    const fields = parseTlvs(packet.subarray(HEADER_LEN, HEADER_LEN + bodyLen));
+    const clusterField = fields?.get(F.cluster);
+    if (!fields || !clusterField || clusterField.length === 0 || clusterField.length > MAX_CLUSTER_NAME) {
+      return { ok: false, reason: 'malformed' };
+    }
+    const theirCluster = clusterField.toString('utf8');
+    if (theirCluster !== cluster) return { ok: false, reason: 'other-cluster', cluster: theirCluster };
+    const signed = packet.subarray(0, HEADER_LEN + bodyLen);
+    const mac = packet.subarray(HEADER_LEN + bodyLen);
+    const hint = packet[7]!;
+    const ordered = [...keys.filter((k) => k.id === hint), ...keys.filter((k) => k.id !== hint)];
+    const good = ordered.find((k) => timingSafeEqual(sign(k.key, signed), mac));
+    if (!good) return { ok: false, reason: 'bad-auth' };
+    return { ok: true, msg: interpret(kind, fields, theirCluster), keyId: good.id };
+  } catch {
+    // Only Malformed is expected here; anything else is a decoder bug, but a
+    // packet from the network must never take the agent down either way.
+    return { ok: false, reason: 'malformed' };
+  }
+}

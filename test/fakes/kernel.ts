@@ -1,0 +1,328 @@
+// Test double: an in-memory kernel with the rtnetlink behaviour the agent
+// relies on — EEXIST/ENOENT/ENODEV, ENOTSUP when REPLACE targets the
+// all-zeros FDB entry, REPLACE repointing a unicast entry's first
+// destination, primary/secondary addresses with promote_secondaries, MTU
+// limits of a VXLAN device — and an op log in `bridge`/`ip` words.
+
+import { KernelError } from '../../src/errors.js';
+import { formatIpv4, maskOf, ZERO_MAC, type Ipv4 } from '../../src/net/ipv4.js';
+import type { Addr, FdbEntry, Kernel, KernelEvent, Link, LinkChange, Neigh, VxlanSpec } from '../../src/kernel/types.js';
+
+const ERRNO: Record<string, number> = { EEXIST: 17, ENOENT: 2, ENODEV: 19, ENOTSUP: 95, EINVAL: 22, EIO: 5, EBUSY: 16 };
+
+interface FakeLink extends Link {
+  promote: boolean;
+}
+
+export class FakeKernel implements Kernel {
+  private linkMap = new Map<number, FakeLink>();
+  private addrList: Addr[] = [];
+  private fdbs = new Map<number, FdbEntry[]>();
+  private neighTable = new Map<number, Map<Ipv4, Neigh>>();
+  private watchers: ((e: KernelEvent) => void)[] = [];
+  private nextIndex = 2;
+  private failures: { match: string; errname: string; times: number }[] = [];
+  /** every mutating call, as `ip`/`bridge` would print it */
+  readonly ops: string[] = [];
+  /** number of requests of any kind (reads included) */
+  calls = 0;
+
+  // ---- test controls -------------------------------------------------------
+
+  addPhysical(name: string, mtu = 1500, mac = '52:54:00:00:00:01'): number {
+    const index = this.nextIndex++;
+    this.linkMap.set(index, { index, name, kind: undefined, mtu, up: true, mac, master: undefined, vxlan: undefined, promote: false });
+    return index;
+  }
+
+  /** The next `times` operations whose text contains `match` fail with `errname`. */
+  failNext(match: string, errname: string, times = 1): void {
+    this.failures.push({ match, errname, times });
+  }
+
+  link(name: string): FakeLink | undefined {
+    return [...this.linkMap.values()].find((l) => l.name === name);
+  }
+
+  fdbOf(name: string): FdbEntry[] {
+    const l = this.link(name);
+    return l ? [...(this.fdbs.get(l.index) ?? [])] : [];
+  }
+
+  neighOf(name: string): Neigh[] {
+    const l = this.link(name);
+    return l ? [...(this.neighTable.get(l.index)?.values() ?? [])] : [];
+  }
+
+  addrsOf(name: string): Addr[] {
+    const l = this.link(name);
+    return l ? this.addrList.filter((a) => a.index === l.index) : [];
+  }
+
+  /** Emits an arbitrary event, as another program's change would. */
+  emit(e: KernelEvent): void {
+    for (const w of this.watchers) queueMicrotask(() => w(e));
+  }
+
+  // ---- helpers ---------------------------------------------------------------
+
+  private async op(text: string, mutate: boolean, fn: () => void): Promise<void> {
+    this.calls++;
+    await Promise.resolve();
+    const f = this.failures.find((x) => text.includes(x.match) && x.times > 0);
+    if (f) {
+      f.times--;
+      throw new KernelError(text, ERRNO[f.errname] ?? 5, f.errname);
+    }
+    fn();
+    if (mutate) this.ops.push(text);
+  }
+
+  private fail(text: string, errname: string): never {
+    throw new KernelError(text, ERRNO[errname]!, errname);
+  }
+
+  private get(index: number, text: string): FakeLink {
+    const l = this.linkMap.get(index);
+    if (!l) this.fail(text, 'ENODEV');
+    return l;
+  }
+
+  private name(index: number): string {
+    return this.linkMap.get(index)?.name ?? `if${index}`;
+  }
+
+  // ---- links -----------------------------------------------------------------
+
+  async links(): Promise<Link[]> {
+    let out: Link[] = [];
+    await this.op('dump links', false, () => { out = [...this.linkMap.values()].map((l) => ({ ...l })); });
+    return out;
+  }
+
+  async linkByName(name: string): Promise<Link | undefined> {
+    let out: Link | undefined;
+    await this.op(`get link ${name}`, false, () => {
+      const l = this.link(name);
+      out = l ? { ...l, vxlan: l.vxlan ? { ...l.vxlan } : undefined } : undefined;
+    });
+    return out;
+  }
+
+  async createBridge(name: string, mtu: number, mac: string): Promise<void> {
+    const text = `ip link add ${name} type bridge mtu ${mtu} address ${mac}`;
+    await this.op(text, true, () => {
+      if (this.link(name)) this.fail(text, 'EEXIST');
+      const index = this.nextIndex++;
+      this.linkMap.set(index, { index, name, kind: 'bridge', mtu, up: false, mac, master: undefined, vxlan: undefined, promote: false });
+      this.emit({ type: 'link', op: 'new', index, name });
+    });
+  }
+
+  async createVxlan(name: string, spec: VxlanSpec): Promise<void> {
+    const text = `ip link add ${name} type vxlan id ${spec.vni} dstport ${spec.port} dev ${this.name(spec.link)} nolearning mtu ${spec.mtu}`;
+    await this.op(text, true, () => {
+      if (this.link(name)) this.fail(text, 'EEXIST');
+      const lower = this.get(spec.link, text);
+      if (spec.mtu > lower.mtu - 50) this.fail(text, 'EINVAL');
+      const index = this.nextIndex++;
+      this.linkMap.set(index, {
+        index, name, kind: 'vxlan', mtu: spec.mtu, up: false, mac: '0a:00:00:00:00:' + index.toString(16).padStart(2, '0'),
+        master: undefined, promote: false, vxlan: { vni: spec.vni, port: spec.port, link: spec.link, local: undefined, learning: false },
+      });
+      this.fdbs.set(index, []);
+      this.emit({ type: 'link', op: 'new', index, name });
+    });
+  }
+
+  async setLink(index: number, change: LinkChange): Promise<void> {
+    const text = `ip link set ${this.name(index)} ${Object.entries(change).map(([k, v]) => `${k} ${v}`).join(' ')}`;
+    await this.op(text, true, () => {
+      const l = this.get(index, text);
+      if (change.mtu !== undefined && l.vxlan?.link !== undefined) {
+        const lower = this.linkMap.get(l.vxlan.link);
+        if (lower && change.mtu > lower.mtu - 50) this.fail(text, 'EINVAL');
+      }
+      if (change.master !== undefined && this.linkMap.get(change.master)?.kind !== 'bridge') this.fail(text, 'EINVAL');
+      Object.assign(l, change);
+      this.emit({ type: 'link', op: 'new', index, name: l.name });
+    });
+  }
+
+  async setVxlanLocal(index: number, local: Ipv4 | undefined): Promise<void> {
+    const text = `ip link set ${this.name(index)} type vxlan local ${local === undefined ? '0.0.0.0' : formatIpv4(local)}`;
+    await this.op(text, true, () => {
+      const l = this.get(index, text);
+      if (!l.vxlan) this.fail(text, 'EINVAL');
+      l.vxlan.local = local;
+    });
+  }
+
+  /** Test control: set a fixed local address as someone else might have. */
+  setLocal(name: string, local: Ipv4): void {
+    const l = this.link(name);
+    if (l?.vxlan) l.vxlan.local = local;
+  }
+
+  async deleteLink(index: number): Promise<void> {
+    const text = `ip link del ${this.name(index)}`;
+    await this.op(text, true, () => {
+      const l = this.get(index, text);
+      this.linkMap.delete(index);
+      this.addrList = this.addrList.filter((a) => a.index !== index);
+      this.fdbs.delete(index);
+      this.neighTable.delete(index);
+      for (const other of this.linkMap.values()) if (other.master === index) other.master = undefined;
+      this.emit({ type: 'link', op: 'del', index, name: l.name });
+    });
+  }
+
+  async setPromoteSecondaries(name: string): Promise<void> {
+    await this.op(`sysctl net.ipv4.conf.${name}.promote_secondaries=1`, true, () => {
+      const l = this.link(name);
+      if (l) l.promote = true;
+    });
+  }
+
+  // ---- addresses -------------------------------------------------------------
+
+  async addrs(index: number): Promise<Addr[]> {
+    let out: Addr[] = [];
+    await this.op('dump addresses', false, () => { out = this.addrList.filter((a) => a.index === index).map((a) => ({ ...a })); });
+    return out;
+  }
+
+  private sameSubnet(a: Addr, address: Ipv4, prefix: number): boolean {
+    return a.prefix === prefix && ((a.address ^ address) & maskOf(prefix)) === 0;
+  }
+
+  async addAddr(index: number, address: Ipv4, prefix: number): Promise<void> {
+    const text = `ip addr add ${formatIpv4(address)}/${prefix} dev ${this.name(index)}`;
+    await this.op(text, true, () => {
+      this.get(index, text);
+      if (this.addrList.some((a) => a.index === index && a.address === address && a.prefix === prefix)) return; // REPLACE: no-op
+      const secondary = this.addrList.some((a) => a.index === index && !a.secondary && this.sameSubnet(a, address, prefix));
+      this.addrList.push({ index, address, prefix, secondary });
+      this.emit({ type: 'addr', op: 'new', index, address, prefix });
+    });
+  }
+
+  async delAddr(index: number, address: Ipv4, prefix: number): Promise<void> {
+    const text = `ip addr del ${formatIpv4(address)}/${prefix} dev ${this.name(index)}`;
+    await this.op(text, true, () => this.removeAddr(index, address, prefix, text));
+  }
+
+  /** Test control and implementation: what `ip addr del` does, secondaries included. */
+  removeAddr(index: number, address: Ipv4, prefix: number, text = 'ip addr del'): void {
+    const a = this.addrList.find((x) => x.index === index && x.address === address && x.prefix === prefix);
+    if (!a) this.fail(text, 'ENOENT');
+    this.addrList = this.addrList.filter((x) => x !== a);
+    this.emit({ type: 'addr', op: 'del', index, address, prefix });
+    if (a.secondary) return;
+    const secs = this.addrList.filter((x) => x.index === index && x.secondary && this.sameSubnet(x, address, prefix));
+    if (secs.length === 0) return;
+    if (this.linkMap.get(index)?.promote) {
+      secs[0]!.secondary = false;
+    } else {
+      for (const s of secs) {
+        this.addrList = this.addrList.filter((x) => x !== s);
+        this.emit({ type: 'addr', op: 'del', index, address: s.address, prefix });
+      }
+    }
+  }
+
+  // ---- fdb -------------------------------------------------------------------
+
+  async fdb(index: number): Promise<FdbEntry[]> {
+    let out: FdbEntry[] = [];
+    await this.op('dump fdb', false, () => { out = (this.fdbs.get(index) ?? []).map((e) => ({ ...e })); });
+    return out;
+  }
+
+  private fdbList(index: number, text: string): FdbEntry[] {
+    const l = this.get(index, text);
+    if (l.kind !== 'vxlan') this.fail(text, 'EINVAL');
+    return this.fdbs.get(index)!;
+  }
+
+  async fdbAppend(index: number, e: FdbEntry): Promise<void> {
+    const text = `bridge fdb append ${e.mac} dev ${this.name(index)} dst ${formatIpv4(e.dst)}`;
+    await this.op(text, true, () => {
+      const list = this.fdbList(index, text);
+      if (list.some((x) => x.mac === e.mac && x.dst === e.dst)) this.fail(text, 'EEXIST');
+      list.push({ ...e });
+      this.emit({ type: 'fdb', op: 'new', index, mac: e.mac, dst: e.dst, self: true });
+    });
+  }
+
+  async fdbReplace(index: number, e: FdbEntry): Promise<void> {
+    const text = `bridge fdb replace ${e.mac} dev ${this.name(index)} dst ${formatIpv4(e.dst)}`;
+    await this.op(text, true, () => {
+      const list = this.fdbList(index, text);
+      const first = list.find((x) => x.mac === e.mac);
+      if (first && e.mac === ZERO_MAC) this.fail(text, 'ENOTSUP'); // "Cannot replace non-unicast fdb entries"
+      if (first) first.dst = e.dst;
+      else list.push({ ...e });
+      this.emit({ type: 'fdb', op: 'new', index, mac: e.mac, dst: e.dst, self: true });
+    });
+  }
+
+  async fdbDel(index: number, e: FdbEntry): Promise<void> {
+    const text = `bridge fdb del ${e.mac} dev ${this.name(index)} dst ${formatIpv4(e.dst)}`;
+    await this.op(text, true, () => this.removeFdb(index, e, text));
+  }
+
+  /** Test control and implementation: what `bridge fdb del` does. */
+  removeFdb(index: number, e: FdbEntry, text = 'bridge fdb del'): void {
+    const list = this.fdbList(index, text);
+    const i = list.findIndex((x) => x.mac === e.mac && x.dst === e.dst);
+    if (i < 0) this.fail(text, 'ENOENT');
+    list.splice(i, 1);
+    this.emit({ type: 'fdb', op: 'del', index, mac: e.mac, dst: e.dst, self: true });
+  }
+
+  // ---- neighbours ----------------------------------------------------------
+
+  async neighs(index: number): Promise<Neigh[]> {
+    let out: Neigh[] = [];
+    await this.op('dump neighbours', false, () => { out = [...(this.neighTable.get(index)?.values() ?? [])].map((n) => ({ ...n })); });
+    return out;
+  }
+
+  async neighReplace(index: number, dst: Ipv4, mac: string): Promise<void> {
+    const text = `ip neigh replace ${formatIpv4(dst)} lladdr ${mac} dev ${this.name(index)} nud permanent`;
+    await this.op(text, true, () => this.putNeigh(index, dst, mac, true, text));
+  }
+
+  /** Test control and implementation: a neighbour entry appears (dynamic ARP, or replace). */
+  putNeigh(index: number, dst: Ipv4, mac: string | undefined, permanent: boolean, text = 'ip neigh'): void {
+    this.get(index, text);
+    const t = this.neighTable.get(index) ?? new Map<Ipv4, Neigh>();
+    this.neighTable.set(index, t);
+    t.set(dst, { index, dst, mac, permanent });
+    this.emit({ type: 'neigh', op: 'new', index, dst, mac, permanent });
+  }
+
+  async neighDel(index: number, dst: Ipv4): Promise<void> {
+    const text = `ip neigh del ${formatIpv4(dst)} dev ${this.name(index)}`;
+    await this.op(text, true, () => {
+      this.get(index, text);
+      const t = this.neighTable.get(index);
+      const n = t?.get(dst);
+      if (!t || !n) this.fail(text, 'ENOENT');
+      t.delete(dst);
+      this.emit({ type: 'neigh', op: 'del', index, dst, mac: n.mac, permanent: n.permanent });
+    });
+  }
+
+  // ---- events ----------------------------------------------------------------
+
+  watch(onEvent: (e: KernelEvent) => void): () => void {
+    this.watchers.push(onEvent);
+    return () => { this.watchers = this.watchers.filter((w) => w !== onEvent); };
+  }
+
+  close(): void {
+    this.watchers = [];
+  }
+}

@@ -1,0 +1,24 @@
+// Test double: an in-memory filesystem for StateStore, with a switch to make
+// writes fail (a full disk) and a record of every version written.
+
+import type { StateFs } from '../../src/state/store.js';
+
+export class MemoryStateFs implements StateFs {
+  readonly files = new Map<string, string>();
+  readonly writes: { path: string; data: string }[] = [];
+  failWrites: string | undefined; // errno code to throw, e.g. 'ENOSPC'
+
+  read(path: string): string | undefined {
+    return this.files.get(path);
+  }
+
+  writeAtomic(path: string, data: string): void {
+    if (this.failWrites) {
+      const err = new Error(`${this.failWrites}: write failed`) as NodeJS.ErrnoException;
+      err.code = this.failWrites;
+      throw err;
+    }
+    this.files.set(path, data);
+    this.writes.push({ path, data });
+  }
+}

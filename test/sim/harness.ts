@@ -1,0 +1,109 @@
+// Simulation harness: many agents, each with a fake kernel and an in-memory
+// state file, on one fake LAN, driven by one fake clock. Deterministic for a
+// given seed.
+
+import { randomBytes } from 'node:crypto';
+import { Agent } from '../../src/agent/agent.js';
+import { DEFAULT_TIMINGS, type AgentConfig } from '../../src/agent/config.js';
+import { parseCidr, parseIpv4, formatIpv4, type Cidr } from '../../src/net/ipv4.js';
+import { StateStore } from '../../src/state/store.js';
+import type { SigningKey } from '../../src/wire/codec.js';
+import { FakeClock } from '../fakes/clock.js';
+import { FakeKernel } from '../fakes/kernel.js';
+import { FakeLan, type FakeTransport } from '../fakes/network.js';
+import { MemoryStateFs } from '../fakes/state.js';
+import { captureLog, type CapturedLog } from '../fakes/log.js';
+
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface SimHost {
+  name: string;
+  kernel: FakeKernel;
+  transport: FakeTransport;
+  fs: MemoryStateFs;
+  physIndex: number;
+  underlay: string;
+  agent: Agent | undefined;
+  logs: CapturedLog;
+  config: AgentConfig;
+  machineId: string;
+}
+
+export class Sim {
+  readonly clock = new FakeClock();
+  readonly lan: FakeLan;
+  readonly key: SigningKey = { id: 0, key: randomBytes(32) };
+  readonly random: () => number;
+  readonly hosts: SimHost[] = [];
+  readonly cidr: Cidr;
+
+  constructor(seed = 1, cidr = '100.64.192.0/24') {
+    this.random = seededRandom(seed);
+    this.lan = new FakeLan(this.clock);
+    this.cidr = parseCidr(cidr) as Cidr;
+  }
+
+  addHost(name: string, underlay: string, overrides: Partial<AgentConfig> = {}): SimHost {
+    const kernel = new FakeKernel();
+    const physIndex = kernel.addPhysical('eth0', 1500);
+    void kernel.addAddr(physIndex, parseIpv4(underlay)!, 24);
+    const host: SimHost = {
+      name, kernel, transport: this.lan.join(), fs: new MemoryStateFs(), physIndex, underlay, agent: undefined, logs: captureLog(),
+      machineId: randomBytes(16).toString('hex'),
+      config: {
+        cluster: 'sim', interface: 'eth0', cidr: this.cidr, vni: 100, vxlanPort: 4789, bridge: 'scbr-100', vxlanDevice: 'scvx-100',
+        discoveryPort: this.lan.port, stateDir: `/sim/${name}`, runDir: `/run/${name}`, timings: { ...DEFAULT_TIMINGS }, ...overrides,
+      },
+    };
+    this.hosts.push(host);
+    return host;
+  }
+
+  host(name: string): SimHost {
+    const h = this.hosts.find((x) => x.name === name);
+    if (!h) throw new Error(`no host ${name}`);
+    return h;
+  }
+
+  async start(h: SimHost): Promise<Agent> {
+    h.transport.closed = false;
+    const agent = new Agent(h.config, {
+      kernel: h.kernel, transport: h.transport, clock: this.clock, store: new StateStore(h.config.stateDir, h.fs),
+      log: h.logs.log, key: this.key, random: this.random, machineId: h.machineId,
+    });
+    h.agent = agent;
+    await agent.start();
+    return agent;
+  }
+
+  async stop(h: SimHost): Promise<void> {
+    await h.agent?.stop();
+    h.agent = undefined;
+    h.transport.closed = true; // the process is gone: nothing is received
+    h.transport.handler = undefined;
+  }
+
+  /** DHCP gave the host a new address: the old one goes, the new one comes. */
+  async renumber(h: SimHost, next: string): Promise<void> {
+    h.kernel.removeAddr(h.physIndex, parseIpv4(h.underlay)!, 24);
+    await h.kernel.addAddr(h.physIndex, parseIpv4(next)!, 24);
+    h.underlay = next;
+  }
+
+  async run(ms: number): Promise<void> {
+    await this.clock.advance(ms);
+  }
+
+  overlayIps(): (string | undefined)[] {
+    return this.hosts.map((h) => (h.agent?.overlayIp === undefined ? undefined : formatIpv4(h.agent.overlayIp)));
+  }
+}

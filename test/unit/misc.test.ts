@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { VERSION } from '../../src/version.js';
+import { SingleFlight } from '../../src/util/singleflight.js';
+import { ago, formatStatus, table } from '../../src/cli/format.js';
+import type { StatusReport } from '../../src/agent/status.js';
+import { bridgeMacFor, deriveNodeId } from '../../src/state/identity.js';
+
+describe('version', () => {
+  it('matches package.json', () => {
+    expect(VERSION).toBe(JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version);
+  });
+});
+
+describe('single flight', () => {
+  it('merges any number of wake-ups during a run into one more run', async () => {
+    let runs = 0;
+    let release: () => void = () => {};
+    const f = new SingleFlight(async () => {
+      runs++;
+      await new Promise<void>((r) => { release = r; });
+    }, () => {});
+    f.request();
+    for (let i = 0; i < 100; i++) f.request();
+    release();
+    await new Promise((r) => setImmediate(r));
+    release();
+    await f.idle();
+    expect(runs).toBe(2);
+  });
+});
+
+describe('identity', () => {
+  it('derives distinct, stable node ids per state dir from the machine id', () => {
+    const mid = '0123456789abcdef0123456789abcdef';
+    expect(deriveNodeId(mid, '/var/lib/edge-overlay')).toBe(deriveNodeId(mid, '/var/lib/edge-overlay'));
+    expect(deriveNodeId(mid, '/a')).not.toBe(deriveNodeId(mid, '/b'));
+    expect(deriveNodeId(undefined, '/a')).toMatch(/^[0-9a-f]{32}$/);
+    expect(deriveNodeId(undefined, '/a')).not.toBe(deriveNodeId(undefined, '/a'));
+    expect(bridgeMacFor('ab'.repeat(16))).toMatch(/^02(:[0-9a-f]{2}){5}$/);
+  });
+});
+
+describe('status formatting', () => {
+  it('prints an aligned table with this host among its peers', () => {
+    const s: StatusReport = {
+      node: { id: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', overlayIp: '100.64.192.20', underlayIp: '10.0.0.2', interface: 'eth0', bridge: 'scbr-100', vxlan: 'scvx-100', mac: '02:00:00:00:00:01', mtu: 1450, addressState: 'established', claimedAt: null },
+      cluster: { name: 'edge', cidr: '100.64.192.0/24', vip: '100.64.192.1', vni: 100, vxlanPort: 4789, discoveryPort: 9477 },
+      peers: [
+        { id: 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb', overlayIp: '100.64.192.3', underlayIp: '10.0.0.3', mac: '02:00:00:00:00:02', state: 'alive', lastSeenMs: 850, lastSeenAt: '', claimedAt: '' },
+        { id: 'cccccccccccccccccccccccccccccccc', overlayIp: '100.64.192.100', underlayIp: '10.0.0.4', mac: '02:00:00:00:00:03', state: 'stale', lastSeenMs: 90_061_000, lastSeenAt: '', claimedAt: '' },
+      ],
+      dataplane: { ready: true, lastReconcileAt: null, lastReconcileMs: 1, fdbEntries: 4, neighEntries: 2, lastError: null },
+      counters: {}, agent: { pid: 1, version: VERSION, startedAt: '', stateFile: '', persistError: null },
+    };
+    expect(formatStatus(s)).toBe([
+      'cluster edge  overlay 100.64.192.0/24  VIP 100.64.192.1  VNI 100',
+      'this host 100.64.192.20 (established) via eth0 10.0.0.2  bridge scbr-100 mtu 1450  dataplane ready',
+      'peers 1 alive, 1 stale',
+      '',
+      'OVERLAY IP      UNDERLAY IP  STATE  LAST SEEN  NODE',
+      '100.64.192.3    10.0.0.3     alive  850ms ago  bbbbbbbbbbbb',
+      '100.64.192.20   10.0.0.2     self   -          aaaaaaaaaaaa',
+      '100.64.192.100  10.0.0.4     stale  1d1h ago   cccccccccccc',
+      '',
+    ].join('\n'));
+    expect(ago(61_000)).toBe('1m1s ago');
+    expect(table([['a', 'bb'], ['ccc', 'd']])).toBe('a    bb\nccc  d');
+  });
+});
