@@ -1,7 +1,7 @@
 // Layer: native addon (the syscalls Node.js lacks). Contract: thin, policy-free
 // wrappers; each returns 0 or a positive errno instead of throwing, and the
 // single TypeScript loader (src/native/addon.ts) turns errnos into errors.
-#include <napi.h>
+#include "common.h"
 #include <sys/file.h>
 #include <errno.h>
 
@@ -25,6 +25,7 @@ Napi::Value Flock(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("flock", Napi::Function::New(env, Flock));
+  InitPacket(env, exports);
   return exports;
 }
 

@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'E_KERNEL' // a netlink request failed
   | 'E_KERNEL_SOCKET' // the netlink socket failed or timed out
   | 'E_EXHAUSTED' // no free address left in the overlay CIDR
+  | 'E_CONFLICT' // a pinned overlay address is held by another host
+  | 'E_PORT' // the discovery port is in use
   | 'E_NO_AGENT' // CLI: no agent answers on the run dir socket
   | 'E_CONTROL' // CLI: the agent answered something unexpected
   | 'E_NATIVE'; // the native addon is missing or failed

@@ -50,11 +50,14 @@ const AGENT_FLAGS = [
   ['vxlanPort', '--vxlan-port <port>', `VXLAN UDP port (default ${DEFAULTS.vxlanPort})`],
   ['discoveryPort', '--discovery-port <port>', `discovery UDP port (default ${DEFAULTS.discoveryPort})`],
   ['logLevel', '--log-level <level>', `trace, debug, info, warn, error (default ${DEFAULTS.logLevel})`],
+  ['overlayIp', '--overlay-ip <ip>', 'pin this host\'s overlay IP (refuses to start if another host holds it)'],
 ] as const;
 
 function pick(opts: Record<string, unknown>, keys: readonly string[]): Record<string, string | undefined> {
   return Object.fromEntries(keys.map((k) => [k, opts[k] === undefined ? undefined : String(opts[k])]));
 }
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
 async function showStatus(opts: { json?: boolean; runDir?: string; config?: string }, peersOnly: boolean): Promise<void> {
   const s = (await ask(runDirFor(opts), 'status')) as StatusReport;
@@ -74,12 +77,16 @@ const agentCmd = program.command('agent')
   .description('run the overlay agent (normally started by systemd)')
   .option('--config <file>', `YAML config file; flags override it (default ${DEFAULT_CONFIG_FILE} if present)`);
 for (const [, flag, help] of AGENT_FLAGS) agentCmd.addOption(new Option(flag, help));
+agentCmd.option('--peer <host[:port]>', 'also send announcements by unicast to this host (repeatable; for routed underlays)', collect, []);
 agentCmd.addHelpText('after', `
+Signals: SIGTERM/SIGINT stop the agent (the overlay stays up); SIGHUP reloads the cluster key file.
+
 Examples:
   edge-overlay agent --interface eth0 --cluster-key-file /etc/edge-overlay/cluster.key
-  edge-overlay agent --config /etc/edge-overlay/config.yaml --log-level debug`);
+  edge-overlay agent --config /etc/edge-overlay/config.yaml --log-level debug
+  edge-overlay agent --interface eth0 --peer 192.168.20.11 --peer edge-b.example:9477`);
 agentCmd.action(async (opts: Record<string, unknown>) => {
-  await runAgent(opts.config as string | undefined, pick(opts, AGENT_FLAGS.map(([k]) => k)));
+  await runAgent(opts.config as string | undefined, { ...pick(opts, AGENT_FLAGS.map(([k]) => k)), peers: opts.peer as string[] });
 });
 
 for (const [name, peersOnly, desc] of [['status', false, 'show this host, the cluster and its peers'], ['peers', true, 'list the peers this host knows']] as const) {
@@ -97,6 +104,18 @@ program.command('keygen')
   .addHelpText('after', '\nExample:\n  (umask 077; edge-overlay keygen > /etc/edge-overlay/cluster.key)')
   .action(() => {
     process.stdout.write(`${generateKey()}\n`);
+  });
+
+program.command('forget')
+  .description("release a dead host's overlay address on every host of the cluster")
+  .argument('<node>', 'node id, a unique prefix of it (4+ hex digits), or its overlay IP')
+  .option('--force', 'forget it even though it is alive (it will give up its address and claim a new one)')
+  .option('--run-dir <dir>', `run dir of the local agent (default: from the config file, else ${DEFAULTS.runDir})`)
+  .option('--config <file>', 'config file naming the run dir')
+  .addHelpText('after', '\nThe forget is signed with the cluster key and broadcast; peers that were down learn it when the\nforgotten host comes back. Exit status: 0 done, 1 refused (alive, unknown, ambiguous) or no agent.\n\nExample:\n  edge-overlay forget 3f2a9c1e')
+  .action(async (node: string, opts: { force?: boolean; runDir?: string; config?: string }) => {
+    const r = (await ask(runDirFor(opts), 'forget', 3000, { node, force: Boolean(opts.force) })) as { id: string; overlayIp: string };
+    process.stdout.write(`forgot node ${r.id}; ${r.overlayIp} is free again\n`);
   });
 
 program.command('down')

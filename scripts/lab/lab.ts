@@ -47,7 +47,7 @@ export async function until<T>(what: string, fn: () => T | undefined | Promise<T
 /** Why the lab cannot run here, or undefined if it can. */
 export function labUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'integration tests need root (network namespaces); run as root';
-  for (const bin of ['ip', 'dnsmasq', 'dhclient', 'ping']) {
+  for (const bin of ['ip', 'dnsmasq', 'dhclient', 'ping', 'nft', 'tcpdump']) {
     if (!sh('sh', ['-c', `command -v ${bin} || true`]).trim()) return `${bin} is not installed (the test command installs it with apt-get)`;
   }
   if (!existsSync(AGENT_BIN)) return `${AGENT_BIN} is missing; run npm run build`;
@@ -67,8 +67,14 @@ export interface Host {
 
 export interface LabOptions {
   hosts: number;
-  /** third octet of 10.X.0.0/24 used for the LAN */
+  /** second octet of 10.X.0.0/24 used for the first LAN segment (segment k uses 10.X+k.0.0/24) */
   subnet?: number;
+  /** number of L2 segments (bridges in the switch namespace, which routes between them) */
+  segments?: number;
+  /** segment of each host (index = host number - 1); default all on segment 0 */
+  hostSegments?: number[];
+  /** host numbers that get no DHCP client at creation (their NIC has no IPv4 address) */
+  noDhcp?: number[];
   cluster?: string;
   /** extra agent flags */
   agentArgs?: string[];
@@ -80,14 +86,23 @@ export class Lab {
   readonly sw = `${this.prefix}-sw`;
   readonly hosts: Host[] = [];
   readonly keyFile = join(this.dir, 'cluster.key');
-  private readonly net: string;
+  private readonly base: number;
   private dnsmasq: ChildProcess | undefined;
   private readonly procs = new Set<ChildProcess>();
   private nextIp = 150;
   private namespaces: string[] = [];
 
   constructor(private readonly opts: LabOptions) {
-    this.net = `10.${opts.subnet ?? 77}.0`;
+    this.base = opts.subnet ?? 77;
+  }
+
+  /** "10.X.0" prefix of a segment's /24 */
+  net(segment = 0): string {
+    return `10.${this.base + segment}.0`;
+  }
+
+  segmentOf(h: Host): number {
+    return this.opts.hostSegments?.[Number(h.name.slice(1)) - 1] ?? 0;
   }
 
   static async create(opts: LabOptions): Promise<Lab> {
@@ -111,15 +126,20 @@ export class Lab {
     this.namespaces.push(this.sw);
     appendFileSync(join(this.dir, 'namespaces'), `${this.sw}\n`);
     this.ipns(this.sw, 'link', 'set', 'lo', 'up');
-    this.ipns(this.sw, 'link', 'add', 'br0', 'type', 'bridge');
-    this.ipns(this.sw, 'addr', 'add', `${this.net}.1/24`, 'dev', 'br0');
-    this.ipns(this.sw, 'link', 'set', 'br0', 'up');
+    const segments = this.opts.segments ?? 1;
+    for (let k = 0; k < segments; k++) {
+      this.ipns(this.sw, 'link', 'add', `br${k}`, 'type', 'bridge');
+      this.ipns(this.sw, 'addr', 'add', `${this.net(k)}.1/24`, 'dev', `br${k}`);
+      this.ipns(this.sw, 'link', 'set', `br${k}`, 'up');
+    }
+    // the switch namespace is also the router between segments (the default gateway DHCP hands out)
+    if (segments > 1) sh('ip', ['netns', 'exec', this.sw, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
     const hostsFile = join(this.dir, 'dhcp-hosts');
     writeFileSync(hostsFile, '');
     for (let i = 1; i <= this.opts.hosts; i++) this.addHostNs(i);
     this.writeReservations();
     this.startDnsmasq();
-    await Promise.all(this.hosts.map((h) => this.startDhcp(h)));
+    await Promise.all(this.hosts.filter((h) => !(this.opts.noDhcp ?? []).includes(Number(h.name.slice(1)))).map((h) => this.startDhcp(h)));
   }
 
   private addHostNs(i: number): Host {
@@ -132,11 +152,12 @@ export class Lab {
     this.namespaces.push(ns);
     appendFileSync(join(this.dir, 'namespaces'), `${ns}\n`);
     const port = `${this.prefix}h${i}`;
+    const segment = this.opts.hostSegments?.[i - 1] ?? 0;
     sh('ip', ['link', 'add', port, 'netns', this.sw, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns, 'address', mac]);
-    this.ipns(this.sw, 'link', 'set', port, 'master', 'br0', 'up');
+    this.ipns(this.sw, 'link', 'set', port, 'master', `br${segment}`, 'up');
     this.ipns(ns, 'link', 'set', 'lo', 'up');
     this.ipns(ns, 'link', 'set', 'eth0', 'up');
-    const host: Host = { name, ns, mac, dir, ip: `${this.net}.${100 + i}`, dhclient: undefined, agent: undefined, events: join(dir, 'dhcp-events') };
+    const host: Host = { name, ns, mac, dir, ip: `${this.net(segment)}.${100 + i}`, dhclient: undefined, agent: undefined, events: join(dir, 'dhcp-events') };
     writeFileSync(join(dir, 'dhclient-script'), `#!/bin/sh\nEO_LAB_EVENTS='${host.events}' exec '${SCRIPT}' "$@"\n`, { mode: 0o755 });
     writeFileSync(join(dir, 'dhclient.conf'), 'request subnet-mask, broadcast-address, routers;\ninitial-interval 1;\nbackoff-cutoff 2;\ntimeout 30;\nretry 1;\n');
     this.hosts.push(host);
@@ -161,15 +182,19 @@ export class Lab {
 
   private startDnsmasq(): void {
     const d = this.dir;
+    const segments = this.opts.segments ?? 1;
+    const perSegment: string[] = [];
+    for (let k = 0; k < segments; k++) perSegment.push(`--interface=br${k}`, `--dhcp-range=${this.net(k)}.100,${this.net(k)}.250,255.255.255.0,10m`);
     this.dnsmasq = this.spawnIn(this.sw, [
-      'dnsmasq', '--keep-in-foreground', '--conf-file=/dev/null', '--port=0', '--interface=br0', '--bind-interfaces',
-      `--dhcp-range=${this.net}.100,${this.net}.250,255.255.255.0,10m`, `--dhcp-hostsfile=${d}/dhcp-hosts`,
+      'dnsmasq', '--keep-in-foreground', '--conf-file=/dev/null', '--port=0', '--bind-interfaces', ...perSegment,
+      `--dhcp-hostsfile=${d}/dhcp-hosts`,
       `--dhcp-leasefile=${d}/dnsmasq.leases`, '--dhcp-authoritative', '--no-ping', `--pid-file=${d}/dnsmasq.pid`,
       '--user=root', '--group=root', `--log-facility=${d}/dnsmasq.log`, '--log-dhcp',
     ], join(d, 'dnsmasq.out'));
   }
 
-  private async startDhcp(h: Host): Promise<void> {
+  /** Starts the host's DHCP client and waits for its reserved address. */
+  async startDhcp(h: Host): Promise<void> {
     h.dhclient = this.spawnIn(h.ns, [
       'dhclient', '-d', '-4', '-cf', join(h.dir, 'dhclient.conf'), '-lf', join(h.dir, 'dhclient.leases'),
       '-pf', join(h.dir, 'dhclient.pid'), '-sf', join(h.dir, 'dhclient-script'), 'eth0',
@@ -222,15 +247,41 @@ export class Lab {
     }
   }
 
-  /** Waits until every running agent has an address, a ready dataplane and every other host as an alive peer. */
-  async converged(timeoutMs = 20_000): Promise<StatusReport[]> {
+  /**
+   * Waits until the agents of `hosts` (default: all) each have an address, a
+   * ready dataplane, and every other one of them as an alive peer at its
+   * current underlay address.
+   */
+  async converged(timeoutMs = 20_000, hosts: Host[] = this.hosts): Promise<StatusReport[]> {
     return until('the overlay to converge', async () => {
-      const all = await Promise.all(this.hosts.map((h) => this.tryStatus(h)));
+      const all = await Promise.all(hosts.map((h) => this.tryStatus(h)));
       if (all.some((s) => !s || !s.dataplane.ready || !s.node.overlayIp)) return undefined;
-      const ok = all.every((s) => s!.peers.filter((p) => p.state === 'alive').length === this.hosts.length - 1
-        && s!.peers.every((p) => this.hosts.some((h) => h.ip === p.underlayIp)));
+      const ok = all.every((s) => s!.peers.filter((p) => p.state === 'alive').length === hosts.length - 1
+        && s!.peers.every((p) => hosts.some((h) => h.ip === p.underlayIp)));
       return ok ? (all as StatusReport[]) : undefined;
     }, timeoutMs, 50);
+  }
+
+  /** Runs a lab helper script (outsider.mjs, ...) in a host namespace; returns its last stdout line as JSON. */
+  helper(h: Host, script: string, args: string[]): unknown {
+    const out = this.exec(h, [process.execPath, join(ROOT, 'scripts', 'lab', script), ...args]);
+    return JSON.parse(out.trim().split('\n').at(-1) ?? 'null');
+  }
+
+  /** Starts tcpdump on a host's interface; stop() returns the lines it printed. */
+  async capture(h: Host, iface: string, filter: string): Promise<{ stop: () => Promise<string[]> }> {
+    const log = join(h.dir, `tcpdump-${iface}-${randomBytes(2).toString('hex')}.log`);
+    const p = this.spawnIn(h.ns, ['tcpdump', '-l', '-n', '-e', '-i', iface, filter], log);
+    await until('tcpdump to listen', () => (existsSync(log) && readFileSync(log, 'utf8').includes('listening on')) || undefined, 5000, 20);
+    return {
+      stop: async () => {
+        await sleep(200);
+        const gone = new Promise<void>((r) => p.once('exit', () => r()));
+        p.kill('SIGINT');
+        await gone;
+        return readFileSync(log, 'utf8').split('\n').filter((l) => /^\d\d:\d\d/.test(l));
+      },
+    };
   }
 
   ping(from: Host, to: string, count = 3, intervalS = 0.2): boolean {
@@ -281,7 +332,7 @@ export class Lab {
    */
   async renumber(hs: Host[]): Promise<{ host: Host; old: string | undefined; ip: string; boundAt: number }[]> {
     const olds = hs.map((h) => h.ip);
-    for (const h of hs) h.ip = `${this.net}.${this.nextIp++}`;
+    for (const h of hs) h.ip = `${this.net(this.segmentOf(h))}.${this.nextIp++}`;
     this.writeReservations();
     const logBefore = readFileSync(join(this.dir, 'dnsmasq.log'), 'utf8').split('\n').length;
     this.dnsmasq!.kill('SIGHUP');
@@ -307,6 +358,21 @@ export class Lab {
     const line = lines.reverse().find((l) => l.endsWith(` bound ${ip}`));
     if (!line) throw new Error(`no bound event for ${ip} on ${h.name}`);
     return Number(BigInt(line.split(' ')[0]!) / 1000n) / 1000;
+  }
+
+  /** Gives a host a static address instead of DHCP (stops its DHCP client). */
+  async setStatic(h: Host, cidr: string, gateway?: string): Promise<void> {
+    const p = h.dhclient;
+    h.dhclient = undefined;
+    if (p && p.exitCode === null) {
+      const gone = new Promise<void>((r) => p.once('exit', () => r()));
+      p.kill('SIGTERM');
+      await gone;
+    }
+    this.ipns(h.ns, '-4', 'addr', 'flush', 'dev', 'eth0');
+    this.ipns(h.ns, 'addr', 'add', cidr, 'dev', 'eth0');
+    if (gateway) this.ipns(h.ns, 'route', 'replace', 'default', 'via', gateway);
+    h.ip = cidr.split('/')[0];
   }
 
   note(text: string): void {

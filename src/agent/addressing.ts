@@ -2,13 +2,19 @@
 // persisted address keeps it and never probes. A new host probes for a free
 // address RFC 5227 style — a random wait, `probeCount` probes, a quiet
 // period — and only then establishes it (the agent persists before it
-// configures). Conflicts follow allocator.claimWins on every host alike:
-// established beats probing, older claim beats newer, lower id breaks ties.
-// All inputs here are authenticated, replay-checked messages.
+// configures). Conflicts follow the allocator's rules on every host alike:
+// established beats probing, pinned beats unpinned, the claim held longer
+// (monotonic time, not wall clocks) beats the newer one, lower id breaks
+// ties. Probing stops the moment the host cannot send. Before an established host gives its address up it
+// challenges the winner with a fresh nonce and moves only on a signed answer
+// echoing it: a replayed packet can never make a host move. A pinned address
+// (--overlay-ip) is probed like any other, but a conflict is fatal instead of
+// a reason to pick another.
 
+import { randomBytes } from 'node:crypto';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Logger } from '../log.js';
-import { claimWins, pickAddress, type Claim } from '../alloc/allocator.js';
+import { claimWins, pickAddress, probeWins, type Claim } from '../alloc/allocator.js';
 import { formatIpv4, type Cidr, type Ipv4 } from '../net/ipv4.js';
 import type { AnnounceMsg, DefendMsg, ProbeMsg } from '../wire/codec.js';
 import type { Peer, PeerTable } from '../peers/table.js';
@@ -18,7 +24,8 @@ export type Phase =
   | { kind: 'waiting' }
   | { kind: 'probing'; candidate: Ipv4; startedAt: number; sent: number }
   | { kind: 'established'; ip: Ipv4; claimedAt: number }
-  | { kind: 'exhausted' };
+  | { kind: 'exhausted' }
+  | { kind: 'failed'; reason: string };
 
 export interface AddressingDeps {
   clock: Clock;
@@ -28,39 +35,79 @@ export interface AddressingDeps {
   peers: PeerTable;
   timings: Timings;
   random: () => number;
-  sendProbe(candidate: Ipv4, startedAt: number): void;
+  /** operator-pinned address (--overlay-ip), if any */
+  pinned?: Ipv4 | undefined;
+  nonce?: () => string;
+  /** false if the probe could not be sent (no way to broadcast) */
+  sendProbe(candidate: Ipv4, startedAt: number): boolean;
+  sendChallenge(targetId: string, overlayIp: Ipv4, nonce: string): void;
   /** Persist the claim (synchronously); false if it could not be written. Nothing is configured before this succeeds. */
   persistClaim(ip: Ipv4, claimedAt: number): boolean;
   /** The claim is persisted and in effect: configure and announce it. */
   established(): void;
   /** We lost our established address to `winner`: unconfigure it and forget the claim. */
   relinquish(ip: Ipv4, winner: string): void;
+  /** A pinned address cannot be had: the agent must stop. */
+  fatal(reason: string): void;
 }
 
 /** What the agent should send in answer to a probe. */
 export type ProbeReply = { kind: 'announce' } | { kind: 'defend'; holder: Peer } | undefined;
 
 const PROBER_RESERVATION_MS = 10_000;
+const CHALLENGE_TIMEOUT_MS = 1000;
+
+interface PendingLoss {
+  /** node that must echo the nonce: the winner itself, or the peer defending on its behalf */
+  asked: string;
+  nonce: string;
+  timer: TimerHandle;
+}
 
 export class Addressing {
   phase: Phase = { kind: 'waiting' };
+  /** a conflict we could not confirm is remembered for status */
+  unconfirmed = 0;
   private timer: TimerHandle | undefined;
   /** addresses others probe (and beat us to) or hold per a defend, with expiry (monotonic) */
-  private readonly reserved = new Map<Ipv4, { claim: Claim; until: number }>();
+  private readonly reserved = new Map<Ipv4, number>();
   private canSend = false;
+  private pending: PendingLoss | undefined;
+  /** held time of our claim before heldSince (persisted across restarts) */
+  private heldBase = 0;
+  private heldSince = 0;
 
   constructor(private readonly d: AddressingDeps) {}
 
   /** Starts from a persisted claim, or begins probing once packets can be sent. */
-  start(persisted: { ip: Ipv4; claimedAt: number } | undefined): void {
-    if (persisted) this.phase = { kind: 'established', ip: persisted.ip, claimedAt: persisted.claimedAt };
-    else this.maybeBegin();
+  start(persisted: { ip: Ipv4; claimedAt: number; heldMs: number } | undefined): void {
+    const pin = this.d.pinned;
+    if (persisted && (pin === undefined || pin === persisted.ip)) {
+      this.phase = { kind: 'established', ip: persisted.ip, claimedAt: persisted.claimedAt };
+      this.heldBase = persisted.heldMs;
+      this.heldSince = this.d.clock.monotonic();
+      return;
+    }
+    if (pin !== undefined) {
+      const holder = this.d.peers.holders(pin).find((h) => h.id !== this.d.nodeId);
+      if (holder) return this.failPinned(`node ${holder.id} holds it (last seen ${new Date(holder.lastSeenAt).toISOString()})`);
+    }
+    this.maybeBegin();
   }
 
   /** The underlay gained (true) or lost (false) an address to send from. */
   setCanSend(yes: boolean): void {
     this.canSend = yes;
     if (yes) this.maybeBegin();
+    else if (this.phase.kind === 'probing') this.abortProbe('the host can no longer send');
+  }
+
+  /** A probe that was not heard proves nothing: start over once we can send. */
+  private abortProbe(why: string): void {
+    this.timer?.cancel();
+    this.timer = undefined;
+    this.d.log.info({ old: this.phase.kind === 'probing' ? formatIpv4(this.phase.candidate) : undefined }, `probe abandoned: ${why}`);
+    this.phase = { kind: 'waiting' };
   }
 
   get ip(): Ipv4 | undefined {
@@ -71,9 +118,20 @@ export class Addressing {
     return this.phase.kind === 'established' ? this.phase.claimedAt : undefined;
   }
 
+  /** How long we have held our claim (monotonic, across restarts), if we hold one. */
+  get heldMs(): number | undefined {
+    return this.phase.kind === 'established' ? this.heldBase + (this.d.clock.monotonic() - this.heldSince) : undefined;
+  }
+
+  get isPinned(): boolean {
+    return this.d.pinned !== undefined && this.ip === this.d.pinned;
+  }
+
   stop(): void {
     this.timer?.cancel();
     this.timer = undefined;
+    this.pending?.timer.cancel();
+    this.pending = undefined;
   }
 
   private maybeBegin(): void {
@@ -83,16 +141,16 @@ export class Addressing {
   private taken(): Set<Ipv4> {
     const now = this.d.clock.monotonic();
     const out = this.d.peers.takenAddresses();
-    for (const [ip, r] of this.reserved) {
-      if (r.until < now) this.reserved.delete(ip);
+    for (const [ip, until] of this.reserved) {
+      if (until < now) this.reserved.delete(ip);
       else out.add(ip);
     }
     return out;
   }
 
   private begin(): void {
-    this.stop();
-    const candidate = pickAddress(this.d.cidr, this.d.nodeId, this.taken());
+    this.timer?.cancel();
+    const candidate = this.d.pinned ?? pickAddress(this.d.cidr, this.d.nodeId, this.taken());
     if (candidate === undefined) {
       this.phase = { kind: 'exhausted' };
       this.d.log.error({ code: 'E_EXHAUSTED' }, 'no free address left in the overlay CIDR; retrying in 5 s');
@@ -100,7 +158,7 @@ export class Addressing {
       return;
     }
     this.phase = { kind: 'probing', candidate, startedAt: this.d.clock.now(), sent: 0 };
-    this.d.log.info({ new: formatIpv4(candidate) }, 'probing for an overlay address');
+    this.d.log.info({ new: formatIpv4(candidate), pinned: this.d.pinned !== undefined }, 'probing for an overlay address');
     this.timer = this.d.clock.setTimeout(() => this.tick(), Math.floor(this.d.random() * this.d.timings.probeWaitMs));
   }
 
@@ -108,8 +166,9 @@ export class Addressing {
     const p = this.phase;
     if (p.kind !== 'probing') return;
     const t = this.d.timings;
+    if (!this.canSend) return this.abortProbe('the host can no longer send');
     if (p.sent < t.probeCount) {
-      this.d.sendProbe(p.candidate, p.startedAt);
+      if (!this.d.sendProbe(p.candidate, p.startedAt)) return this.abortProbe('a probe could not be sent');
       p.sent++;
       this.timer = this.d.clock.setTimeout(() => this.tick(), p.sent < t.probeCount ? t.probeIntervalMs : t.announceWaitMs);
       return;
@@ -123,17 +182,28 @@ export class Addressing {
       return;
     }
     this.phase = { kind: 'established', ip: p.candidate, claimedAt };
+    this.heldBase = 0;
+    this.heldSince = this.d.clock.monotonic();
     this.d.log.info({ new: formatIpv4(p.candidate) }, 'overlay address claimed and persisted');
     this.d.established();
   }
 
+  private failPinned(why: string): void {
+    const ip = formatIpv4(this.d.pinned!);
+    this.stop();
+    this.phase = { kind: 'failed', reason: why };
+    this.d.fatal(`overlay IP ${ip} pinned by --overlay-ip is already taken: ${why}; choose another address or release it with edge-overlay forget`);
+  }
+
+  /** Our probe lost: pick another address, unless it was pinned. */
   private retry(why: string, extra: Record<string, unknown>): void {
+    if (this.d.pinned !== undefined) return this.failPinned(`${why} (node ${String(extra.peer)})`);
     this.d.log.info({ ...extra, old: this.phase.kind === 'probing' ? formatIpv4(this.phase.candidate) : undefined }, `probe abandoned: ${why}`);
     this.begin();
   }
 
   private me(): Claim {
-    return { nodeId: this.d.nodeId, claimedAt: this.claimedAt ?? 0, established: true };
+    return { nodeId: this.d.nodeId, heldMs: this.heldMs ?? 0, pinned: this.isPinned };
   }
 
   /** Call after the peer table has recorded `msg`. Returns true if we should re-announce at once (defend). */
@@ -144,9 +214,9 @@ export class Addressing {
       return false;
     }
     if (p.kind !== 'established' || msg.overlayIp !== p.ip) return false;
-    const them: Claim = { nodeId: msg.nodeId, claimedAt: msg.claimedAt, established: true };
+    const them: Claim = { nodeId: msg.nodeId, heldMs: msg.heldMs, pinned: Boolean(msg.pinned) };
     if (claimWins(this.me(), them)) return true;
-    this.lose(msg.nodeId, msg.claimedAt);
+    this.contest(msg.nodeId, them, msg.echo);
     return false;
   }
 
@@ -154,10 +224,8 @@ export class Addressing {
     const p = this.phase;
     if (p.kind === 'established' && msg.overlayIp === p.ip) return { kind: 'announce' };
     if (p.kind === 'probing' && msg.overlayIp === p.candidate) {
-      const them: Claim = { nodeId: msg.nodeId, claimedAt: msg.claimedAt, established: false };
-      const me: Claim = { nodeId: this.d.nodeId, claimedAt: p.startedAt, established: false };
-      if (claimWins(them, me)) {
-        this.reserved.set(msg.overlayIp, { claim: them, until: this.d.clock.monotonic() + PROBER_RESERVATION_MS });
+      if (probeWins({ nodeId: msg.nodeId, startedAt: msg.claimedAt }, { nodeId: this.d.nodeId, startedAt: p.startedAt })) {
+        this.reserved.set(msg.overlayIp, this.d.clock.monotonic() + PROBER_RESERVATION_MS);
         this.retry('another host probed the same address first', { peer: msg.nodeId });
       }
       return undefined;
@@ -168,26 +236,63 @@ export class Addressing {
 
   onDefend(msg: DefendMsg): void {
     if (msg.targetId !== this.d.nodeId || msg.holderId === this.d.nodeId) return;
-    const holder: Claim = { nodeId: msg.holderId, claimedAt: msg.holderClaimedAt, established: true };
+    const holder: Claim = { nodeId: msg.holderId, heldMs: msg.holderHeldMs };
     const p = this.phase;
     if (p.kind === 'probing' && msg.overlayIp === p.candidate) {
-      this.reserved.set(msg.overlayIp, { claim: holder, until: Number.POSITIVE_INFINITY });
+      this.reserved.set(msg.overlayIp, Number.POSITIVE_INFINITY);
       this.retry('address reserved by a known host', { peer: msg.holderId });
       return;
     }
     if (p.kind === 'established' && msg.overlayIp === p.ip && claimWins(holder, this.me())) {
-      this.reserved.set(msg.overlayIp, { claim: holder, until: Number.POSITIVE_INFINITY });
-      this.lose(msg.holderId, msg.holderClaimedAt);
+      this.contest(msg.nodeId, holder, msg.echo);
     }
   }
 
-  private lose(winner: string, winnerClaimedAt: number): void {
+  /** An operator forgot our claim (it matched what we hold): give the address up. */
+  onForgotten(by: string): void {
+    if (this.phase.kind !== 'established') return;
+    this.d.log.warn({ code: 'E_FORGOTTEN', peer: by, old: formatIpv4(this.phase.ip) }, `this host's overlay address was released by an operator (edge-overlay forget on node ${by}); claiming a new one`);
+    this.lose(by, undefined);
+  }
+
+  /**
+   * A claim that beats ours arrived from `asked` (the winner itself or a
+   * peer defending it). With a matching echo it is fresh: move. Otherwise
+   * challenge `asked` and wait for a fresh, signed answer.
+   */
+  private contest(asked: string, winner: Claim, echo: string | undefined): void {
+    if (this.isPinned) {
+      this.d.log.error({ code: 'E_CONFLICT', peer: winner.nodeId, node: this.d.nodeId }, `ADDRESS CONFLICT: pinned overlay IP ${formatIpv4(this.ip!)} is also claimed by node ${winner.nodeId}; a pinned address never moves — fix the configuration`);
+      return;
+    }
+    if (this.pending && echo !== undefined && echo === this.pending.nonce && asked === this.pending.asked) {
+      this.pending.timer.cancel();
+      this.pending = undefined;
+      this.lose(winner.nodeId, winner.heldMs);
+      return;
+    }
+    if (this.pending) return; // a challenge is already out
+    const nonce = this.d.nonce ? this.d.nonce() : randomBytes(8).toString('hex');
+    const timer = this.d.clock.setTimeout(() => {
+      if (this.pending?.nonce !== nonce) return;
+      this.pending = undefined;
+      this.unconfirmed++;
+      this.d.log.warn({ peer: asked, node: this.d.nodeId }, 'a claim on our overlay address was not confirmed when challenged (replayed or stale packet?); keeping the address');
+    }, CHALLENGE_TIMEOUT_MS);
+    this.pending = { asked, nonce, timer };
+    this.d.sendChallenge(asked, this.ip!, nonce);
+  }
+
+  private lose(winner: string, winnerHeldMs: number | undefined): void {
     const p = this.phase;
     if (p.kind !== 'established') return;
-    this.d.log.warn({
-      code: 'E_CONFLICT', peer: winner, node: this.d.nodeId, old: formatIpv4(p.ip),
-      ourClaimedAt: p.claimedAt, theirClaimedAt: winnerClaimedAt,
-    }, `ADDRESS CONFLICT: ${formatIpv4(p.ip)} is claimed by node ${winner} with an older claim than ours (node ${this.d.nodeId}); moving to a new address`);
+    if (winnerHeldMs !== undefined) {
+      this.d.log.warn({
+        code: 'E_CONFLICT', peer: winner, node: this.d.nodeId, old: formatIpv4(p.ip),
+        ourHeldMs: Math.round(this.heldMs ?? 0), theirHeldMs: Math.round(winnerHeldMs),
+      }, `ADDRESS CONFLICT: ${formatIpv4(p.ip)} is claimed by node ${winner} with an older claim than ours (node ${this.d.nodeId}); moving to a new address`);
+    }
+    this.reserved.set(p.ip, Number.POSITIVE_INFINITY);
     this.phase = { kind: 'waiting' };
     this.d.relinquish(p.ip, winner);
     this.maybeBegin();

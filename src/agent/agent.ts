@@ -1,31 +1,36 @@
 // Layer: agent (composition). Contract: wires state, addressing, discovery
 // and the dataplane loop, all from injected dependencies (only main builds
 // real ones). start() refuses — before touching the kernel — when the state
-// file is corrupt or belongs to another CIDR or cluster. stop() leaves the
-// bridge, VXLAN device and FDB in place: Kubernetes depends on them, and the
-// next agent adopts them without a flap.
+// file is corrupt or belongs to another CIDR or cluster, or when a pinned
+// address is taken. stop() leaves the bridge, VXLAN device and FDB in place:
+// Kubernetes depends on them, and the next agent adopts them without a flap.
 
 import type { Clock, TimerHandle } from '../clock.js';
 import { EdgeError } from '../errors.js';
 import { errFields, type Logger } from '../log.js';
-import { formatCidr, formatIpv4, isHostAddress, parseCidr, parseIpv4, sameCidr, vipOf, type Ipv4 } from '../net/ipv4.js';
+import { formatIpv4, vipOf, type Ipv4 } from '../net/ipv4.js';
 import type { Kernel, KernelEvent } from '../kernel/types.js';
-import type { Transport } from '../discovery/transport.js';
-import type { SigningKey } from '../wire/codec.js';
-import { claimWins } from '../alloc/allocator.js';
-import { PeerTable } from '../peers/table.js';
+import type { Endpoint, Transport } from '../discovery/transport.js';
+import type { ClusterKey, Keyring } from '../wire/keyfile.js';
+import { claimWins, type Claim } from '../alloc/allocator.js';
+import { PeerTable, type Peer } from '../peers/table.js';
+import { Tombstones } from '../peers/tombstones.js';
 import type { StateStore } from '../state/store.js';
-import type { PersistedState } from '../state/schema.js';
-import { bridgeMacFor, deriveNodeId } from '../state/identity.js';
+import { bridgeMacFor } from '../state/identity.js';
 import { SingleFlight } from '../util/singleflight.js';
 import { VERSION } from '../version.js';
 import type { AgentConfig } from './config.js';
 import { Addressing } from './addressing.js';
 import { Announcer } from './announcer.js';
 import { Counters } from './counters.js';
+import { ForeignClusters } from './foreign.js';
 import { Inbound } from './inbound.js';
-import { Reconciler, type Desired } from './reconciler.js';
-import type { StatusReport } from './status.js';
+import { AgentState } from './persistence.js';
+import { Reconciler, type Desired, type Firewall } from './reconciler.js';
+import { Underlay } from './underlay.js';
+import { Relay } from './relay.js';
+import { buildStatus, type StatusReport } from './status.js';
+import { resolvePeer } from './operator.js';
 
 export interface AgentDeps {
   kernel: Kernel;
@@ -33,45 +38,50 @@ export interface AgentDeps {
   clock: Clock;
   store: StateStore;
   log: Logger;
-  key: SigningKey;
+  keys: Keyring;
   random: () => number;
-  /** contents of /etc/machine-id, if any */
-  machineId: string | undefined;
+  /** VXLAN ingress filter (nftables); absent: the overlay is unfiltered */
+  firewall?: Firewall | undefined;
 }
-
-/** Sequence numbers are reserved in blocks so that a restart never reuses one. */
-const SEQ_BLOCK = 10_000;
-
-const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
 
 export class Agent {
   readonly counters = new Counters();
   readonly peers: PeerTable;
-  nodeId = '';
-  underlayIp: Ipv4 | undefined;
-  private state!: PersistedState;
+  readonly tombstones = new Tombstones();
+  readonly foreign: ForeignClusters;
+  private keys: Keyring;
+  private readonly state: AgentState;
+  private readonly underlay: Underlay;
   private mac = '';
-  private seq = 0;
-  private key: SigningKey;
   private addressing!: Addressing;
   private announcer!: Announcer;
   private reconciler!: Reconciler;
   private inbound!: Inbound;
   private readonly underlayFlight: SingleFlight;
-  private physIndex: number | undefined;
-  private persistTimer: TimerHandle | undefined;
-  private persistError: string | undefined;
   private timers: TimerHandle[] = [];
   private unwatch: (() => void) | undefined;
   private staleLogged = new Set<string>();
   private startedAt = 0;
+  private pinOutcome: { resolve: () => void; reject: (e: Error) => void } | undefined;
+  /** kernel events are ignored until the first full reconcile is requested (it covers them) */
+  private listening = false;
+  private stopped = false;
 
   constructor(readonly config: AgentConfig, private readonly d: AgentDeps) {
     this.peers = new PeerTable(config.timings.staleAfterMs);
-    this.key = d.key;
+    this.foreign = new ForeignClusters(config.cidr);
+    this.keys = d.keys;
+    this.state = new AgentState(config, d.store, d.clock, d.log, this.peers, this.tombstones, config.timings.persistDelayMs);
+    this.underlay = new Underlay(d.kernel, config.interface);
     this.underlayFlight = new SingleFlight(() => this.refreshUnderlay(), (err) => {
-      d.log.error({ ...errFields(err), ifname: config.interface }, 'reading the underlay address failed');
+      d.log.error({ ...errFields(err), ifname: config.interface }, 'reading the underlay address failed; retrying');
+      this.retryUnderlay();
     });
+    this.state.heldMs = () => this.addressing?.heldMs;
+  }
+
+  get nodeId(): string {
+    return this.state.nodeId;
   }
 
   get vip(): Ipv4 {
@@ -82,81 +92,125 @@ export class Agent {
     return this.addressing?.ip;
   }
 
-  async start(): Promise<void> {
-    const { d, config } = this;
-    this.startedAt = d.clock.now();
-    this.loadState();
-    const t = config.timings;
-    this.addressing = new Addressing({
-      clock: d.clock, log: d.log, cidr: config.cidr, nodeId: this.nodeId, peers: this.peers, timings: t, random: d.random,
-      sendProbe: (ip, startedAt) => this.announcer.probe(ip, startedAt),
-      persistClaim: (ip, claimedAt) => this.persistClaim(ip, claimedAt),
-      established: () => {
-        this.reconciler.request();
-        this.announcer.burst();
-      },
-      relinquish: (ip, winner) => this.relinquish(ip, winner),
-    });
-    this.announcer = new Announcer({
-      clock: d.clock, transport: d.transport, key: () => this.key, nextSeq: () => this.nextSeq(), timings: t,
-      random: d.random, counters: this.counters, discoveryPort: config.discoveryPort,
-      self: () => ({
-        cluster: config.cluster, nodeId: this.nodeId, cidr: config.cidr, vni: config.vni, mac: this.mac,
-        underlayIp: this.underlayIp, overlayIp: this.addressing.ip, claimedAt: this.addressing.claimedAt,
-      }),
-    });
-    this.reconciler = new Reconciler(d.kernel, {
-      iface: config.interface, bridge: config.bridge, vxlanDevice: config.vxlanDevice, vni: config.vni,
-      vxlanPort: config.vxlanPort, mac: this.mac, cidr: config.cidr, vip: this.vip,
-    }, () => this.desired(), d.clock, d.log, this.counters, t.retryMs);
-    this.inbound = new Inbound({
-      cluster: config.cluster, cidr: config.cidr, vni: config.vni, nodeId: this.nodeId, discoveryPort: config.discoveryPort,
-      keys: () => [this.key], clock: d.clock, log: d.log, peers: this.peers, addressing: this.addressing,
-      announcer: this.announcer, counters: this.counters,
-      routesChanged: () => {
-        this.reconciler.request();
-        this.schedulePersist();
-      },
-    });
+  get underlayIp(): Ipv4 | undefined {
+    return this.underlay.ip;
+  }
 
+  async start(): Promise<void> {
+    this.startedAt = this.d.clock.now();
+    this.state.load();
+    this.mac = bridgeMacFor(this.nodeId);
+    this.build();
+    try {
+      await this.run();
+    } catch (err) {
+      await this.stop(); // a refused start leaves nothing running
+      throw err;
+    }
+  }
+
+  private async run(): Promise<void> {
+    const { d, config } = this;
     // Order: watch before the first dump so no change slips between them;
     // adopt the kernel's FDB before the first reconcile so a restart never
-    // rolls a peer back to an older underlay address we persisted.
+    // rolls a peer back to an older underlay address we persisted; a pinned
+    // address is settled before the kernel is changed at all.
     this.unwatch = d.kernel.watch((e) => this.onKernelEvent(e));
     await this.adoptKernelFdb();
-    d.transport.onPacket((p, from) => this.inbound.handle(p, from));
-    const persisted = this.state.overlayIp !== undefined && this.state.claimedAt !== undefined
-      ? { ip: parseIpv4(this.state.overlayIp)!, claimedAt: this.state.claimedAt } : undefined;
+    d.transport.onPacket((p, from) => {
+      if (!this.stopped) this.inbound.handle(p, from);
+    });
+    const persisted = this.state.claim;
+    const pinWait = new Promise<void>((resolve, reject) => { this.pinOutcome = { resolve, reject }; });
     this.addressing.start(persisted);
+    this.listening = true;
     this.underlayFlight.request();
     await this.underlayFlight.idle();
-    this.reconciler.request();
+    if (config.pinnedIp !== undefined && this.addressing.ip !== config.pinnedIp) await pinWait;
+    this.pinOutcome = undefined;
+    this.reconciler.release(); // the kernel is touched from here on
     await this.reconciler.idle();
     this.announcer.start();
     if (persisted) this.announcer.burst();
     this.timers.push(d.clock.setInterval(() => {
       this.underlayFlight.request();
       this.reconciler.request();
-    }, t.resyncIntervalMs));
+    }, config.timings.resyncIntervalMs));
     this.timers.push(d.clock.setInterval(() => this.sweepStale(), 1000));
-    d.log.info({
-      node: this.nodeId, overlayIp: persisted ? formatIpv4(persisted.ip) : undefined, cidr: formatCidr(config.cidr),
-      ifname: config.interface, bridge: config.bridge, peers: this.peers.size,
-    }, persisted ? 'agent started with its persisted overlay address' : 'agent started; no overlay address yet');
+    const ip = this.addressing.ip;
+    d.log.info({ node: this.nodeId, overlayIp: ip === undefined ? undefined : formatIpv4(ip), ifname: config.interface, bridge: config.bridge, peers: this.peers.size },
+      ip !== undefined ? 'agent started with its overlay address' : 'agent started; no overlay address yet');
   }
 
-  /** Stops timers and listeners and writes the state; leaves the dataplane up. */
+  private build(): void {
+    const { d, config } = this;
+    const t = config.timings;
+    this.addressing = new Addressing({
+      clock: d.clock, log: d.log, cidr: config.cidr, nodeId: this.nodeId, peers: this.peers, timings: t, random: d.random,
+      pinned: config.pinnedIp,
+      sendProbe: (ip, startedAt) => !this.stopped && this.announcer.probe(ip, startedAt),
+      sendChallenge: (target, ip, nonce) => this.announcer.challenge(target, ip, nonce, this.peers.get(target)?.underlayIp),
+      persistClaim: (ip, claimedAt) => this.state.setClaim(ip, claimedAt),
+      established: () => {
+        this.pinOutcome?.resolve();
+        this.reconciler.request();
+        this.announcer.burst();
+      },
+      relinquish: (ip, winner) => {
+        this.counters.conflicts++;
+        this.state.clearClaim();
+        d.log.warn({ peer: winner, old: formatIpv4(ip) }, 'overlay address given up');
+        this.reconciler.request();
+      },
+      fatal: (reason) => this.pinOutcome?.reject(new EdgeError('E_CONFLICT', reason)),
+    });
+    this.announcer = new Announcer({
+      clock: d.clock, transport: d.transport, key: () => this.keys[0]!, nextSeq: () => this.state.nextSeq(), timings: t,
+      random: d.random, counters: this.counters, discoveryPort: config.discoveryPort, remotes: () => this.remotes(),
+      self: () => ({
+        cluster: config.cluster, nodeId: this.nodeId, cidr: config.cidr, vni: config.vni, mac: this.mac,
+        underlayIp: this.underlay.ip, overlayIp: this.addressing.ip, claimedAt: this.addressing.claimedAt,
+        heldMs: this.addressing.heldMs, pinned: this.addressing.isPinned, physMac: this.underlay.mac,
+      }),
+    });
+    this.reconciler = new Reconciler(d.kernel, {
+      iface: config.interface, bridge: config.bridge, vxlanDevice: config.vxlanDevice, vni: config.vni,
+      vxlanPort: config.vxlanPort, mac: this.mac, cidr: config.cidr, vip: this.vip,
+    }, () => this.desired(), d.clock, d.log, this.counters, t.retryMs, d.firewall);
+    const relay = new Relay({
+      transport: d.transport, peers: this.peers, onLan: (ip) => this.underlay.onLan(ip), discoveryPort: config.discoveryPort, counters: this.counters,
+    });
+    this.inbound = new Inbound({
+      cluster: config.cluster, cidr: config.cidr, vni: config.vni, nodeId: this.nodeId, discoveryPort: config.discoveryPort,
+      keys: () => this.keys, clock: d.clock, log: d.log, peers: this.peers, tombstones: this.tombstones, foreign: this.foreign,
+      addressing: this.addressing, announcer: this.announcer, relay, counters: this.counters,
+      routesChanged: () => {
+        this.reconciler.request();
+        this.state.schedule();
+      },
+      forgottenChanged: () => this.state.schedule(),
+      ownSeqRange: () => [this.state.firstSeq, this.state.lastSeq],
+    });
+  }
+
+  /**
+   * Stops the agent and writes the state; leaves the dataplane up. Order:
+   * stop listening (packets, kernel events) first, let running loops finish
+   * (they check `stopped` and start nothing new), then cancel every timer.
+   */
   async stop(): Promise<void> {
-    this.announcer?.stop();
-    this.addressing?.stop();
-    this.reconciler?.stop();
-    for (const t of this.timers) t.cancel();
-    this.timers = [];
-    this.persistTimer?.cancel();
+    this.stopped = true;
+    this.listening = false;
     this.unwatch?.();
+    this.reconciler?.stop();
     await this.underlayFlight.idle();
     await this.reconciler?.idle();
-    this.saveState();
+    this.announcer?.stop();
+    this.addressing?.stop();
+    for (const t of this.timers) t.cancel();
+    this.timers = [];
+    this.state.cancel();
+    this.state.save();
   }
 
   /** Resolves once no reconcile or underlay refresh is running (tests, READY). */
@@ -165,96 +219,50 @@ export class Agent {
     await this.reconciler.idle();
   }
 
-  private loadState(): void {
-    const { d, config } = this;
-    const s = d.store.load();
-    if (s) {
-      const cidr = parseCidr(s.cidr);
-      if (s.cluster !== config.cluster) {
-        throw new EdgeError('E_STATE', `state file ${d.store.path} belongs to cluster "${s.cluster}", but this agent is configured for cluster "${config.cluster}"; refusing to start. Use --cluster ${s.cluster}, or remove the file to join "${config.cluster}" with a new address`);
-      }
-      if (typeof cidr === 'string' || !sameCidr(cidr, config.cidr)) {
-        throw new EdgeError('E_CIDR_MISMATCH', `overlay CIDR ${formatCidr(config.cidr)} differs from ${s.cidr} persisted in ${d.store.path}${s.overlayIp ? ` (this host's overlay IP is ${s.overlayIp})` : ''}; refusing to start and changing nothing. Use --overlay-cidr ${s.cidr}, or remove the file to re-address this host`);
-      }
-      if (s.overlayIp !== undefined && !isHostAddress(config.cidr, parseIpv4(s.overlayIp)!)) {
-        throw new EdgeError('E_STATE', `state file ${d.store.path} holds overlay IP ${s.overlayIp}, which is not a host address of ${s.cidr}; refusing to start`);
-      }
-      this.state = s;
-    } else {
-      this.state = {
-        version: 1, nodeId: deriveNodeId(d.machineId, config.stateDir), cluster: config.cluster,
-        cidr: formatCidr(config.cidr), seqFloor: 0, peers: [],
-      };
+  /** New keyring (SIGHUP after a rotation step): the first key signs from now on. */
+  setKeys(keys: Keyring): void {
+    this.keys = keys;
+    this.d.log.info({ keys: keys.map((k: ClusterKey) => k.label), signing: keys[0]!.label }, 'cluster keyring reloaded');
+  }
+
+  /** Unicast copies of every broadcast: the seeds, and known peers beyond our LAN. */
+  private remotes(): Endpoint[] {
+    const out = new Map<string, Endpoint>();
+    for (const s of this.config.seeds) out.set(`${s.address}:${s.port}`, s);
+    for (const p of this.peers.all()) {
+      if (this.underlay.onLan(p.underlayIp)) continue;
+      const e = { address: formatIpv4(p.underlayIp), port: this.config.discoveryPort };
+      out.set(`${e.address}:${e.port}`, e);
     }
-    this.nodeId = this.state.nodeId;
-    this.mac = bridgeMacFor(this.nodeId);
-    this.peers.load(this.state.peers.filter((p) => p.id !== this.nodeId));
-    // Wall-clock based start (µs) survives a lost state file; the persisted
-    // floor survives a clock stepped back. Either way: never reuse a number.
-    this.seq = Math.max(this.state.seqFloor, d.clock.now() * 1000);
-    this.state.seqFloor = this.seq + SEQ_BLOCK;
-    d.store.save(this.state); // also proves the state dir is writable before we touch the kernel
+    return [...out.values()];
   }
 
-  private nextSeq(): number {
-    this.seq++;
-    if (this.seq >= this.state.seqFloor) {
-      this.state.seqFloor = this.seq + SEQ_BLOCK;
-      this.saveState();
-    }
-    return this.seq;
-  }
-
-  private saveState(): void {
-    this.state.peers = this.peers.toPersisted();
-    try {
-      this.d.store.save(this.state);
-      if (this.persistError) this.d.log.info({ file: this.d.store.path }, 'state file written again');
-      this.persistError = undefined;
-    } catch (err) {
-      this.persistError = (err as Error).message;
-      this.d.log.error({ ...errFields(err), file: this.d.store.path }, 'writing the state file failed; keeping the previous version and retrying');
-      this.schedulePersist(1000);
-    }
-  }
-
-  private schedulePersist(delay = this.config.timings.persistDelayMs): void {
-    if (this.persistTimer) return;
-    this.persistTimer = this.d.clock.setTimeout(() => {
-      this.persistTimer = undefined;
-      this.saveState();
-    }, delay);
-  }
-
-  private persistClaim(ip: Ipv4, claimedAt: number): boolean {
-    this.state.overlayIp = formatIpv4(ip);
-    this.state.claimedAt = claimedAt;
-    this.saveState();
-    if (this.persistError) {
-      this.state.overlayIp = undefined;
-      this.state.claimedAt = undefined;
-      return false;
-    }
-    return true;
-  }
-
-  private relinquish(ip: Ipv4, winner: string): void {
-    this.counters.conflicts++;
-    this.state.overlayIp = undefined;
-    this.state.claimedAt = undefined;
-    this.saveState();
-    this.d.log.warn({ peer: winner, old: formatIpv4(ip) }, 'overlay address given up');
+  /** `edge-overlay forget NODE`: release a host's address on every host. */
+  forget(query: string, force: boolean): { id: string; overlayIp: string } {
+    const p = resolvePeer(this.peers, query, force, this.d.clock.monotonic());
+    this.tombstones.add({ id: p.id, claimedAt: p.claimedAt, at: this.d.clock.now() });
+    this.peers.forget(p.id);
+    for (let i = 0; i < 3; i++) this.announcer.forget(p.id, p.claimedAt, p.overlayIp);
+    this.d.log.warn({ peer: p.id, overlayIp: formatIpv4(p.overlayIp) }, 'peer forgotten on operator request; its address is free again');
+    this.state.save();
     this.reconciler.request();
+    return { id: p.id, overlayIp: formatIpv4(p.overlayIp) };
   }
 
   private desired(): Desired {
     const own = this.addressing.ip;
-    const winner = (a: { id: string; claimedAt: number }, b: { id: string; claimedAt: number }): boolean =>
-      claimWins({ nodeId: a.id, claimedAt: a.claimedAt, established: true }, { nodeId: b.id, claimedAt: b.claimedAt, established: true });
-    const routes = this.peers.routes(winner)
-      .filter((r) => r.underlayIp !== this.underlayIp) // a peer claiming our own underlay address is a misconfiguration
+    const now = this.d.clock.monotonic();
+    const claim = (p: Peer): Claim => ({ nodeId: p.id, heldMs: this.peers.heldNow(p, now), pinned: p.pinned });
+    const routes = this.peers.routes((a, b) => claimWins(claim(a), claim(b)))
+      // no underlay yet (raw L2 only), or claiming our own underlay address (misconfiguration): no FDB entries
+      .filter((r) => r.underlayIp !== 0 && r.underlayIp !== this.underlay.ip)
       .map((r) => (r.overlayIp === own ? { ...r, overlayIp: undefined } : r));
-    return { ownIp: own, routes };
+    // Peers on our Ethernet segment (heard over raw L2) but outside our IP
+    // subnet get an on-link /32 route, so VXLAN reaches them directly.
+    const onLink = routes
+      .filter((r) => !this.underlay.onLan(r.underlayIp) && this.peers.l2Adjacent(r.id, now))
+      .map((r) => r.underlayIp);
+    return { ownIp: own, routes, onLink, underlayIp: this.underlay.ip };
   }
 
   private async adoptKernelFdb(): Promise<void> {
@@ -271,6 +279,7 @@ export class Agent {
   }
 
   private onKernelEvent(e: KernelEvent): void {
+    if (!this.listening) return;
     if (e.type === 'resync') {
       this.counters.kernelResyncs++;
       this.d.log.warn({ reason: e.reason }, 'kernel events lost; resyncing from a full dump');
@@ -278,31 +287,39 @@ export class Agent {
       this.reconciler.request();
       return;
     }
-    if ((e.type === 'addr' && e.index === this.physIndex) || (e.type === 'link' && (e.index === this.physIndex || e.name === this.config.interface))) {
+    const phys = this.underlay.physIndex;
+    if ((e.type === 'addr' && e.index === phys) || (e.type === 'link' && (e.index === phys || e.name === this.config.interface))) {
       this.underlayFlight.request();
     }
     if (this.reconciler.relevant(e)) this.reconciler.request();
   }
 
+  private retryTimer: TimerHandle | undefined;
+
+  private retryUnderlay(): void {
+    if (this.retryTimer || this.stopped) return;
+    this.retryTimer = this.d.clock.setTimeout(() => {
+      this.retryTimer = undefined;
+      this.underlayFlight.request();
+    }, this.config.timings.retryMs);
+    this.timers.push(this.retryTimer);
+  }
+
   private async refreshUnderlay(): Promise<void> {
-    const { kernel } = this.d;
-    const link = await kernel.linkByName(this.config.interface);
-    this.physIndex = link?.index;
-    let next: Ipv4 | undefined;
-    if (link) {
-      const addrs = (await kernel.addrs(link.index)).filter((a) => (a.address >>> 16) !== 0xa9fe); // not 169.254/16
-      const primaries = addrs.filter((a) => !a.secondary);
-      // Keep the address we announce while it exists: no churn on a second address.
-      next = [...primaries, ...addrs].find((a) => a.address === this.underlayIp)?.address ?? primaries[0]?.address ?? addrs[0]?.address;
-    }
-    if (next === this.underlayIp) return;
-    const old = this.underlayIp;
-    this.underlayIp = next;
-    this.d.transport.setSource(next === undefined ? undefined : formatIpv4(next));
+    if (this.stopped) return;
+    const change = await this.underlay.refresh();
+    if (this.stopped) return;
+    // Every time, not only on a change: both are no-ops when nothing changed,
+    // and they recover a sender socket that failed to bind, or a raw socket
+    // on a recreated interface.
+    this.d.transport.setLink(this.underlay.physIndex);
+    this.d.transport.setSource(this.underlay.ip === undefined ? undefined : formatIpv4(this.underlay.ip));
+    this.addressing.setCanSend(this.d.transport.canBroadcast());
+    if (!change) return;
+    const { old, next } = change;
     if (old !== undefined && next !== undefined) this.counters.underlayChangesOwn++;
     this.d.log.info({ ifname: this.config.interface, old: old === undefined ? null : formatIpv4(old), new: next === undefined ? null : formatIpv4(next) },
       next === undefined ? 'underlay address lost; waiting for a new one' : 'underlay address changed; announcing');
-    this.addressing.setCanSend(next !== undefined);
     if (next !== undefined) this.announcer.burst();
     this.reconciler.request(); // a peer may have claimed our new underlay address
   }
@@ -313,7 +330,7 @@ export class Agent {
       const stale = this.peers.state(p, now) === 'stale';
       if (stale && !this.staleLogged.has(p.id)) {
         this.staleLogged.add(p.id);
-        this.d.log.warn({ peer: p.id, overlayIp: formatIpv4(p.overlayIp), lastSeenAt: iso(p.lastSeenAt) }, 'peer stale: not heard from; keeping its FDB entries and address reservation');
+        this.d.log.warn({ peer: p.id, overlayIp: formatIpv4(p.overlayIp), lastSeenAt: new Date(p.lastSeenAt).toISOString() }, 'peer stale: not heard from; keeping its FDB entries and address reservation');
       } else if (!stale) {
         this.staleLogged.delete(p.id);
       }
@@ -321,33 +338,15 @@ export class Agent {
   }
 
   status(): StatusReport {
-    const { config, d } = this;
-    const nowMono = d.clock.monotonic();
-    const nowWall = d.clock.now();
-    const dp = this.reconciler.status;
-    return {
-      node: {
-        id: this.nodeId, overlayIp: this.overlayIp === undefined ? null : formatIpv4(this.overlayIp),
-        underlayIp: this.underlayIp === undefined ? null : formatIpv4(this.underlayIp),
-        interface: config.interface, bridge: config.bridge, vxlan: config.vxlanDevice, mac: this.mac,
-        mtu: dp.mtu ?? null, addressState: this.addressing.phase.kind, claimedAt: iso(this.addressing.claimedAt),
-      },
-      cluster: {
-        name: config.cluster, cidr: formatCidr(config.cidr), vip: formatIpv4(this.vip), vni: config.vni,
-        vxlanPort: config.vxlanPort, discoveryPort: config.discoveryPort,
-      },
-      peers: this.peers.all().map((p) => ({
-        id: p.id, overlayIp: formatIpv4(p.overlayIp), underlayIp: formatIpv4(p.underlayIp), mac: p.mac,
-        state: this.peers.state(p, nowMono),
-        lastSeenMs: Math.max(0, Math.round(p.lastSeenMono !== undefined ? nowMono - p.lastSeenMono : nowWall - p.lastSeenAt)),
-        lastSeenAt: new Date(p.lastSeenAt).toISOString(), claimedAt: new Date(p.claimedAt).toISOString(),
-      })),
-      dataplane: {
-        ready: dp.ready, lastReconcileAt: iso(dp.lastAt), lastReconcileMs: dp.lastMs === undefined ? null : Math.round(dp.lastMs * 10) / 10,
-        fdbEntries: dp.fdbEntries, neighEntries: dp.neighEntries, lastError: dp.lastError ?? null,
-      },
-      counters: this.counters.snapshot(),
-      agent: { pid: process.pid, version: VERSION, startedAt: new Date(this.startedAt).toISOString(), stateFile: d.store.path, persistError: this.persistError ?? null },
-    };
+    const { d } = this;
+    return buildStatus({
+      config: this.config, nodeId: this.nodeId, mac: this.mac, overlayIp: this.overlayIp, underlayIp: this.underlay.ip,
+      addressState: this.addressing.phase.kind, pinned: this.addressing.isPinned, claimedAt: this.addressing.claimedAt,
+      vip: this.vip, peers: this.peers, dataplane: this.reconciler.status,
+      filter: d.firewall?.report() ?? { mode: 'disabled', allowed: 0, droppedPackets: 0, error: null },
+      keys: this.keys, unconfirmedClaims: this.addressing.unconfirmed, foreign: this.foreign.list(), forgotten: this.tombstones.list(),
+      counters: this.counters.snapshot(), nowWall: d.clock.now(), nowMono: d.clock.monotonic(),
+      agent: { version: VERSION, startedAt: this.startedAt, stateFile: this.state.path, persistError: this.state.persistError },
+    });
   }
 }

@@ -2,8 +2,11 @@
 // sends and decides when: a periodic announcement (jittered), an urgent
 // burst when our address changes (sent at once, repeated in case one is
 // lost), and a coalesced "triggered" announcement when a new host appears so
-// it learns the cluster in one round trip. Nothing is sent without an
-// underlay source address or before our own address is established.
+// it learns the cluster in one round trip. Everything broadcast is also sent
+// by unicast to `remotes()` (seeds given with --peer, peers on other
+// segments), so the overlay spans routed underlays. Without an IPv4
+// address, messages still go out as raw L2 frames (underlayIp 0.0.0.0), so
+// a host can claim its overlay address before DHCP answers.
 
 import type { Clock, TimerHandle } from '../clock.js';
 import { formatIpv4, type Cidr, type Ipv4 } from '../net/ipv4.js';
@@ -21,11 +24,15 @@ export interface SelfView {
   underlayIp: Ipv4 | undefined;
   overlayIp: Ipv4 | undefined;
   claimedAt: number | undefined;
+  heldMs: number | undefined;
+  pinned: boolean;
+  physMac: string | undefined;
 }
 
 export interface AnnouncerDeps {
   clock: Clock;
   transport: Transport;
+  /** the key that signs (the first of the keyring) */
   key: () => SigningKey;
   self: () => SelfView;
   nextSeq: () => number;
@@ -33,6 +40,8 @@ export interface AnnouncerDeps {
   random: () => number;
   counters: Counters;
   discoveryPort: number;
+  /** unicast copies of every broadcast: seeds and peers beyond our LAN */
+  remotes: () => Endpoint[];
 }
 
 const TRIGGER_DELAY_MS = 20;
@@ -83,42 +92,71 @@ export class Announcer {
   }
 
   private common(): { cluster: string; nodeId: string; seq: number; sentAt: number } | undefined {
+    if (!this.d.transport.canBroadcast()) return undefined;
     const s = this.d.self();
-    if (s.underlayIp === undefined) return undefined;
     return { cluster: s.cluster, nodeId: s.nodeId, seq: this.d.nextSeq(), sentAt: this.d.clock.now() };
   }
 
-  private announceMsg(): Message | undefined {
-    const s = this.d.self();
-    if (s.overlayIp === undefined || s.underlayIp === undefined || s.claimedAt === undefined) return undefined;
-    const c = this.common();
-    if (!c) return undefined;
-    return { ...c, type: 'announce', overlayIp: s.overlayIp, underlayIp: s.underlayIp, mac: s.mac, claimedAt: s.claimedAt, cidr: s.cidr, vni: s.vni };
+  private endpoint(ip: Ipv4): Endpoint {
+    return { address: formatIpv4(ip), port: this.d.discoveryPort };
   }
 
+  /** Signs and sends: to one endpoint, or broadcast plus the unicast remotes. */
   private send(msg: Message, to?: Endpoint): void {
     const packet = encode(msg, this.d.key());
-    if (to) this.d.transport.unicast(packet, to);
-    else this.d.transport.broadcast(packet);
+    if (to) {
+      this.d.transport.unicast(packet, to);
+    } else {
+      this.d.transport.broadcast(packet);
+      for (const r of this.d.remotes()) this.d.transport.unicast(packet, r);
+    }
     this.d.counters.sent(msg.type);
   }
 
-  announce(to?: Endpoint): void {
-    const msg = this.announceMsg();
-    if (msg) this.send(msg, to);
-  }
-
-  probe(candidate: Ipv4, startedAt: number): void {
+  /** Our announcement: broadcast (and to remotes), or to one endpoint; `echo` answers a challenge. */
+  announce(to?: Endpoint, echo?: string): void {
     const s = this.d.self();
-    const c = this.common();
-    if (!c || s.underlayIp === undefined) return;
-    this.send({ ...c, type: 'probe', overlayIp: candidate, underlayIp: s.underlayIp, mac: s.mac, claimedAt: startedAt, cidr: s.cidr, vni: s.vni });
-  }
-
-  defend(to: { nodeId: string; underlayIp: Ipv4 }, overlayIp: Ipv4, holderId: string, holderClaimedAt: number): void {
+    if (s.overlayIp === undefined || s.claimedAt === undefined) return;
     const c = this.common();
     if (!c) return;
-    this.send({ ...c, type: 'defend', overlayIp, holderId, holderClaimedAt, targetId: to.nodeId },
-      { address: formatIpv4(to.underlayIp), port: this.d.discoveryPort });
+    this.send({
+      ...c, type: 'announce', overlayIp: s.overlayIp, underlayIp: s.underlayIp ?? 0, mac: s.mac, claimedAt: s.claimedAt,
+      heldMs: Math.round(s.heldMs ?? 0), cidr: s.cidr, vni: s.vni, ...(s.pinned ? { pinned: true } : {}),
+      ...(s.physMac ? { physMac: s.physMac } : {}), ...(echo ? { echo } : {}),
+    }, to);
+  }
+
+  /** false when nothing could be sent (no IPv4 source and no raw L2). */
+  probe(candidate: Ipv4, startedAt: number): boolean {
+    const s = this.d.self();
+    const c = this.common();
+    if (!c) return false;
+    this.send({
+      ...c, type: 'probe', overlayIp: candidate, underlayIp: s.underlayIp ?? 0, mac: s.mac, claimedAt: startedAt, heldMs: 0, cidr: s.cidr, vni: s.vni,
+      ...(s.physMac ? { physMac: s.physMac } : {}),
+    });
+    return true;
+  }
+
+  /** Tells `to` that `holder` holds overlayIp; unicast when its address is known, else broadcast. */
+  defend(to: { nodeId: string; underlayIp: Ipv4 | undefined }, overlayIp: Ipv4, holder: { id: string; claimedAt: number; heldMs: number }, echo?: string): void {
+    const c = this.common();
+    if (!c) return;
+    this.send({
+      ...c, type: 'defend', overlayIp, holderId: holder.id, holderClaimedAt: holder.claimedAt, holderHeldMs: Math.round(holder.heldMs),
+      targetId: to.nodeId, ...(echo ? { echo } : {}),
+    }, to.underlayIp === undefined || to.underlayIp === 0 ? undefined : this.endpoint(to.underlayIp));
+  }
+
+  challenge(targetId: string, overlayIp: Ipv4, nonce: string, targetUnderlay: Ipv4 | undefined): void {
+    const c = this.common();
+    if (!c) return;
+    this.send({ ...c, type: 'challenge', overlayIp, targetId, nonce }, targetUnderlay === undefined ? undefined : this.endpoint(targetUnderlay));
+  }
+
+  forget(targetId: string, targetClaimedAt: number, overlayIp: Ipv4, toUnderlay?: Ipv4): void {
+    const c = this.common();
+    if (!c) return;
+    this.send({ ...c, type: 'forget', overlayIp, targetId, targetClaimedAt }, toUnderlay === undefined ? undefined : this.endpoint(toUnderlay));
   }
 }

@@ -3,7 +3,8 @@
 // (src/config/). Timings are tuned for one LAN: sub-second reactions, a few
 // small packets per second.
 
-import type { Cidr } from '../net/ipv4.js';
+import type { Cidr, Ipv4 } from '../net/ipv4.js';
+import type { Endpoint } from '../discovery/transport.js';
 
 export interface Timings {
   /** periodic announcement interval (jittered ±10%) */
@@ -51,6 +52,10 @@ export interface AgentConfig {
   discoveryPort: number;
   stateDir: string;
   runDir: string;
+  /** operator-pinned overlay address (--overlay-ip) */
+  pinnedIp?: Ipv4 | undefined;
+  /** unicast seeds (--peer HOST[:PORT]) for routed underlays; address may be a host name */
+  seeds: Endpoint[];
   timings: Timings;
 }
 

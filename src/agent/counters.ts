@@ -5,7 +5,7 @@
 import { DROP_REASONS, MessageType, type DropReason, type MessageKind } from '../wire/codec.js';
 
 /** Reasons beyond the decoder's: authenticated but unusable packets. */
-export const AGENT_DROP_REASONS = ['replay', 'cidr-mismatch', 'vni-mismatch', 'bad-address'] as const;
+export const AGENT_DROP_REASONS = ['replay', 'cidr-mismatch', 'vni-mismatch', 'bad-address', 'forgotten'] as const;
 export type AgentDropReason = DropReason | (typeof AGENT_DROP_REASONS)[number];
 
 function zeros<K extends string>(keys: readonly K[]): Record<K, number> {
@@ -16,6 +16,15 @@ export class Counters {
   readonly sentByType = zeros(Object.keys(MessageType) as MessageKind[]);
   readonly receivedByType = zeros(Object.keys(MessageType) as MessageKind[]);
   readonly dropped = zeros<AgentDropReason>([...DROP_REASONS, ...AGENT_DROP_REASONS]);
+  /** packets that verified, by key label: shows when an old key is unused */
+  readonly verifiedByKey: Record<string, number> = {};
+  /** the same packet again over a second path (UDP and raw L2): not a drop */
+  duplicates = 0;
+  foreignOverlaps = 0;
+  /** packets with our node id that we did not send */
+  duplicateNodeId = 0;
+  /** announcements forwarded to introduce hosts across segments */
+  relayed = 0;
   underlayChangesOwn = 0;
   underlayChangesPeer = 0;
   conflicts = 0;
@@ -35,11 +44,20 @@ export class Counters {
     this.dropped[reason]++;
   }
 
+  verified(label: string): void {
+    this.verifiedByKey[label] = (this.verifiedByKey[label] ?? 0) + 1;
+  }
+
   snapshot(): Record<string, unknown> {
     return {
       sent: { ...this.sentByType },
       received: { ...this.receivedByType },
       dropped: { ...this.dropped },
+      duplicates: this.duplicates,
+      verifiedByKey: { ...this.verifiedByKey },
+      foreignOverlaps: this.foreignOverlaps,
+      duplicateNodeId: this.duplicateNodeId,
+      relayed: this.relayed,
       underlayChanges: { own: this.underlayChangesOwn, peer: this.underlayChangesPeer },
       conflicts: this.conflicts,
       reconciles: this.reconciles,

@@ -1,18 +1,24 @@
 // Layer: agent (receiving). Contract: every packet from the LAN goes through
-// handle(), which never throws: decode + authenticate (codec), drop our own
-// echoes, reject replays (per-sender sequence numbers), check that the sender
-// runs the same overlay (CIDR, VNI), then update membership and addressing.
-// Every drop is counted by reason.
+// handle(), which never throws: decode + authenticate against the keyring
+// (codec), drop our own echoes, reject replays (per-sender sequence numbers;
+// the same packet arriving by UDP and raw L2 is a harmless duplicate), check
+// that the sender runs the same overlay (CIDR, VNI), then update membership
+// and addressing. Every drop is counted by reason; another cluster on the LAN
+// is remembered, and reported loudly if its CIDR overlaps ours.
 
 import type { Clock } from '../clock.js';
 import { errFields, type Logger } from '../log.js';
 import { formatCidr, formatIpv4, isHostAddress, sameCidr, type Cidr } from '../net/ipv4.js';
-import { decode, type AnnounceMsg, type ProbeMsg, type SigningKey } from '../wire/codec.js';
-import type { Endpoint } from '../discovery/transport.js';
+import { decode, type AnnounceMsg, type ChallengeMsg, type ForgetMsg, type ProbeMsg } from '../wire/codec.js';
+import type { ClusterKey } from '../wire/keyfile.js';
+import { isL2, type Endpoint } from '../discovery/transport.js';
 import type { PeerTable } from '../peers/table.js';
+import type { Tombstones } from '../peers/tombstones.js';
 import type { Addressing } from './addressing.js';
 import type { Announcer } from './announcer.js';
 import type { Counters } from './counters.js';
+import type { ForeignClusters } from './foreign.js';
+import type { Relay } from './relay.js';
 
 export interface InboundDeps {
   cluster: string;
@@ -20,19 +26,30 @@ export interface InboundDeps {
   vni: number;
   nodeId: string;
   discoveryPort: number;
-  keys: () => readonly SigningKey[];
+  keys: () => readonly ClusterKey[];
   clock: Clock;
   log: Logger;
   peers: PeerTable;
+  tombstones: Tombstones;
+  foreign: ForeignClusters;
   addressing: Addressing;
   announcer: Announcer;
+  relay: Relay;
   counters: Counters;
   /** the dataplane must follow a membership change */
   routesChanged(): void;
+  /** tombstones changed: persist */
+  forgottenChanged(): void;
+  /** the range of sequence numbers this process has used: our own echoes fall inside it */
+  ownSeqRange(): [number, number];
 }
+
+const FORGET_REPLY_INTERVAL_MS = 5000;
 
 export class Inbound {
   private mismatchLogged = new Set<string>();
+  private forgetReplied = new Map<string, number>();
+  private impostorLoggedAt = -Infinity;
 
   constructor(private readonly d: InboundDeps) {}
 
@@ -51,22 +68,67 @@ export class Inbound {
     const res = decode(packet, d.cluster, d.keys());
     if (!res.ok) {
       d.counters.drop(res.reason);
+      if (res.reason === 'other-cluster' && res.cluster !== undefined && d.foreign.observe(res.cluster, res.cidr, from.address, d.clock.now())) {
+        d.counters.foreignOverlaps++;
+        d.log.error({ code: 'E_CIDR_OVERLAP', cluster: res.cluster, theirs: res.cidr ? formatCidr(res.cidr) : null, ours: formatCidr(d.cidr), from: from.address },
+          `ANOTHER CLUSTER ON THIS LAN USES AN OVERLAPPING OVERLAY CIDR: cluster "${res.cluster}" announces ${res.cidr ? formatCidr(res.cidr) : '?'} (ours: ${formatCidr(d.cidr)}); the two overlays will hand out the same addresses — give one of them another CIDR`);
+      }
       return;
     }
     const msg = res.msg;
-    if (msg.nodeId === d.nodeId) return; // our own broadcast, looped back
-    if (!d.peers.acceptSeq(msg.nodeId, msg.seq)) {
+    if (msg.nodeId === d.nodeId) {
+      this.checkOwnEcho(msg.seq, from);
+      return;
+    }
+    // A raw frame whose Ethernet source is the sender's own (signed) physical
+    // MAC proves it shares our segment; a relayed copy carries the relay's MAC.
+    if (isL2(from) && (msg.type === 'announce' || msg.type === 'probe') && msg.physMac !== undefined && from.address === `l2:${msg.physMac}`
+      && d.peers.markL2(msg.nodeId, d.clock.monotonic())) {
+      d.routesChanged(); // it may need an on-link route
+    }
+    const seq = d.peers.acceptSeq(msg.nodeId, msg.seq);
+    if (seq === 'duplicate') {
+      d.counters.duplicates++;
+      return;
+    }
+    if (seq === 'old') {
       d.counters.drop('replay');
       return;
     }
     d.counters.received(msg.type);
-    if (msg.type === 'defend') {
-      d.addressing.onDefend(msg);
-      return;
+    d.counters.verified(res.key.label);
+    switch (msg.type) {
+      case 'defend':
+        d.addressing.onDefend(msg);
+        return;
+      case 'challenge':
+        this.onChallenge(msg);
+        return;
+      case 'forget':
+        this.onForget(msg);
+        return;
+      case 'announce':
+        if (this.compatible(msg, from)) this.onAnnounce(msg, packet);
+        return;
+      case 'probe':
+        if (this.compatible(msg, from)) this.onProbe(msg);
     }
-    if (!this.compatible(msg, from)) return;
-    if (msg.type === 'announce') this.onAnnounce(msg);
-    else this.onProbe(msg);
+  }
+
+  /**
+   * Our own broadcasts come back to us; their sequence numbers are ones we
+   * used. Anything else with our node id is another host using it — a cloned
+   * disk or state directory — which breaks the overlay for both: say so loudly.
+   */
+  private checkOwnEcho(seq: number, from: Endpoint): void {
+    const [first, last] = this.d.ownSeqRange();
+    if (seq >= first && seq <= last) return;
+    this.d.counters.duplicateNodeId++;
+    const now = this.d.clock.monotonic();
+    if (now - this.impostorLoggedAt < 60_000) return;
+    this.impostorLoggedAt = now;
+    this.d.log.error({ code: 'E_DUPLICATE_NODE_ID', node: this.d.nodeId, from: from.address },
+      `ANOTHER HOST USES THIS NODE ID (${this.d.nodeId}), probably a cloned disk or state directory; give one of them a fresh state directory`);
   }
 
   private compatible(msg: AnnounceMsg | ProbeMsg, from: Endpoint): boolean {
@@ -83,7 +145,7 @@ export class Inbound {
         'a host of this cluster uses a different VNI; ignoring it until the configurations agree');
       return false;
     }
-    if (!isHostAddress(d.cidr, msg.overlayIp) || msg.underlayIp === 0) {
+    if (!isHostAddress(d.cidr, msg.overlayIp)) {
       d.counters.drop('bad-address');
       return false;
     }
@@ -97,12 +159,27 @@ export class Inbound {
     this.d.log.warn(fields, text);
   }
 
-  private onAnnounce(msg: AnnounceMsg): void {
+  private onAnnounce(msg: AnnounceMsg, packet: Buffer): void {
     const d = this.d;
-    const before = d.peers.get(msg.nodeId);
+    const peer = msg.nodeId;
+    if (d.tombstones.covers(peer, msg.claimedAt)) {
+      // A forgotten claim: tell its holder (at most every few seconds).
+      d.counters.drop('forgotten');
+      const last = this.forgetReplied.get(peer) ?? -Infinity;
+      if (d.clock.monotonic() - last >= FORGET_REPLY_INTERVAL_MS) {
+        this.forgetReplied.set(peer, d.clock.monotonic());
+        d.announcer.forget(peer, d.tombstones.get(peer)!.claimedAt, msg.overlayIp, msg.underlayIp);
+      }
+      return;
+    }
+    if (d.tombstones.get(peer)) {
+      d.tombstones.clear(peer); // a newer claim than the forgotten one
+      d.forgottenChanged();
+    }
+    const before = d.peers.get(peer);
     const wasStale = before !== undefined && d.peers.state(before, d.clock.monotonic()) === 'stale';
     const obs = d.peers.observe(msg, d.clock.now(), d.clock.monotonic());
-    const peer = msg.nodeId;
+    d.relay.onAnnounce(msg, packet, obs.kind === 'new');
     if (obs.kind === 'new') {
       d.log.info({ peer, overlayIp: formatIpv4(msg.overlayIp), underlayIp: formatIpv4(msg.underlayIp) }, 'peer joined');
       d.announcer.trigger(); // let it learn about us without waiting for our next period
@@ -129,9 +206,44 @@ export class Inbound {
     const reply = d.addressing.onProbe(msg);
     if (!reply) return;
     if (reply.kind === 'announce') {
-      d.announcer.announce({ address: formatIpv4(msg.underlayIp), port: d.discoveryPort });
+      // a prober without an IPv4 address (raw L2 only) hears a broadcast
+      d.announcer.announce(msg.underlayIp === 0 ? undefined : { address: formatIpv4(msg.underlayIp), port: d.discoveryPort });
     } else {
-      d.announcer.defend({ nodeId: msg.nodeId, underlayIp: msg.underlayIp }, msg.overlayIp, reply.holder.id, reply.holder.claimedAt);
+      const h = reply.holder;
+      d.announcer.defend({ nodeId: msg.nodeId, underlayIp: msg.underlayIp }, msg.overlayIp, { id: h.id, claimedAt: h.claimedAt, heldMs: d.peers.heldNow(h, d.clock.monotonic()) });
+    }
+  }
+
+  /** Someone will give up an address only on a fresh answer: give it, if we still stand by the claim. */
+  private onChallenge(msg: ChallengeMsg): void {
+    const d = this.d;
+    if (msg.targetId !== d.nodeId) return;
+    const asker = d.peers.get(msg.nodeId);
+    if (d.addressing.ip === msg.overlayIp) {
+      d.announcer.announce(asker && asker.underlayIp !== 0 ? { address: formatIpv4(asker.underlayIp), port: d.discoveryPort } : undefined, msg.nonce);
+      return;
+    }
+    const holder = d.peers.holders(msg.overlayIp).find((h) => h.id !== msg.nodeId);
+    if (holder) {
+      d.announcer.defend({ nodeId: msg.nodeId, underlayIp: asker?.underlayIp }, msg.overlayIp,
+        { id: holder.id, claimedAt: holder.claimedAt, heldMs: d.peers.heldNow(holder, d.clock.monotonic()) }, msg.nonce);
+    }
+  }
+
+  private onForget(msg: ForgetMsg): void {
+    const d = this.d;
+    if (msg.targetId === d.nodeId) {
+      if (d.addressing.claimedAt !== undefined && d.addressing.claimedAt <= msg.targetClaimedAt) d.addressing.onForgotten(msg.nodeId);
+      return;
+    }
+    if (!d.tombstones.add({ id: msg.targetId, claimedAt: msg.targetClaimedAt, at: d.clock.now() })) return;
+    d.forgottenChanged();
+    const p = d.peers.get(msg.targetId);
+    if (p && p.claimedAt <= msg.targetClaimedAt) {
+      d.peers.forget(p.id);
+      d.relay.forget(p.id);
+      d.log.warn({ peer: p.id, overlayIp: formatIpv4(p.overlayIp), by: msg.nodeId }, 'peer forgotten by an operator; its address is free again');
+      d.routesChanged();
     }
   }
 }

@@ -10,10 +10,22 @@ import { contains, formatIpv4, type Cidr, type Ipv4 } from '../net/ipv4.js';
 import type { Kernel, KernelEvent } from '../kernel/types.js';
 import { SingleFlight } from '../util/singleflight.js';
 import { ensureBridge, ensurePrimaryAddress, ensureVxlan } from '../dataplane/devices.js';
-import { desiredFdb, planFdb, planNeigh, type PeerRoute } from '../dataplane/plan.js';
-import { applyFdb, applyNeigh, type Applied } from '../dataplane/apply.js';
+import { desiredFdb, planFdb, planHostRoutes, planNeigh, type PeerRoute } from '../dataplane/plan.js';
+import { applyFdb, applyHostRoutes, applyNeigh, type Applied } from '../dataplane/apply.js';
+import type { HostRoute } from '../kernel/types.js';
 import { VXLAN_OVERHEAD } from './config.js';
 import type { Counters } from './counters.js';
+import type { FilterReport } from './status.js';
+
+/**
+ * VXLAN ingress filter: only the peers' current underlay addresses may send
+ * VXLAN to us. apply() replaces the allowed set atomically and must be safe
+ * to repeat; report() never throws.
+ */
+export interface Firewall {
+  apply(allowed: Ipv4[]): Promise<void>;
+  report(): FilterReport;
+}
 
 export interface DataplaneSpec {
   iface: string;
@@ -29,6 +41,9 @@ export interface DataplaneSpec {
 export interface Desired {
   ownIp: Ipv4 | undefined;
   routes: PeerRoute[];
+  /** peers on our L2 segment but outside our subnet, as (peer underlay IP, via) */
+  onLink: Ipv4[];
+  underlayIp: Ipv4 | undefined;
 }
 
 export interface DataplaneStatus {
@@ -63,19 +78,32 @@ export class Reconciler {
     private readonly log: Logger,
     private readonly counters: Counters,
     private readonly retryMs: number,
+    private readonly firewall?: Firewall,
   ) {
     this.flight = new SingleFlight(() => this.once(), (err) => this.failed(err));
   }
 
   request(): void {
-    this.flight.request();
+    if (!this.stopped && !this.held) this.flight.request();
   }
 
   idle(): Promise<void> {
     return this.flight.idle();
   }
 
+  private stopped = false;
+  /** Until released, wake-ups are dropped: the first run (at release) reconciles everything anyway. */
+  private held = true;
+
+  /** Lets the dataplane be changed from now on, starting with a full reconcile. */
+  release(): void {
+    this.held = false;
+    this.request();
+  }
+
+  /** No new runs or retries after this (a run in progress finishes). */
   stop(): void {
+    this.stopped = true;
     this.retryTimer?.cancel();
     this.retryTimer = undefined;
   }
@@ -88,7 +116,7 @@ export class Reconciler {
   }
 
   private scheduleRetry(): void {
-    if (this.retryTimer) return;
+    if (this.retryTimer || this.stopped) return;
     this.retryTimer = this.clock.setTimeout(() => {
       this.retryTimer = undefined;
       this.request();
@@ -144,7 +172,7 @@ export class Reconciler {
     const want = this.desired();
     const owned = (ip: Ipv4): boolean => contains(spec.cidr, ip) && ip !== spec.vip && ip !== want.ownIp;
     if (want.ownIp !== undefined) {
-      const changes = await ensurePrimaryAddress(k, br.index, want.ownIp, spec.cidr.prefix, owned);
+      const changes = await ensurePrimaryAddress(k, { index: br.index, name: spec.bridge }, want.ownIp, spec.cidr.prefix, owned);
       if (changes.length) this.log.info({ ifname: spec.bridge, new: formatIpv4(want.ownIp), changes }, 'overlay address configured');
     } else {
       for (const a of await k.addrs(br.index)) {
@@ -155,6 +183,19 @@ export class Reconciler {
       }
     }
 
+    // The ingress filter first: a peer's new underlay address must be let in
+    // before the FDB starts sending it traffic whose replies come from there.
+    if (this.firewall) {
+      try {
+        await this.firewall.apply([...new Set(want.routes.map((r) => r.underlayIp))]);
+      } catch (err) {
+        this.log.error({ ...errFields(err) }, 'updating the VXLAN ingress filter failed; the overlay is unfiltered until it works');
+      }
+    }
+    // On-link /32 routes before the FDB: VXLAN to a peer in another subnet of
+    // our segment needs them (and its answers pass rp_filter thanks to its own).
+    const hostWant: HostRoute[] = want.underlayIp === undefined ? [] : want.onLink.map((dst) => ({ dst, index: phys.index, src: want.underlayIp! }));
+    const routesDone = await applyHostRoutes(k, planHostRoutes(hostWant, await k.hostRoutes()));
     const fdbWant = desiredFdb(want.routes);
     this.wantedFdb = new Set(fdbWant.map((e) => `${e.mac}/${e.dst}`));
     const fdbPlan = planFdb(fdbWant, await k.fdb(vx.index));
@@ -162,12 +203,12 @@ export class Reconciler {
     this.wantedNeigh = new Map(want.routes.filter((r) => r.overlayIp !== undefined).map((r) => [r.overlayIp!, r.mac]));
     const neighDone = await applyNeigh(k, br.index, planNeigh(want.routes, await k.neighs(br.index), spec.cidr, spec.vip));
 
-    this.report(fdbDone, neighDone);
+    this.report(routesDone, fdbDone, neighDone);
     this.status.fdbEntries = fdbWant.length;
     this.status.neighEntries = this.wantedNeigh.size;
     this.status.lastAt = this.clock.now();
     this.status.lastMs = this.clock.monotonic() - t0;
-    const failed = fdbDone.failed.length + neighDone.failed.length;
+    const failed = routesDone.failed.length + fdbDone.failed.length + neighDone.failed.length;
     this.status.ready = failed === 0 && want.ownIp !== undefined;
     if (failed > 0) {
       this.counters.reconcileErrors++;

@@ -1,5 +1,13 @@
 // Layer: agent (reporting). Contract: the JSON document `edge-overlay status
-// --json` prints. Fields are only ever added, so scripts keep working.
+// --json` prints, and the pure function that builds it. Fields are only ever
+// added, so scripts keep working.
+
+import { formatCidr, formatIpv4, type Ipv4 } from '../net/ipv4.js';
+import type { PeerTable } from '../peers/table.js';
+import type { ClusterKey } from '../wire/keyfile.js';
+import type { AgentConfig } from './config.js';
+import type { DataplaneStatus } from './reconciler.js';
+import type { ForeignCluster } from './foreign.js';
 
 export interface PeerReport {
   id: string;
@@ -11,6 +19,15 @@ export interface PeerReport {
   lastSeenMs: number;
   lastSeenAt: string;
   claimedAt: string;
+  pinned: boolean;
+}
+
+export interface FilterReport {
+  /** "filtered": only peers may send VXLAN; "unfiltered": nftables missing or failing */
+  mode: 'filtered' | 'unfiltered' | 'disabled';
+  allowed: number;
+  droppedPackets: number;
+  error: string | null;
 }
 
 export interface StatusReport {
@@ -23,8 +40,9 @@ export interface StatusReport {
     vxlan: string;
     mac: string;
     mtu: number | null;
-    /** waiting (no underlay address yet), probing, established, exhausted */
+    /** waiting (no underlay address yet), probing, established, exhausted, failed */
     addressState: string;
+    pinned: boolean;
     claimedAt: string | null;
   };
   cluster: { name: string; cidr: string; vip: string; vni: number; vxlanPort: number; discoveryPort: number };
@@ -37,6 +55,73 @@ export interface StatusReport {
     neighEntries: number;
     lastError: string | null;
   };
+  filter: FilterReport;
+  security: {
+    /** labels and fingerprints of the keyring, signing key first (never the keys) */
+    keys: { label: string; fingerprint: string }[];
+    /** claims on our address that were not confirmed when challenged */
+    unconfirmedClaims: number;
+    foreignClusters: ForeignCluster[];
+    forgotten: { id: string; at: string }[];
+  };
   counters: Record<string, unknown>;
   agent: { pid: number; version: string; startedAt: string; stateFile: string; persistError: string | null };
+}
+
+const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
+
+export interface StatusInput {
+  config: AgentConfig;
+  nodeId: string;
+  mac: string;
+  overlayIp: Ipv4 | undefined;
+  underlayIp: Ipv4 | undefined;
+  addressState: string;
+  pinned: boolean;
+  claimedAt: number | undefined;
+  vip: Ipv4;
+  peers: PeerTable;
+  dataplane: DataplaneStatus;
+  filter: FilterReport;
+  keys: readonly ClusterKey[];
+  unconfirmedClaims: number;
+  foreign: ForeignCluster[];
+  forgotten: { id: string; at: number }[];
+  counters: Record<string, unknown>;
+  nowWall: number;
+  nowMono: number;
+  agent: { version: string; startedAt: number; stateFile: string; persistError: string | undefined };
+}
+
+export function buildStatus(i: StatusInput): StatusReport {
+  const c = i.config;
+  const dp = i.dataplane;
+  return {
+    node: {
+      id: i.nodeId, overlayIp: i.overlayIp === undefined ? null : formatIpv4(i.overlayIp),
+      underlayIp: i.underlayIp === undefined ? null : formatIpv4(i.underlayIp),
+      interface: c.interface, bridge: c.bridge, vxlan: c.vxlanDevice, mac: i.mac, mtu: dp.mtu ?? null,
+      addressState: i.addressState, pinned: i.pinned, claimedAt: iso(i.claimedAt),
+    },
+    cluster: { name: c.cluster, cidr: formatCidr(c.cidr), vip: formatIpv4(i.vip), vni: c.vni, vxlanPort: c.vxlanPort, discoveryPort: c.discoveryPort },
+    peers: i.peers.all().map((p) => ({
+      id: p.id, overlayIp: formatIpv4(p.overlayIp), underlayIp: formatIpv4(p.underlayIp), mac: p.mac,
+      state: i.peers.state(p, i.nowMono),
+      lastSeenMs: Math.max(0, Math.round(p.lastSeenMono !== undefined ? i.nowMono - p.lastSeenMono : i.nowWall - p.lastSeenAt)),
+      lastSeenAt: new Date(p.lastSeenAt).toISOString(), claimedAt: new Date(p.claimedAt).toISOString(), pinned: p.pinned,
+    })),
+    dataplane: {
+      ready: dp.ready, lastReconcileAt: iso(dp.lastAt), lastReconcileMs: dp.lastMs === undefined ? null : Math.round(dp.lastMs * 10) / 10,
+      fdbEntries: dp.fdbEntries, neighEntries: dp.neighEntries, lastError: dp.lastError ?? null,
+    },
+    filter: i.filter,
+    security: {
+      keys: i.keys.map((k) => ({ label: k.label, fingerprint: k.fingerprint })),
+      unconfirmedClaims: i.unconfirmedClaims,
+      foreignClusters: i.foreign,
+      forgotten: i.forgotten.map((t) => ({ id: t.id, at: new Date(t.at).toISOString() })),
+    },
+    counters: i.counters,
+    agent: { pid: process.pid, version: i.agent.version, startedAt: new Date(i.agent.startedAt).toISOString(), stateFile: i.agent.stateFile, persistError: i.agent.persistError ?? null },
+  };
 }

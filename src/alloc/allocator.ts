@@ -5,13 +5,27 @@
 import { createHash } from 'node:crypto';
 import { hostRange, type Cidr, type Ipv4 } from '../net/ipv4.js';
 
-/** A claim on an overlay address: who, and since when (wall ms). */
+/**
+ * An established claim on an overlay address: who, and for how long it has
+ * been held. `heldMs` is measured on the holder's monotonic clock and
+ * persisted across restarts, so it does not care what the hosts' wall
+ * clocks say (edge hosts often boot with a wrong one).
+ */
 export interface Claim {
   nodeId: string;
-  claimedAt: number;
-  /** true once the holder has persisted and configured it (not a probe). */
-  established: boolean;
+  heldMs: number;
+  /** set by an operator (--overlay-ip): never moves, beats any unpinned claim */
+  pinned?: boolean;
 }
+
+/** A probe for an address: who, and when it started (the prober's wall clock). */
+export interface ProbeClaim {
+  nodeId: string;
+  startedAt: number;
+}
+
+/** Held times closer than this are a tie (message delay blurs them); the node id decides. */
+export const HELD_TIE_MS = 2000;
 
 /** The address a node tries first: a stable hash of its id into the host range. */
 export function preferredAddress(cidr: Cidr, nodeId: string): Ipv4 {
@@ -35,12 +49,21 @@ export function pickAddress(cidr: Cidr, nodeId: string, taken: ReadonlySet<Ipv4>
 }
 
 /**
- * True when claim `a` beats claim `b` for the same address. An established
- * holder beats a probe; between equals the older claim wins; a tie goes to
- * the lower node id. Every host evaluates the same rule on the same inputs.
+ * True when established claim `a` beats `b` for the same address: a pinned
+ * holder beats an unpinned one; otherwise the claim held longer wins (a host
+ * that has held its address beats a newcomer from the other side of a
+ * partition); within HELD_TIE_MS the lower node id wins. Every host
+ * evaluates the same rule on the same inputs. (An established holder always
+ * beats a probe; that needs no rule.)
  */
 export function claimWins(a: Claim, b: Claim): boolean {
-  if (a.established !== b.established) return a.established;
-  if (a.claimedAt !== b.claimedAt) return a.claimedAt < b.claimedAt;
+  if (Boolean(a.pinned) !== Boolean(b.pinned)) return Boolean(a.pinned);
+  if (Math.abs(a.heldMs - b.heldMs) > HELD_TIE_MS) return a.heldMs > b.heldMs;
+  return a.nodeId < b.nodeId;
+}
+
+/** Between two probes for one address the earlier one wins; a tie goes to the lower node id. */
+export function probeWins(a: ProbeClaim, b: ProbeClaim): boolean {
+  if (a.startedAt !== b.startedAt) return a.startedAt < b.startedAt;
   return a.nodeId < b.nodeId;
 }

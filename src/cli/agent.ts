@@ -1,8 +1,9 @@
-// Layer: main (the only place real dependencies are built). Contract:
+// Layer: main (where the agent's real dependencies are built). Contract:
 // `edge-overlay agent` — resolve the configuration, take the state-dir lock,
-// build the kernel, transport, clock and filesystem, run the Agent and the
-// control socket until SIGTERM/SIGINT, then stop without touching the
-// dataplane. Failures before start print one line and exit non-zero.
+// build the kernel, transport, firewall, clock and filesystem, run the Agent
+// and the control socket until SIGTERM/SIGINT, then stop without touching
+// the dataplane. SIGHUP reloads the cluster keyring (key rotation). Failures
+// before start print one line and exit non-zero.
 
 import { closeSync, mkdirSync, openSync, readFileSync, existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
@@ -14,14 +15,16 @@ import { Agent } from '../agent/agent.js';
 import { NetlinkKernel } from '../kernel/netlink/kernel.js';
 import { UdpTransport } from '../discovery/udp.js';
 import { StateStore, nodeStateFs } from '../state/store.js';
-import { loadClusterKey } from '../wire/keyfile.js';
+import { loadKeyring, type KeyFileSystem } from '../wire/keyfile.js';
+import { NftFirewall } from '../firewall/nft.js';
+import { NftSetWriter } from '../kernel/netlink/nftables.js';
 import { tryLock } from '../native/addon.js';
 import { ControlServer } from '../control/server.js';
 import { DEFAULT_CONFIG_FILE, parseConfigFile, parseFlags, resolve, type ConfigInput, type Resolved } from '../config/config.js';
 
 const SHUTDOWN_LIMIT_MS = 2000;
 
-export function loadConfig(configPath: string | undefined, flags: Record<string, string | undefined>): Resolved {
+export function loadConfig(configPath: string | undefined, flags: Record<string, string | string[] | undefined>): Resolved {
   const path = configPath ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
   let file: ConfigInput = {};
   if (path) {
@@ -33,7 +36,7 @@ export function loadConfig(configPath: string | undefined, flags: Record<string,
     }
     file = parseConfigFile(text, path);
   }
-  return resolve(file, parseFlags(flags));
+  return resolve(file, parseFlags(flags), path);
 }
 
 function lockStateDir(stateDir: string): number {
@@ -50,37 +53,35 @@ function lockStateDir(stateDir: string): number {
   return fd; // held (and the lock with it) until the process exits
 }
 
-function readMachineId(): string | undefined {
-  try {
-    return readFileSync('/etc/machine-id', 'utf8');
-  } catch {
-    return undefined;
-  }
-}
+const keyFs: KeyFileSystem = { stat: (p) => stat(p), readFile: (p) => readFile(p, 'utf8') };
 
-export async function runAgent(configPath: string | undefined, flags: Record<string, string | undefined>): Promise<void> {
+export async function runAgent(configPath: string | undefined, flags: Record<string, string | string[] | undefined>): Promise<void> {
   const cfg = loadConfig(configPath, flags);
   if (!cfg.agent.interface) {
     throw new EdgeError('E_CONFIG', `no physical interface given: use --interface IFNAME or "interface:" in ${configPath ?? DEFAULT_CONFIG_FILE}`);
   }
   const log: Logger = createLogger(cfg.logLevel);
-  const key = await loadClusterKey(cfg.keyFile, { stat: (p) => stat(p), readFile: (p) => readFile(p, 'utf8') });
+  const keys = await loadKeyring(cfg.keyFile, keyFs);
   lockStateDir(cfg.agent.stateDir);
   const store = new StateStore(cfg.agent.stateDir, nodeStateFs);
   let transport: UdpTransport;
   try {
     transport = await UdpTransport.open(cfg.agent.discoveryPort);
   } catch (err) {
-    throw new EdgeError('E_CONFIG', `cannot listen on UDP port ${cfg.agent.discoveryPort} for discovery: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new EdgeError('E_PORT', `cannot listen on UDP port ${cfg.agent.discoveryPort} for discovery: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
   // EDGE_OVERLAY_EVENT_RCVBUF: netlink event buffer in bytes (tuning; tests shrink it to force overruns)
   const rcvbuf = Number(process.env.EDGE_OVERLAY_EVENT_RCVBUF) || undefined;
   const kernel = new NetlinkKernel(systemClock, { eventRcvbuf: rcvbuf });
-  const agent = new Agent(cfg.agent, { kernel, transport, clock: systemClock, store, log, key, random: Math.random, machineId: readMachineId() });
-  const control = new ControlServer(cfg.agent.runDir, (cmd) => {
-    if (cmd === 'status') return agent.status();
-    throw new EdgeError('E_CONTROL', `unknown command ${cmd}`);
+  const setWriter = new NftSetWriter();
+  const firewall = new NftFirewall(cfg.agent.interface, cfg.agent.vxlanPort, undefined, setWriter);
+  const agent = new Agent(cfg.agent, { kernel, transport, clock: systemClock, store, log, keys, random: Math.random, firewall });
+  const control = new ControlServer(cfg.agent.runDir, (req) => {
+    if (req.cmd === 'status') return agent.status();
+    if (req.cmd === 'forget') return agent.forget(String(req.node ?? ''), req.force === true);
+    throw new EdgeError('E_CONTROL', `unknown command ${req.cmd}`);
   });
+  if (transport.rawError) log.warn({ reason: transport.rawError }, 'raw L2 discovery is off; using UDP broadcast only');
 
   process.on('uncaughtException', (err) => {
     log.fatal({ ...errFields(err), stack: err.stack }, 'uncaught exception; exiting so the service manager restarts the agent');
@@ -108,6 +109,7 @@ export async function runAgent(configPath: string | undefined, flags: Record<str
         await control.close();
         await transport.close();
         kernel.close();
+        setWriter.close();
       } catch (err) {
         log.error(errFields(err), 'error while stopping');
       }
@@ -116,5 +118,9 @@ export async function runAgent(configPath: string | undefined, flags: Record<str
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGHUP', () => log.warn('SIGHUP: live reload is not supported yet; restart the agent to apply configuration changes'));
+  process.on('SIGHUP', () => {
+    loadKeyring(cfg.keyFile, keyFs).then((k) => agent.setKeys(k), (err: unknown) => {
+      log.error({ ...errFields(err) }, 'SIGHUP: the key file is not usable; keeping the current keyring');
+    });
+  });
 }

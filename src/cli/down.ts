@@ -1,13 +1,15 @@
 // Layer: main (CLI). Contract: `edge-overlay down` removes the VXLAN device
 // and the bridge this configuration names (their FDB and neighbour entries go
-// with them). It refuses while an agent still answers on the run dir, since
-// the agent would recreate them; --force overrides. Idempotent.
+// with them), our on-link routes and our nftables table. It refuses while an
+// agent still answers on the run dir, since the agent would recreate them;
+// --force overrides. Idempotent.
 
 import { EdgeError } from '../errors.js';
 import { systemClock } from '../clock.js';
 import { NetlinkKernel } from '../kernel/netlink/kernel.js';
 import { ask } from '../control/client.js';
 import type { AgentConfig } from '../agent/config.js';
+import { removeTable } from '../firewall/nft.js';
 
 export async function runDown(cfg: AgentConfig, force: boolean): Promise<void> {
   if (!force) {
@@ -34,6 +36,9 @@ export async function runDown(cfg: AgentConfig, force: boolean): Promise<void> {
       await k.deleteLink(link.index);
       process.stdout.write(`${name}: removed\n`);
     }
+    for (const r of await k.hostRoutes()) await k.hostRouteDel(r);
+    const nft = await removeTable();
+    process.stdout.write(`nftables table edge_overlay: ${nft.startsWith('nft is not installed') ? 'not present (nft not installed)' : nft}\n`);
   } finally {
     k.close();
   }

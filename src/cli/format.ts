@@ -29,14 +29,24 @@ function peerRows(s: StatusReport, peers: PeerReport[]): string[][] {
 
 export function formatStatus(s: StatusReport): string {
   const stale = s.peers.filter((p) => p.state === 'stale').length;
+  const f = s.filter;
+  const filter = f.mode === 'filtered'
+    ? `filtered (${f.allowed} peer${f.allowed === 1 ? '' : 's'} may send VXLAN, ${f.droppedPackets} packets dropped)`
+    : f.mode === 'disabled' ? 'disabled' : `UNFILTERED${f.error ? ` (${f.error})` : ''}`;
   const lines = [
     `cluster ${s.cluster.name}  overlay ${s.cluster.cidr}  VIP ${s.cluster.vip}  VNI ${s.cluster.vni}`,
-    `this host ${s.node.overlayIp ?? '(no overlay address yet)'} (${s.node.addressState}) via ${s.node.interface} ${s.node.underlayIp ?? '(no address)'}`
+    `this host ${s.node.overlayIp ?? '(no overlay address yet)'} (${s.node.addressState}${s.node.pinned ? ', pinned' : ''}) via ${s.node.interface} ${s.node.underlayIp ?? '(no address)'}`
       + `  bridge ${s.node.bridge} mtu ${s.node.mtu ?? '?'}  dataplane ${s.dataplane.ready ? 'ready' : 'NOT READY'}`,
-    `peers ${s.peers.length - stale} alive, ${stale} stale`,
+    `peers ${s.peers.length - stale} alive, ${stale} stale  ingress filter ${filter}`,
   ];
   if (s.dataplane.lastError) lines.push(`last error: ${s.dataplane.lastError}`);
   if (s.agent.persistError) lines.push(`state file error: ${s.agent.persistError}`);
+  for (const c of s.security.foreignClusters.filter((x) => x.overlapping)) {
+    lines.push(`WARNING: cluster "${c.name}" on this LAN (${c.from}) uses ${c.cidr}, which overlaps ${s.cluster.cidr}`);
+  }
+  const dup = (s.counters as { duplicateNodeId?: number }).duplicateNodeId ?? 0;
+  if (dup > 0) lines.push(`WARNING: another host uses this node id (${dup} packets): cloned disk or state directory?`);
+  if (s.security.unconfirmedClaims > 0) lines.push(`note: ${s.security.unconfirmedClaims} claim(s) on our address were not confirmed when challenged (replays?)`);
   return `${lines.join('\n')}\n\n${table(peerRows(s, s.peers))}\n`;
 }
 

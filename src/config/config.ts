@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
 import { EdgeError } from '../errors.js';
-import { MAX_OVERLAY_PREFIX, parseCidr, type Cidr } from '../net/ipv4.js';
+import { MAX_OVERLAY_PREFIX, broadcastOf, contains, formatCidr, isHostAddress, parseCidr, parseIpv4, vipOf, type Cidr } from '../net/ipv4.js';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
 import { DEFAULT_TIMINGS, type AgentConfig } from '../agent/config.js';
 import { MAX_CLUSTER_NAME } from '../wire/codec.js';
@@ -28,6 +28,24 @@ const cidr = z.string({ error: 'must be a CIDR such as 100.64.192.0/24' }).super
   else if (c.prefix < 8) ctx.addIssue({ code: 'custom', message: `${s} is implausibly large for an overlay (use /8 or a longer prefix)` });
 });
 
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** "HOST[:PORT]" → { host, port? }, or a reason. */
+export function parseSeed(text: string): { host: string; port: number | undefined } | string {
+  const m = /^([^:\s]+)(?::(\d{1,5}))?$/.exec(text.trim());
+  if (!m) return `${JSON.stringify(text)} is not HOST or HOST:PORT`;
+  const host = m[1]!;
+  const port = m[2] === undefined ? undefined : Number(m[2]);
+  if (port !== undefined && (port < 1 || port > 65535)) return `${text}: port must be 1-65535`;
+  if (parseIpv4(host) === undefined && (/^[\d.]+$/.test(host) || !HOSTNAME.test(host))) return `${JSON.stringify(host)} is not an IPv4 address or host name`;
+  return { host, port };
+}
+
+const seed = z.string({ error: 'must be HOST or HOST:PORT' }).superRefine((s, ctx) => {
+  const r = parseSeed(s);
+  if (typeof r === 'string') ctx.addIssue({ code: 'custom', message: r });
+});
+
 export const fileSchema = z.strictObject({
   cluster: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must start with a letter or digit and use only letters, digits, ".", "_" and "-"')
     .max(MAX_CLUSTER_NAME, `must be at most ${MAX_CLUSTER_NAME} characters`),
@@ -42,6 +60,8 @@ export const fileSchema = z.strictObject({
   vxlanPort: port,
   discoveryPort: port,
   logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }),
+  overlayIp: z.string({ error: 'must be an IPv4 address' }).refine((v) => parseIpv4(v) !== undefined, { error: (iss) => `${JSON.stringify(iss.input)} is not an IPv4 address` }),
+  peers: z.array(seed, { error: 'must be a list of HOST or HOST:PORT' }).max(64, 'at most 64 peers'),
 }).partial();
 
 export type ConfigInput = z.infer<typeof fileSchema>;
@@ -91,14 +111,14 @@ export function parseConfigFile(text: string, path: string): ConfigInput {
   return validate(doc, (key) => `config file ${path}: ${key}`);
 }
 
-/** Validates command-line flags (strings from the parser) under config keys. */
-export function parseFlags(flags: Record<string, string | undefined>): ConfigInput {
+/** Validates command-line flags (strings from the parser; lists for repeatable ones) under config keys. */
+export function parseFlags(flags: Record<string, string | string[] | undefined>): ConfigInput {
   const input: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(flags)) {
-    if (v === undefined) continue;
-    input[k] = NUMERIC.includes(k as ConfigKey) && /^\d+$/.test(v) ? Number(v) : v;
+    if (v === undefined || (Array.isArray(v) && v.length === 0)) continue;
+    input[k] = typeof v === 'string' && NUMERIC.includes(k as ConfigKey) && /^\d+$/.test(v) ? Number(v) : v;
   }
-  return validate(input, flagName);
+  return validate(input, (key) => (key === 'peers' ? '--peer' : flagName(key)));
 }
 
 export interface Resolved {
@@ -108,14 +128,29 @@ export interface Resolved {
 }
 
 /** Merges the sources; `interface` may be empty here (only the agent needs it). */
-export function resolve(file: ConfigInput, flags: ConfigInput): Resolved {
+export function resolve(file: ConfigInput, flags: ConfigInput, filePath = DEFAULT_CONFIG_FILE): Resolved {
   const m = { ...DEFAULTS, ...file, ...flags };
   const c = parseCidr(m.overlayCidr) as Cidr; // validated above
+  let pinnedIp: number | undefined;
+  if (m.overlayIp !== undefined) {
+    const where = flags.overlayIp !== undefined ? '--overlay-ip' : `config file ${filePath}: overlayIp`;
+    const ip = parseIpv4(m.overlayIp)!;
+    if (!contains(c, ip)) throw new EdgeError('E_CONFIG', `${where}: ${m.overlayIp} is outside the overlay CIDR ${formatCidr(c)}`);
+    if (ip === vipOf(c)) throw new EdgeError('E_CONFIG', `${where}: ${m.overlayIp} is the cluster VIP (the first address of ${formatCidr(c)}) and is never given to a host`);
+    if (!isHostAddress(c, ip)) throw new EdgeError('E_CONFIG', `${where}: ${m.overlayIp} is the ${ip === broadcastOf(c) ? 'broadcast' : 'network'} address of ${formatCidr(c)}`);
+    pinnedIp = ip;
+  }
+  const seeds = (m.peers ?? []).map((p) => {
+    const r = parseSeed(p) as { host: string; port: number | undefined };
+    return { host: r.host, port: r.port ?? m.discoveryPort };
+  });
   return {
     agent: {
       cluster: m.cluster, interface: m.interface ?? '', cidr: c, vni: m.vni, vxlanPort: m.vxlanPort, bridge: m.bridge,
       vxlanDevice: m.vxlanDevice ?? `scvx-${m.vni}`.slice(0, 15), discoveryPort: m.discoveryPort,
-      stateDir: m.stateDir, runDir: m.runDir, timings: { ...DEFAULT_TIMINGS },
+      stateDir: m.stateDir, runDir: m.runDir, timings: { ...DEFAULT_TIMINGS }, pinnedIp,
+      // host names are resolved by dgram at send time (a seed may not resolve at boot)
+      seeds: seeds.map((x) => ({ address: x.host, port: x.port })),
     },
     keyFile: m.clusterKeyFile,
     logLevel: m.logLevel,

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { EdgeError } from '../errors.js';
 import { SOCKET_NAME } from './server.js';
 
-export async function ask(runDir: string, cmd: string, timeoutMs = 3000): Promise<unknown> {
+export async function ask(runDir: string, cmd: string, timeoutMs = 3000, args: Record<string, unknown> = {}): Promise<unknown> {
   const path = join(runDir, SOCKET_NAME);
   return new Promise((resolve, reject) => {
     const sock = net.createConnection(path);
@@ -16,7 +16,7 @@ export async function ask(runDir: string, cmd: string, timeoutMs = 3000): Promis
       sock.destroy();
       reject(new EdgeError('E_NO_AGENT', `the agent on ${path} did not answer within ${timeoutMs} ms`));
     }, timeoutMs);
-    sock.on('connect', () => sock.write(`${JSON.stringify({ cmd })}\n`));
+    sock.on('connect', () => sock.write(`${JSON.stringify({ ...args, cmd })}\n`));
     sock.on('data', (c) => { buf += c.toString('utf8'); });
     sock.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
@@ -28,7 +28,7 @@ export async function ask(runDir: string, cmd: string, timeoutMs = 3000): Promis
       try {
         const reply = JSON.parse(buf) as { ok?: boolean; result?: unknown; error?: string };
         if (reply.ok) resolve(reply.result);
-        else reject(new EdgeError('E_CONTROL', `agent refused: ${reply.error ?? 'unknown error'}`));
+        else reject(new EdgeError('E_CONTROL', reply.error ?? 'the agent refused without saying why'));
       } catch {
         reject(new EdgeError('E_CONTROL', `the agent on ${path} sent an unreadable reply`));
       }

@@ -1,5 +1,6 @@
 // Layer: control plane (local). Contract: a unix socket in the run dir that
-// answers one JSON request per connection ({"cmd":"status"}) with one JSON
+// answers one JSON request per connection ({"cmd":"status"}, {"cmd":"forget",
+// "node":"…","force":false}) with one JSON
 // reply, for the CLI. Requests are size- and time-limited; a bad request
 // gets an error reply, never an agent crash. A stale socket file from a dead
 // agent is replaced; a live one means another agent runs here: refuse.
@@ -13,7 +14,12 @@ export const SOCKET_NAME = 'agent.sock';
 const MAX_REQUEST = 4096;
 const REQUEST_TIMEOUT_MS = 2000;
 
-export type Handler = (cmd: string) => unknown;
+/** One request from the CLI: a command and its arguments. */
+export interface ControlRequest {
+  cmd: string;
+  [arg: string]: unknown;
+}
+export type Handler = (req: ControlRequest) => unknown;
 
 async function alive(path: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -61,7 +67,7 @@ export class ControlServer {
       let reply: unknown;
       try {
         const req = JSON.parse(buf.slice(0, nl)) as { cmd?: unknown };
-        reply = typeof req.cmd === 'string' ? { ok: true, result: this.handler(req.cmd) } : { error: 'missing cmd' };
+        reply = req && typeof req.cmd === 'string' ? { ok: true, result: this.handler(req as ControlRequest) } : { error: 'missing cmd' };
       } catch (err) {
         reply = { error: err instanceof EdgeError ? err.message : 'bad request' };
       }

@@ -4,7 +4,7 @@
 // "already gone" on a delete count as done, so a plan may be applied twice.
 
 import { isKernelErrno } from '../errors.js';
-import type { FdbEntry, Kernel } from '../kernel/types.js';
+import type { FdbEntry, HostRoute, Kernel } from '../kernel/types.js';
 import type { FdbPlan, NeighPlan } from './plan.js';
 import { formatIpv4 as ip4 } from '../net/ipv4.js';
 
@@ -40,5 +40,12 @@ export async function applyNeigh(k: Kernel, bridgeIndex: number, plan: NeighPlan
   const out: Applied = { ops: [], failed: [] };
   for (const n of plan.set) await run(out, `neigh replace ${ip4(n.dst)} lladdr ${n.mac}`, () => k.neighReplace(bridgeIndex, n.dst, n.mac), []);
   for (const ip of plan.del) await run(out, `neigh del ${ip4(ip)}`, () => k.neighDel(bridgeIndex, ip), ['ENOENT', 'ESRCH']);
+  return out;
+}
+
+export async function applyHostRoutes(k: Kernel, plan: { set: HostRoute[]; del: HostRoute[] }): Promise<Applied> {
+  const out: Applied = { ops: [], failed: [] };
+  for (const r of plan.set) await run(out, `route replace ${ip4(r.dst)}/32 dev ${r.index} src ${ip4(r.src)}`, () => k.hostRouteReplace(r), []);
+  for (const r of plan.del) await run(out, `route del ${ip4(r.dst)}/32 dev ${r.index}`, () => k.hostRouteDel(r), ['ESRCH', 'ENOENT']);
   return out;
 }

@@ -129,47 +129,59 @@ export async function ensureVxlan(k: Kernel, spec: VxlanDeviceSpec): Promise<Ens
 const sameSubnet = (a: Ipv4, b: Ipv4, prefix: number): boolean => ((a ^ b) & maskOf(prefix)) === 0;
 
 /**
- * Makes `address/prefix` the primary address of its subnet on `index`.
+ * Makes `address/prefix` the primary address of its subnet on the bridge.
  * `owned(ip)` says which other addresses in the subnet are ours to remove
  * (a previous overlay IP); foreign ones (a VIP added by kube-vip) are kept,
  * and if one of them had become primary it is removed and added back after
- * ours, so it ends up secondary. Relies on promote_secondaries (set when
- * the bridge is created) so removing a primary does not drop the rest.
+ * ours, so it ends up secondary — also when something fails midway.
+ * promote_secondaries is (re)set right before a primary is removed, so the
+ * kernel promotes a secondary instead of dropping every address of the
+ * subnet, even on a bridge someone else created.
  */
 export async function ensurePrimaryAddress(
-  k: Kernel, index: number, address: Ipv4, prefix: number, owned: (ip: Ipv4) => boolean,
+  k: Kernel, bridge: { index: number; name: string }, address: Ipv4, prefix: number, owned: (ip: Ipv4) => boolean,
 ): Promise<string[]> {
+  const { index } = bridge;
   const changes: string[] = [];
   const readd: { address: Ipv4; prefix: number }[] = [];
-  for (let round = 0; round < 8; round++) {
-    // The kernel ranks primary/secondary among addresses with the same prefix
-    // length in the same subnet (a /32 VIP never competes with our /24).
-    const addrs = (await k.addrs(index)).filter((a) => a.prefix === prefix && sameSubnet(a.address, address, prefix));
-    const ours = addrs.find((a) => a.address === address && a.prefix === prefix);
-    if (!ours) {
-      await k.addAddr(index, address, prefix);
-      changes.push(`added ${formatIpv4(address)}/${prefix}`);
-      continue;
-    }
-    const primaries = addrs.filter((a) => !a.secondary && a.address !== address);
-    if (!ours.secondary || primaries.length === 0) {
-      for (const a of addrs) {
-        if (a.address !== address && owned(a.address)) {
-          await k.delAddr(index, a.address, a.prefix);
-          changes.push(`removed old ${formatIpv4(a.address)}/${a.prefix}`);
-        }
+  try {
+    for (let round = 0; round < 8; round++) {
+      // The kernel ranks primary/secondary among addresses with the same prefix
+      // length in the same subnet (a /32 VIP never competes with our /24).
+      const addrs = (await k.addrs(index)).filter((a) => a.prefix === prefix && sameSubnet(a.address, address, prefix));
+      const ours = addrs.find((a) => a.address === address && a.prefix === prefix);
+      if (!ours) {
+        await k.addAddr(index, address, prefix);
+        changes.push(`added ${formatIpv4(address)}/${prefix}`);
+        continue;
       }
-      for (const a of readd) {
+      const primaries = addrs.filter((a) => !a.secondary && a.address !== address);
+      if (!ours.secondary || primaries.length === 0) {
+        for (const a of addrs) {
+          if (a.address !== address && owned(a.address)) {
+            await k.delAddr(index, a.address, a.prefix);
+            changes.push(`removed old ${formatIpv4(a.address)}/${a.prefix}`);
+          }
+        }
+        return changes;
+      }
+      await k.setPromoteSecondaries(bridge.name);
+      for (const p of primaries) {
+        await k.delAddr(index, p.address, p.prefix);
+        if (!owned(p.address)) readd.push({ address: p.address, prefix: p.prefix });
+        changes.push(`demoted ${formatIpv4(p.address)}/${p.prefix}`);
+      }
+    }
+    throw new Error(`could not make ${formatIpv4(address)}/${prefix} the primary address`);
+  } finally {
+    for (const a of readd) {
+      try {
         await k.addAddr(index, a.address, a.prefix);
         changes.push(`re-added ${formatIpv4(a.address)}/${a.prefix} as secondary`);
+      } catch {
+        // the next reconcile cannot know it: log through the returned changes
+        changes.push(`FAILED to re-add ${formatIpv4(a.address)}/${a.prefix}`);
       }
-      return changes;
-    }
-    for (const p of primaries) {
-      await k.delAddr(index, p.address, p.prefix);
-      if (!owned(p.address)) readd.push({ address: p.address, prefix: p.prefix });
-      changes.push(`demoted ${formatIpv4(p.address)}/${p.prefix}`);
     }
   }
-  throw new Error(`could not make ${formatIpv4(address)}/${prefix} the primary address`);
 }

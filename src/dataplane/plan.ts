@@ -4,7 +4,7 @@
 // before deletions so a peer that moves is never unreachable in between.
 
 import { contains, ZERO_MAC, type Cidr, type Ipv4 } from '../net/ipv4.js';
-import type { FdbEntry, Neigh } from '../kernel/types.js';
+import type { FdbEntry, HostRoute, Neigh } from '../kernel/types.js';
 
 /** What the dataplane needs to know about one peer. */
 export interface PeerRoute {
@@ -103,4 +103,13 @@ export function planNeigh(peers: readonly PeerRoute[], actual: readonly Neigh[],
     .filter((n) => n.permanent && contains(cidr, n.dst) && n.dst !== vip && !want.has(n.dst))
     .map((n) => n.dst);
   return { set, del };
+}
+
+/** Our on-link /32 routes: set the missing or changed ones, delete the rest. */
+export function planHostRoutes(desired: readonly HostRoute[], actual: readonly HostRoute[]): { set: HostRoute[]; del: HostRoute[] } {
+  const same = (a: HostRoute, b: HostRoute): boolean => a.dst === b.dst && a.index === b.index && a.src === b.src;
+  return {
+    set: desired.filter((d) => !actual.some((a) => same(a, d))),
+    del: actual.filter((a) => !desired.some((d) => d.dst === a.dst)),
+  };
 }

@@ -4,9 +4,12 @@
 // builds the UDP transport (discovery/udp.ts); tests use an in-memory LAN.
 
 export interface Endpoint {
+  /** IPv4 address or host name; "l2:<mac>" for a frame received by raw L2 (reply by broadcast) */
   address: string;
   port: number;
 }
+
+export const isL2 = (e: Endpoint): boolean => e.address.startsWith('l2:');
 
 export interface Transport {
   /** Limited broadcast (255.255.255.255) out of the physical interface. */
@@ -18,6 +21,13 @@ export interface Transport {
    * sends are then dropped and counted.
    */
   setSource(address: string | undefined): void;
+  /**
+   * The physical interface's index (undefined while it is missing): raw L2
+   * discovery frames go out of it and are received from it.
+   */
+  setLink(index: number | undefined): void;
+  /** Can a broadcast leave right now (an IPv4 source, or raw L2 on a link)? */
+  canBroadcast(): boolean;
   onPacket(handler: (packet: Buffer, from: Endpoint) => void): void;
   /** Packets that could not be sent (no source address, socket error). */
   readonly sendErrors: number;

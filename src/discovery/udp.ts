@@ -4,10 +4,12 @@
 // address does not); the sender is bound to the physical interface's own
 // address, and the kernel routes a limited broadcast from a bound source out
 // of the interface that owns that address (no SO_BINDTODEVICE needed). When
-// DHCP renumbers the host, setSource() rebinds the sender.
+// DHCP renumbers the host, setSource() rebinds the sender. Broadcasts also
+// go out as raw L2 frames (discovery/raw.ts) when a raw channel is given.
 
 import dgram from 'node:dgram';
 import type { Endpoint, Transport } from './transport.js';
+import { RawChannel } from './raw.js';
 
 export const LIMITED_BROADCAST = '255.255.255.255';
 
@@ -21,13 +23,17 @@ export class UdpTransport implements Transport {
   private handler: ((packet: Buffer, from: Endpoint) => void) | undefined;
   sendErrors = 0;
 
-  private constructor(private readonly port: number, rx: dgram.Socket) {
+  private readonly raw: RawChannel | undefined;
+
+  private constructor(private readonly port: number, rx: dgram.Socket, withRaw: boolean) {
     this.rx = rx;
+    this.raw = withRaw ? new RawChannel((packet, mac) => this.handler?.(packet, { address: `l2:${mac}`, port: 0 })) : undefined;
     rx.on('message', (msg, rinfo) => this.handler?.(msg, { address: rinfo.address, port: rinfo.port }));
     rx.on('error', () => { /* receive errors are transient; the socket stays bound */ });
   }
 
-  static async open(port: number): Promise<UdpTransport> {
+  /** withRaw: also send and receive raw L2 frames (needs CAP_NET_RAW). */
+  static async open(port: number, withRaw = true): Promise<UdpTransport> {
     const rx = dgram.createSocket({ type: 'udp4', reuseAddr: true });
     await new Promise<void>((resolve, reject) => {
       rx.once('error', reject);
@@ -36,7 +42,7 @@ export class UdpTransport implements Transport {
         resolve();
       });
     });
-    return new UdpTransport(port, rx);
+    return new UdpTransport(port, rx, withRaw);
   }
 
   onPacket(handler: (packet: Buffer, from: Endpoint) => void): void {
@@ -88,8 +94,22 @@ export class UdpTransport implements Transport {
     });
   }
 
+  setLink(index: number | undefined): void {
+    this.raw?.setLink(index);
+  }
+
+  canBroadcast(): boolean {
+    return this.tx !== undefined || Boolean(this.raw?.ready);
+  }
+
+  /** Why raw L2 discovery is off, if it is. */
+  get rawError(): string | undefined {
+    return this.raw ? this.raw.openError : 'disabled';
+  }
+
   broadcast(packet: Buffer): void {
-    this.send(packet, LIMITED_BROADCAST, this.port);
+    this.raw?.broadcast(packet);
+    if (this.tx) this.send(packet, LIMITED_BROADCAST, this.port);
   }
 
   unicast(packet: Buffer, to: Endpoint): void {
@@ -97,6 +117,7 @@ export class UdpTransport implements Transport {
   }
 
   async close(): Promise<void> {
+    this.raw?.close();
     this.tx?.close();
     this.tx = undefined;
     await new Promise<void>((resolve) => this.rx.close(() => resolve()));

@@ -49,6 +49,13 @@ export interface Neigh {
   permanent: boolean;
 }
 
+/** An on-link host route the agent owns (to a peer outside our subnet on our L2 segment). */
+export interface HostRoute {
+  dst: Ipv4;
+  index: number;
+  src: Ipv4;
+}
+
 export interface VxlanSpec {
   vni: number;
   port: number;
@@ -98,6 +105,11 @@ export interface Kernel {
   neighs(index: number): Promise<Neigh[]>;
   neighReplace(index: number, dst: Ipv4, mac: string): Promise<void>;
   neighDel(index: number, dst: Ipv4): Promise<void>;
+
+  /** Our on-link /32 routes (tagged with our routing protocol number). */
+  hostRoutes(): Promise<HostRoute[]>;
+  hostRouteReplace(r: HostRoute): Promise<void>;
+  hostRouteDel(r: HostRoute): Promise<void>;
 
   /** Starts delivering events; returns a function that stops them. */
   watch(onEvent: (e: KernelEvent) => void): () => void;

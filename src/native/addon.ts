@@ -10,8 +10,14 @@ import { fileURLToPath } from 'node:url';
 import { constants as osConstants } from 'node:os';
 import { EdgeError } from '../errors.js';
 
+interface NativePacketSocket {
+  send(frame: Buffer): number;
+  close(): void;
+}
+
 interface NativeAddon {
   flock(fd: number): number;
+  PacketSocket: new (ifindex: number, ethertype: number, onFrame: (frame: Buffer | null, srcOrErrno: string | number) => void) => NativePacketSocket;
 }
 
 let cached: NativeAddon | undefined;
@@ -39,3 +45,28 @@ export function tryLock(fd: number): boolean {
   if (errno === osConstants.errno.EWOULDBLOCK) return false;
   throw new EdgeError('E_NATIVE', `flock failed: ${errname(errno)}`);
 }
+
+export interface PacketSocket {
+  /** Broadcasts one frame; returns 0 or a positive errno. */
+  send(frame: Buffer): number;
+  close(): void;
+}
+
+/**
+ * Opens an AF_PACKET socket on one interface for one EtherType. onFrame gets
+ * each received frame's payload and source MAC; onError a positive errno.
+ */
+export function openPacketSocket(ifindex: number, ethertype: number, onFrame: (frame: Buffer, srcMac: string) => void, onError: (errno: number) => void): PacketSocket {
+  const Native = load().PacketSocket;
+  try {
+    return new Native(ifindex, ethertype, (frame, x) => {
+      if (frame) onFrame(frame, String(x));
+      else onError(Number(x));
+    });
+  } catch (err) {
+    const errno = (err as { errno?: number }).errno;
+    throw new EdgeError('E_NATIVE', `cannot open a packet socket on ifindex ${ifindex}: ${errno ? errname(errno) : (err as Error).message}`);
+  }
+}
+
+export { errname };

@@ -17,6 +17,9 @@ export interface Peer {
   underlayIp: Ipv4;
   mac: string;
   claimedAt: number;
+  /** how long it had held its claim when last heard (its own clock) */
+  heldMs: number;
+  pinned: boolean;
   lastSeq: number;
   /** wall clock of the last announcement (persisted, shown to operators) */
   lastSeenAt: number;
@@ -35,30 +38,50 @@ export class PeerTable {
   private readonly peers = new Map<string, Peer>();
   /** highest sequence number accepted per sender (probers included) */
   private readonly seqs = new Map<string, number>();
+  /** when an authenticated packet of each node last arrived as a raw L2 frame (monotonic) */
+  private readonly l2 = new Map<string, number>();
 
   constructor(private readonly staleAfterMs: number) {}
 
-  /** Replay check: true (and recorded) only if `seq` is newer than anything seen from `nodeId`. */
-  acceptSeq(nodeId: string, seq: number): boolean {
+  /**
+   * Replay check: 'new' (and recorded) only if `seq` is newer than anything
+   * seen from `nodeId`; 'duplicate' for the newest one again (the same packet
+   * over a second path: UDP and raw L2); 'old' for anything older.
+   */
+  acceptSeq(nodeId: string, seq: number): 'new' | 'duplicate' | 'old' {
     const last = this.seqs.get(nodeId);
-    if (last !== undefined && seq <= last) return false;
+    if (last !== undefined && seq === last) return 'duplicate';
+    if (last !== undefined && seq < last) return 'old';
     this.seqs.set(nodeId, seq);
-    return true;
+    return 'new';
   }
 
   observe(msg: AnnounceMsg, nowWall: number, nowMono: number): Observation {
     const old = this.peers.get(msg.nodeId);
     const peer: Peer = {
       id: msg.nodeId, overlayIp: msg.overlayIp, underlayIp: msg.underlayIp, mac: msg.mac,
-      claimedAt: msg.claimedAt, lastSeq: msg.seq, lastSeenAt: nowWall, lastSeenMono: nowMono,
+      claimedAt: msg.claimedAt, heldMs: msg.heldMs, pinned: Boolean(msg.pinned), lastSeq: msg.seq, lastSeenAt: nowWall, lastSeenMono: nowMono,
     };
     this.peers.set(peer.id, peer);
     if (!old) return { kind: 'new', peer };
     const underlayChanged = old.underlayIp !== peer.underlayIp;
-    const overlayChanged = old.overlayIp !== peer.overlayIp || old.claimedAt !== peer.claimedAt;
+    const overlayChanged = old.overlayIp !== peer.overlayIp || old.claimedAt !== peer.claimedAt || old.pinned !== peer.pinned;
     const macChanged = old.mac !== peer.mac;
     if (!underlayChanged && !overlayChanged && !macChanged) return { kind: 'refreshed', peer };
     return { kind: 'updated', peer, old, underlayChanged, overlayChanged, macChanged };
+  }
+
+  /** Records a raw L2 frame straight from `id`; true if that makes it newly adjacent. */
+  markL2(id: string, nowMono: number): boolean {
+    const was = this.l2Adjacent(id, nowMono);
+    this.l2.set(id, nowMono);
+    return !was;
+  }
+
+  /** Heard over raw L2 recently: the node shares our Ethernet segment. */
+  l2Adjacent(id: string, nowMono: number): boolean {
+    const t = this.l2.get(id);
+    return t !== undefined && nowMono - t <= this.staleAfterMs;
   }
 
   get(id: string): Peer | undefined {
@@ -76,7 +99,13 @@ export class PeerTable {
   forget(id: string): Peer | undefined {
     const p = this.peers.get(id);
     this.peers.delete(id);
+    this.l2.delete(id);
     return p;
+  }
+
+  /** How long `p` has held its claim now: it keeps growing while the peer is alive, frozen while it is silent. */
+  heldNow(p: Peer, nowMono: number): number {
+    return p.heldMs + (this.state(p, nowMono) === 'alive' ? nowMono - p.lastSeenMono! : 0);
   }
 
   state(p: Peer, nowMono: number): PeerState {
@@ -119,7 +148,8 @@ export class PeerTable {
   toPersisted(): PersistedPeer[] {
     return this.all().map((p) => ({
       id: p.id, overlayIp: formatIpv4(p.overlayIp), underlayIp: formatIpv4(p.underlayIp), mac: p.mac,
-      claimedAt: p.claimedAt, lastSeq: Math.max(p.lastSeq, this.seqs.get(p.id) ?? 0), lastSeenAt: p.lastSeenAt,
+      claimedAt: p.claimedAt, heldMs: p.heldMs, lastSeq: Math.max(p.lastSeq, this.seqs.get(p.id) ?? 0), lastSeenAt: p.lastSeenAt,
+      ...(p.pinned ? { pinned: true } : {}),
     }));
   }
 
@@ -127,7 +157,7 @@ export class PeerTable {
     for (const p of list) {
       this.peers.set(p.id, {
         id: p.id, overlayIp: parseIpv4(p.overlayIp)!, underlayIp: parseIpv4(p.underlayIp)!, mac: p.mac,
-        claimedAt: p.claimedAt, lastSeq: p.lastSeq, lastSeenAt: p.lastSeenAt, lastSeenMono: undefined,
+        claimedAt: p.claimedAt, heldMs: p.heldMs ?? 0, pinned: p.pinned ?? false, lastSeq: p.lastSeq, lastSeenAt: p.lastSeenAt, lastSeenMono: undefined,
       });
       this.seqs.set(p.id, Math.max(this.seqs.get(p.id) ?? 0, p.lastSeq));
     }

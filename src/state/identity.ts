@@ -1,20 +1,15 @@
-// Layer: identity (pure). Contract: a node id is 16 bytes as 32 hex digits,
-// stable for the life of the state directory. The first start derives it
-// from /etc/machine-id the way systemd derives app-specific ids (an HMAC
-// keyed by the machine id), salted with the state directory so several
-// agents on one machine — one per network namespace — get distinct ids, and
-// a reinstall on the same machine gets the same id back. Without a usable
-// machine id it is random. The bridge MAC is derived from the node id, so
-// peers' FDB entries for it stay valid even when the bridge is recreated.
+// Layer: identity (pure). Contract: a node id is 16 random bytes as 32 hex
+// digits, generated on the first start and kept in the state file for the
+// life of the state directory. It is deliberately not derived from
+// /etc/machine-id: hosts cloned from one golden image often share that, and
+// two hosts with one id break the overlay (the agent also detects that case
+// at run time). The bridge MAC is derived from the node id, so peers' FDB
+// entries for it stay valid even when the bridge is recreated.
 
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { formatMac } from '../net/ipv4.js';
 
-export function deriveNodeId(machineId: string | undefined, stateDir: string): string {
-  const mid = machineId?.trim().toLowerCase();
-  if (mid && /^[0-9a-f]{32}$/.test(mid)) {
-    return createHmac('sha256', Buffer.from(mid, 'hex')).update(`edge-overlay node id\0${stateDir}`).digest().subarray(0, 16).toString('hex');
-  }
+export function newNodeId(): string {
   return randomBytes(16).toString('hex');
 }
 

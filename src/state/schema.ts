@@ -18,7 +18,11 @@ export const peerSchema = z.object({
   claimedAt: ms,
   lastSeq: ms,
   lastSeenAt: ms,
+  heldMs: ms.optional(),
+  pinned: z.boolean().optional(),
 });
+
+export const tombstoneSchema = z.object({ id: nodeId, claimedAt: ms, at: ms });
 
 export const stateSchema = z.object({
   version: z.literal(1),
@@ -27,9 +31,13 @@ export const stateSchema = z.object({
   cidr: z.string(),
   overlayIp: ip.optional(),
   claimedAt: ms.optional(),
+  /** how long this host has held its claim (monotonic time, summed over restarts) */
+  heldMs: ms.optional(),
   /** Sequence numbers below this were (possibly) used; a restart starts here. */
   seqFloor: ms,
   peers: z.array(peerSchema),
+  /** claims released with `edge-overlay forget` (absent in files from 0.1) */
+  forgotten: z.array(tombstoneSchema).optional(),
 });
 
 export type PersistedPeer = z.infer<typeof peerSchema>;

@@ -21,16 +21,20 @@ export const MAC_LEN = 32;
 export const MAX_PACKET = 512;
 export const MAX_CLUSTER_NAME = 63;
 
-export const MessageType = { announce: 1, probe: 2, defend: 3 } as const;
+/** Append-only: never renumber or reuse a type. */
+export const MessageType = { announce: 1, probe: 2, defend: 3, forget: 4, challenge: 5 } as const;
 export type MessageKind = keyof typeof MessageType;
 const KIND_BY_CODE = new Map<number, MessageKind>(
   Object.entries(MessageType).map(([k, v]) => [v, k as MessageKind]),
 );
 
+/** TLV field ids; append-only as well. */
 const F = {
   cluster: 1, nodeId: 2, overlayIp: 3, underlayIp: 4, mac: 5, seq: 6, sentAt: 7,
   claimedAt: 8, cidr: 9, vni: 10, holderId: 11, holderClaimedAt: 12, targetId: 13,
+  nonce: 14, echo: 15, flags: 16, heldMs: 17, physMac: 18,
 } as const;
+const FLAG_PINNED = 1;
 
 export const DROP_REASONS = [
   'too-short', 'too-long', 'bad-magic', 'bad-version', 'bad-length', 'unknown-type',
@@ -44,30 +48,59 @@ interface Common {
   seq: number;
   sentAt: number; // sender's wall clock, ms
 }
-/** An established holder states where it is. */
+/** An established holder states where it is. `echo` answers a challenge. */
 export interface AnnounceMsg extends Common {
   type: 'announce';
   overlayIp: number;
   underlayIp: number;
   mac: string;
   claimedAt: number;
+  /** how long the sender has held this claim, on its own monotonic clock (0 in a probe) */
+  heldMs: number;
   cidr: Cidr;
   vni: number;
+  /** the address was pinned by an operator (--overlay-ip) */
+  pinned?: boolean;
+  /** MAC of the sender's physical interface: a raw L2 frame from it proves the sender shares our segment */
+  physMac?: string;
+  echo?: string;
 }
 /** A newcomer asks whether `overlayIp` is free (RFC 5227 style probe). */
-export interface ProbeMsg extends Omit<AnnounceMsg, 'type'> {
+export interface ProbeMsg extends Omit<AnnounceMsg, 'type' | 'echo'> {
   type: 'probe';
 }
-/** "overlayIp is held by holderId since holderClaimedAt" — sent to targetId. */
+/** "overlayIp is held by holderId (claim made at holderClaimedAt, held for holderHeldMs)" — sent to targetId. */
 export interface DefendMsg extends Common {
   type: 'defend';
   overlayIp: number;
   holderId: string;
   holderClaimedAt: number;
+  holderHeldMs: number;
   targetId: string;
+  echo?: string;
 }
-export type Message = AnnounceMsg | ProbeMsg | DefendMsg;
-export type Decoded = { ok: true; msg: Message; keyId: number } | { ok: false; reason: DropReason; cluster?: string };
+/** An operator released targetId's claim (made at targetClaimedAt) on overlayIp. */
+export interface ForgetMsg extends Common {
+  type: 'forget';
+  overlayIp: number;
+  targetId: string;
+  targetClaimedAt: number;
+}
+/**
+ * "Prove you still claim overlayIp": the target answers with a fresh
+ * announce/defend echoing `nonce`. Sent before a host gives up its address,
+ * so a replayed packet can never make it move.
+ */
+export interface ChallengeMsg extends Common {
+  type: 'challenge';
+  overlayIp: number;
+  targetId: string;
+  nonce: string; // 16 hex digits
+}
+export type Message = AnnounceMsg | ProbeMsg | DefendMsg | ForgetMsg | ChallengeMsg;
+export type Decoded<K extends SigningKey = SigningKey> =
+  | { ok: true; msg: Message; key: K }
+  | { ok: false; reason: DropReason; cluster?: string; cidr?: Cidr };
 
 export interface SigningKey {
   id: number;
@@ -89,23 +122,48 @@ function u32(n: number): Buffer {
   return b;
 }
 
-export function encode(msg: Message, key: SigningKey): Buffer {
+const hexField = (h: string): Buffer => Buffer.from(h, 'hex');
+
+function bodyFields(msg: Message): [number, Buffer][] {
   const fields: [number, Buffer][] = [
     [F.cluster, Buffer.from(msg.cluster, 'utf8')],
-    [F.nodeId, Buffer.from(msg.nodeId, 'hex')],
+    [F.nodeId, hexField(msg.nodeId)],
     [F.seq, u64(msg.seq)],
     [F.sentAt, u64(msg.sentAt)],
     [F.overlayIp, ipv4ToBytes(msg.overlayIp)],
   ];
-  if (msg.type === 'defend') {
-    fields.push([F.holderId, Buffer.from(msg.holderId, 'hex')], [F.holderClaimedAt, u64(msg.holderClaimedAt)],
-      [F.targetId, Buffer.from(msg.targetId, 'hex')]);
-  } else {
-    const mac = parseMac(msg.mac);
-    if (!mac) throw new RangeError(`bad MAC ${msg.mac}`);
-    fields.push([F.underlayIp, ipv4ToBytes(msg.underlayIp)], [F.mac, mac], [F.claimedAt, u64(msg.claimedAt)],
-      [F.cidr, Buffer.concat([ipv4ToBytes(msg.cidr.network), Buffer.from([msg.cidr.prefix])])], [F.vni, u32(msg.vni)]);
+  switch (msg.type) {
+    case 'defend':
+      fields.push([F.holderId, hexField(msg.holderId)], [F.holderClaimedAt, u64(msg.holderClaimedAt)], [F.targetId, hexField(msg.targetId)],
+        [F.heldMs, u64(msg.holderHeldMs)]);
+      if (msg.echo) fields.push([F.echo, hexField(msg.echo)]);
+      break;
+    case 'forget':
+      fields.push([F.targetId, hexField(msg.targetId)], [F.claimedAt, u64(msg.targetClaimedAt)]);
+      break;
+    case 'challenge':
+      fields.push([F.targetId, hexField(msg.targetId)], [F.nonce, hexField(msg.nonce)]);
+      break;
+    case 'announce':
+    case 'probe': {
+      const mac = parseMac(msg.mac);
+      if (!mac) throw new RangeError(`bad MAC ${msg.mac}`);
+      fields.push([F.underlayIp, ipv4ToBytes(msg.underlayIp)], [F.mac, mac], [F.claimedAt, u64(msg.claimedAt)], [F.heldMs, u64(msg.heldMs)],
+        [F.cidr, Buffer.concat([ipv4ToBytes(msg.cidr.network), Buffer.from([msg.cidr.prefix])])], [F.vni, u32(msg.vni)]);
+      if (msg.pinned) fields.push([F.flags, Buffer.from([FLAG_PINNED])]);
+      if (msg.physMac) {
+        const pm = parseMac(msg.physMac);
+        if (!pm) throw new RangeError(`bad MAC ${msg.physMac}`);
+        fields.push([F.physMac, pm]);
+      }
+      if (msg.type === 'announce' && msg.echo) fields.push([F.echo, hexField(msg.echo)]);
+    }
   }
+  return fields;
+}
+
+export function encode(msg: Message, key: SigningKey): Buffer {
+  const fields = bodyFields(msg);
   const parts: Buffer[] = [];
   for (const [id, value] of fields) parts.push(Buffer.from([id, value.length]), value);
   const body = Buffer.concat(parts);
@@ -142,6 +200,7 @@ function parseTlvs(body: Buffer): Fields | undefined {
 const SIZES: Record<number, number> = {
   [F.nodeId]: 16, [F.overlayIp]: 4, [F.underlayIp]: 4, [F.mac]: 6, [F.seq]: 8, [F.sentAt]: 8,
   [F.claimedAt]: 8, [F.cidr]: 5, [F.vni]: 4, [F.holderId]: 16, [F.holderClaimedAt]: 8, [F.targetId]: 16,
+  [F.nonce]: 8, [F.echo]: 8, [F.flags]: 1, [F.heldMs]: 8, [F.physMac]: 6,
 };
 
 class Malformed extends Error {}
@@ -160,31 +219,55 @@ function num64(f: Fields, id: number): number {
 }
 const hex = (f: Fields, id: number): string => field(f, id).toString('hex');
 
-function interpret(kind: MessageKind, f: Fields, cluster: string): Message {
-  const common = { cluster, nodeId: hex(f, F.nodeId), seq: num64(f, F.seq), sentAt: num64(f, F.sentAt) };
-  const overlayIp = ipv4FromBytes(field(f, F.overlayIp));
-  if (kind === 'defend') {
-    return { ...common, type: kind, overlayIp, holderId: hex(f, F.holderId),
-      holderClaimedAt: num64(f, F.holderClaimedAt), targetId: hex(f, F.targetId) };
-  }
+function optionalHex(f: Fields, id: number): string | undefined {
+  return f.has(id) ? hex(f, id) : undefined;
+}
+
+function cidrOf(f: Fields): Cidr {
   const c = field(f, F.cidr);
   const prefix = c[4]!;
   if (prefix > 32) throw new Malformed('cidr prefix');
-  return {
-    ...common, type: kind, overlayIp,
-    underlayIp: ipv4FromBytes(field(f, F.underlayIp)),
-    mac: formatMac(field(f, F.mac)),
-    claimedAt: num64(f, F.claimedAt),
-    cidr: { network: ipv4FromBytes(c.subarray(0, 4)), prefix },
-    vni: field(f, F.vni).readUInt32BE(0),
-  };
+  return { network: ipv4FromBytes(c.subarray(0, 4)), prefix };
+}
+
+function interpret(kind: MessageKind, f: Fields, cluster: string): Message {
+  const common = { cluster, nodeId: hex(f, F.nodeId), seq: num64(f, F.seq), sentAt: num64(f, F.sentAt) };
+  const overlayIp = ipv4FromBytes(field(f, F.overlayIp));
+  switch (kind) {
+    case 'defend': {
+      const echo = optionalHex(f, F.echo);
+      return { ...common, type: kind, overlayIp, holderId: hex(f, F.holderId),
+        holderClaimedAt: num64(f, F.holderClaimedAt), holderHeldMs: num64(f, F.heldMs), targetId: hex(f, F.targetId), ...(echo ? { echo } : {}) };
+    }
+    case 'forget':
+      return { ...common, type: kind, overlayIp, targetId: hex(f, F.targetId), targetClaimedAt: num64(f, F.claimedAt) };
+    case 'challenge':
+      return { ...common, type: kind, overlayIp, targetId: hex(f, F.targetId), nonce: hex(f, F.nonce) };
+    case 'announce':
+    case 'probe': {
+      const base = {
+        ...common, overlayIp,
+        underlayIp: ipv4FromBytes(field(f, F.underlayIp)),
+        mac: formatMac(field(f, F.mac)),
+        claimedAt: num64(f, F.claimedAt),
+        heldMs: num64(f, F.heldMs),
+        cidr: cidrOf(f),
+        vni: field(f, F.vni).readUInt32BE(0),
+        ...(f.has(F.flags) && (field(f, F.flags)[0]! & FLAG_PINNED) !== 0 ? { pinned: true } : {}),
+        ...(f.has(F.physMac) ? { physMac: formatMac(field(f, F.physMac)) } : {}),
+      };
+      if (kind === 'probe') return { ...base, type: kind };
+      const echo = optionalHex(f, F.echo);
+      return { ...base, type: kind, ...(echo ? { echo } : {}) };
+    }
+  }
 }
 
 /**
  * Decodes and authenticates a packet for `cluster`. `keys` are tried in
  * order (the header's keyId first); any one verifying is enough.
  */
-export function decode(packet: Buffer, cluster: string, keys: readonly SigningKey[]): Decoded {
+export function decode<K extends SigningKey>(packet: Buffer, cluster: string, keys: readonly K[]): Decoded<K> {
   try {
     if (packet.length > MAX_PACKET) return { ok: false, reason: 'too-long' };
     if (packet.length < HEADER_LEN + MAC_LEN) return { ok: false, reason: 'too-short' };
@@ -200,14 +283,19 @@ export function decode(packet: Buffer, cluster: string, keys: readonly SigningKe
       return { ok: false, reason: 'malformed' };
     }
     const theirCluster = clusterField.toString('utf8');
-    if (theirCluster !== cluster) return { ok: false, reason: 'other-cluster', cluster: theirCluster };
+    if (theirCluster !== cluster) {
+      // Unauthenticated (we lack their key): good only for reporting an overlap.
+      let cidr: Cidr | undefined;
+      try { cidr = fields.has(F.cidr) ? cidrOf(fields) : undefined; } catch { cidr = undefined; }
+      return { ok: false, reason: 'other-cluster', cluster: theirCluster, ...(cidr ? { cidr } : {}) };
+    }
     const signed = packet.subarray(0, HEADER_LEN + bodyLen);
     const mac = packet.subarray(HEADER_LEN + bodyLen);
     const hint = packet[7]!;
     const ordered = [...keys.filter((k) => k.id === hint), ...keys.filter((k) => k.id !== hint)];
     const good = ordered.find((k) => timingSafeEqual(sign(k.key, signed), mac));
     if (!good) return { ok: false, reason: 'bad-auth' };
-    return { ok: true, msg: interpret(kind, fields, theirCluster), keyId: good.id };
+    return { ok: true, msg: interpret(kind, fields, theirCluster), key: good };
   } catch {
     // Only Malformed is expected here; anything else is a decoder bug, but a
     // packet from the network must never take the agent down either way.

@@ -1,12 +1,25 @@
-// Layer: configuration input. Contract: loadClusterKey() returns the signing
-// key or throws one EdgeError('E_KEYFILE') whose message tells the operator
-// exactly what to fix. The key is at least 32 random bytes as hex.
+// Layer: configuration input. Contract: loadKeyring() returns the cluster's
+// keys — the first signs, all verify — or throws one EdgeError('E_KEYFILE')
+// whose message tells the operator exactly what to fix. Each key is at least
+// 32 random bytes as hex, one per line, optionally labelled "id:". A file
+// with one bare key is a keyring of one. Rotation: add the new key on every
+// host, make it first everywhere, then remove the old one.
 
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { EdgeError } from '../errors.js';
 import type { SigningKey } from './codec.js';
 
 export const MIN_KEY_HEX = 64;
+export const MAX_KEYS = 8;
+
+export interface ClusterKey extends SigningKey {
+  /** operator label ("id:" prefix) or the fingerprint */
+  label: string;
+  /** first 8 hex digits of SHA-256(key): safe to log and show */
+  fingerprint: string;
+}
+
+export type Keyring = readonly ClusterKey[];
 
 export interface KeyFileSystem {
   stat(path: string): Promise<{ mode: number; isFile(): boolean }>;
@@ -17,20 +30,43 @@ export function generateKey(): string {
   return randomBytes(32).toString('hex');
 }
 
-/** Parses the text of a key file; `path` only names the file in messages. */
-export function parseKeyText(text: string, path: string): SigningKey {
-  const line = text.split(/\r?\n/).map((l) => l.trim()).find((l) => l.length > 0 && !l.startsWith('#'));
-  if (!line) throw new EdgeError('E_KEYFILE', `cluster key file ${path} is empty (generate a key with: edge-overlay keygen > ${path})`);
-  if (!/^[0-9a-fA-F]+$/.test(line)) {
-    throw new EdgeError('E_KEYFILE', `cluster key in ${path} is not hexadecimal (expected ${MIN_KEY_HEX} hex characters from edge-overlay keygen)`);
+function parseLine(line: string, n: number, path: string): ClusterKey {
+  const m = /^(?:([A-Za-z0-9_.-]{1,32}):)?\s*(.*)$/.exec(line)!;
+  const label = m[1];
+  const hex = m[2]!.trim();
+  const where = `line ${n} of ${path}`;
+  if (!/^[0-9a-fA-F]+$/.test(hex)) {
+    throw new EdgeError('E_KEYFILE', `cluster key on ${where} is not hexadecimal (expected ${MIN_KEY_HEX} hex characters from edge-overlay keygen, optionally after "id:")`);
   }
-  if (line.length < MIN_KEY_HEX || line.length % 2 !== 0) {
-    throw new EdgeError('E_KEYFILE', `cluster key in ${path} is too short: ${line.length} hex characters, need at least ${MIN_KEY_HEX} (32 bytes); generate one with edge-overlay keygen`);
+  if (hex.length < MIN_KEY_HEX || hex.length % 2 !== 0) {
+    throw new EdgeError('E_KEYFILE', `cluster key on ${where} is too short: ${hex.length} hex characters, need at least ${MIN_KEY_HEX} (32 bytes); generate one with edge-overlay keygen`);
   }
-  return { id: 0, key: Buffer.from(line, 'hex') };
+  const key = Buffer.from(hex, 'hex');
+  const digest = createHash('sha256').update(key).digest();
+  const fingerprint = digest.subarray(0, 4).toString('hex');
+  return { id: digest[0]!, key, label: label ?? fingerprint, fingerprint };
 }
 
-export async function loadClusterKey(path: string | undefined, fs: KeyFileSystem): Promise<SigningKey> {
+/** Parses the text of a key file; `path` only names the file in messages. */
+export function parseKeyText(text: string, path: string): Keyring {
+  const keys: ClusterKey[] = [];
+  text.split(/\r?\n/).forEach((raw, i) => {
+    const line = raw.trim();
+    if (line.length === 0 || line.startsWith('#')) return;
+    keys.push(parseLine(line, i + 1, path));
+  });
+  if (keys.length === 0) throw new EdgeError('E_KEYFILE', `cluster key file ${path} is empty (generate a key with: edge-overlay keygen > ${path})`);
+  if (keys.length > MAX_KEYS) throw new EdgeError('E_KEYFILE', `cluster key file ${path} holds ${keys.length} keys; at most ${MAX_KEYS} are allowed`);
+  for (let i = 0; i < keys.length; i++) {
+    for (let j = 0; j < i; j++) {
+      if (keys[i]!.key.equals(keys[j]!.key)) throw new EdgeError('E_KEYFILE', `cluster key file ${path} lists the same key twice (${keys[i]!.label})`);
+      if (keys[i]!.label === keys[j]!.label) throw new EdgeError('E_KEYFILE', `cluster key file ${path} uses the id "${keys[i]!.label}" twice`);
+    }
+  }
+  return keys;
+}
+
+export async function loadKeyring(path: string | undefined, fs: KeyFileSystem): Promise<Keyring> {
   if (!path) throw new EdgeError('E_KEYFILE', 'no cluster key file given (use --cluster-key-file FILE; create one with edge-overlay keygen)');
   let st;
   try {

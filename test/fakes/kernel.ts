@@ -6,9 +6,9 @@
 
 import { KernelError } from '../../src/errors.js';
 import { formatIpv4, maskOf, ZERO_MAC, type Ipv4 } from '../../src/net/ipv4.js';
-import type { Addr, FdbEntry, Kernel, KernelEvent, Link, LinkChange, Neigh, VxlanSpec } from '../../src/kernel/types.js';
+import type { Addr, FdbEntry, HostRoute, Kernel, KernelEvent, Link, LinkChange, Neigh, VxlanSpec } from '../../src/kernel/types.js';
 
-const ERRNO: Record<string, number> = { EEXIST: 17, ENOENT: 2, ENODEV: 19, ENOTSUP: 95, EINVAL: 22, EIO: 5, EBUSY: 16 };
+const ERRNO: Record<string, number> = { EEXIST: 17, ENOENT: 2, ENODEV: 19, ENOTSUP: 95, EINVAL: 22, EIO: 5, EBUSY: 16, ESRCH: 3 };
 
 interface FakeLink extends Link {
   promote: boolean;
@@ -313,6 +313,35 @@ export class FakeKernel implements Kernel {
       t.delete(dst);
       this.emit({ type: 'neigh', op: 'del', index, dst, mac: n.mac, permanent: n.permanent });
     });
+  }
+
+  // ---- our on-link routes -----------------------------------------------------
+
+  private routeTable = new Map<Ipv4, HostRoute>();
+
+  async hostRoutes(): Promise<HostRoute[]> {
+    let out: HostRoute[] = [];
+    await this.op('dump routes', false, () => { out = [...this.routeTable.values()].map((r) => ({ ...r })); });
+    return out;
+  }
+
+  async hostRouteReplace(r: HostRoute): Promise<void> {
+    const text = `ip route replace ${formatIpv4(r.dst)}/32 dev ${this.name(r.index)} scope link src ${formatIpv4(r.src)}`;
+    await this.op(text, true, () => {
+      this.get(r.index, text);
+      this.routeTable.set(r.dst, { ...r });
+    });
+  }
+
+  async hostRouteDel(r: HostRoute): Promise<void> {
+    const text = `ip route del ${formatIpv4(r.dst)}/32 dev ${this.name(r.index)}`;
+    await this.op(text, true, () => {
+      if (!this.routeTable.delete(r.dst)) this.fail(text, 'ESRCH');
+    });
+  }
+
+  routesOf(): HostRoute[] {
+    return [...this.routeTable.values()];
   }
 
   // ---- events ----------------------------------------------------------------

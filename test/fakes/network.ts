@@ -11,6 +11,8 @@ export class FakeLan {
   /** every packet put on the wire, for tests that replay or inspect */
   readonly captured: { packet: Buffer; from: string }[] = [];
   loss: (from: FakeTransport, to: FakeTransport) => boolean = () => false;
+  /** L2 segment of each member (default 0): broadcasts stay inside one, unicasts are routed */
+  readonly segments = new Map<FakeTransport, number>();
   private groups: Map<FakeTransport, number> | undefined;
 
   constructor(readonly clock: FakeClock, readonly delayMs = 1, readonly port = 9477) {}
@@ -62,8 +64,18 @@ export class FakeTransport implements Transport {
 
   constructor(private readonly lan: FakeLan) {}
 
+  link: number | undefined;
+
   setSource(address: string | undefined): void {
     this.source = address;
+  }
+
+  setLink(index: number | undefined): void {
+    this.link = index;
+  }
+
+  canBroadcast(): boolean {
+    return this.source !== undefined;
   }
 
   onPacket(handler: (packet: Buffer, from: Endpoint) => void): void {
@@ -74,7 +86,8 @@ export class FakeTransport implements Transport {
     if (!this.source) { this.sendErrors++; return; }
     this.sent++;
     this.lan.captured.push({ packet: Buffer.from(packet), from: this.source });
-    for (const m of this.lan.members) if (m !== this) this.lan.deliver(this, m, packet);
+    const seg = this.lan.segments.get(this) ?? 0;
+    for (const m of this.lan.members) if (m !== this && (this.lan.segments.get(m) ?? 0) === seg) this.lan.deliver(this, m, packet);
   }
 
   unicast(packet: Buffer, to: Endpoint): void {

@@ -212,9 +212,10 @@ describe.skipIf(why)('overlay on namespace hosts with real DHCP', () => {
     await lab.stopAgent(x);
     const ok = down();
     expect(ok.status).toBe(0);
-    expect(ok.stdout).toBe('scvx-100: removed\nscbr-100: removed\n');
+    expect(ok.stdout).toBe('scvx-100: removed\nscbr-100: removed\nnftables table edge_overlay: removed\n');
     expect(lab.exec(x, ['ip', 'link', 'show', 'scbr-100'], true)).toBe('');
-    expect(down().stdout).toBe('scvx-100: not present\nscbr-100: not present\n');
+    expect(lab.exec(x, ['nft', 'list', 'tables'])).not.toContain('edge_overlay');
+    expect(down().stdout).toBe('scvx-100: not present\nscbr-100: not present\nnftables table edge_overlay: not present\n');
     // and the agent brings it all back with the same address
     lab.startAgent(x);
     const st = await lab.converged();

@@ -236,7 +236,7 @@ describe('hostile input', () => {
     sim.lan.inject(captured, '10.0.0.200'); // replay
     const forged = encode({
       type: 'announce', cluster: 'sim', nodeId: h2.agent!.nodeId, seq: Number.MAX_SAFE_INTEGER, sentAt: sim.clock.now(),
-      overlayIp: h2.agent!.overlayIp!, underlayIp: ip('10.0.0.200'), mac: '02:66:66:66:66:66', claimedAt: 0,
+      overlayIp: h2.agent!.overlayIp!, underlayIp: ip('10.0.0.200'), mac: '02:66:66:66:66:66', claimedAt: 0, heldMs: 0,
       cidr: sim.cidr, vni: 100,
     }, { id: 0, key: Buffer.alloc(32, 7) }); // wrong key
     sim.lan.inject(forged, '10.0.0.200');

@@ -7,7 +7,7 @@ import { Agent } from '../../src/agent/agent.js';
 import { DEFAULT_TIMINGS, type AgentConfig } from '../../src/agent/config.js';
 import { parseCidr, parseIpv4, formatIpv4, type Cidr } from '../../src/net/ipv4.js';
 import { StateStore } from '../../src/state/store.js';
-import type { SigningKey } from '../../src/wire/codec.js';
+import { parseKeyText, type Keyring } from '../../src/wire/keyfile.js';
 import { FakeClock } from '../fakes/clock.js';
 import { FakeKernel } from '../fakes/kernel.js';
 import { FakeLan, type FakeTransport } from '../fakes/network.js';
@@ -35,13 +35,15 @@ export interface SimHost {
   agent: Agent | undefined;
   logs: CapturedLog;
   config: AgentConfig;
-  machineId: string;
+  /** the keyring this host's agent starts with (defaults to the cluster's) */
+  keys: Keyring | undefined;
 }
 
 export class Sim {
   readonly clock = new FakeClock();
   readonly lan: FakeLan;
-  readonly key: SigningKey = { id: 0, key: randomBytes(32) };
+  /** the cluster's keyring; tests replace it to rotate keys */
+  keys: Keyring = parseKeyText(randomBytes(32).toString('hex'), 'sim');
   readonly random: () => number;
   readonly hosts: SimHost[] = [];
   readonly cidr: Cidr;
@@ -58,10 +60,10 @@ export class Sim {
     void kernel.addAddr(physIndex, parseIpv4(underlay)!, 24);
     const host: SimHost = {
       name, kernel, transport: this.lan.join(), fs: new MemoryStateFs(), physIndex, underlay, agent: undefined, logs: captureLog(),
-      machineId: randomBytes(16).toString('hex'),
+      keys: undefined,
       config: {
         cluster: 'sim', interface: 'eth0', cidr: this.cidr, vni: 100, vxlanPort: 4789, bridge: 'scbr-100', vxlanDevice: 'scvx-100',
-        discoveryPort: this.lan.port, stateDir: `/sim/${name}`, runDir: `/run/${name}`, timings: { ...DEFAULT_TIMINGS }, ...overrides,
+        discoveryPort: this.lan.port, stateDir: `/sim/${name}`, runDir: `/run/${name}`, seeds: [], timings: { ...DEFAULT_TIMINGS }, ...overrides,
       },
     };
     this.hosts.push(host);
@@ -78,7 +80,7 @@ export class Sim {
     h.transport.closed = false;
     const agent = new Agent(h.config, {
       kernel: h.kernel, transport: h.transport, clock: this.clock, store: new StateStore(h.config.stateDir, h.fs),
-      log: h.logs.log, key: this.key, random: this.random, machineId: h.machineId,
+      log: h.logs.log, keys: h.keys ?? this.keys, random: this.random,
     });
     h.agent = agent;
     await agent.start();

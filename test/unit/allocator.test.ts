@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { claimWins, pickAddress, preferredAddress } from '../../src/alloc/allocator.js';
+import { HELD_TIE_MS, claimWins, pickAddress, preferredAddress, probeWins } from '../../src/alloc/allocator.js';
 import { hostRange, parseCidr, vipOf, type Cidr } from '../../src/net/ipv4.js';
 
 const cidr = parseCidr('100.64.192.0/24') as Cidr;
@@ -33,17 +33,24 @@ describe('allocator', () => {
     expect(pickAddress(small, id(7), taken)).toBeUndefined();
   });
 
-  it('decides conflicts the same way from both sides', () => {
-    const old = { nodeId: id(9), claimedAt: 1000, established: true };
-    const young = { nodeId: id(1), claimedAt: 2000, established: true };
-    const probe = { nodeId: id(0), claimedAt: 10, established: false };
+  it('decides conflicts the same way from both sides: pinned, then held longer, then lower id', () => {
+    const old = { nodeId: id(9), heldMs: 3_600_000 };
+    const young = { nodeId: id(1), heldMs: 60_000 };
     expect(claimWins(old, young)).toBe(true);
     expect(claimWins(young, old)).toBe(false);
-    expect(claimWins(young, probe)).toBe(true); // established beats probing, however old the probe
-    expect(claimWins(probe, young)).toBe(false);
-    const tieA = { nodeId: id(1), claimedAt: 5, established: true };
-    const tieB = { nodeId: id(2), claimedAt: 5, established: true };
+    const pinned = { nodeId: id(8), heldMs: 0, pinned: true };
+    expect(claimWins(pinned, old)).toBe(true);
+    expect(claimWins(old, pinned)).toBe(false);
+    // within the tie window (message delay) the node id decides, consistently
+    const tieA = { nodeId: id(1), heldMs: 10_000 };
+    const tieB = { nodeId: id(2), heldMs: 10_000 + HELD_TIE_MS - 1 };
     expect(claimWins(tieA, tieB)).toBe(true);
     expect(claimWins(tieB, tieA)).toBe(false);
+  });
+
+  it('gives a probe race to the earlier probe, then the lower id', () => {
+    expect(probeWins({ nodeId: id(9), startedAt: 1 }, { nodeId: id(1), startedAt: 2 })).toBe(true);
+    expect(probeWins({ nodeId: id(1), startedAt: 2 }, { nodeId: id(9), startedAt: 1 })).toBe(false);
+    expect(probeWins({ nodeId: id(1), startedAt: 2 }, { nodeId: id(9), startedAt: 2 })).toBe(true);
   });
 });

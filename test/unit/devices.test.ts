@@ -55,16 +55,16 @@ describe('ensure operations', () => {
     const { k, br } = await setup();
     await k.addAddr(br, ip('100.64.192.1'), 24); // kube-vip was faster
     const owned = (a: number): boolean => a !== ip('100.64.192.1');
-    const changes = await ensurePrimaryAddress(k, br, ip('100.64.192.7'), 24, owned);
+    const changes = await ensurePrimaryAddress(k, { index: br, name: 'scbr-100' }, ip('100.64.192.7'), 24, owned);
     expect(changes).toEqual(['added 100.64.192.7/24', 'demoted 100.64.192.1/24', 're-added 100.64.192.1/24 as secondary']);
     expect(k.addrsOf('scbr-100').map((a) => [a.address, a.secondary])).toEqual([[ip('100.64.192.7'), false], [ip('100.64.192.1'), true]]);
-    expect(await ensurePrimaryAddress(k, br, ip('100.64.192.7'), 24, owned)).toEqual([]);
+    expect(await ensurePrimaryAddress(k, { index: br, name: 'scbr-100' }, ip('100.64.192.7'), 24, owned)).toEqual([]);
   });
 
   it('replaces our previous address after a move', async () => {
     const { k, br } = await setup();
-    await ensurePrimaryAddress(k, br, ip('100.64.192.7'), 24, () => true);
-    const changes = await ensurePrimaryAddress(k, br, ip('100.64.192.8'), 24, (a) => a !== ip('100.64.192.8'));
+    await ensurePrimaryAddress(k, { index: br, name: 'scbr-100' }, ip('100.64.192.7'), 24, () => true);
+    const changes = await ensurePrimaryAddress(k, { index: br, name: 'scbr-100' }, ip('100.64.192.8'), 24, (a) => a !== ip('100.64.192.8'));
     expect(k.addrsOf('scbr-100').map((a) => [a.address, a.secondary])).toEqual([[ip('100.64.192.8'), false]]);
     expect(changes).toContain('demoted 100.64.192.7/24');
   });

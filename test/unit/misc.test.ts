@@ -4,7 +4,7 @@ import { VERSION } from '../../src/version.js';
 import { SingleFlight } from '../../src/util/singleflight.js';
 import { ago, formatStatus, table } from '../../src/cli/format.js';
 import type { StatusReport } from '../../src/agent/status.js';
-import { bridgeMacFor, deriveNodeId } from '../../src/state/identity.js';
+import { bridgeMacFor, newNodeId } from '../../src/state/identity.js';
 
 describe('version', () => {
   it('matches package.json', () => {
@@ -31,32 +31,32 @@ describe('single flight', () => {
 });
 
 describe('identity', () => {
-  it('derives distinct, stable node ids per state dir from the machine id', () => {
-    const mid = '0123456789abcdef0123456789abcdef';
-    expect(deriveNodeId(mid, '/var/lib/edge-overlay')).toBe(deriveNodeId(mid, '/var/lib/edge-overlay'));
-    expect(deriveNodeId(mid, '/a')).not.toBe(deriveNodeId(mid, '/b'));
-    expect(deriveNodeId(undefined, '/a')).toMatch(/^[0-9a-f]{32}$/);
-    expect(deriveNodeId(undefined, '/a')).not.toBe(deriveNodeId(undefined, '/a'));
+  it('makes random node ids and a stable, locally administered bridge MAC from each', () => {
+    expect(newNodeId()).toMatch(/^[0-9a-f]{32}$/);
+    expect(newNodeId()).not.toBe(newNodeId());
     expect(bridgeMacFor('ab'.repeat(16))).toMatch(/^02(:[0-9a-f]{2}){5}$/);
+    expect(bridgeMacFor('ab'.repeat(16))).toBe(bridgeMacFor('ab'.repeat(16)));
   });
 });
 
 describe('status formatting', () => {
   it('prints an aligned table with this host among its peers', () => {
     const s: StatusReport = {
-      node: { id: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', overlayIp: '100.64.192.20', underlayIp: '10.0.0.2', interface: 'eth0', bridge: 'scbr-100', vxlan: 'scvx-100', mac: '02:00:00:00:00:01', mtu: 1450, addressState: 'established', claimedAt: null },
+      node: { id: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', overlayIp: '100.64.192.20', underlayIp: '10.0.0.2', interface: 'eth0', bridge: 'scbr-100', vxlan: 'scvx-100', mac: '02:00:00:00:00:01', mtu: 1450, addressState: 'established', pinned: false, claimedAt: null },
       cluster: { name: 'edge', cidr: '100.64.192.0/24', vip: '100.64.192.1', vni: 100, vxlanPort: 4789, discoveryPort: 9477 },
       peers: [
-        { id: 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb', overlayIp: '100.64.192.3', underlayIp: '10.0.0.3', mac: '02:00:00:00:00:02', state: 'alive', lastSeenMs: 850, lastSeenAt: '', claimedAt: '' },
-        { id: 'cccccccccccccccccccccccccccccccc', overlayIp: '100.64.192.100', underlayIp: '10.0.0.4', mac: '02:00:00:00:00:03', state: 'stale', lastSeenMs: 90_061_000, lastSeenAt: '', claimedAt: '' },
+        { id: 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb', overlayIp: '100.64.192.3', underlayIp: '10.0.0.3', mac: '02:00:00:00:00:02', state: 'alive', lastSeenMs: 850, lastSeenAt: '', claimedAt: '', pinned: false },
+        { id: 'cccccccccccccccccccccccccccccccc', overlayIp: '100.64.192.100', underlayIp: '10.0.0.4', mac: '02:00:00:00:00:03', state: 'stale', lastSeenMs: 90_061_000, lastSeenAt: '', claimedAt: '', pinned: false },
       ],
       dataplane: { ready: true, lastReconcileAt: null, lastReconcileMs: 1, fdbEntries: 4, neighEntries: 2, lastError: null },
+      filter: { mode: 'filtered', allowed: 2, droppedPackets: 0, error: null },
+      security: { keys: [], unconfirmedClaims: 0, foreignClusters: [], forgotten: [] },
       counters: {}, agent: { pid: 1, version: VERSION, startedAt: '', stateFile: '', persistError: null },
     };
     expect(formatStatus(s)).toBe([
       'cluster edge  overlay 100.64.192.0/24  VIP 100.64.192.1  VNI 100',
       'this host 100.64.192.20 (established) via eth0 10.0.0.2  bridge scbr-100 mtu 1450  dataplane ready',
-      'peers 1 alive, 1 stale',
+      'peers 1 alive, 1 stale  ingress filter filtered (2 peers may send VXLAN, 0 packets dropped)',
       '',
       'OVERLAY IP      UNDERLAY IP  STATE  LAST SEEN  NODE',
       '100.64.192.3    10.0.0.3     alive  850ms ago  bbbbbbbbbbbb',

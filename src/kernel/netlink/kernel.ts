@@ -4,10 +4,10 @@
 import { writeFile } from 'node:fs/promises';
 import { broadcastOf, formatIpv4, ipv4ToBytes, type Ipv4 } from '../../net/ipv4.js';
 import type { Clock } from '../../clock.js';
-import type { Addr, FdbEntry, Kernel, KernelEvent, Link, LinkChange, Neigh, VxlanSpec } from '../types.js';
+import type { Addr, FdbEntry, HostRoute, Kernel, KernelEvent, Link, LinkChange, Neigh, VxlanSpec } from '../types.js';
 import { EventSocket, RequestSocket, nl } from './socket.js';
 import {
-  AF_BRIDGE, AF_INET, RTM, linkInfo, macBytes, toAddr, toEvent, toFdb, toLink, toNeigh, vxlanData,
+  AF_BRIDGE, AF_INET, RTM, RTPROT_EDGE_OVERLAY, linkInfo, macBytes, toAddr, toEvent, toFdb, toHostRoute, toLink, toNeigh, vxlanData,
 } from './messages.js';
 
 const F = {
@@ -150,6 +150,28 @@ export class NetlinkKernel implements Kernel {
   async neighDel(index: number, dst: Ipv4): Promise<void> {
     await this.req.request(`neigh del ${formatIpv4(dst)} dev ${index}`, RTM.DELNEIGH, 0,
       this.neighPayload({ family: AF_INET, ifindex: index }, { dst: ipv4ToBytes(dst) }));
+  }
+
+  private routePayload(r: HostRoute, full: boolean): Uint8Array[] {
+    const attrs: import('netlink').rt.RouteAttrs = { dst: ipv4ToBytes(r.dst), oif: r.index };
+    if (full) attrs.prefsrc = ipv4ToBytes(r.src);
+    return build((s) => nl.rt.formatRouteMessage({
+      kind: 'route', data: { family: AF_INET, dstLen: 32, table: 254, protocol: RTPROT_EDGE_OVERLAY as never, scope: 253, type: 1 }, attrs,
+    }, s));
+  }
+
+  async hostRoutes(): Promise<HostRoute[]> {
+    const payload = build((s) => nl.rt.formatRouteMessage({ kind: 'route', data: { family: AF_INET }, attrs: {} }, s));
+    const msgs = await this.req.request('dump routes', RTM.GETROUTE, F.DUMP, payload);
+    return msgs.map(toHostRoute).filter((r): r is HostRoute => r !== undefined);
+  }
+
+  async hostRouteReplace(r: HostRoute): Promise<void> {
+    await this.req.request(`route replace ${formatIpv4(r.dst)}/32 dev ${r.index} src ${formatIpv4(r.src)}`, RTM.NEWROUTE, F.CREATE | F.REPLACE, this.routePayload(r, true));
+  }
+
+  async hostRouteDel(r: HostRoute): Promise<void> {
+    await this.req.request(`route del ${formatIpv4(r.dst)}/32 dev ${r.index}`, RTM.DELROUTE, 0, this.routePayload(r, false));
   }
 
   watch(onEvent: (e: KernelEvent) => void): () => void {

@@ -3,7 +3,7 @@
 // records, and builds the nested IFLA_LINKINFO the library leaves raw.
 
 import { formatMac, ipv4FromBytes, ipv4ToBytes, parseMac, type Ipv4 } from '../../net/ipv4.js';
-import type { Addr, FdbEntry, KernelEvent, Link, Neigh, VxlanInfo } from '../types.js';
+import type { Addr, FdbEntry, HostRoute, KernelEvent, Link, Neigh, VxlanInfo } from '../types.js';
 import { nl, type RtMessage } from './socket.js';
 
 export const AF_INET = 2;
@@ -13,8 +13,11 @@ const IFLA_INFO_DATA = 2;
 
 export const RTM = {
   NEWLINK: 16, DELLINK: 17, GETLINK: 18, SETLINK: 19, NEWADDR: 20, DELADDR: 21, GETADDR: 22,
-  NEWNEIGH: 28, DELNEIGH: 29, GETNEIGH: 30,
+  NEWROUTE: 24, DELROUTE: 25, GETROUTE: 26, NEWNEIGH: 28, DELNEIGH: 29, GETNEIGH: 30,
 } as const;
+
+/** Routing protocol number marking the routes we own (like "proto static", but ours). */
+export const RTPROT_EDGE_OVERLAY = 155;
 
 function concat(bufs: Uint8Array[]): Buffer {
   return Buffer.concat(bufs);
@@ -110,6 +113,14 @@ export function toNeigh(m: RtMessage): Neigh | undefined {
     mac: ll && ll.length === 6 ? formatMac(ll) : undefined,
     permanent: Boolean(m.data.state?.permanent),
   };
+}
+
+export function toHostRoute(m: RtMessage): HostRoute | undefined {
+  if (m.kind !== 'route' || m.data.family !== AF_INET || m.data.dstLen !== 32) return undefined;
+  if ((m.data.protocol as unknown) !== RTPROT_EDGE_OVERLAY) return undefined; // the library types only the named protocols
+  const { dst, oif, prefsrc } = m.attrs;
+  if (!dst || dst.length !== 4 || oif === undefined) return undefined;
+  return { dst: ipv4FromBytes(dst), index: oif, src: prefsrc && prefsrc.length === 4 ? ipv4FromBytes(prefsrc) : 0 };
 }
 
 export function macBytes(mac: string): Buffer {

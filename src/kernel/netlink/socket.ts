@@ -1,7 +1,8 @@
 // Layer: kernel (netlink transport). Contract: the only place that creates
 // netlink sockets. RequestSocket turns a request into parsed replies or a
-// KernelError carrying errno; at most MAX_INFLIGHT requests are outstanding,
-// and a socket that errs or times out is dropped and reopened on next use.
+// KernelError carrying errno; dumps run one at a time on their own socket,
+// other requests at most MAX_INFLIGHT at once, and a socket that errs or
+// times out is dropped and reopened on next use.
 // EventSocket delivers multicast notifications and reports lost ones
 // (ENOBUFS overrun, reopen) so the caller resyncs from a full dump. It relies
 // on our patch to netlink@0.3.0 (native/netlink-0.3.0.patch): unpatched, an
@@ -31,48 +32,83 @@ function errnoName(errno: number): string {
   }
 }
 
-export class RequestSocket {
+/**
+ * One netlink socket with a bound on requests in flight. A socket that errs,
+ * gets an unparseable datagram or times out is dropped: the requests waiting
+ * on it fail at once (not after their timeout) and the next one reopens it.
+ */
+class Channel {
   private sock: NetlinkSocket | undefined;
+  private broken: { promise: Promise<never>; reject: (e: Error) => void } | undefined;
   private inflight = 0;
   private readonly waiting: (() => void)[] = [];
 
-  private socket(): NetlinkSocket {
-    if (this.sock) return this.sock;
+  constructor(private readonly maxInflight: number) {}
+
+  private socket(): { s: NetlinkSocket; broken: Promise<never> } {
+    if (this.sock && this.broken) return { s: this.sock, broken: this.broken.promise };
     // Large dumps (hundreds of FDB entries) arrive in bursts; 1 MiB each way.
     const s = nl.createNetlink(nl.Protocol.ROUTE, { recvBufferSize: 1 << 20, sendBufferSize: 1 << 20 });
-    s.on('error', () => this.drop(s));
+    let reject!: (e: Error) => void;
+    const promise = new Promise<never>((_, r) => { reject = r; });
+    promise.catch(() => { /* observed by the requests racing it */ });
+    const broken = { promise, reject };
+    s.on('error', (err) => this.drop(s, broken, `socket error: ${(err as Error).message}`));
+    s.on('invalid', () => this.drop(s, broken, 'unparseable reply'));
     this.sock = s;
-    return s;
+    this.broken = broken;
+    return { s, broken: promise };
   }
 
-  private drop(s: NetlinkSocket): void {
-    if (this.sock === s) this.sock = undefined;
+  drop(s: NetlinkSocket, broken: { reject: (e: Error) => void } | undefined, why: string): void {
+    if (this.sock === s) {
+      this.sock = undefined;
+      this.broken = undefined;
+    }
+    broken?.reject(new Error(why));
     try { s.close(); } catch { /* already closed */ }
   }
 
-  private async slot(): Promise<void> {
-    if (this.inflight < MAX_INFLIGHT) {
-      this.inflight++;
-      return;
+  async run<T>(fn: (s: NetlinkSocket, broken: Promise<never>) => Promise<T>): Promise<T> {
+    if (this.inflight < this.maxInflight) this.inflight++;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    try {
+      const { s, broken } = this.socket();
+      try {
+        return await Promise.race([fn(s, broken), broken]);
+      } catch (err) {
+        if (!(err instanceof KernelError)) this.drop(s, this.sock === s ? this.broken : undefined, (err as Error).message);
+        throw err;
+      }
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next(); // hand the slot over
+      else this.inflight--;
     }
-    await new Promise<void>((resolve) => this.waiting.push(resolve));
   }
 
-  private release(): void {
-    const next = this.waiting.shift();
-    if (next) next(); // hand the slot over
-    else this.inflight--;
+  close(): void {
+    if (this.sock) this.drop(this.sock, this.broken, 'closed');
   }
+}
+
+/**
+ * Requests to rtnetlink. Dumps get a socket of their own and run one at a
+ * time: the kernel allows one dump per socket (EBUSY), and the library cannot
+ * tell a dump's parts from other replies arriving in between. Everything else
+ * runs up to MAX_INFLIGHT at once on a second socket.
+ */
+export class RequestSocket {
+  private readonly dumps = new Channel(1);
+  private readonly commands = new Channel(MAX_INFLIGHT);
 
   async request(op: string, type: number, flags: number, payload: Uint8Array[]): Promise<RtMessage[]> {
-    await this.slot();
-    try {
-      const s = this.socket();
+    const isDump = (flags & nl.FlagsGet.DUMP) === nl.FlagsGet.DUMP;
+    return (isDump ? this.dumps : this.commands).run(async (s) => {
       let replies: NetlinkMessage[];
       try {
         [replies] = await s.request(type, payload, { flags, timeout: REQUEST_TIMEOUT_MS, checkError: false });
       } catch (err) {
-        this.drop(s);
         throw new EdgeError('E_KERNEL_SOCKET', `${op}: netlink request failed: ${(err as Error).message}`, { op });
       }
       const out: RtMessage[] = [];
@@ -85,13 +121,15 @@ export class RequestSocket {
         out.push(nl.rt.parseMessage(m.type, m.data));
       }
       return out;
-    } finally {
-      this.release();
-    }
+    }).catch((err: unknown) => {
+      if (err instanceof EdgeError) throw err;
+      throw new EdgeError('E_KERNEL_SOCKET', `${op}: netlink socket failed: ${(err as Error).message}`, { op });
+    });
   }
 
   close(): void {
-    if (this.sock) this.drop(this.sock);
+    this.dumps.close();
+    this.commands.close();
   }
 }
 
@@ -126,6 +164,7 @@ export class EventSocket {
       }
     });
     s.on('truncatedMessage', () => this.sink.lost('truncated event'));
+    s.on('invalid', () => this.sink.lost('unparseable event'));
     s.on('error', (err) => {
       if ((err as NodeJS.ErrnoException).code === 'ENOBUFS') {
         this.sink.lost('overrun (ENOBUFS)');

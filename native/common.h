@@ -1,0 +1,5 @@
+// Shared by the addon's translation units: each part registers itself.
+#pragma once
+#include <napi.h>
+
+void InitPacket(Napi::Env env, Napi::Object exports);

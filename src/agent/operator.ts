@@ -1,0 +1,25 @@
+// Layer: agent (operator commands). Contract: resolves the NODE argument of
+// `edge-overlay forget` — a node id, a unique id prefix, or an overlay IP —
+// to one peer, refusing with one clear line when it matches none, several,
+// or a peer that is still alive (unless forced).
+
+import { EdgeError } from '../errors.js';
+import { formatIpv4, parseIpv4 } from '../net/ipv4.js';
+import type { Peer, PeerTable } from '../peers/table.js';
+
+export function resolvePeer(peers: PeerTable, query: string, force: boolean, nowMono: number): Peer {
+  const q = query.trim().toLowerCase();
+  const ip = parseIpv4(q);
+  let matches: Peer[];
+  if (ip !== undefined) matches = peers.holders(ip);
+  else if (/^[0-9a-f]{4,32}$/.test(q)) matches = peers.all().filter((p) => p.id.startsWith(q));
+  else throw new EdgeError('E_CONTROL', `"${query}" is neither a node id (or a prefix of at least 4 hex digits) nor an overlay IP`);
+  if (matches.length === 0) throw new EdgeError('E_CONTROL', `no peer matches "${query}" (see edge-overlay peers)`);
+  if (matches.length > 1) throw new EdgeError('E_CONTROL', `"${query}" matches ${matches.length} peers (${matches.map((p) => p.id.slice(0, 12)).join(', ')}); give more of the node id`);
+  const p = matches[0]!;
+  if (!force && peers.state(p, nowMono) === 'alive') {
+    const ago = p.lastSeenMono === undefined ? '?' : `${((nowMono - p.lastSeenMono) / 1000).toFixed(1)}s`;
+    throw new EdgeError('E_CONTROL', `node ${p.id} (${formatIpv4(p.overlayIp)}) is alive (last seen ${ago} ago); forgetting it makes it give up its address. Use --force if that is what you want`);
+  }
+  return p;
+}

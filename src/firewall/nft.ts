@@ -1,0 +1,140 @@
+// Layer: firewall (real; built only by main). Contract: an nftables table of
+// our own, "ip edge_overlay", that drops VXLAN (UDP to the VXLAN port,
+// arriving on the physical interface, for a local address) from any source
+// that is not the current underlay address of an authenticated peer.
+// Without it, anyone on the LAN could inject frames into the overlay. The
+// allowed set is replaced atomically (one nft transaction); the hook is
+// prerouting at raw priority so dropped packets never reach conntrack. The
+// table is installed with `nft`; the set is then updated through a fast
+// netlink writer when one is given (kernel/netlink/nftables.ts), falling back
+// to `nft` if that fails. When nft is missing or fails, the agent runs on and
+// reports "unfiltered".
+
+import { execFile } from 'node:child_process';
+import { formatIpv4, type Ipv4 } from '../net/ipv4.js';
+import type { Firewall } from '../agent/reconciler.js';
+import type { FilterReport } from '../agent/status.js';
+
+export const NFT_TABLE = 'edge_overlay';
+
+type Runner = (args: string[], input?: string) => Promise<string>;
+
+/** Replaces a set's elements directly (netlink); optional. */
+export interface SetWriter {
+  replace(table: string, set: string, elements: readonly Ipv4[]): Promise<void>;
+}
+
+export const runNft: Runner = (args, input) => new Promise((resolve, reject) => {
+  const child = execFile('nft', args, { timeout: 5000 }, (err, stdout, stderr) => {
+    if (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      reject(new Error(code === 'ENOENT' ? 'nft is not installed (Debian package nftables)' : (stderr.trim().split('\n')[0] || err.message)));
+    } else {
+      resolve(stdout);
+    }
+  });
+  if (input !== undefined) child.stdin?.end(input);
+});
+
+/** The whole table, declared idempotently: flushing first makes a re-run replace, not duplicate, the rule. */
+export function tableScript(iface: string, port: number, allowed: readonly Ipv4[]): string {
+  const lines = [
+    `table ip ${NFT_TABLE} {}`,
+    `flush table ip ${NFT_TABLE}`,
+    `table ip ${NFT_TABLE} {`,
+    '  set peers { type ipv4_addr; }',
+    '  counter dropped {}',
+    '  chain vxlan_ingress {',
+    '    type filter hook prerouting priority raw; policy accept;',
+    `    iifname ${JSON.stringify(iface)} udp dport ${port} fib daddr type local ip saddr != @peers counter name dropped drop`,
+    '  }',
+    '}',
+  ];
+  if (allowed.length > 0) lines.push(`add element ip ${NFT_TABLE} peers { ${allowed.map(formatIpv4).join(', ')} }`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Replaces the allowed set in one transaction. */
+export function setScript(allowed: readonly Ipv4[]): string {
+  const lines = [`flush set ip ${NFT_TABLE} peers`];
+  if (allowed.length > 0) lines.push(`add element ip ${NFT_TABLE} peers { ${allowed.map(formatIpv4).join(', ')} }`);
+  return `${lines.join('\n')}\n`;
+}
+
+export class NftFirewall implements Firewall {
+  private installed = false;
+  private applied: string | undefined;
+  private allowedCount = 0;
+  private dropped = 0;
+  private error: string | null = null;
+  private refreshing = false;
+
+  constructor(
+    private readonly iface: string, private readonly port: number, private readonly run: Runner = runNft,
+    private readonly fast?: SetWriter,
+  ) {}
+
+  async apply(allowed: Ipv4[]): Promise<void> {
+    const sorted = [...allowed].sort((a, b) => a - b);
+    const key = sorted.join(',');
+    if (this.installed && key === this.applied) return;
+    if (this.installed && this.fast) {
+      try {
+        await this.fast.replace(NFT_TABLE, 'peers', sorted);
+        this.applied = key;
+        this.allowedCount = sorted.length;
+        this.error = null;
+        void this.refresh();
+        return;
+      } catch {
+        this.installed = false; // the table may be gone: reinstall it with nft below
+      }
+    }
+    try {
+      await this.run(['-f', '-'], this.installed ? setScript(sorted) : tableScript(this.iface, this.port, sorted));
+      this.installed = true;
+      this.applied = key;
+      this.allowedCount = sorted.length;
+      this.error = null;
+    } catch (err) {
+      this.installed = false; // reinstall the whole table next time
+      const repeated = this.error === (err as Error).message;
+      this.error = (err as Error).message;
+      if (!repeated) throw err; // report each distinct failure once
+      return;
+    }
+    void this.refresh();
+  }
+
+  /** Reads the drop counter in the background; report() shows the last value. */
+  async refresh(): Promise<void> {
+    if (!this.installed || this.refreshing) return;
+    this.refreshing = true;
+    try {
+      const out = await this.run(['-j', 'list', 'counter', 'ip', NFT_TABLE, 'dropped']);
+      const doc = JSON.parse(out) as { nftables?: { counter?: { packets?: number } }[] };
+      this.dropped = doc.nftables?.find((x) => x.counter)?.counter?.packets ?? this.dropped;
+    } catch {
+      // the next apply() reports real trouble
+    } finally {
+      this.refreshing = false;
+    }
+  }
+
+  report(): FilterReport {
+    void this.refresh();
+    return { mode: this.installed && !this.error ? 'filtered' : 'unfiltered', allowed: this.allowedCount, droppedPackets: this.dropped, error: this.error };
+  }
+}
+
+/** `edge-overlay down`: remove our table; "not present" is fine. */
+export async function removeTable(run: Runner = runNft): Promise<'removed' | 'not present' | string> {
+  try {
+    await run(['delete', 'table', 'ip', NFT_TABLE]);
+    return 'removed';
+  } catch (err) {
+    const msg = (err as Error).message;
+    if (/No such file or directory|does not exist/i.test(msg)) return 'not present';
+    return msg;
+  }
+}
