@@ -26,6 +26,8 @@ Napi::Value Flock(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("flock", Napi::Function::New(env, Flock));
   InitPacket(env, exports);
+  InitNotify(env, exports);
+  InitEthtool(env, exports);
   return exports;
 }
 

@@ -3,3 +3,5 @@
 #include <napi.h>
 
 void InitPacket(Napi::Env env, Napi::Object exports);
+void InitNotify(Napi::Env env, Napi::Object exports);
+void InitEthtool(Napi::Env env, Napi::Object exports);

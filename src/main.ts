@@ -11,9 +11,12 @@ import { generateKey } from './wire/keyfile.js';
 import { ask } from './control/client.js';
 import { formatPeers, formatStatus } from './cli/format.js';
 import type { StatusReport } from './agent/status.js';
-import { loadConfig, runAgent } from './cli/agent.js';
+import { keyFs, loadConfig, runAgent } from './cli/agent.js';
+import { runDoctor } from './cli/doctor.js';
+import { loadKeyring } from './wire/keyfile.js';
+import { formatCidr } from './net/ipv4.js';
 import { runDown } from './cli/down.js';
-import { DEFAULTS, DEFAULT_CONFIG_FILE, parseConfigFile } from './config/config.js';
+import { DEFAULTS, DEFAULT_CONFIG_FILE, parseConfigFile, resolve } from './config/config.js';
 import { existsSync, readFileSync } from 'node:fs';
 
 const USAGE_CODES = new Set(['E_CONFIG', 'E_KEYFILE']);
@@ -51,6 +54,7 @@ const AGENT_FLAGS = [
   ['discoveryPort', '--discovery-port <port>', `discovery UDP port (default ${DEFAULTS.discoveryPort})`],
   ['logLevel', '--log-level <level>', `trace, debug, info, warn, error (default ${DEFAULTS.logLevel})`],
   ['overlayIp', '--overlay-ip <ip>', 'pin this host\'s overlay IP (refuses to start if another host holds it)'],
+  ['metricsListen', '--metrics-listen <host:port>', 'serve Prometheus metrics, e.g. 127.0.0.1:9478 (default off)'],
 ] as const;
 
 function pick(opts: Record<string, unknown>, keys: readonly string[]): Record<string, string | undefined> {
@@ -59,10 +63,21 @@ function pick(opts: Record<string, unknown>, keys: readonly string[]): Record<st
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
-async function showStatus(opts: { json?: boolean; runDir?: string; config?: string }, peersOnly: boolean): Promise<void> {
-  const s = (await ask(runDirFor(opts), 'status')) as StatusReport;
-  if (opts.json) process.stdout.write(`${JSON.stringify(peersOnly ? s.peers : s, null, 2)}\n`);
-  else process.stdout.write(peersOnly ? formatPeers(s) : formatStatus(s));
+async function showStatus(opts: { json?: boolean; runDir?: string; config?: string; watch?: boolean }, peersOnly: boolean): Promise<void> {
+  const once = async (): Promise<string> => {
+    const s = (await ask(runDirFor(opts), 'status')) as StatusReport;
+    if (opts.json) return `${JSON.stringify(peersOnly ? s.peers : s, null, 2)}\n`;
+    return peersOnly ? formatPeers(s) : formatStatus(s);
+  };
+  if (!opts.watch) {
+    process.stdout.write(await once());
+    return;
+  }
+  for (;;) { // --watch: redraw every second until Ctrl-C; a vanished agent ends it with the usual error
+    const text = await once();
+    process.stdout.write(`\x1b[H\x1b[2J${new Date().toISOString()}  (Ctrl-C to stop)\n\n${text}`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
 }
 
 const program = new Command();
@@ -71,7 +86,8 @@ program
   .description('VXLAN overlay (bridge scbr-100) with stable overlay IPs for edge Kubernetes hosts')
   .version(VERSION)
   .showHelpAfterError()
-  .exitOverride();
+  .exitOverride()
+  .addHelpText('after', '\nExit status (every command): 0 success; 1 runtime failure (no agent, kernel error, refused);\n2 bad usage or configuration. Errors are one line on stderr.\n\nStart here:\n  edge-overlay doctor          is this host ready for the overlay?\n  edge-overlay status          this host, the VIP, every peer')
 
 const agentCmd = program.command('agent')
   .description('run the overlay agent (normally started by systemd)')
@@ -93,10 +109,11 @@ for (const [name, peersOnly, desc] of [['status', false, 'show this host, the cl
   program.command(name)
     .description(desc)
     .option('--json', 'machine-readable output')
+    .option('--watch', 'refresh every second')
     .option('--run-dir <dir>', `run dir of the agent to ask (default: from the config file, else ${DEFAULTS.runDir})`)
     .option('--config <file>', 'config file naming the run dir')
-    .addHelpText('after', `\nExit status: 0 on success, 1 when no agent answers.\nExample:\n  edge-overlay ${name} --json | jq .`)
-    .action(async (opts: { json?: boolean; runDir?: string; config?: string }) => showStatus(opts, peersOnly));
+    .addHelpText('after', `\nExit status: 0 on success, 1 when no agent answers.\nExamples:\n  edge-overlay ${name}\n  edge-overlay ${name} --watch\n  edge-overlay ${name} --json | jq .`)
+    .action(async (opts: { json?: boolean; runDir?: string; config?: string; watch?: boolean }) => showStatus(opts, peersOnly));
 }
 
 program.command('keygen')
@@ -104,6 +121,40 @@ program.command('keygen')
   .addHelpText('after', '\nExample:\n  (umask 077; edge-overlay keygen > /etc/edge-overlay/cluster.key)')
   .action(() => {
     process.stdout.write(`${generateKey()}\n`);
+  });
+
+const doctorCmd = program.command('doctor')
+  .description('run the preflight checks an operator needs, each with one line of advice')
+  .option('--config <file>', `config file (default ${DEFAULT_CONFIG_FILE} if present); the agent's flags work too`);
+for (const [, flag, help] of AGENT_FLAGS) doctorCmd.addOption(new Option(flag, help).hideHelp());
+doctorCmd
+  .option('--fix', 'repair what can be repaired (VMXNET3 tunnel offloads, network manager drop-ins)')
+  .option('--disable-tunnel-offloads', 'switch tx-udp_tnl-(csum-)segmentation off whatever the NIC driver')
+  .option('--json', 'machine-readable output')
+  .addHelpText('after', '\nExit status: 0 when every check passes (or was fixed), 1 otherwise, 2 bad configuration.\n\nExamples:\n  edge-overlay doctor\n  edge-overlay doctor --fix\n  edge-overlay doctor --json | jq \'.checks[] | select(.ok == false)\'')
+  .action(async (opts: Record<string, unknown>) => {
+    process.exitCode = await runDoctor(opts, pick(opts, AGENT_FLAGS.map(([k]) => k)));
+  });
+
+const configCmd = program.command('config').description('configuration helpers');
+configCmd.command('check')
+  .description('validate a config file (and the key file it names) without running anything')
+  .argument('[file]', `config file (default ${DEFAULT_CONFIG_FILE})`)
+  .addHelpText('after', '\nExit status: 0 valid, 2 invalid (one line says which key and why).\n\nExample:\n  edge-overlay config check /etc/edge-overlay/config.yaml')
+  .action(async (file: string | undefined) => {
+    const path = file ?? DEFAULT_CONFIG_FILE;
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new EdgeError('E_CONFIG', `config file ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+    const r = resolve(parseConfigFile(text, path), {}, path);
+    if (!r.agent.interface) throw new EdgeError('E_CONFIG', `config file ${path}: interface: missing (the agent needs the physical interface)`);
+    const keys = await loadKeyring(r.keyFile, keyFs);
+    const a = r.agent;
+    process.stdout.write(`config file ${path} is valid: interface ${a.interface}, cluster ${a.cluster}, overlay ${formatCidr(a.cidr)}, VNI ${a.vni}, `
+      + `bridge ${a.bridge}, key file ${r.keyFile} (${keys.length} key${keys.length === 1 ? '' : 's'}, signing with ${keys[0]!.label})\n`);
   });
 
 program.command('forget')
@@ -126,7 +177,7 @@ program.command('down')
   .option('--vxlan-device <name>', 'VXLAN device name')
   .option('--run-dir <dir>', 'run dir of the agent that must not be running')
   .option('--force', 'remove even if an agent still answers (it will recreate them)')
-  .addHelpText('after', '\nThe persisted overlay address stays in the state dir; remove that dir to give the address up.')
+  .addHelpText('after', '\nThe persisted overlay address stays in the state dir; remove that dir to give the address up.\nExit status: 0 done, 1 an agent still runs (or a kernel error).\n\nExample:\n  systemctl stop edge-overlay && edge-overlay down')
   .action(async (opts: Record<string, unknown>) => {
     const cfg = loadConfig(opts.config as string | undefined, pick(opts, ['bridge', 'vni', 'vxlanDevice', 'runDir']));
     await runDown(cfg.agent, Boolean(opts.force));

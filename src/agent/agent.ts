@@ -50,6 +50,7 @@ export class Agent {
   readonly tombstones = new Tombstones();
   readonly foreign: ForeignClusters;
   private keys: Keyring;
+  private seeds: Endpoint[];
   private readonly state: AgentState;
   private readonly underlay: Underlay;
   private mac = '';
@@ -71,6 +72,7 @@ export class Agent {
     this.peers = new PeerTable(config.timings.staleAfterMs);
     this.foreign = new ForeignClusters(config.cidr);
     this.keys = d.keys;
+    this.seeds = config.seeds;
     this.state = new AgentState(config, d.store, d.clock, d.log, this.peers, this.tombstones, config.timings.persistDelayMs);
     this.underlay = new Underlay(d.kernel, config.interface);
     this.underlayFlight = new SingleFlight(() => this.refreshUnderlay(), (err) => {
@@ -225,10 +227,16 @@ export class Agent {
     this.d.log.info({ keys: keys.map((k: ClusterKey) => k.label), signing: keys[0]!.label }, 'cluster keyring reloaded');
   }
 
+  /** New unicast seeds (SIGHUP). */
+  setSeeds(seeds: Endpoint[]): void {
+    this.seeds = seeds;
+    this.d.log.info({ peers: seeds.map((s) => `${s.address}:${s.port}`) }, 'unicast seeds reloaded');
+  }
+
   /** Unicast copies of every broadcast: the seeds, and known peers beyond our LAN. */
   private remotes(): Endpoint[] {
     const out = new Map<string, Endpoint>();
-    for (const s of this.config.seeds) out.set(`${s.address}:${s.port}`, s);
+    for (const s of this.seeds) out.set(`${s.address}:${s.port}`, s);
     for (const p of this.peers.all()) {
       if (this.underlay.onLan(p.underlayIp)) continue;
       const e = { address: formatIpv4(p.underlayIp), port: this.config.discoveryPort };

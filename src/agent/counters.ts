@@ -29,6 +29,8 @@ export class Counters {
   underlayChangesPeer = 0;
   conflicts = 0;
   reconciles = 0;
+  /** called with the duration (seconds) of every finished reconcile (metrics) */
+  onReconcile: ((seconds: number) => void) | undefined;
   reconcileErrors = 0;
   kernelResyncs = 0;
 

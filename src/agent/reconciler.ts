@@ -57,12 +57,14 @@ export interface DataplaneStatus {
   fdbEntries: number;
   neighEntries: number;
   lastError: string | undefined;
+  /** the cluster VIP is on the bridge (kube-vip put it here: this host is its leader) */
+  holdsVip: boolean;
 }
 
 export class Reconciler {
   readonly status: DataplaneStatus = {
     ready: false, physIndex: undefined, bridgeIndex: undefined, vxlanIndex: undefined, mtu: undefined,
-    lastAt: undefined, lastMs: undefined, fdbEntries: 0, neighEntries: 0, lastError: undefined,
+    lastAt: undefined, lastMs: undefined, fdbEntries: 0, neighEntries: 0, lastError: undefined, holdsVip: false,
   };
   private readonly flight: SingleFlight;
   private retryTimer: TimerHandle | undefined;
@@ -182,6 +184,9 @@ export class Reconciler {
         }
       }
     }
+    const holdsVip = (await k.addrs(br.index)).some((a) => a.address === spec.vip);
+    if (holdsVip !== this.status.holdsVip) this.log.info({ ifname: spec.bridge, vip: formatIpv4(spec.vip) }, holdsVip ? 'this host now holds the cluster VIP' : 'this host no longer holds the cluster VIP');
+    this.status.holdsVip = holdsVip;
 
     // The ingress filter first: a peer's new underlay address must be let in
     // before the FDB starts sending it traffic whose replies come from there.
@@ -208,6 +213,7 @@ export class Reconciler {
     this.status.neighEntries = this.wantedNeigh.size;
     this.status.lastAt = this.clock.now();
     this.status.lastMs = this.clock.monotonic() - t0;
+    this.counters.onReconcile?.(this.status.lastMs / 1000);
     const failed = routesDone.failed.length + fdbDone.failed.length + neighDone.failed.length;
     this.status.ready = failed === 0 && want.ownIp !== undefined;
     if (failed > 0) {

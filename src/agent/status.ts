@@ -20,6 +20,8 @@ export interface PeerReport {
   lastSeenAt: string;
   claimedAt: string;
   pinned: boolean;
+  /** its wall clock minus ours at its last announcement; null if not heard since start */
+  clockSkewMs: number | null;
 }
 
 export interface FilterReport {
@@ -44,6 +46,8 @@ export interface StatusReport {
     addressState: string;
     pinned: boolean;
     claimedAt: string | null;
+    /** the cluster VIP is on this host's bridge (kube-vip leader) */
+    holdsVip: boolean;
   };
   cluster: { name: string; cidr: string; vip: string; vni: number; vxlanPort: number; discoveryPort: number };
   peers: PeerReport[];
@@ -101,7 +105,7 @@ export function buildStatus(i: StatusInput): StatusReport {
       id: i.nodeId, overlayIp: i.overlayIp === undefined ? null : formatIpv4(i.overlayIp),
       underlayIp: i.underlayIp === undefined ? null : formatIpv4(i.underlayIp),
       interface: c.interface, bridge: c.bridge, vxlan: c.vxlanDevice, mac: i.mac, mtu: dp.mtu ?? null,
-      addressState: i.addressState, pinned: i.pinned, claimedAt: iso(i.claimedAt),
+      addressState: i.addressState, pinned: i.pinned, claimedAt: iso(i.claimedAt), holdsVip: dp.holdsVip,
     },
     cluster: { name: c.cluster, cidr: formatCidr(c.cidr), vip: formatIpv4(i.vip), vni: c.vni, vxlanPort: c.vxlanPort, discoveryPort: c.discoveryPort },
     peers: i.peers.all().map((p) => ({
@@ -109,6 +113,7 @@ export function buildStatus(i: StatusInput): StatusReport {
       state: i.peers.state(p, i.nowMono),
       lastSeenMs: Math.max(0, Math.round(p.lastSeenMono !== undefined ? i.nowMono - p.lastSeenMono : i.nowWall - p.lastSeenAt)),
       lastSeenAt: new Date(p.lastSeenAt).toISOString(), claimedAt: new Date(p.claimedAt).toISOString(), pinned: p.pinned,
+      clockSkewMs: p.clockSkewMs === undefined ? null : Math.round(p.clockSkewMs),
     })),
     dataplane: {
       ready: dp.ready, lastReconcileAt: iso(dp.lastAt), lastReconcileMs: dp.lastMs === undefined ? null : Math.round(dp.lastMs * 10) / 10,

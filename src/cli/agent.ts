@@ -1,30 +1,40 @@
 // Layer: main (where the agent's real dependencies are built). Contract:
 // `edge-overlay agent` — resolve the configuration, take the state-dir lock,
-// build the kernel, transport, firewall, clock and filesystem, run the Agent
-// and the control socket until SIGTERM/SIGINT, then stop without touching
-// the dataplane. SIGHUP reloads the cluster keyring (key rotation). Failures
-// before start print one line and exit non-zero.
+// build the kernel, transport, firewall, clock and filesystem, run the Agent,
+// the control socket, the systemd notifier and (if asked) the metrics
+// endpoint until SIGTERM/SIGINT, then stop without touching the dataplane.
+// SIGHUP re-reads the config and key files and applies what can change live.
+// Failures before start print one line and exit non-zero.
 
-import { closeSync, mkdirSync, openSync, readFileSync, existsSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EdgeError } from '../errors.js';
-import { createLogger, errFields, type Logger } from '../log.js';
+import { createLogger, errFields, type Logger, type LogLevel } from '../log.js';
 import { systemClock } from '../clock.js';
 import { Agent } from '../agent/agent.js';
 import { NetlinkKernel } from '../kernel/netlink/kernel.js';
+import { NftSetWriter } from '../kernel/netlink/nftables.js';
 import { UdpTransport } from '../discovery/udp.js';
 import { StateStore, nodeStateFs } from '../state/store.js';
 import { loadKeyring, type KeyFileSystem } from '../wire/keyfile.js';
 import { NftFirewall } from '../firewall/nft.js';
-import { NftSetWriter } from '../kernel/netlink/nftables.js';
-import { tryLock } from '../native/addon.js';
+import { sdNotify, tryLock } from '../native/addon.js';
 import { ControlServer } from '../control/server.js';
+import { ServiceNotifier } from '../service/notify.js';
+import { buildRegistry, serveMetrics } from '../metrics/metrics.js';
+import { realDoctorEnv } from '../doctor/system.js';
+import { runChecks } from '../doctor/checks.js';
 import { DEFAULT_CONFIG_FILE, parseConfigFile, parseFlags, resolve, type ConfigInput, type Resolved } from '../config/config.js';
+import { planReload } from './reload.js';
 
 const SHUTDOWN_LIMIT_MS = 2000;
+/** the startup doctor runs once peers had time to answer */
+const DOCTOR_DELAY_MS = 10_000;
 
-export function loadConfig(configPath: string | undefined, flags: Record<string, string | string[] | undefined>): Resolved {
+export type Flags = Record<string, string | string[] | undefined>;
+
+export function loadConfig(configPath: string | undefined, flags: Flags): Resolved {
   const path = configPath ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
   let file: ConfigInput = {};
   if (path) {
@@ -53,10 +63,34 @@ function lockStateDir(stateDir: string): number {
   return fd; // held (and the lock with it) until the process exits
 }
 
-const keyFs: KeyFileSystem = { stat: (p) => stat(p), readFile: (p) => readFile(p, 'utf8') };
+export const keyFs: KeyFileSystem = { stat: (p) => stat(p), readFile: (p) => readFile(p, 'utf8') };
 
-export async function runAgent(configPath: string | undefined, flags: Record<string, string | string[] | undefined>): Promise<void> {
-  const cfg = loadConfig(configPath, flags);
+/** SIGHUP: re-read config and keys; apply what may change, refuse the rest with one line each. */
+async function reload(cur: Resolved, configPath: string | undefined, flags: Flags, agent: Agent, log: Logger): Promise<Resolved> {
+  let next: Resolved;
+  try {
+    next = loadConfig(configPath, flags);
+  } catch (err) {
+    log.error({ ...errFields(err) }, `SIGHUP: ${(err as Error).message}; keeping the running configuration`);
+    return cur;
+  }
+  const plan = planReload(cur, next);
+  for (const line of plan.refused) log.warn({ code: 'E_CONFIG' }, `SIGHUP: ${line}`);
+  if (plan.logLevel) {
+    log.level = plan.logLevel;
+    log.info({ level: plan.logLevel }, 'SIGHUP: log level changed');
+  }
+  if (plan.seeds) agent.setSeeds(plan.seeds);
+  try {
+    agent.setKeys(await loadKeyring(plan.keyFile, keyFs));
+  } catch (err) {
+    log.error({ ...errFields(err) }, `SIGHUP: ${(err as Error).message}; keeping the current keyring`);
+  }
+  return { ...cur, logLevel: (plan.logLevel as LogLevel | undefined) ?? cur.logLevel, keyFile: next.keyFile, agent: { ...cur.agent, seeds: plan.seeds ?? cur.agent.seeds } };
+}
+
+export async function runAgent(configPath: string | undefined, flags: Flags): Promise<void> {
+  let cfg = loadConfig(configPath, flags);
   if (!cfg.agent.interface) {
     throw new EdgeError('E_CONFIG', `no physical interface given: use --interface IFNAME or "interface:" in ${configPath ?? DEFAULT_CONFIG_FILE}`);
   }
@@ -88,25 +122,47 @@ export async function runAgent(configPath: string | undefined, flags: Record<str
     process.exit(1);
   });
 
+  const notifySocket = process.env.NOTIFY_SOCKET;
+  const notifier = new ServiceNotifier((msg) => {
+    if (!notifySocket) return;
+    const err = sdNotify(notifySocket, msg);
+    if (err) log.warn({ err, socket: notifySocket }, 'sd_notify failed');
+  }, systemClock, Number(process.env.WATCHDOG_USEC) || undefined);
+
+  let metrics: import('node:http').Server | undefined;
   try {
     await agent.start();
     await control.listen();
+    if (cfg.metricsListen) metrics = await serveMetrics(cfg.metricsListen, buildRegistry(agent));
   } catch (err) {
+    await agent.stop().catch(() => undefined);
     kernel.close();
+    setWriter.close();
     await transport.close();
     throw err;
   }
+  notifier.start(() => agent.status());
+  const doctorTimer = setTimeout(() => {
+    // the same preflight checks as `edge-overlay doctor`, answered from the agent's own view
+    const env = realDoctorEnv(cfg.agent, kernel, keys, agent.status());
+    runChecks(env, { fix: false, disableTunnelOffloads: false, listenMs: 0 }).then((results) => {
+      for (const r of results.filter((x) => !x.ok)) log.warn({ check: r.id, advice: r.advice }, `preflight: ${r.detail}`);
+    }, () => undefined);
+  }, DOCTOR_DELAY_MS);
+  doctorTimer.unref();
 
   let stopping = false;
   const shutdown = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping; the overlay stays up');
+    notifier.stopping();
     setTimeout(() => process.exit(0), SHUTDOWN_LIMIT_MS).unref();
     void (async () => {
       try {
         await agent.stop();
         await control.close();
+        metrics?.close();
         await transport.close();
         kernel.close();
         setWriter.close();
@@ -118,9 +174,8 @@ export async function runAgent(configPath: string | undefined, flags: Record<str
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  let reloading = Promise.resolve();
   process.on('SIGHUP', () => {
-    loadKeyring(cfg.keyFile, keyFs).then((k) => agent.setKeys(k), (err: unknown) => {
-      log.error({ ...errFields(err) }, 'SIGHUP: the key file is not usable; keeping the current keyring');
-    });
+    reloading = reloading.then(async () => { cfg = await reload(cfg, configPath, flags, agent, log); });
   });
 }

@@ -34,7 +34,7 @@ export function formatStatus(s: StatusReport): string {
     ? `filtered (${f.allowed} peer${f.allowed === 1 ? '' : 's'} may send VXLAN, ${f.droppedPackets} packets dropped)`
     : f.mode === 'disabled' ? 'disabled' : `UNFILTERED${f.error ? ` (${f.error})` : ''}`;
   const lines = [
-    `cluster ${s.cluster.name}  overlay ${s.cluster.cidr}  VIP ${s.cluster.vip}  VNI ${s.cluster.vni}`,
+    `cluster ${s.cluster.name}  overlay ${s.cluster.cidr}  VIP ${s.cluster.vip}${s.node.holdsVip ? ' (held by this host)' : ''}  VNI ${s.cluster.vni}`,
     `this host ${s.node.overlayIp ?? '(no overlay address yet)'} (${s.node.addressState}${s.node.pinned ? ', pinned' : ''}) via ${s.node.interface} ${s.node.underlayIp ?? '(no address)'}`
       + `  bridge ${s.node.bridge} mtu ${s.node.mtu ?? '?'}  dataplane ${s.dataplane.ready ? 'ready' : 'NOT READY'}`,
     `peers ${s.peers.length - stale} alive, ${stale} stale  ingress filter ${filter}`,

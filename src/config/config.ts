@@ -62,7 +62,19 @@ export const fileSchema = z.strictObject({
   logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }),
   overlayIp: z.string({ error: 'must be an IPv4 address' }).refine((v) => parseIpv4(v) !== undefined, { error: (iss) => `${JSON.stringify(iss.input)} is not an IPv4 address` }),
   peers: z.array(seed, { error: 'must be a list of HOST or HOST:PORT' }).max(64, 'at most 64 peers'),
+  metricsListen: z.string({ error: 'must be HOST:PORT' }).superRefine((s, ctx) => {
+    const r = parseListen(s);
+    if (typeof r === 'string') ctx.addIssue({ code: 'custom', message: r });
+  }),
 }).partial();
+
+/** "HOST:PORT" for the metrics endpoint, or a reason. */
+export function parseListen(text: string): { host: string; port: number } | string {
+  const m = /^(.+):(\d{1,5})$/.exec(text.trim());
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port < 1 || port > 65535) return `${JSON.stringify(text)} is not HOST:PORT (e.g. 127.0.0.1:9478)`;
+  return { host: m[1]!, port };
+}
 
 export type ConfigInput = z.infer<typeof fileSchema>;
 export type ConfigKey = keyof ConfigInput;
@@ -123,6 +135,7 @@ export function parseFlags(flags: Record<string, string | string[] | undefined>)
 
 export interface Resolved {
   agent: AgentConfig;
+  metricsListen: string | undefined;
   keyFile: string;
   logLevel: LogLevel;
 }
@@ -152,6 +165,7 @@ export function resolve(file: ConfigInput, flags: ConfigInput, filePath = DEFAUL
       // host names are resolved by dgram at send time (a seed may not resolve at boot)
       seeds: seeds.map((x) => ({ address: x.host, port: x.port })),
     },
+    metricsListen: m.metricsListen,
     keyFile: m.clusterKeyFile,
     logLevel: m.logLevel,
   };

@@ -1,7 +1,9 @@
 // Layer: seam to the native addon. Contract: the only module that loads
 // build/Release/edge_overlay.node; it turns the addon's errno returns into
 // EdgeErrors. Loaded lazily, so commands that need no syscall (status,
-// keygen) work even where the addon was not built.
+// keygen) work even where the addon was not built. The addon holds only
+// syscalls Node lacks: flock, AF_PACKET sockets, unix datagrams
+// (sd_notify), ethtool ioctls.
 
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
@@ -15,8 +17,20 @@ interface NativePacketSocket {
   close(): void;
 }
 
+export interface EthtoolFeature {
+  name: string;
+  available: boolean;
+  requested: boolean;
+  active: boolean;
+  fixed: boolean;
+}
+
 interface NativeAddon {
   flock(fd: number): number;
+  notify(socketPath: string, message: string): number;
+  ethtoolDriver(ifname: string): string | number;
+  ethtoolFeatures(ifname: string): EthtoolFeature[] | number;
+  ethtoolSetFeatures(ifname: string, names: string[], on: boolean): number;
   PacketSocket: new (ifindex: number, ethertype: number, onFrame: (frame: Buffer | null, srcOrErrno: string | number) => void) => NativePacketSocket;
 }
 
@@ -70,3 +84,33 @@ export function openPacketSocket(ifindex: number, ethertype: number, onFrame: (f
 }
 
 export { errname };
+
+/** sd_notify: one datagram to $NOTIFY_SOCKET ("@name" for abstract sockets); returns 0 or an errno name. */
+export function sdNotify(socketPath: string, message: string): string | undefined {
+  const errno = load().notify(socketPath, message);
+  return errno === 0 ? undefined : errname(errno);
+}
+
+function ethtoolError(ifname: string, what: string, errno: number): EdgeError {
+  return new EdgeError('E_NATIVE', `${what} on ${ifname}: ${errname(errno)}`);
+}
+
+/** The NIC driver's name (ETHTOOL_GDRVINFO). */
+export function ethtoolDriver(ifname: string): string {
+  const r = load().ethtoolDriver(ifname);
+  if (typeof r === 'number') throw ethtoolError(ifname, 'reading the driver', r);
+  return r;
+}
+
+/** Offload features and their state (what `ethtool -k` prints). */
+export function ethtoolFeatures(ifname: string): EthtoolFeature[] {
+  const r = load().ethtoolFeatures(ifname);
+  if (typeof r === 'number') throw ethtoolError(ifname, 'reading offload features', r);
+  return r;
+}
+
+/** Switches features by name (what `ethtool -K IF NAME on|off` does). */
+export function ethtoolSetFeatures(ifname: string, names: string[], on: boolean): void {
+  const errno = load().ethtoolSetFeatures(ifname, names, on);
+  if (errno !== 0) throw ethtoolError(ifname, `switching ${names.join(', ')} ${on ? 'on' : 'off'}`, errno);
+}

@@ -25,6 +25,8 @@ export interface Peer {
   lastSeenAt: number;
   /** monotonic time of the last announcement in this process; undefined if not heard since start */
   lastSeenMono: number | undefined;
+  /** its wall clock minus ours when it last announced (informational: nothing depends on it) */
+  clockSkewMs: number | undefined;
 }
 
 export type PeerState = 'alive' | 'stale';
@@ -61,6 +63,7 @@ export class PeerTable {
     const peer: Peer = {
       id: msg.nodeId, overlayIp: msg.overlayIp, underlayIp: msg.underlayIp, mac: msg.mac,
       claimedAt: msg.claimedAt, heldMs: msg.heldMs, pinned: Boolean(msg.pinned), lastSeq: msg.seq, lastSeenAt: nowWall, lastSeenMono: nowMono,
+      clockSkewMs: msg.sentAt - nowWall,
     };
     this.peers.set(peer.id, peer);
     if (!old) return { kind: 'new', peer };
@@ -158,6 +161,7 @@ export class PeerTable {
       this.peers.set(p.id, {
         id: p.id, overlayIp: parseIpv4(p.overlayIp)!, underlayIp: parseIpv4(p.underlayIp)!, mac: p.mac,
         claimedAt: p.claimedAt, heldMs: p.heldMs ?? 0, pinned: p.pinned ?? false, lastSeq: p.lastSeq, lastSeenAt: p.lastSeenAt, lastSeenMono: undefined,
+        clockSkewMs: undefined,
       });
       this.seqs.set(p.id, Math.max(this.seqs.get(p.id) ?? 0, p.lastSeq));
     }

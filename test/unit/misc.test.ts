@@ -42,11 +42,11 @@ describe('identity', () => {
 describe('status formatting', () => {
   it('prints an aligned table with this host among its peers', () => {
     const s: StatusReport = {
-      node: { id: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', overlayIp: '100.64.192.20', underlayIp: '10.0.0.2', interface: 'eth0', bridge: 'scbr-100', vxlan: 'scvx-100', mac: '02:00:00:00:00:01', mtu: 1450, addressState: 'established', pinned: false, claimedAt: null },
+      node: { id: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', overlayIp: '100.64.192.20', underlayIp: '10.0.0.2', interface: 'eth0', bridge: 'scbr-100', vxlan: 'scvx-100', mac: '02:00:00:00:00:01', mtu: 1450, addressState: 'established', pinned: false, claimedAt: null, holdsVip: false },
       cluster: { name: 'edge', cidr: '100.64.192.0/24', vip: '100.64.192.1', vni: 100, vxlanPort: 4789, discoveryPort: 9477 },
       peers: [
-        { id: 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb', overlayIp: '100.64.192.3', underlayIp: '10.0.0.3', mac: '02:00:00:00:00:02', state: 'alive', lastSeenMs: 850, lastSeenAt: '', claimedAt: '', pinned: false },
-        { id: 'cccccccccccccccccccccccccccccccc', overlayIp: '100.64.192.100', underlayIp: '10.0.0.4', mac: '02:00:00:00:00:03', state: 'stale', lastSeenMs: 90_061_000, lastSeenAt: '', claimedAt: '', pinned: false },
+        { id: 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb', overlayIp: '100.64.192.3', underlayIp: '10.0.0.3', mac: '02:00:00:00:00:02', state: 'alive', lastSeenMs: 850, lastSeenAt: '', claimedAt: '', pinned: false, clockSkewMs: 0 },
+        { id: 'cccccccccccccccccccccccccccccccc', overlayIp: '100.64.192.100', underlayIp: '10.0.0.4', mac: '02:00:00:00:00:03', state: 'stale', lastSeenMs: 90_061_000, lastSeenAt: '', claimedAt: '', pinned: false, clockSkewMs: null },
       ],
       dataplane: { ready: true, lastReconcileAt: null, lastReconcileMs: 1, fdbEntries: 4, neighEntries: 2, lastError: null },
       filter: { mode: 'filtered', allowed: 2, droppedPackets: 0, error: null },

@@ -1,0 +1,143 @@
+// Layer: observability (Prometheus). Contract: a registry whose metrics are
+// read from the agent at scrape time (counters mirror the agent's monotonic
+// counters, gauges its current state), plus the reconcile duration
+// histogram fed as reconciles finish, served as Prometheus text on
+// --metrics-listen HOST:PORT (off by default). Only GET /metrics answers.
+
+import http from 'node:http';
+import client from 'prom-client';
+import { EdgeError } from '../errors.js';
+import { parseListen } from '../config/config.js';
+import type { StatusReport } from '../agent/status.js';
+import type { Counters } from '../agent/counters.js';
+
+export interface MetricsSource {
+  status(): StatusReport;
+  readonly counters: Counters;
+}
+
+/** Sets a counter to an absolute (monotonic) value read from the agent. */
+function mirror(c: client.Counter<string>, value: number): void {
+  c.reset();
+  c.inc(value);
+}
+
+export function buildRegistry(src: MetricsSource): client.Registry {
+  const r = new client.Registry();
+  client.collectDefaultMetrics({ register: r, prefix: 'edge_overlay_' });
+  const counters = src.counters;
+
+  new client.Gauge({
+    name: 'edge_overlay_peers', help: 'Peers known, by state (stale peers keep their reservation and FDB entries)',
+    labelNames: ['state'], registers: [r],
+    collect() {
+      const peers = src.status().peers;
+      this.set({ state: 'alive' }, peers.filter((p) => p.state === 'alive').length);
+      this.set({ state: 'stale' }, peers.filter((p) => p.state === 'stale').length);
+    },
+  });
+  new client.Gauge({
+    name: 'edge_overlay_fdb_entries', help: 'FDB entries the agent keeps on the VXLAN device', registers: [r],
+    collect() { this.set(src.status().dataplane.fdbEntries); },
+  });
+  new client.Gauge({
+    name: 'edge_overlay_dataplane_ready', help: '1 when scbr-100 carries our overlay IP and the FDB is programmed', registers: [r],
+    collect() { this.set(src.status().dataplane.ready ? 1 : 0); },
+  });
+  new client.Gauge({
+    name: 'edge_overlay_last_reconcile_timestamp_seconds', help: 'When the last reconcile finished (unix time)', registers: [r],
+    collect() {
+      const at = src.status().dataplane.lastReconcileAt;
+      this.set(at ? Date.parse(at) / 1000 : 0);
+    },
+  });
+  new client.Gauge({
+    name: 'edge_overlay_info', help: 'This host in the overlay (value is always 1)',
+    labelNames: ['node', 'overlay_ip', 'underlay_ip', 'cluster', 'cidr', 'vip', 'interface'], registers: [r],
+    collect() {
+      const s = src.status();
+      this.reset();
+      this.set({
+        node: s.node.id, overlay_ip: s.node.overlayIp ?? '', underlay_ip: s.node.underlayIp ?? '', cluster: s.cluster.name,
+        cidr: s.cluster.cidr, vip: s.cluster.vip, interface: s.node.interface,
+      }, 1);
+    },
+  });
+  new client.Gauge({
+    name: 'edge_overlay_foreign_clusters_overlapping', help: 'Other clusters on the LAN whose overlay CIDR overlaps ours', registers: [r],
+    collect() { this.set(src.status().security.foreignClusters.filter((c) => c.overlapping).length); },
+  });
+  new client.Gauge({
+    name: 'edge_overlay_filter_enabled', help: '1 when the VXLAN ingress filter is in place', registers: [r],
+    collect() { this.set(src.status().filter.mode === 'filtered' ? 1 : 0); },
+  });
+  new client.Counter({
+    name: 'edge_overlay_filter_dropped_packets_total', help: 'VXLAN packets from non-peers dropped by the ingress filter', registers: [r],
+    collect() { mirror(this, src.status().filter.droppedPackets); },
+  });
+  new client.Counter({
+    name: 'edge_overlay_announcements_sent_total', help: 'Discovery messages sent, by type', labelNames: ['type'], registers: [r],
+    collect() {
+      this.reset();
+      for (const [type, n] of Object.entries(counters.sentByType)) this.inc({ type }, n);
+    },
+  });
+  new client.Counter({
+    name: 'edge_overlay_announcements_received_total', help: 'Authenticated discovery messages accepted, by type', labelNames: ['type'], registers: [r],
+    collect() {
+      this.reset();
+      for (const [type, n] of Object.entries(counters.receivedByType)) this.inc({ type }, n);
+    },
+  });
+  new client.Counter({
+    name: 'edge_overlay_announcements_dropped_total', help: 'Discovery packets dropped, by reason', labelNames: ['reason'], registers: [r],
+    collect() {
+      this.reset();
+      for (const [reason, n] of Object.entries(counters.dropped)) this.inc({ reason }, n);
+    },
+  });
+  new client.Counter({
+    name: 'edge_overlay_underlay_changes_total', help: 'Physical IP changes seen, of this host (own) or of peers', labelNames: ['who'], registers: [r],
+    collect() {
+      this.reset();
+      this.inc({ who: 'own' }, counters.underlayChangesOwn);
+      this.inc({ who: 'peer' }, counters.underlayChangesPeer);
+    },
+  });
+  new client.Counter({
+    name: 'edge_overlay_conflicts_total', help: 'Address conflicts this host lost (it moved)', registers: [r],
+    collect() { mirror(this, counters.conflicts); },
+  });
+  new client.Counter({
+    name: 'edge_overlay_kernel_resyncs_total', help: 'Full resyncs after lost netlink events', registers: [r],
+    collect() { mirror(this, counters.kernelResyncs); },
+  });
+  const hist = new client.Histogram({
+    name: 'edge_overlay_reconcile_duration_seconds', help: 'Time to bring the kernel in line with the desired state', registers: [r],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+  });
+  counters.onReconcile = (seconds) => hist.observe(seconds);
+  return r;
+}
+
+export async function serveMetrics(listen: string, registry: client.Registry): Promise<http.Server> {
+  const parsed = parseListen(listen);
+  if (typeof parsed === 'string') throw new EdgeError('E_CONFIG', `--metrics-listen: ${parsed}`);
+  const { host, port } = parsed;
+  const server = http.createServer((req, res) => {
+    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+      res.writeHead(404).end('try /metrics\n');
+      return;
+    }
+    registry.metrics().then((text) => {
+      res.writeHead(200, { 'content-type': registry.contentType }).end(text);
+    }, (err: unknown) => {
+      res.writeHead(500).end(`${(err as Error).message}\n`);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => reject(new EdgeError('E_PORT', `cannot serve metrics on ${listen}: ${err.code ?? err.message}`)));
+    server.listen(port, host, () => resolve());
+  });
+  return server;
+}

@@ -1,0 +1,102 @@
+// Unit: doctor checks against a fake host.
+import { describe, expect, it } from 'vitest';
+import { runChecks, formatChecks, type DoctorEnv, type CheckResult } from '../../src/doctor/checks.js';
+import { parseCidr, parseIpv4, type Cidr } from '../../src/net/ipv4.js';
+import type { Link } from '../../src/kernel/types.js';
+import type { EthtoolFeature } from '../../src/native/addon.js';
+import type { StatusReport } from '../../src/agent/status.js';
+
+const link = (index: number, name: string, kind: string | undefined, mtu: number, up = true): Link =>
+  ({ index, name, kind, mtu, up, mac: '02:00:00:00:00:01', master: undefined, vxlan: undefined });
+
+interface Fake extends DoctorEnv {
+  set: string[][];
+  installed: boolean;
+}
+
+function fakeEnv(over: Partial<DoctorEnv> & { driverName?: string; tunnelOffloads?: boolean; nftRules?: unknown[]; nmcli?: string; networkd?: string } = {}): Fake {
+  const links = [link(2, 'eth0', undefined, 1500), link(3, 'scbr-100', 'bridge', 1450), link(4, 'scvx-100', 'vxlan', 1450)];
+  let offloads = over.tunnelOffloads ?? false;
+  const env: Fake = {
+    iface: 'eth0', bridge: 'scbr-100', vxlanDevice: 'scvx-100', cidr: parseCidr('100.64.192.0/24') as Cidr, vxlanPort: 4789,
+    status: undefined, set: [], installed: false,
+    link: async (n) => links.find((l) => l.name === n),
+    addrs: async (i) => (i === 2 ? [{ index: 2, address: parseIpv4('10.0.0.2')!, prefix: 24, secondary: false }] : []),
+    routes: async () => [{ dst: '10.0.0.0/24', dev: 'eth0' }, { dst: '100.64.192.0/24', dev: 'scbr-100' }],
+    probeDevices: async () => undefined,
+    driver: () => over.driverName ?? 'virtio_net',
+    features: (): EthtoolFeature[] => ['tx-udp_tnl-segmentation', 'tx-udp_tnl-csum-segmentation']
+      .map((name) => ({ name, available: true, requested: offloads, active: offloads, fixed: false })),
+    setFeatures(ifname, names, on) { env.set.push([ifname, ...names, String(on)]); offloads = on; },
+    read: (p) => (p.startsWith('/run/systemd/netif/links/') ? over.networkd : undefined),
+    run: async (cmd) => {
+      if (cmd === 'nft') return { code: 0, stdout: JSON.stringify({ nftables: over.nftRules ?? [] }) };
+      if (cmd === 'nmcli') return over.nmcli === undefined ? undefined : { code: 0, stdout: over.nmcli };
+      if (cmd === 'ping') return { code: 0, stdout: '' };
+      return undefined;
+    },
+    installUnmanaged: async () => { env.installed = true; return ['/etc/x.network']; },
+    listen: async () => ({ ours: 3, foreign: [] }),
+    now: () => Date.UTC(2026, 10, 22),
+    ...over,
+  };
+  return env;
+}
+
+const opts = { fix: false, disableTunnelOffloads: false, listenMs: 3000 };
+const byId = (rs: CheckResult[], id: string): CheckResult => rs.find((r) => r.id === id)!;
+
+describe('doctor', () => {
+  it('passes every check on a healthy host, and prints ✓ lines', async () => {
+    const rs = await runChecks(fakeEnv(), opts);
+    expect(rs.map((r) => r.id)).toEqual(['kernel', 'interface', 'broadcast', 'mtu', 'cidr', 'other-clusters', 'vxlan-port', 'offloads', 'network-managers', 'clock']);
+    expect(rs.filter((r) => !r.ok)).toEqual([]);
+    expect(formatChecks(rs)).toContain('✓ interface: eth0 is up with 10.0.0.2/24');
+  });
+
+  it.each([
+    ['interface', { link: async () => undefined }, 'eth0 does not exist'],
+    ['interface', { addrs: async () => [] }, 'eth0 is up but has no IPv4 address'],
+    ['kernel', { link: async (n: string) => (n === 'eth0' ? link(2, 'eth0', undefined, 1500) : undefined), probeDevices: async () => 'create vxlan: EOPNOTSUPP' }, 'creating test bridge/vxlan devices failed: create vxlan: EOPNOTSUPP'],
+    ['broadcast', { listen: async () => ({ ours: 0, foreign: [] }) }, 'no discovery packet of this cluster heard in 3 s'],
+    ['mtu', { link: async (n: string) => (n === 'eth0' ? link(2, 'eth0', undefined, 1300) : undefined) }, 'eth0 MTU 1300 leaves 1250 for the overlay'],
+    ['cidr', { routes: async () => [{ dst: '100.64.0.0/10', dev: 'tailscale0' }] }, '100.64.192.0/24 overlaps 100.64.0.0/10 dev tailscale0'],
+    ['other-clusters', { listen: async () => ({ ours: 1, foreign: [{ name: 'shop-b', cidr: '100.64.192.0/25' }] }) }, 'cluster "shop-b" (100.64.192.0/25) overlaps 100.64.192.0/24'],
+    ['vxlan-port', { nftRules: [{ rule: { table: 'filter', expr: [{ match: { right: 4789 } }, { drop: null }] } }] }, '1 firewall rule(s) drop UDP 4789'],
+    ['offloads', { driverName: 'vmxnet3', tunnelOffloads: true }, 'eth0 uses vmxnet3 with tx-udp_tnl-segmentation, tx-udp_tnl-csum-segmentation on: TCP over VXLAN silently breaks on VMXNET3'],
+    ['network-managers', { networkd: 'ADMIN_STATE=configured\n' }, 'systemd-networkd manages scbr-100'],
+    ['network-managers', { nmcli: 'eth0:connected\nscbr-100:connected (externally)\n' }, 'NetworkManager manages scbr-100'],
+    ['clock', { now: () => Date.UTC(2001, 0, 1) }, 'the clock says 2001-01-01T00:00:00.000Z'],
+  ])('fails %s with one line and advice', async (id, over, detail) => {
+    const r = byId(await runChecks(fakeEnv(over as Partial<DoctorEnv>), opts), id);
+    expect(r).toMatchObject({ ok: false, detail });
+    expect(r.advice).toBeTruthy();
+  });
+
+  it('leaves tunnel offloads alone on drivers that handle them, and fixes them on VMXNET3 with --fix', async () => {
+    expect(byId(await runChecks(fakeEnv({ tunnelOffloads: true }), opts), 'offloads').ok).toBe(true);
+    const env = fakeEnv({ driverName: 'vmxnet3', tunnelOffloads: true });
+    const r = byId(await runChecks(env, { ...opts, fix: true }), 'offloads');
+    expect(r).toMatchObject({ ok: true, fixed: true });
+    expect(env.set).toEqual([['eth0', 'tx-udp_tnl-segmentation', 'tx-udp_tnl-csum-segmentation', 'false']]);
+    const forced = fakeEnv({ driverName: 'veth', tunnelOffloads: true });
+    expect(byId(await runChecks(forced, { ...opts, disableTunnelOffloads: true }), 'offloads')).toMatchObject({ ok: true, fixed: true });
+  });
+
+  it('installs the network manager drop-ins with --fix', async () => {
+    const env = fakeEnv({ networkd: 'ADMIN_STATE=configured\n' });
+    expect(byId(await runChecks(env, { ...opts, fix: true }), 'network-managers')).toMatchObject({ ok: true, fixed: true });
+    expect(env.installed).toBe(true);
+  });
+
+  it('uses the running agent\'s view: peers heard, foreign clusters, clock skew, path MTU', async () => {
+    const st = {
+      peers: [{ state: 'alive', underlayIp: '10.0.0.3', clockSkewMs: 600_000 }],
+      security: { foreignClusters: [] },
+    } as unknown as StatusReport;
+    const rs = await runChecks(fakeEnv({ status: st, run: async (cmd) => (cmd === 'ping' ? { code: 1, stdout: '' } : undefined) }), opts);
+    expect(byId(rs, 'broadcast')).toMatchObject({ ok: true, detail: 'the agent hears 1 peer' });
+    expect(byId(rs, 'clock')).toMatchObject({ ok: false, detail: "a peer's clock is 600 s off ours" });
+    expect(byId(rs, 'mtu')).toMatchObject({ ok: false, detail: 'full-size (1500) frames to 10.0.0.3 do not get through' });
+  });
+});
