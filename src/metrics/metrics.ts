@@ -22,6 +22,12 @@ function mirror(c: client.Counter<string>, value: number): void {
   c.inc(value);
 }
 
+/** The same for a record of counts, one label value per key. */
+function mirrorEach(c: client.Counter<string>, label: string, counts: Record<string, number>): void {
+  c.reset();
+  for (const [key, n] of Object.entries(counts)) c.inc({ [label]: key }, n);
+}
+
 export function buildRegistry(src: MetricsSource): client.Registry {
   const r = new client.Registry();
   client.collectDefaultMetrics({ register: r, prefix: 'edge_overlay_' });
@@ -77,32 +83,19 @@ export function buildRegistry(src: MetricsSource): client.Registry {
   });
   new client.Counter({
     name: 'edge_overlay_announcements_sent_total', help: 'Discovery messages sent, by type', labelNames: ['type'], registers: [r],
-    collect() {
-      this.reset();
-      for (const [type, n] of Object.entries(counters.sentByType)) this.inc({ type }, n);
-    },
+    collect() { mirrorEach(this, 'type', counters.sentByType); },
   });
   new client.Counter({
     name: 'edge_overlay_announcements_received_total', help: 'Authenticated discovery messages accepted, by type', labelNames: ['type'], registers: [r],
-    collect() {
-      this.reset();
-      for (const [type, n] of Object.entries(counters.receivedByType)) this.inc({ type }, n);
-    },
+    collect() { mirrorEach(this, 'type', counters.receivedByType); },
   });
   new client.Counter({
     name: 'edge_overlay_announcements_dropped_total', help: 'Discovery packets dropped, by reason', labelNames: ['reason'], registers: [r],
-    collect() {
-      this.reset();
-      for (const [reason, n] of Object.entries(counters.dropped)) this.inc({ reason }, n);
-    },
+    collect() { mirrorEach(this, 'reason', counters.dropped); },
   });
   new client.Counter({
     name: 'edge_overlay_underlay_changes_total', help: 'Physical IP changes seen, of this host (own) or of peers', labelNames: ['who'], registers: [r],
-    collect() {
-      this.reset();
-      this.inc({ who: 'own' }, counters.underlayChangesOwn);
-      this.inc({ who: 'peer' }, counters.underlayChangesPeer);
-    },
+    collect() { mirrorEach(this, 'who', { own: counters.underlayChangesOwn, peer: counters.underlayChangesPeer }); },
   });
   new client.Counter({
     name: 'edge_overlay_conflicts_total', help: 'Address conflicts this host lost (it moved)', registers: [r],
