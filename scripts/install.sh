@@ -78,7 +78,8 @@ mv "$OPT.new" "$OPT"
 
 # 2. the command, the unit, the drop-ins
 mkdir -p "$(dirname "$BIN")" "$(dirname "$UNIT")" "$(dirname "$NETWORKD")" "$(dirname "$NM")"
-printf '#!/bin/sh\n# edge-overlay (installed by scripts/install.sh)\nexec %s /opt/edge-overlay/dist/src/main.js "$@"\n' "$NODE" > "$BIN"
+# main.js runs through its shebang (it carries the agent's V8 flags); PATH finds this node
+printf '#!/bin/sh\n# edge-overlay (installed by scripts/install.sh)\nPATH=%s:$PATH exec /opt/edge-overlay/dist/src/main.js "$@"\n' "$(dirname "$NODE")" > "$BIN"
 chmod 755 "$BIN"
 install -m 644 systemd/edge-overlay.service "$UNIT"
 install -m 644 systemd/10-edge-overlay-unmanaged.network "$NETWORKD"

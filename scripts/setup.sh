@@ -38,3 +38,4 @@ fi
 
 node scripts/build-native.mjs
 npx --no-install tsc -p tsconfig.json
+chmod +x dist/src/main.js # run through its shebang: it carries the agent's V8 flags

@@ -2,8 +2,10 @@
 # Lab helper: a minimal dhclient-script for namespace hosts. It puts the
 # leased address on $interface (and the default route), and appends
 # "<ns-timestamp> bound|released <ip>" to $EO_LAB_EVENTS so benchmarks can
-# measure from the moment the new address appears. It never touches
-# /etc/resolv.conf or anything outside the host's network namespace.
+# measure from the moment the new address appears. If $EO_LAB_HOOK is set it
+# runs "$EO_LAB_HOOK OLD NEW" right after (the benchmark's hand-run repair
+# script). It never touches /etc/resolv.conf or anything outside the host's
+# network namespace (the hook may).
 events="${EO_LAB_EVENTS:-/dev/null}"
 
 mask2prefix() {
@@ -27,9 +29,13 @@ case "$reason" in
   BOUND|RENEW|REBIND|REBOOT)
     prefix=$(mask2prefix "${new_subnet_mask:-255.255.255.0}")
     if ! ip -4 -o addr show dev "$interface" | grep -q " $new_ip_address/$prefix "; then
+      previous=$(ip -4 -o addr show dev "$interface" | awk '{split($4, a, "/"); print a[1]; exit}')
+      # the address a NAK/EXPIRE removed before this lease came in
+      [ -n "$previous" ] || previous=$(cat "$events.last" 2>/dev/null || true)
       ip -4 addr flush dev "$interface"
       ip -4 addr add "$new_ip_address/$prefix" broadcast "${new_broadcast_address:-+}" dev "$interface"
       echo "$(date +%s%N) bound $new_ip_address" >> "$events"
+      if [ -n "$EO_LAB_HOOK" ] && [ -n "$previous" ]; then "$EO_LAB_HOOK" "$previous" "$new_ip_address"; fi
     fi
     if [ -n "$new_routers" ]; then
       ip -4 route replace default via "${new_routers%% *}" dev "$interface"
@@ -39,6 +45,7 @@ case "$reason" in
     if [ -n "$old_ip_address" ]; then
       ip -4 addr flush dev "$interface"
       echo "$(date +%s%N) released $old_ip_address" >> "$events"
+      [ "$events" = /dev/null ] || echo "$old_ip_address" > "$events.last"
     fi
     ;;
 esac

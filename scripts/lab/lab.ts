@@ -44,6 +44,14 @@ export async function until<T>(what: string, fn: () => T | undefined | Promise<T
   }
 }
 
+/** How to run the built agent: via its shebang, or under the profiler when EO_AGENT_CPU_PROF names a directory. */
+function agentCommand(): string[] {
+  const dir = process.env.EO_AGENT_CPU_PROF;
+  if (!dir) return [AGENT_BIN];
+  const v8flags = (readFileSync(AGENT_BIN, 'utf8').split('\n', 1)[0] ?? '').split(' ').filter((f) => f.startsWith('--'));
+  return [process.execPath, '--cpu-prof', `--cpu-prof-dir=${dir}`, ...v8flags, AGENT_BIN];
+}
+
 /** Why the lab cannot run here, or undefined if it can. */
 export function labUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'integration tests need root (network namespaces); run as root';
@@ -78,6 +86,10 @@ export interface LabOptions {
   cluster?: string;
   /** extra agent flags */
   agentArgs?: string[];
+  /** per host: a script the DHCP client runs as "HOOK OLD NEW" right after a new address is set */
+  dhcpHook?: (h: Host, lab: Lab) => string;
+  /** prefix length of each segment (default 24; 16 leaves room for hundreds of fake peers) */
+  prefixLen?: 16 | 24;
 }
 
 export class Lab {
@@ -129,7 +141,7 @@ export class Lab {
     const segments = this.opts.segments ?? 1;
     for (let k = 0; k < segments; k++) {
       this.ipns(this.sw, 'link', 'add', `br${k}`, 'type', 'bridge');
-      this.ipns(this.sw, 'addr', 'add', `${this.net(k)}.1/24`, 'dev', `br${k}`);
+      this.ipns(this.sw, 'addr', 'add', `${this.net(k)}.1/${this.opts.prefixLen ?? 24}`, 'dev', `br${k}`);
       this.ipns(this.sw, 'link', 'set', `br${k}`, 'up');
     }
     // the switch namespace is also the router between segments (the default gateway DHCP hands out)
@@ -138,6 +150,7 @@ export class Lab {
     writeFileSync(hostsFile, '');
     for (let i = 1; i <= this.opts.hosts; i++) this.addHostNs(i);
     this.writeReservations();
+    if (this.opts.dhcpHook) for (const h of this.hosts) writeFileSync(join(h.dir, 'dhcp-hook'), this.opts.dhcpHook(h, this), { mode: 0o755 });
     this.startDnsmasq();
     await Promise.all(this.hosts.filter((h) => !(this.opts.noDhcp ?? []).includes(Number(h.name.slice(1)))).map((h) => this.startDhcp(h)));
   }
@@ -158,7 +171,8 @@ export class Lab {
     this.ipns(ns, 'link', 'set', 'lo', 'up');
     this.ipns(ns, 'link', 'set', 'eth0', 'up');
     const host: Host = { name, ns, mac, dir, ip: `${this.net(segment)}.${100 + i}`, dhclient: undefined, agent: undefined, events: join(dir, 'dhcp-events') };
-    writeFileSync(join(dir, 'dhclient-script'), `#!/bin/sh\nEO_LAB_EVENTS='${host.events}' exec '${SCRIPT}' "$@"\n`, { mode: 0o755 });
+    const hook = this.opts.dhcpHook ? `EO_LAB_HOOK='${join(dir, 'dhcp-hook')}' ` : '';
+    writeFileSync(join(dir, 'dhclient-script'), `#!/bin/sh\nEO_LAB_EVENTS='${host.events}' ${hook}exec '${SCRIPT}' "$@"\n`, { mode: 0o755 });
     writeFileSync(join(dir, 'dhclient.conf'), 'request subnet-mask, broadcast-address, routers;\ninitial-interval 1;\nbackoff-cutoff 2;\ntimeout 30;\nretry 1;\n');
     this.hosts.push(host);
     return host;
@@ -184,7 +198,8 @@ export class Lab {
     const d = this.dir;
     const segments = this.opts.segments ?? 1;
     const perSegment: string[] = [];
-    for (let k = 0; k < segments; k++) perSegment.push(`--interface=br${k}`, `--dhcp-range=${this.net(k)}.100,${this.net(k)}.250,255.255.255.0,10m`);
+    const mask = this.opts.prefixLen === 16 ? '255.255.0.0' : '255.255.255.0';
+    for (let k = 0; k < segments; k++) perSegment.push(`--interface=br${k}`, `--dhcp-range=${this.net(k)}.100,${this.net(k)}.250,${mask},10m`);
     this.dnsmasq = this.spawnIn(this.sw, [
       'dnsmasq', '--keep-in-foreground', '--conf-file=/dev/null', '--port=0', '--bind-interfaces', ...perSegment,
       `--dhcp-hostsfile=${d}/dhcp-hosts`,
@@ -209,8 +224,8 @@ export class Lab {
     return /inet (\d+\.\d+\.\d+\.\d+)\//.exec(out)?.[1];
   }
 
-  exec(h: Host, cmd: string[], allowFail = false): string {
-    return sh('ip', ['netns', 'exec', h.ns, ...cmd], { allowFail });
+  exec(h: Host, cmd: string[], allowFail = false, input?: string): string {
+    return sh('ip', ['netns', 'exec', h.ns, ...cmd], { allowFail, ...(input === undefined ? {} : { input }) });
   }
 
   runDir(h: Host): string {
@@ -218,8 +233,10 @@ export class Lab {
   }
 
   startAgent(h: Host, extra: string[] = [], env: NodeJS.ProcessEnv = {}): ChildProcess {
+    // through the shebang, as installed: it carries the agent's V8 flags
+    // (EO_AGENT_CPU_PROF=DIR: the same flags plus a CPU profile per agent in DIR)
     h.agent = this.spawnIn(h.ns, [
-      process.execPath, AGENT_BIN, 'agent', '--interface', 'eth0', '--cluster', this.opts.cluster ?? 'lab',
+      ...agentCommand(), 'agent', '--interface', 'eth0', '--cluster', this.opts.cluster ?? 'lab',
       '--cluster-key-file', this.keyFile, '--state-dir', join(h.dir, 'state'), '--run-dir', this.runDir(h),
       ...(this.opts.agentArgs ?? []), ...extra,
     ], join(h.dir, 'agent.log'), { ...process.env, ...env });
@@ -349,15 +366,16 @@ export class Lab {
       }
     }));
     await Promise.all(hs.map((h) => this.startDhcp(h)));
-    return hs.map((h, i) => ({ host: h, old: olds[i], ip: h.ip!, boundAt: this.lastBound(h, h.ip!) }));
+    // the script appends its event right after `ip addr add`: the address can be seen a moment before it
+    const bound = await Promise.all(hs.map((h) => until(`${h.name}'s DHCP script to log ${h.ip}`, () => this.boundAt(h, h.ip!), 2000, 5)));
+    return hs.map((h, i) => ({ host: h, old: olds[i], ip: h.ip!, boundAt: bound[i]! }));
   }
 
   /** When the DHCP script last put `ip` on the host's eth0 (ms since epoch). */
-  lastBound(h: Host, ip: string): number {
+  boundAt(h: Host, ip: string): number | undefined {
     const lines = existsSync(h.events) ? readFileSync(h.events, 'utf8').trim().split('\n') : [];
     const line = lines.reverse().find((l) => l.endsWith(` bound ${ip}`));
-    if (!line) throw new Error(`no bound event for ${ip} on ${h.name}`);
-    return Number(BigInt(line.split(' ')[0]!) / 1000n) / 1000;
+    return line === undefined ? undefined : Number(BigInt(line.split(' ')[0]!) / 1000n) / 1000;
   }
 
   /** Gives a host a static address instead of DHCP (stops its DHCP client). */

@@ -187,7 +187,7 @@ export class Agent {
       keys: () => this.keys, clock: d.clock, log: d.log, peers: this.peers, tombstones: this.tombstones, foreign: this.foreign,
       addressing: this.addressing, announcer: this.announcer, relay, counters: this.counters,
       routesChanged: () => {
-        this.reconciler.request();
+        this.reconciler.requestRoutes();
         this.state.schedule();
       },
       forgottenChanged: () => this.state.schedule(),
@@ -223,8 +223,11 @@ export class Agent {
 
   /** New keyring (SIGHUP after a rotation step): the first key signs from now on. */
   setKeys(keys: Keyring): void {
+    const resigned = keys[0]!.label !== this.keys[0]?.label || !keys[0]!.key.equals(this.keys[0]!.key);
     this.keys = keys;
     this.d.log.info({ keys: keys.map((k: ClusterKey) => k.label), signing: keys[0]!.label }, 'cluster keyring reloaded');
+    // a new signing key is put to use at once, not at the next period
+    if (resigned && this.listening) this.announcer.announce();
   }
 
   /** New unicast seeds (SIGHUP). */
@@ -237,7 +240,7 @@ export class Agent {
   private remotes(): Endpoint[] {
     const out = new Map<string, Endpoint>();
     for (const s of this.seeds) out.set(`${s.address}:${s.port}`, s);
-    for (const p of this.peers.all()) {
+    for (const p of this.peers.values()) {
       if (this.underlay.onLan(p.underlayIp)) continue;
       const e = { address: formatIpv4(p.underlayIp), port: this.config.discoveryPort };
       out.set(`${e.address}:${e.port}`, e);

@@ -28,8 +28,11 @@ export interface Timings {
 }
 
 export const DEFAULT_TIMINGS: Timings = {
-  announceIntervalMs: 2000,
-  staleAfterMs: 15000,
+  // Changes are announced at once (bursts); the period only proves liveness.
+  // Every announcement costs each peer a wake-up for two copies (UDP, raw L2):
+  // 5 s keeps an idle agent with 10 peers well under 0.2 % of a core.
+  announceIntervalMs: 5000,
+  staleAfterMs: 20000,
   resyncIntervalMs: 30000,
   probeWaitMs: 200,
   probeCount: 3,

@@ -9,7 +9,7 @@
 import type { Clock } from '../clock.js';
 import { errFields, type Logger } from '../log.js';
 import { formatCidr, formatIpv4, isHostAddress, sameCidr, type Cidr } from '../net/ipv4.js';
-import { decode, type AnnounceMsg, type ChallengeMsg, type ForgetMsg, type ProbeMsg } from '../wire/codec.js';
+import { decode, type AnnounceMsg, type ChallengeMsg, type ForgetMsg, type Message, type ProbeMsg } from '../wire/codec.js';
 import type { ClusterKey } from '../wire/keyfile.js';
 import { isL2, type Endpoint } from '../discovery/transport.js';
 import type { PeerTable } from '../peers/table.js';
@@ -45,11 +45,17 @@ export interface InboundDeps {
 }
 
 const FORGET_REPLY_INTERVAL_MS = 5000;
+/** authentication tags of recently accepted packets (see `seen`) */
+const RECENT_TAGS = 1024;
+/** the second copy of a packet arrives within this; later it is a replay, checked in full */
+const DUPLICATE_WINDOW_MS = 1000;
 
 export class Inbound {
   private mismatchLogged = new Set<string>();
   private forgetReplied = new Map<string, number>();
   private impostorLoggedAt = -Infinity;
+  /** tag -> who sent it and from which physical MAC (to mark L2 adjacency on the raw copy) */
+  private readonly recent = new Map<string, { nodeId: string; physMac: string | undefined; at: number }>();
 
   constructor(private readonly d: InboundDeps) {}
 
@@ -63,8 +69,44 @@ export class Inbound {
     }
   }
 
+  /**
+   * Every packet arrives twice (UDP and raw L2). The second copy, within a
+   * second, ends with the same 32-byte HMAC tag as one we just authenticated:
+   * drop it without decoding and verifying it again. (A forged packet reusing
+   * a tag is dropped too, which is what would happen to it anyway; a later
+   * copy is a replay and goes through the full check.)
+   */
+  private seen(packet: Buffer): { nodeId: string; physMac: string | undefined } | undefined {
+    if (packet.length < 32) return undefined;
+    const hit = this.recent.get(packet.toString('latin1', packet.length - 32));
+    return hit && this.d.clock.monotonic() - hit.at <= DUPLICATE_WINDOW_MS ? hit : undefined;
+  }
+
+  private remember(packet: Buffer, msg: Message): void {
+    const physMac = msg.type === 'announce' || msg.type === 'probe' ? msg.physMac : undefined;
+    this.recent.set(packet.toString('latin1', packet.length - 32), { nodeId: msg.nodeId, physMac, at: this.d.clock.monotonic() });
+    if (this.recent.size > RECENT_TAGS) this.recent.delete(this.recent.keys().next().value!);
+  }
+
+  /**
+   * A raw frame whose Ethernet source is the sender's own (signed) physical
+   * MAC proves it shares our segment; a relayed copy carries the relay's MAC.
+   */
+  private adjacency(nodeId: string, physMac: string | undefined, from: Endpoint): void {
+    if (physMac !== undefined && from.address === `l2:${physMac}` && nodeId !== this.d.nodeId
+      && this.d.peers.markL2(nodeId, this.d.clock.monotonic())) {
+      this.d.routesChanged(); // it may need an on-link route
+    }
+  }
+
   private dispatch(packet: Buffer, from: Endpoint): void {
     const d = this.d;
+    const dup = this.seen(packet);
+    if (dup) {
+      d.counters.duplicates++;
+      if (isL2(from)) this.adjacency(dup.nodeId, dup.physMac, from);
+      return;
+    }
     const res = decode(packet, d.cluster, d.keys());
     if (!res.ok) {
       d.counters.drop(res.reason);
@@ -76,16 +118,12 @@ export class Inbound {
       return;
     }
     const msg = res.msg;
+    this.remember(packet, msg);
     if (msg.nodeId === d.nodeId) {
       this.checkOwnEcho(msg.seq, from);
       return;
     }
-    // A raw frame whose Ethernet source is the sender's own (signed) physical
-    // MAC proves it shares our segment; a relayed copy carries the relay's MAC.
-    if (isL2(from) && (msg.type === 'announce' || msg.type === 'probe') && msg.physMac !== undefined && from.address === `l2:${msg.physMac}`
-      && d.peers.markL2(msg.nodeId, d.clock.monotonic())) {
-      d.routesChanged(); // it may need an on-link route
-    }
+    if (isL2(from) && (msg.type === 'announce' || msg.type === 'probe')) this.adjacency(msg.nodeId, msg.physMac, from);
     const seq = d.peers.acceptSeq(msg.nodeId, msg.seq);
     if (seq === 'duplicate') {
       d.counters.duplicates++;

@@ -4,7 +4,8 @@
 // synchronously (persisted before configured); sequence numbers come from
 // here and are never reused, across restarts too; everything else (peers,
 // tombstones) is written coalesced. A failed write keeps the previous file,
-// is reported, and retried.
+// is reported, and retried. A damaged file falls back to the kept previous
+// version (logged); the store refuses when neither is usable.
 
 import type { Clock, TimerHandle } from '../clock.js';
 import { EdgeError } from '../errors.js';
@@ -53,7 +54,12 @@ export class AgentState {
   /** Loads (or creates) the state, fills the peer table and tombstones, and writes it back once. */
   load(): void {
     const { config } = this;
-    const s = this.store.load();
+    const loaded = this.store.load();
+    if (loaded?.fallback) {
+      this.log.warn({ file: this.path, why: loaded.fallback.why, used: loaded.fallback.used },
+        `state file ${this.path} is damaged (${loaded.fallback.why}); using the kept previous version ${loaded.fallback.used}`);
+    }
+    const s = loaded?.state;
     if (s) {
       const cidr = parseCidr(s.cidr);
       if (s.cluster !== config.cluster) {

@@ -1,8 +1,12 @@
 // Layer: agent (dataplane loop). Contract: request() wakes one single-flight
-// reconcile that makes the kernel match the desired state: devices, our
-// address, FDB, neighbour entries — each step idempotent, so a reconcile with
-// nothing to do changes nothing. Failed steps are logged and retried after
-// `retryMs`; kernel events that touch what we manage call request() again.
+// full reconcile that makes the kernel match the desired state — devices, our
+// address, routes, FDB, neighbour entries — from fresh dumps; each step is
+// idempotent, so a reconcile with nothing to do changes nothing.
+// requestRoutes() is the fast path for membership changes (a peer
+// renumbered): the same plans, diffed against the state the last run left
+// (no dumps, no device checks), then a full reconcile shortly after to
+// verify. Failed steps are logged and retried after `retryMs`; kernel
+// events that touch what we manage call request().
 
 import type { Clock, TimerHandle } from '../clock.js';
 import { errFields, type Logger } from '../log.js';
@@ -12,7 +16,7 @@ import { SingleFlight } from '../util/singleflight.js';
 import { ensureBridge, ensurePrimaryAddress, ensureVxlan } from '../dataplane/devices.js';
 import { desiredFdb, planFdb, planHostRoutes, planNeigh, type PeerRoute } from '../dataplane/plan.js';
 import { applyFdb, applyHostRoutes, applyNeigh, type Applied } from '../dataplane/apply.js';
-import type { HostRoute } from '../kernel/types.js';
+import type { FdbEntry, HostRoute, Neigh } from '../kernel/types.js';
 import { VXLAN_OVERHEAD } from './config.js';
 import type { Counters } from './counters.js';
 import type { FilterReport } from './status.js';
@@ -26,6 +30,9 @@ export interface Firewall {
   apply(allowed: Ipv4[]): Promise<void>;
   report(): FilterReport;
 }
+
+/** after a fast-path run, a full reconcile checks the kernel (coalesced) */
+const VERIFY_AFTER_MS = 1000;
 
 export interface DataplaneSpec {
   iface: string;
@@ -54,6 +61,10 @@ export interface DataplaneStatus {
   mtu: number | undefined;
   lastAt: number | undefined;
   lastMs: number | undefined;
+  /** wall time the dataplane last became ready */
+  readySince: number | undefined;
+  /** wall time of the last run that changed anything in the kernel */
+  lastChangeAt: number | undefined;
   fdbEntries: number;
   neighEntries: number;
   lastError: string | undefined;
@@ -64,13 +75,18 @@ export interface DataplaneStatus {
 export class Reconciler {
   readonly status: DataplaneStatus = {
     ready: false, physIndex: undefined, bridgeIndex: undefined, vxlanIndex: undefined, mtu: undefined,
-    lastAt: undefined, lastMs: undefined, fdbEntries: 0, neighEntries: 0, lastError: undefined, holdsVip: false,
+    lastAt: undefined, lastMs: undefined, readySince: undefined, lastChangeAt: undefined, fdbEntries: 0, neighEntries: 0, lastError: undefined, holdsVip: false,
   };
   private readonly flight: SingleFlight;
   private retryTimer: TimerHandle | undefined;
   private wantedFdb = new Set<string>();
   private wantedNeigh = new Map<Ipv4, string>();
   private missingIfaceLogged = false;
+  private fullPending = false;
+  private routesPending = false;
+  private verifyTimer: TimerHandle | undefined;
+  /** what the kernel holds after our last successful run (the fast path diffs against it) */
+  private model: { phys: number; bridge: number; vxlan: number; ownIp: Ipv4 | undefined; fdb: FdbEntry[]; neigh: Neigh[]; routes: HostRoute[] } | undefined;
 
   constructor(
     private readonly k: Kernel,
@@ -82,11 +98,32 @@ export class Reconciler {
     private readonly retryMs: number,
     private readonly firewall?: Firewall,
   ) {
-    this.flight = new SingleFlight(() => this.once(), (err) => this.failed(err));
+    this.flight = new SingleFlight(() => this.run(), (err) => this.failed(err));
   }
 
+  /** A full reconcile from kernel dumps. */
   request(): void {
-    if (!this.stopped && !this.held) this.flight.request();
+    if (this.stopped || this.held) return;
+    this.fullPending = true;
+    this.flight.request();
+  }
+
+  /** Only the peers changed: the fast path (falls back to a full run when it cannot apply). */
+  requestRoutes(): void {
+    if (this.stopped || this.held) return;
+    this.routesPending = true;
+    this.flight.request();
+  }
+
+  private async run(): Promise<void> {
+    if (this.fullPending || !this.model) {
+      this.fullPending = false;
+      this.routesPending = false;
+      await this.once();
+    } else if (this.routesPending) {
+      this.routesPending = false;
+      await this.fast(this.model);
+    }
   }
 
   idle(): Promise<void> {
@@ -108,6 +145,8 @@ export class Reconciler {
     this.stopped = true;
     this.retryTimer?.cancel();
     this.retryTimer = undefined;
+    this.verifyTimer?.cancel();
+    this.verifyTimer = undefined;
   }
 
   private failed(err: unknown): void {
@@ -148,13 +187,24 @@ export class Reconciler {
     }
   }
 
+  private scheduleVerify(): void {
+    if (this.verifyTimer || this.stopped) return;
+    this.verifyTimer = this.clock.setTimeout(() => {
+      this.verifyTimer = undefined;
+      this.request();
+    }, VERIFY_AFTER_MS);
+  }
+
+  /** The full run: devices and address checked, everything diffed against fresh dumps. */
   private async once(): Promise<void> {
     const t0 = this.clock.monotonic();
     this.counters.reconciles++;
     const { spec, k } = this;
     const phys = await k.linkByName(spec.iface);
     if (!phys) {
+      this.model = undefined;
       this.status.ready = false;
+      this.status.readySince = undefined;
       this.status.physIndex = undefined;
       if (!this.missingIfaceLogged) this.log.error({ code: 'E_INTERFACE', ifname: spec.iface }, `physical interface ${spec.iface} not found; waiting for it`);
       this.missingIfaceLogged = true;
@@ -187,7 +237,29 @@ export class Reconciler {
     const holdsVip = (await k.addrs(br.index)).some((a) => a.address === spec.vip);
     if (holdsVip !== this.status.holdsVip) this.log.info({ ifname: spec.bridge, vip: formatIpv4(spec.vip) }, holdsVip ? 'this host now holds the cluster VIP' : 'this host no longer holds the cluster VIP');
     this.status.holdsVip = holdsVip;
+    const actual = { fdb: await k.fdb(vx.index), neigh: await k.neighs(br.index), routes: await k.hostRoutes() };
+    await this.peers({ phys: phys.index, bridge: br.index, vxlan: vx.index }, want, actual, t0);
+  }
 
+  /** The fast path: only the peers changed; diff against what the last run left. */
+  private async fast(m: NonNullable<Reconciler['model']>): Promise<void> {
+    const t0 = this.clock.monotonic();
+    const want = this.desired();
+    if (want.ownIp !== m.ownIp) {
+      this.fullPending = true; // our own address moved: that is a full run's job
+      this.flight.request();
+      return;
+    }
+    await this.peers(m, want, m, t0);
+    this.scheduleVerify();
+  }
+
+  /** Ingress filter, on-link routes, FDB and neighbour entries: the part that follows the peers. */
+  private async peers(
+    dev: { phys: number; bridge: number; vxlan: number }, want: Desired,
+    actual: { fdb: FdbEntry[]; neigh: Neigh[]; routes: HostRoute[] }, t0: number,
+  ): Promise<void> {
+    const { spec, k } = this;
     // The ingress filter first: a peer's new underlay address must be let in
     // before the FDB starts sending it traffic whose replies come from there.
     if (this.firewall) {
@@ -199,14 +271,13 @@ export class Reconciler {
     }
     // On-link /32 routes before the FDB: VXLAN to a peer in another subnet of
     // our segment needs them (and its answers pass rp_filter thanks to its own).
-    const hostWant: HostRoute[] = want.underlayIp === undefined ? [] : want.onLink.map((dst) => ({ dst, index: phys.index, src: want.underlayIp! }));
-    const routesDone = await applyHostRoutes(k, planHostRoutes(hostWant, await k.hostRoutes()));
+    const hostWant: HostRoute[] = want.underlayIp === undefined ? [] : want.onLink.map((dst) => ({ dst, index: dev.phys, src: want.underlayIp! }));
+    const routesDone = await applyHostRoutes(k, planHostRoutes(hostWant, actual.routes));
     const fdbWant = desiredFdb(want.routes);
     this.wantedFdb = new Set(fdbWant.map((e) => `${e.mac}/${e.dst}`));
-    const fdbPlan = planFdb(fdbWant, await k.fdb(vx.index));
-    const fdbDone = await applyFdb(k, vx.index, phys.index, fdbPlan);
+    const fdbDone = await applyFdb(k, dev.vxlan, dev.phys, planFdb(fdbWant, actual.fdb));
     this.wantedNeigh = new Map(want.routes.filter((r) => r.overlayIp !== undefined).map((r) => [r.overlayIp!, r.mac]));
-    const neighDone = await applyNeigh(k, br.index, planNeigh(want.routes, await k.neighs(br.index), spec.cidr, spec.vip));
+    const neighDone = await applyNeigh(k, dev.bridge, planNeigh(want.routes, actual.neigh, spec.cidr, spec.vip));
 
     this.report(routesDone, fdbDone, neighDone);
     this.status.fdbEntries = fdbWant.length;
@@ -214,14 +285,22 @@ export class Reconciler {
     this.status.lastAt = this.clock.now();
     this.status.lastMs = this.clock.monotonic() - t0;
     this.counters.onReconcile?.(this.status.lastMs / 1000);
+    if (routesDone.ops.length + fdbDone.ops.length + neighDone.ops.length > 0) this.status.lastChangeAt = this.status.lastAt;
     const failed = routesDone.failed.length + fdbDone.failed.length + neighDone.failed.length;
-    this.status.ready = failed === 0 && want.ownIp !== undefined;
+    const ready = failed === 0 && want.ownIp !== undefined;
+    if (ready !== this.status.ready) this.status.readySince = ready ? this.status.lastAt : undefined;
+    this.status.ready = ready;
     if (failed > 0) {
+      this.model = undefined; // the kernel is not what we think: the next run dumps it
       this.counters.reconcileErrors++;
       this.status.lastError = `${failed} dataplane operation(s) failed`;
       this.scheduleRetry();
     } else {
       this.status.lastError = undefined;
+      this.model = {
+        ...dev, ownIp: want.ownIp, fdb: fdbWant, routes: hostWant,
+        neigh: [...this.wantedNeigh].map(([dst, mac]) => ({ index: dev.bridge, dst, mac, permanent: true })),
+      };
     }
   }
 

@@ -39,16 +39,19 @@ export class Relay {
     this.last.set(msg.nodeId, Buffer.from(packet));
     if (this.last.size > MAX_REMEMBERED) this.last.delete(this.last.keys().next().value!);
     if (!isNew || msg.underlayIp === 0) return;
-    const peers = this.d.peers.all().filter((p) => p.id !== msg.nodeId && p.underlayIp !== 0);
-    if (!this.d.onLan(msg.underlayIp)) {
+    const newcomerOnLan = this.d.onLan(msg.underlayIp);
+    if (!newcomerOnLan) {
       this.d.transport.broadcast(packet); // introduce the newcomer to our LAN
       this.d.counters.relayed++;
-      for (const p of peers) {
+    }
+    for (const p of this.d.peers.values()) {
+      if (p.id === msg.nodeId || p.underlayIp === 0) continue;
+      if (newcomerOnLan) {
+        if (!this.d.onLan(p.underlayIp)) this.send(packet, p.underlayIp); // the newcomer to those beyond
+      } else {
         const known = this.last.get(p.id);
         if (known && this.d.onLan(p.underlayIp)) this.send(known, msg.underlayIp); // and our LAN to it
       }
-    } else {
-      for (const p of peers) if (!this.d.onLan(p.underlayIp)) this.send(packet, p.underlayIp);
     }
   }
 

@@ -55,6 +55,10 @@ export interface StatusReport {
     ready: boolean;
     lastReconcileAt: string | null;
     lastReconcileMs: number | null;
+    /** when the dataplane last became ready (null: not ready) */
+    readySince: string | null;
+    /** when a reconcile last changed anything in the kernel */
+    lastChangeAt: string | null;
     fdbEntries: number;
     neighEntries: number;
     lastError: string | null;
@@ -117,6 +121,7 @@ export function buildStatus(i: StatusInput): StatusReport {
     })),
     dataplane: {
       ready: dp.ready, lastReconcileAt: iso(dp.lastAt), lastReconcileMs: dp.lastMs === undefined ? null : Math.round(dp.lastMs * 10) / 10,
+      readySince: iso(dp.readySince), lastChangeAt: iso(dp.lastChangeAt),
       fdbEntries: dp.fdbEntries, neighEntries: dp.neighEntries, lastError: dp.lastError ?? null,
     },
     filter: i.filter,

@@ -22,9 +22,6 @@ import { NftFirewall } from '../firewall/nft.js';
 import { sdNotify, tryLock } from '../native/addon.js';
 import { ControlServer } from '../control/server.js';
 import { ServiceNotifier } from '../service/notify.js';
-import { buildRegistry, serveMetrics } from '../metrics/metrics.js';
-import { realDoctorEnv } from '../doctor/system.js';
-import { runChecks } from '../doctor/checks.js';
 import { DEFAULT_CONFIG_FILE, parseConfigFile, parseFlags, resolve, type ConfigInput, type Resolved } from '../config/config.js';
 import { planReload } from './reload.js';
 
@@ -133,7 +130,11 @@ export async function runAgent(configPath: string | undefined, flags: Flags): Pr
   try {
     await agent.start();
     await control.listen();
-    if (cfg.metricsListen) metrics = await serveMetrics(cfg.metricsListen, buildRegistry(agent));
+    if (cfg.metricsListen) {
+      // loaded only when asked for: prom-client is a few MB of an agent that targets 64
+      const m = await import('../metrics/metrics.js');
+      metrics = await m.serveMetrics(cfg.metricsListen, m.buildRegistry(agent));
+    }
   } catch (err) {
     await agent.stop().catch(() => undefined);
     kernel.close();
@@ -141,13 +142,15 @@ export async function runAgent(configPath: string | undefined, flags: Flags): Pr
     await transport.close();
     throw err;
   }
-  notifier.start(() => agent.status());
+  if (notifySocket) notifier.start(() => agent.status()); // nothing to tell without a service manager
   const doctorTimer = setTimeout(() => {
     // the same preflight checks as `edge-overlay doctor`, answered from the agent's own view
-    const env = realDoctorEnv(cfg.agent, kernel, keys, agent.status());
-    runChecks(env, { fix: false, disableTunnelOffloads: false, listenMs: 0 }).then((results) => {
+    void (async () => {
+      const { realDoctorEnv } = await import('../doctor/system.js');
+      const { runChecks } = await import('../doctor/checks.js');
+      const results = await runChecks(realDoctorEnv(cfg.agent, kernel, keys, agent.status()), { fix: false, disableTunnelOffloads: false, listenMs: 0 });
       for (const r of results.filter((x) => !x.ok)) log.warn({ check: r.id, advice: r.advice }, `preflight: ${r.detail}`);
-    }, () => undefined);
+    })().catch(() => undefined);
   }, DOCTOR_DELAY_MS);
   doctorTimer.unref();
 

@@ -13,6 +13,9 @@ import { EdgeError } from '../errors.js';
 import type { StatusReport } from '../agent/status.js';
 import { keyFs, loadConfig } from './agent.js';
 
+/** Longer than one announce period (5 s ± 10 %), so a running cluster is always heard. */
+const DOCTOR_LISTEN_MS = 6000;
+
 export async function runDoctor(opts: Record<string, unknown>, flags: Record<string, string | undefined>): Promise<number> {
   const cfg = loadConfig(opts.config as string | undefined, flags);
   if (!cfg.agent.interface) throw new EdgeError('E_CONFIG', 'no physical interface given: use --interface IFNAME or "interface:" in the config file');
@@ -21,7 +24,7 @@ export async function runDoctor(opts: Record<string, unknown>, flags: Record<str
   const kernel = new NetlinkKernel(systemClock);
   try {
     const env = realDoctorEnv(cfg.agent, kernel, keys, status);
-    const results = await runChecks(env, { fix: Boolean(opts.fix), disableTunnelOffloads: Boolean(opts.disableTunnelOffloads), listenMs: 3000 });
+    const results = await runChecks(env, { fix: Boolean(opts.fix), disableTunnelOffloads: Boolean(opts.disableTunnelOffloads), listenMs: DOCTOR_LISTEN_MS });
     const ok = results.every((r) => r.ok);
     if (opts.json) process.stdout.write(`${JSON.stringify({ ok, agentRunning: status !== undefined, checks: results }, null, 2)}\n`);
     else process.stdout.write(formatChecks(results));

@@ -1,7 +1,8 @@
-// Layer: dataplane. Contract: applyFdb / applyNeigh execute a plan from
-// plan.ts — additions first, then deletions, then ARP flushes — and return
-// what was really applied and what failed. "Already there" on an add and
-// "already gone" on a delete count as done, so a plan may be applied twice.
+// Layer: dataplane. Contract: applyFdb / applyNeigh / applyHostRoutes execute
+// a plan from plan.ts — additions first, then deletions, then ARP flushes,
+// each phase pipelined — and return what was really applied and what failed.
+// "Already there" on an add and "already gone" on a delete count as done, so
+// a plan may be applied twice.
 
 import { isKernelErrno } from '../errors.js';
 import type { FdbEntry, HostRoute, Kernel } from '../kernel/types.js';
@@ -13,13 +14,25 @@ export interface Applied {
   failed: { op: string; err: unknown }[];
 }
 
-async function run(out: Applied, op: string, fn: () => Promise<void>, okErrnos: string[]): Promise<void> {
-  try {
-    await fn();
-    out.ops.push(op);
-  } catch (err) {
-    if (isKernelErrno(err, ...okErrnos)) return; // already in the desired state
-    out.failed.push({ op, err });
+type Step = [op: string, fn: () => Promise<void>, okErrnos: string[]];
+
+/**
+ * Runs the steps of one phase concurrently (the netlink layer bounds how
+ * many are in flight: a pipeline, not a burst) and records the outcome in
+ * plan order. Phases run one after the other: adds, then deletes.
+ */
+async function phase(out: Applied, steps: Step[]): Promise<void> {
+  const results = await Promise.all(steps.map(async ([op, fn, ok]) => {
+    try {
+      await fn();
+      return { op, err: undefined as unknown, done: true };
+    } catch (err) {
+      return { op, err, done: isKernelErrno(err, ...ok) }; // ok errnos: already in the desired state
+    }
+  }));
+  for (const r of results) {
+    if (r.err === undefined) out.ops.push(r.op);
+    else if (!r.done) out.failed.push({ op: r.op, err: r.err });
   }
 }
 
@@ -27,25 +40,27 @@ const fdbOp = (verb: string, e: FdbEntry): string => `fdb ${verb} ${e.mac} dst $
 
 export async function applyFdb(k: Kernel, vxlanIndex: number, physIndex: number | undefined, plan: FdbPlan): Promise<Applied> {
   const out: Applied = { ops: [], failed: [] };
-  for (const e of plan.append) await run(out, fdbOp('append', e), () => k.fdbAppend(vxlanIndex, e), ['EEXIST']);
-  for (const e of plan.replace) await run(out, fdbOp('replace', e), () => k.fdbReplace(vxlanIndex, e), []);
-  for (const e of plan.del) await run(out, fdbOp('del', e), () => k.fdbDel(vxlanIndex, e), ['ENOENT']);
+  await phase(out, [
+    ...plan.append.map((e): Step => [fdbOp('append', e), () => k.fdbAppend(vxlanIndex, e), ['EEXIST']]),
+    ...plan.replace.map((e): Step => [fdbOp('replace', e), () => k.fdbReplace(vxlanIndex, e), []]),
+  ]);
+  await phase(out, plan.del.map((e): Step => [fdbOp('del', e), () => k.fdbDel(vxlanIndex, e), ['ENOENT']]));
   if (physIndex !== undefined) {
-    for (const ip of plan.flushArp) await run(out, `arp flush ${ip4(ip)}`, () => k.neighDel(physIndex, ip), ['ENOENT', 'ESRCH']);
+    await phase(out, plan.flushArp.map((ip): Step => [`arp flush ${ip4(ip)}`, () => k.neighDel(physIndex, ip), ['ENOENT', 'ESRCH']]));
   }
   return out;
 }
 
 export async function applyNeigh(k: Kernel, bridgeIndex: number, plan: NeighPlan): Promise<Applied> {
   const out: Applied = { ops: [], failed: [] };
-  for (const n of plan.set) await run(out, `neigh replace ${ip4(n.dst)} lladdr ${n.mac}`, () => k.neighReplace(bridgeIndex, n.dst, n.mac), []);
-  for (const ip of plan.del) await run(out, `neigh del ${ip4(ip)}`, () => k.neighDel(bridgeIndex, ip), ['ENOENT', 'ESRCH']);
+  await phase(out, plan.set.map((n): Step => [`neigh replace ${ip4(n.dst)} lladdr ${n.mac}`, () => k.neighReplace(bridgeIndex, n.dst, n.mac), []]));
+  await phase(out, plan.del.map((ip): Step => [`neigh del ${ip4(ip)}`, () => k.neighDel(bridgeIndex, ip), ['ENOENT', 'ESRCH']]));
   return out;
 }
 
 export async function applyHostRoutes(k: Kernel, plan: { set: HostRoute[]; del: HostRoute[] }): Promise<Applied> {
   const out: Applied = { ops: [], failed: [] };
-  for (const r of plan.set) await run(out, `route replace ${ip4(r.dst)}/32 dev ${r.index} src ${ip4(r.src)}`, () => k.hostRouteReplace(r), []);
-  for (const r of plan.del) await run(out, `route del ${ip4(r.dst)}/32 dev ${r.index}`, () => k.hostRouteDel(r), ['ESRCH', 'ENOENT']);
+  await phase(out, plan.set.map((r): Step => [`route replace ${ip4(r.dst)}/32 dev ${r.index} src ${ip4(r.src)}`, () => k.hostRouteReplace(r), []]));
+  await phase(out, plan.del.map((r): Step => [`route del ${ip4(r.dst)}/32 dev ${r.index}`, () => k.hostRouteDel(r), ['ESRCH', 'ENOENT']]));
   return out;
 }

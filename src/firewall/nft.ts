@@ -16,6 +16,8 @@ import type { Firewall } from '../agent/reconciler.js';
 import type { FilterReport } from '../agent/status.js';
 
 export const NFT_TABLE = 'edge_overlay';
+/** the drop counter is read with `nft`: not more often than this */
+const COUNTER_REFRESH_MS = 2000;
 
 type Runner = (args: string[], input?: string) => Promise<string>;
 
@@ -68,6 +70,7 @@ export class NftFirewall implements Firewall {
   private dropped = 0;
   private error: string | null = null;
   private refreshing = false;
+  private refreshedAt = -Infinity;
 
   constructor(
     private readonly iface: string, private readonly port: number, private readonly run: Runner = runNft,
@@ -84,7 +87,6 @@ export class NftFirewall implements Firewall {
         this.applied = key;
         this.allowedCount = sorted.length;
         this.error = null;
-        void this.refresh();
         return;
       } catch {
         this.installed = false; // the table may be gone: reinstall it with nft below
@@ -101,21 +103,24 @@ export class NftFirewall implements Firewall {
       const repeated = this.error === (err as Error).message;
       this.error = (err as Error).message;
       if (!repeated) throw err; // report each distinct failure once
-      return;
     }
-    void this.refresh();
   }
 
-  /** Reads the drop counter in the background; report() shows the last value. */
+  /**
+   * Reads the drop counter in the background, at most every few seconds;
+   * report() shows the last value. A table someone deleted is noticed here
+   * and reinstalled by the next apply() (the periodic resync makes one).
+   */
   async refresh(): Promise<void> {
-    if (!this.installed || this.refreshing) return;
+    if (!this.installed || this.refreshing || Date.now() - this.refreshedAt < COUNTER_REFRESH_MS) return;
     this.refreshing = true;
+    this.refreshedAt = Date.now();
     try {
       const out = await this.run(['-j', 'list', 'counter', 'ip', NFT_TABLE, 'dropped']);
       const doc = JSON.parse(out) as { nftables?: { counter?: { packets?: number } }[] };
       this.dropped = doc.nftables?.find((x) => x.counter)?.counter?.packets ?? this.dropped;
     } catch {
-      // the next apply() reports real trouble
+      this.installed = false;
     } finally {
       this.refreshing = false;
     }

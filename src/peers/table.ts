@@ -91,6 +91,12 @@ export class PeerTable {
     return this.peers.get(id);
   }
 
+  /** Every peer, in no particular order (per-packet paths: no sorting). */
+  values(): IterableIterator<Peer> {
+    return this.peers.values();
+  }
+
+  /** Every peer, sorted by overlay address then id (reports, desired state). */
   all(): Peer[] {
     return [...this.peers.values()].sort((a, b) => a.overlayIp - b.overlayIp || (a.id < b.id ? -1 : 1));
   }
@@ -117,7 +123,9 @@ export class PeerTable {
 
   /** Peers holding `ip` (more than one only while a conflict is being resolved). */
   holders(ip: Ipv4): Peer[] {
-    return this.all().filter((p) => p.overlayIp === ip);
+    const out: Peer[] = [];
+    for (const p of this.peers.values()) if (p.overlayIp === ip) out.push(p);
+    return out.sort((a, b) => (a.id < b.id ? -1 : 1));
   }
 
   takenAddresses(): Set<Ipv4> {

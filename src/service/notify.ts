@@ -34,7 +34,7 @@ export class ServiceNotifier {
   }
 
   /** Starts following the agent: checks its status every `everyMs`. */
-  start(status: () => StatusReport, everyMs = 500): void {
+  start(status: () => StatusReport, everyMs = 1000): void {
     this.check(status());
     this.timers.push(this.clock.setInterval(() => this.check(status()), everyMs));
     if (this.watchdogUsec && this.watchdogUsec > 0) {

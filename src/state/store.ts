@@ -1,9 +1,13 @@
 // Layer: persistence. Contract: load() returns the validated state, undefined
 // when none exists yet, or throws E_STATE naming the file and the way out — it
 // never hands back something the agent could mistake for "no address yet".
-// save() is atomic (temp file, fsync, rename, fsync dir) and serialised.
+// The file carries a SHA-256 checksum of its content; the version it replaced
+// is kept beside it (state.json.prev) and used, and said so, when the current
+// one is damaged. save() is atomic (temp file, fsync, rename, fsync dir) and
+// serialised: a crash at any instant leaves the old or the new version.
 
-import { closeSync, fsyncSync, openSync, renameSync, writeSync, readFileSync, mkdirSync, unlinkSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, fsyncSync, linkSync, openSync, renameSync, writeSync, readFileSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { EdgeError } from '../errors.js';
 import { stateSchema, type PersistedState } from './schema.js';
@@ -12,8 +16,20 @@ import { stateSchema, type PersistedState } from './schema.js';
 export interface StateFs {
   /** File contents, or undefined if it does not exist. */
   read(path: string): string | undefined;
-  /** Replace `path` atomically and durably with `data`. */
-  writeAtomic(path: string, data: string): void;
+  /**
+   * Replace `path` atomically and durably with `data`. With `previous`, the
+   * version being replaced is first kept there (itself replaced atomically;
+   * nothing happens to it when `path` does not exist yet).
+   */
+  writeAtomic(path: string, data: string, previous?: string): void;
+}
+
+function ignoreMissing(fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
 }
 
 export const nodeStateFs: StateFs = {
@@ -25,7 +41,7 @@ export const nodeStateFs: StateFs = {
       throw err;
     }
   },
-  writeAtomic(path, data) {
+  writeAtomic(path, data, previous) {
     const dir = dirname(path);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const tmp = `${path}.tmp-${process.pid}`;
@@ -41,54 +57,105 @@ export const nodeStateFs: StateFs = {
       throw err;
     }
     closeSync(fd);
+    if (previous) {
+      // A second name for the current version (a hard link: no copy, no
+      // space), moved over the old .prev in one rename. A crash in between
+      // leaves a stray link that the next save replaces.
+      const link = `${previous}.tmp-${process.pid}`;
+      ignoreMissing(() => unlinkSync(link));
+      let linked = true;
+      try { linkSync(path, link); } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        linked = false; // first write: nothing to keep
+      }
+      if (linked) renameSync(link, previous);
+    }
     renameSync(tmp, path);
     const dfd = openSync(dir, 'r');
     try {
-      fsyncSync(dfd); // the rename itself survives a power cut
+      fsyncSync(dfd); // the renames themselves survive a power cut
     } finally {
       closeSync(dfd);
     }
   },
 };
 
+const checksumOf = (body: string): string => `sha256:${createHash('sha256').update(body).digest('hex')}`;
+
+/** The file's text for a state: the state's fields, then a checksum of their compact JSON. */
+export function sealState(state: PersistedState): string {
+  const body = JSON.stringify(state);
+  return `${JSON.stringify({ ...JSON.parse(body) as object, checksum: checksumOf(body) }, null, 2)}\n`;
+}
+
+/** Parses and checks one version of the file: the state, or why it cannot be used. */
+export function unsealState(text: string): PersistedState | string {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return text.trim() === '' ? 'it is empty' : 'it is not valid JSON (truncated?)';
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return 'it is not a JSON object';
+  const { checksum, ...rest } = json as Record<string, unknown>;
+  if (typeof checksum !== 'string') return 'it has no checksum';
+  // Key order survives JSON.parse, so this is the exact body that was sealed.
+  if (checksumOf(JSON.stringify(rest)) !== checksum) return 'its checksum does not match its content';
+  const parsed = stateSchema.safeParse(rest);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return `${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`;
+  }
+  return parsed.data;
+}
+
+export interface LoadedState {
+  state: PersistedState;
+  /** set when the current file was missing or damaged and the kept previous version was used */
+  fallback?: { why: string; used: string };
+}
+
 export class StateStore {
   readonly path: string;
+  readonly previousPath: string;
+  /** after a fallback, the damaged file must not become the kept previous version */
+  private keepPrevious = true;
+
   constructor(stateDir: string, private readonly fs: StateFs) {
     this.path = join(stateDir, 'state.json');
+    this.previousPath = `${this.path}.prev`;
   }
 
-  load(): PersistedState | undefined {
-    let text: string | undefined;
+  private read(path: string): string | undefined {
     try {
-      text = this.fs.read(this.path);
+      return this.fs.read(path);
     } catch (err) {
-      throw new EdgeError('E_STATE', `cannot read state file ${this.path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      throw new EdgeError('E_STATE', `cannot read state file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
-    if (text === undefined) return undefined;
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      throw this.corrupt('it is not valid JSON');
+  }
+
+  load(): LoadedState | undefined {
+    const text = this.read(this.path);
+    const current = text === undefined ? undefined : unsealState(text);
+    if (current !== undefined && typeof current !== 'string') return { state: current };
+    const prevText = this.read(this.previousPath);
+    const previous = prevText === undefined ? undefined : unsealState(prevText);
+    if (previous !== undefined && typeof previous !== 'string') {
+      this.keepPrevious = false;
+      return { state: previous, fallback: { why: current === undefined ? 'it is missing' : current, used: this.previousPath } };
     }
-    const parsed = stateSchema.safeParse(json);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw this.corrupt(`${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`);
-    }
-    return parsed.data;
+    if (current === undefined) return undefined; // neither exists: a new host
+    throw new EdgeError('E_STATE', `state file ${this.path} is damaged (${current}) and `
+      + `${previous === undefined ? `there is no previous version (${this.previousPath})` : `so is the previous version ${this.previousPath} (${previous})`}; `
+      + 'refusing to pick a new overlay address. Restore the file from a backup, or delete both files to give this host a new address');
   }
 
   save(state: PersistedState): void {
-    const text = `${JSON.stringify(state, null, 2)}\n`;
     try {
-      this.fs.writeAtomic(this.path, text);
+      this.fs.writeAtomic(this.path, sealState(state), this.keepPrevious ? this.previousPath : undefined);
+      this.keepPrevious = true;
     } catch (err) {
       throw new EdgeError('E_STATE', `cannot write state file ${this.path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
-  }
-
-  private corrupt(why: string): EdgeError {
-    return new EdgeError('E_STATE', `state file ${this.path} is corrupt (${why}); refusing to pick a new overlay address. Restore the file from a backup, or delete it to give this host a new address`);
   }
 }

@@ -1,5 +1,6 @@
 // Test double: an in-memory filesystem for StateStore, with a switch to make
-// writes fail (a full disk) and a record of every version written.
+// writes fail (a full disk) and a record of every version written. It keeps
+// the previous version as the real one does.
 
 import type { StateFs } from '../../src/state/store.js';
 
@@ -12,12 +13,14 @@ export class MemoryStateFs implements StateFs {
     return this.files.get(path);
   }
 
-  writeAtomic(path: string, data: string): void {
+  writeAtomic(path: string, data: string, previous?: string): void {
     if (this.failWrites) {
       const err = new Error(`${this.failWrites}: write failed`) as NodeJS.ErrnoException;
       err.code = this.failWrites;
       throw err;
     }
+    const current = this.files.get(path);
+    if (previous && current !== undefined) this.files.set(previous, current);
     this.files.set(path, data);
     this.writes.push({ path, data });
   }

@@ -4,6 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { formatIpv4, isHostAddress } from '../../src/net/ipv4.js';
 import { Sim } from './harness.js';
+import { sealState, unsealState } from '../../src/state/store.js';
+import type { PersistedState } from '../../src/state/schema.js';
 
 describe('simultaneous start', () => {
   it('20 hosts booting within one second end with 20 distinct persisted host addresses (10 seeds)', async () => {
@@ -84,10 +86,10 @@ describe('partition and merge', () => {
     await sim.run(2000);
     // force the same address on both sides, as two halves of a split site could end up
     if (a.agent!.overlayIp !== b.agent!.overlayIp) {
-      const st = JSON.parse(b.fs.files.get('/sim/b/state.json')!) as Record<string, unknown>;
+      const st = unsealState(b.fs.files.get('/sim/b/state.json')!) as PersistedState;
       st.overlayIp = formatIpv4(a.agent!.overlayIp!);
       await sim.stop(b);
-      b.fs.files.set('/sim/b/state.json', JSON.stringify(st));
+      b.fs.files.set('/sim/b/state.json', sealState(st));
       await sim.start(b);
       await sim.run(1000);
     }

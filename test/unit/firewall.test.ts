@@ -36,8 +36,10 @@ describe('nftables filter', () => {
     fastOk = false; // someone deleted our table
     await fw.apply([ip('10.0.0.4')]);
     expect(calls.filter((c) => c.startsWith('-f -: flush table')).length).toBe(2); // reinstalled whole
+    fw.report(); // reads the counter in the background
     await new Promise((r) => setImmediate(r));
     expect(fw.report()).toMatchObject({ mode: 'filtered', allowed: 1, droppedPackets: 7 });
+    expect(calls.filter((c) => c.includes('counter')).length).toBe(1); // not again within 2 s
   });
 
   it('reports "unfiltered" with the reason when nft is missing, and does not repeat the error', async () => {

@@ -48,7 +48,7 @@ describe('status formatting', () => {
         { id: 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb', overlayIp: '100.64.192.3', underlayIp: '10.0.0.3', mac: '02:00:00:00:00:02', state: 'alive', lastSeenMs: 850, lastSeenAt: '', claimedAt: '', pinned: false, clockSkewMs: 0 },
         { id: 'cccccccccccccccccccccccccccccccc', overlayIp: '100.64.192.100', underlayIp: '10.0.0.4', mac: '02:00:00:00:00:03', state: 'stale', lastSeenMs: 90_061_000, lastSeenAt: '', claimedAt: '', pinned: false, clockSkewMs: null },
       ],
-      dataplane: { ready: true, lastReconcileAt: null, lastReconcileMs: 1, fdbEntries: 4, neighEntries: 2, lastError: null },
+      dataplane: { ready: true, lastReconcileAt: null, lastReconcileMs: 1, readySince: null, lastChangeAt: null, fdbEntries: 4, neighEntries: 2, lastError: null },
       filter: { mode: 'filtered', allowed: 2, droppedPackets: 0, error: null },
       security: { keys: [], unconfirmedClaims: 0, foreignClusters: [], forgotten: [] },
       counters: {}, agent: { pid: 1, version: VERSION, startedAt: '', stateFile: '', persistError: null },

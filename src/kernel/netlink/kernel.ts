@@ -7,7 +7,7 @@ import type { Clock } from '../../clock.js';
 import type { Addr, FdbEntry, HostRoute, Kernel, KernelEvent, Link, LinkChange, Neigh, VxlanSpec } from '../types.js';
 import { EventSocket, RequestSocket, nl } from './socket.js';
 import {
-  AF_BRIDGE, AF_INET, RTM, RTPROT_EDGE_OVERLAY, linkInfo, macBytes, toAddr, toEvent, toFdb, toHostRoute, toLink, toNeigh, vxlanData,
+  AF_BRIDGE, AF_INET, RTM, RTPROT_EDGE_OVERLAY, linkInfo, macBytes, neighEvent, toAddr, toEvent, toFdb, toHostRoute, toLink, toNeigh, vxlanData,
 } from './messages.js';
 
 const F = {
@@ -180,7 +180,9 @@ export class NetlinkKernel implements Kernel {
         for (const m of msgs) {
           let ev: KernelEvent | undefined;
           try {
-            ev = toEvent(m.type, nl.rt.parseMessage(m.type, m.data));
+            ev = m.type === RTM.NEWNEIGH || m.type === RTM.DELNEIGH
+              ? neighEvent(m.type, m.data)
+              : toEvent(m.type, nl.rt.parseMessage(m.type, m.data));
           } catch {
             continue; // a notification the library cannot parse is not ours
           }

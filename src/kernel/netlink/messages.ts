@@ -156,3 +156,39 @@ export function toEvent(type: number, m: RtMessage): KernelEvent | undefined {
   }
   return undefined;
 }
+
+const NDA_DST = 1;
+const NDA_LLADDR = 2;
+const NUD_PERMANENT = 0x80;
+const NTF_SELF = 0x02;
+const NDMSG_LEN = 12;
+
+/**
+ * The same event as toEvent() for RTM_NEWNEIGH/DELNEIGH, read straight from
+ * the fixed layout (struct ndmsg, then NDA_DST and NDA_LLADDR). Every FDB and
+ * neighbour change we make comes back as one of these: hundreds in a storm,
+ * where the library's generic parser (an object and a Buffer view per
+ * attribute) was a sixth of the agent's CPU. test/unit/netlink-messages
+ * checks it against the library on the same bytes.
+ */
+export function neighEvent(type: number, b: Buffer): KernelEvent | undefined {
+  if (b.length < NDMSG_LEN) return undefined;
+  const family = b[0];
+  if (family !== AF_INET && family !== AF_BRIDGE) return undefined;
+  const index = b.readInt32LE(4);
+  const state = b.readUInt16LE(8);
+  const flags = b[10]!;
+  let dst: Ipv4 | undefined;
+  let mac: string | undefined;
+  for (let off = NDMSG_LEN; off + 4 <= b.length;) {
+    const len = b.readUInt16LE(off);
+    if (len < 4 || off + len > b.length) break;
+    const attr = b.readUInt16LE(off + 2) & 0x3fff; // without NLA_F_NESTED / NET_BYTEORDER
+    if (attr === NDA_DST && len === 8) dst = b.readUInt32BE(off + 4) >>> 0;
+    else if (attr === NDA_LLADDR && len === 10) mac = formatMac(b.subarray(off + 4, off + 10));
+    off += (len + 3) & ~3;
+  }
+  const op = type === RTM.NEWNEIGH ? 'new' : 'del';
+  if (family === AF_BRIDGE) return { type: 'fdb', op, index, mac: mac ?? '', dst, self: (flags & NTF_SELF) !== 0 };
+  return dst === undefined ? undefined : { type: 'neigh', op, index, dst, mac, permanent: (state & NUD_PERMANENT) !== 0 };
+}

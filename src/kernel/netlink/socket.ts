@@ -14,7 +14,18 @@ import { EdgeError, KernelError } from '../../errors.js';
 import type { Clock, TimerHandle } from '../../clock.js';
 
 const require = createRequire(import.meta.url);
-export const nl = require('netlink') as typeof import('netlink');
+/**
+ * The parts of the netlink library we use. Its index also loads nl80211,
+ * WireGuard and generic-netlink tables we never need (~1.5 MB of RSS on an
+ * agent that aims at 64), so the pieces are required one by one.
+ */
+export const nl = {
+  ...(require('netlink/dist/constants.js') as typeof import('netlink/dist/constants.js')),
+  ...(require('netlink/dist/structs.js') as typeof import('netlink/dist/structs.js')),
+  ...(require('netlink/dist/netlink.js') as typeof import('netlink/dist/netlink.js')),
+  rt: require('netlink/dist/rt/structs.js') as typeof import('netlink/dist/rt/structs.js'),
+  ifla: require('netlink/dist/rt/ifla.js') as typeof import('netlink/dist/rt/ifla.js'),
+};
 export type RtMessage = import('netlink').rt.Message;
 type NetlinkSocket = import('netlink').NetlinkSocket;
 type NetlinkMessage = import('netlink').NetlinkMessage;
@@ -39,14 +50,16 @@ function errnoName(errno: number): string {
  */
 class Channel {
   private sock: NetlinkSocket | undefined;
+  /** the socket's netlink port id, read once (the library would ask the kernel on every send) */
+  private port = 0;
   private broken: { promise: Promise<never>; reject: (e: Error) => void } | undefined;
   private inflight = 0;
   private readonly waiting: (() => void)[] = [];
 
   constructor(private readonly maxInflight: number) {}
 
-  private socket(): { s: NetlinkSocket; broken: Promise<never> } {
-    if (this.sock && this.broken) return { s: this.sock, broken: this.broken.promise };
+  private socket(): { s: NetlinkSocket; port: number; broken: Promise<never> } {
+    if (this.sock && this.broken) return { s: this.sock, port: this.port, broken: this.broken.promise };
     // Large dumps (hundreds of FDB entries) arrive in bursts; 1 MiB each way.
     const s = nl.createNetlink(nl.Protocol.ROUTE, { recvBufferSize: 1 << 20, sendBufferSize: 1 << 20 });
     let reject!: (e: Error) => void;
@@ -56,8 +69,9 @@ class Channel {
     s.on('error', (err) => this.drop(s, broken, `socket error: ${(err as Error).message}`));
     s.on('invalid', () => this.drop(s, broken, 'unparseable reply'));
     this.sock = s;
+    this.port = s.address().port;
     this.broken = broken;
-    return { s, broken: promise };
+    return { s, port: this.port, broken: promise };
   }
 
   drop(s: NetlinkSocket, broken: { reject: (e: Error) => void } | undefined, why: string): void {
@@ -69,13 +83,13 @@ class Channel {
     try { s.close(); } catch { /* already closed */ }
   }
 
-  async run<T>(fn: (s: NetlinkSocket, broken: Promise<never>) => Promise<T>): Promise<T> {
+  async run<T>(fn: (s: NetlinkSocket, port: number) => Promise<T>): Promise<T> {
     if (this.inflight < this.maxInflight) this.inflight++;
     else await new Promise<void>((resolve) => this.waiting.push(resolve));
     try {
-      const { s, broken } = this.socket();
+      const { s, port, broken } = this.socket();
       try {
-        return await Promise.race([fn(s, broken), broken]);
+        return await Promise.race([fn(s, port), broken]);
       } catch (err) {
         if (!(err instanceof KernelError)) this.drop(s, this.sock === s ? this.broken : undefined, (err as Error).message);
         throw err;
@@ -104,10 +118,10 @@ export class RequestSocket {
 
   async request(op: string, type: number, flags: number, payload: Uint8Array[]): Promise<RtMessage[]> {
     const isDump = (flags & nl.FlagsGet.DUMP) === nl.FlagsGet.DUMP;
-    return (isDump ? this.dumps : this.commands).run(async (s) => {
+    return (isDump ? this.dumps : this.commands).run(async (s, localPort) => {
       let replies: NetlinkMessage[];
       try {
-        [replies] = await s.request(type, payload, { flags, timeout: REQUEST_TIMEOUT_MS, checkError: false });
+        [replies] = await s.request(type, payload, { flags, localPort, timeout: REQUEST_TIMEOUT_MS, checkError: false });
       } catch (err) {
         throw new EdgeError('E_KERNEL_SOCKET', `${op}: netlink request failed: ${(err as Error).message}`, { op });
       }

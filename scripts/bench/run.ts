@@ -1,0 +1,95 @@
+// `npm run bench [-- --quick] [-- --only NAME,...] [-- --report-only]`: the benchmarks of
+// BENCHMARKS.md, in one run on this machine (root; network namespaces, real
+// dnsmasq DHCP, the real agent). Prints one summary table, writes
+// bench/results.json and regenerates BENCHMARKS.md. --quick is a smoke run
+// (under a minute) that keeps the scripts working; its numbers mean little.
+
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, release } from 'node:os';
+import { join } from 'node:path';
+import { ROOT, labUnavailable, sh } from '../lab/lab.js';
+import { recovery, type RecoveryRun } from './recovery.js';
+import { mesh, type MeshRun } from './mesh.js';
+import { footprint, type FootprintRun } from './footprint.js';
+import { scale, type ScaleRun } from './scale.js';
+import { datapath, type DatapathRun } from './datapath.js';
+import { writeReport } from './report.js';
+
+export interface Results {
+  quick: boolean;
+  startedAt: string;
+  durationS: number;
+  machine: { cpu: string; cores: number; kernel: string; node: string; iperf3: string };
+  recovery?: { agent: RecoveryRun; reference: RecoveryRun };
+  mesh?: MeshRun[];
+  footprint?: FootprintRun;
+  scale?: ScaleRun;
+  datapath?: DatapathRun;
+}
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const only = args.includes('--only') ? (args[args.indexOf('--only') + 1] ?? '').split(',') : undefined;
+const want = (name: string): boolean => !only || only.includes(name);
+
+const plan = quick
+  ? { trials: 2, meshSizes: [[3, 1], [5, 1]] as [number, number][], footprintS: 5, settleS: 1, scalePeers: 50, scaleRounds: 1, iperfS: 1, iperfRounds: 1 }
+  : { trials: 10, meshSizes: [[3, 3], [10, 3], [30, 3]] as [number, number][], footprintS: 60, settleS: 13, scalePeers: 200, scaleRounds: 5, iperfS: 2, iperfRounds: 7 };
+
+async function main(): Promise<void> {
+  if (args.includes('--report-only')) {
+    // bench/notes.md changed: rebuild BENCHMARKS.md from the last full run's figures
+    const last = JSON.parse(readFileSync(join(ROOT, 'bench', 'results.json'), 'utf8')) as Results;
+    process.stdout.write(writeReport(last, join(ROOT, 'BENCHMARKS.md')));
+    return;
+  }
+  const why = labUnavailable();
+  if (why) throw new Error(`cannot benchmark here: ${why}`);
+  const t0 = Date.now();
+  const results: Results = {
+    quick, startedAt: new Date().toISOString(), durationS: 0,
+    machine: { cpu: cpus()[0]?.model ?? '?', cores: cpus().length, kernel: release(), node: process.version, iperf3: sh('sh', ['-c', 'iperf3 --version 2>/dev/null | head -1']).trim() || 'not installed' },
+  };
+  const step = (s: string): void => { process.stderr.write(`[bench ${Math.round((Date.now() - t0) / 1000)}s] ${s}\n`); };
+  if (want('recovery')) {
+    step(`recovery after renumbering: agent, ${plan.trials} trials x (one host, all hosts)`);
+    const agent = await recovery('agent', plan.trials);
+    step('recovery after renumbering: hand-run reference');
+    const reference = await recovery('reference', plan.trials);
+    results.recovery = { agent, reference };
+  }
+  if (want('mesh')) {
+    results.mesh = [];
+    for (const [n, trials] of plan.meshSizes) {
+      step(`mesh formation: ${n} hosts x ${trials}`);
+      results.mesh.push(await mesh(n, trials));
+    }
+  }
+  if (want('footprint')) {
+    step(`footprint: idle agent with 10 peers for ${plan.footprintS} s`);
+    results.footprint = await footprint(plan.footprintS, 10, plan.settleS);
+  }
+  if (want('scale')) {
+    step(`scale: ${plan.scalePeers} peers from a load generator x ${plan.scaleRounds}`);
+    results.scale = await scale(plan.scalePeers, plan.scaleRounds);
+  }
+  if (want('datapath')) {
+    if (results.machine.iperf3 === 'not installed') step('data path: skipped, iperf3 is not installed');
+    else {
+      step(`data path: iperf3 ${plan.iperfS} s x ${plan.iperfRounds} rounds`);
+      results.datapath = await datapath(plan.iperfS, plan.iperfRounds);
+    }
+  }
+  results.durationS = Math.round((Date.now() - t0) / 1000);
+  mkdirSync(join(ROOT, 'bench'), { recursive: true });
+  // only a complete full run is the record (results.json, BENCHMARKS.md)
+  const record = !quick && !only;
+  writeFileSync(join(ROOT, 'bench', record ? 'results.json' : quick ? 'results-quick.json' : 'results-partial.json'), `${JSON.stringify(results, null, 2)}\n`);
+  const summary = writeReport(results, record ? join(ROOT, 'BENCHMARKS.md') : undefined);
+  process.stdout.write(summary);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

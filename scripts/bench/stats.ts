@@ -1,0 +1,28 @@
+// Benchmark helper: summary statistics over repeated trials.
+
+export interface Summary {
+  n: number;
+  median: number;
+  p90: number;
+  p99: number;
+  min: number;
+  max: number;
+}
+
+/** Nearest-rank percentile of an ascending list. */
+function pct(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+export function summarize(xs: number[]): Summary {
+  const s = [...xs].filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  return { n: s.length, median: pct(s, 50), p90: pct(s, 90), p99: pct(s, 99), min: s[0] ?? NaN, max: s.at(-1) ?? NaN };
+}
+
+export const round = (x: number, digits = 1): number => (Number.isFinite(x) ? Math.round(x * 10 ** digits) / 10 ** digits : x);
+
+export function fmt(s: Summary, unit = 'ms'): string {
+  return `median ${round(s.median)} ${unit}, p90 ${round(s.p90)}, p99 ${round(s.p99)} (n=${s.n})`;
+}
