@@ -92,6 +92,19 @@ export interface LabOptions {
   prefixLen?: 16 | 24;
 }
 
+/** What a long-lived TCP probe saw (scripts/lab/tcp-probe.mjs). */
+export interface TcpResult {
+  /** bytes the client sent, got back, and the server received */
+  sent: number;
+  echoed: number;
+  received: number;
+  /** every echoed byte was the one sent at its offset */
+  intact: boolean;
+  maxGapMs: number;
+  error: string | null;
+  closed: boolean;
+}
+
 export class Lab {
   readonly prefix = `eo${randomBytes(2).toString('hex')}`;
   readonly dir = mkdtempSync(join(tmpdir(), 'edge-overlay-lab-'));
@@ -323,20 +336,24 @@ export class Lab {
   }
 
   /** Starts a TCP echo server in `server` and a client in `client` talking over the overlay. */
-  async tcp(client: Host, server: Host, serverIp: string, port = 7700): Promise<{ stop: () => Promise<{ sent: number; echoed: number; maxGapMs: number; error: string | null; closed: boolean }> }> {
-    const srv = this.spawnIn(server.ns, [process.execPath, TCP_PROBE, 'server', String(port)], join(server.dir, 'tcp-server.log'));
+  async tcp(client: Host, server: Host, serverIp: string, port = 7700): Promise<{ stop: () => Promise<TcpResult> }> {
+    const srvOut = join(server.dir, `tcp-server-${Date.now()}.log`);
+    const srv = this.spawnIn(server.ns, [process.execPath, TCP_PROBE, 'server', String(port)], srvOut);
     await sleep(300);
     const out = join(client.dir, `tcp-client-${Date.now()}.log`);
     const cli = this.spawnIn(client.ns, [process.execPath, TCP_PROBE, 'client', serverIp, String(port), '20'], out);
     await sleep(300);
+    const lastLine = (f: string): Record<string, unknown> => JSON.parse(readFileSync(f, 'utf8').trim().split('\n').at(-1) || '{}') as Record<string, unknown>;
     return {
       stop: async () => {
+        // the client stops sending and drains its echoes before it reports
         const gone = new Promise<void>((r) => cli.once('exit', () => r()));
         cli.kill('SIGTERM');
         await gone;
+        const srvGone = new Promise<void>((r) => srv.once('exit', () => r()));
         srv.kill('SIGTERM');
-        const line = readFileSync(out, 'utf8').trim().split('\n').at(-1) ?? '{}';
-        return JSON.parse(line) as { sent: number; echoed: number; maxGapMs: number; error: string | null; closed: boolean };
+        await srvGone;
+        return { ...(lastLine(out) as Omit<TcpResult, 'received'>), received: Number(lastLine(srvOut).received ?? NaN) };
       },
     };
   }

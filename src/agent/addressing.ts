@@ -75,6 +75,8 @@ export class Addressing {
   private pending: PendingLoss | undefined;
   /** held time of our claim before heldSince (persisted across restarts) */
   private heldBase = 0;
+  /** a new claim is dated no earlier than this (after a forget; see onForgotten) */
+  private claimFloor = 0;
   private heldSince = 0;
 
   constructor(private readonly d: AddressingDeps) {}
@@ -173,7 +175,7 @@ export class Addressing {
       this.timer = this.d.clock.setTimeout(() => this.tick(), p.sent < t.probeCount ? t.probeIntervalMs : t.announceWaitMs);
       return;
     }
-    const claimedAt = this.d.clock.now();
+    const claimedAt = Math.max(this.d.clock.now(), this.claimFloor);
     this.timer = undefined;
     if (!this.d.persistClaim(p.candidate, claimedAt)) {
       // Never use an address we could not persist: a restart would lose it.
@@ -249,7 +251,14 @@ export class Addressing {
   }
 
   /** An operator forgot our claim (it matched what we hold): give the address up. */
-  onForgotten(by: string): void {
+  /**
+   * An operator released our claim made at `claimedAt` (or earlier). A new
+   * claim must be dated after it, or peers would take it for the released
+   * one too: with a wall clock stepped back (an RTC reset by a power cut)
+   * "now" can be earlier than the old claim.
+   */
+  onForgotten(by: string, claimedAt: number): void {
+    this.claimFloor = Math.max(this.claimFloor, claimedAt + 1);
     if (this.phase.kind !== 'established') return;
     this.d.log.warn({ code: 'E_FORGOTTEN', peer: by, old: formatIpv4(this.phase.ip) }, `this host's overlay address was released by an operator (edge-overlay forget on node ${by}); claiming a new one`);
     this.lose(by, undefined);

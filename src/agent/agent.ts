@@ -331,7 +331,10 @@ export class Agent {
     if (old !== undefined && next !== undefined) this.counters.underlayChangesOwn++;
     this.d.log.info({ ifname: this.config.interface, old: old === undefined ? null : formatIpv4(old), new: next === undefined ? null : formatIpv4(next) },
       next === undefined ? 'underlay address lost; waiting for a new one' : 'underlay address changed; announcing');
-    if (next !== undefined) this.announcer.burst();
+    if (next !== undefined) {
+      this.announcer.markFresh(); // we may have been cut off: peers answer with their news
+      this.announcer.burst();
+    }
     this.reconciler.request(); // a peer may have claimed our new underlay address
   }
 

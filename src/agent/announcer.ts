@@ -45,13 +45,33 @@ export interface AnnouncerDeps {
 }
 
 const TRIGGER_DELAY_MS = 20;
+/**
+ * For this long after its first announcement, and after its own underlay
+ * address changed, a host marks its announcements "fresh": it may have
+ * missed peers' news (it was not running, or cut off), so they answer with
+ * theirs at once instead of at their next period.
+ */
+const FRESH_MS = 2000;
 
 export class Announcer {
   private periodic: TimerHandle | undefined;
   private burstTimers: TimerHandle[] = [];
   private triggered: TimerHandle | undefined;
+  private freshUntil: number | undefined;
+  private ownChange = -Infinity;
 
   constructor(private readonly d: AnnouncerDeps) {}
+
+  /** Our underlay address changed: ask peers for their news again (see FRESH_MS). */
+  markFresh(): void {
+    this.ownChange = this.d.clock.monotonic();
+    this.freshUntil = this.ownChange + FRESH_MS;
+  }
+
+  /** Monotonic time of our last own underlay change (-Infinity: none in this process). */
+  get ownChangeAt(): number {
+    return this.ownChange;
+  }
 
   start(): void {
     this.schedulePeriodic();
@@ -119,10 +139,12 @@ export class Announcer {
     if (s.overlayIp === undefined || s.claimedAt === undefined) return;
     const c = this.common();
     if (!c) return;
+    const now = this.d.clock.monotonic();
+    this.freshUntil ??= now + FRESH_MS; // the first announcement of this process
     this.send({
       ...c, type: 'announce', overlayIp: s.overlayIp, underlayIp: s.underlayIp ?? 0, mac: s.mac, claimedAt: s.claimedAt,
       heldMs: Math.round(s.heldMs ?? 0), cidr: s.cidr, vni: s.vni, ...(s.pinned ? { pinned: true } : {}),
-      ...(s.physMac ? { physMac: s.physMac } : {}), ...(echo ? { echo } : {}),
+      ...(s.physMac ? { physMac: s.physMac } : {}), ...(echo ? { echo } : {}), ...(now < this.freshUntil ? { fresh: true } : {}),
     }, to);
   }
 

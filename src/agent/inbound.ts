@@ -45,6 +45,8 @@ export interface InboundDeps {
 }
 
 const FORGET_REPLY_INTERVAL_MS = 5000;
+/** a peer's "fresh" announcements are answered once in this long: as long as they stay fresh (announcer.ts) */
+const FRESH_ANSWER_INTERVAL_MS = 2000;
 /** authentication tags of recently accepted packets (see `seen`) */
 const RECENT_TAGS = 1024;
 /** the second copy of a packet arrives within this; later it is a replay, checked in full */
@@ -53,6 +55,7 @@ const DUPLICATE_WINDOW_MS = 1000;
 export class Inbound {
   private mismatchLogged = new Set<string>();
   private forgetReplied = new Map<string, number>();
+  private freshAnswered = new Map<string, number>();
   private impostorLoggedAt = -Infinity;
   /** tag -> who sent it and from which physical MAC (to mark L2 adjacency on the raw copy) */
   private readonly recent = new Map<string, { nodeId: string; physMac: string | undefined; at: number }>();
@@ -235,6 +238,20 @@ export class Inbound {
     } else if (wasStale) {
       d.log.info({ peer, underlayIp: formatIpv4(msg.underlayIp) }, 'peer is back');
     }
+    // It just started or moved and may have missed our news (a move of ours
+    // while it was down): answer — once per peer per episode, since our
+    // answer may itself be fresh and must not start a ping-pong; but always
+    // when it moved or we moved since our last answer (a quick restart
+    // inside one episode must not cost it a period). Answers change nothing,
+    // so they never satisfy that and cannot loop.
+    if (msg.fresh && obs.kind !== 'new') {
+      const now = d.clock.monotonic();
+      const last = this.freshAnswered.get(peer) ?? -Infinity;
+      if (obs.kind === 'updated' || d.announcer.ownChangeAt > last || now - last > FRESH_ANSWER_INTERVAL_MS) {
+        this.freshAnswered.set(peer, now);
+        d.announcer.trigger();
+      }
+    }
     if (d.addressing.onAnnounce(msg)) d.announcer.announce(); // defend our address
   }
 
@@ -271,7 +288,7 @@ export class Inbound {
   private onForget(msg: ForgetMsg): void {
     const d = this.d;
     if (msg.targetId === d.nodeId) {
-      if (d.addressing.claimedAt !== undefined && d.addressing.claimedAt <= msg.targetClaimedAt) d.addressing.onForgotten(msg.nodeId);
+      if (d.addressing.claimedAt !== undefined && d.addressing.claimedAt <= msg.targetClaimedAt) d.addressing.onForgotten(msg.nodeId, msg.targetClaimedAt);
       return;
     }
     if (!d.tombstones.add({ id: msg.targetId, claimedAt: msg.targetClaimedAt, at: d.clock.now() })) return;

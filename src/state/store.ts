@@ -7,8 +7,8 @@
 // serialised: a crash at any instant leaves the old or the new version.
 
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, linkSync, openSync, renameSync, writeSync, readFileSync, mkdirSync, unlinkSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { closeSync, fsyncSync, linkSync, openSync, readdirSync, renameSync, writeSync, readFileSync, mkdirSync, unlinkSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { EdgeError } from '../errors.js';
 import { stateSchema, type PersistedState } from './schema.js';
 
@@ -22,6 +22,8 @@ export interface StateFs {
    * nothing happens to it when `path` does not exist yet).
    */
   writeAtomic(path: string, data: string, previous?: string): void;
+  /** Removes temp files a killed writer of `path` left behind (`<path>.tmp-*`, `<path>.prev.tmp-*`). */
+  removeStale(path: string): void;
 }
 
 function ignoreMissing(fn: () => void): void {
@@ -76,6 +78,18 @@ export const nodeStateFs: StateFs = {
       fsyncSync(dfd); // the renames themselves survive a power cut
     } finally {
       closeSync(dfd);
+    }
+  },
+  removeStale(path) {
+    const base = basename(path);
+    let names: string[];
+    try {
+      names = readdirSync(dirname(path));
+    } catch {
+      return; // no directory yet: nothing left behind
+    }
+    for (const n of names) {
+      if (n.startsWith(`${base}.tmp-`) || n.startsWith(`${base}.prev.tmp-`)) ignoreMissing(() => unlinkSync(join(dirname(path), n)));
     }
   },
 };
@@ -134,7 +148,13 @@ export class StateStore {
     }
   }
 
+  /** Call once, holding the state directory's lock (no other writer runs). */
   load(): LoadedState | undefined {
+    try {
+      this.fs.removeStale(this.path);
+    } catch {
+      // leftovers are harmless; a read-only directory is reported by the first save
+    }
     const text = this.read(this.path);
     const current = text === undefined ? undefined : unsealState(text);
     if (current !== undefined && typeof current !== 'string') return { state: current };

@@ -35,6 +35,8 @@ const F = {
   nonce: 14, echo: 15, flags: 16, heldMs: 17, physMac: 18,
 } as const;
 const FLAG_PINNED = 1;
+/** the sender just started or just got a new address: it may have missed news, answer it */
+const FLAG_FRESH = 2;
 
 export const DROP_REASONS = [
   'too-short', 'too-long', 'bad-magic', 'bad-version', 'bad-length', 'unknown-type',
@@ -61,12 +63,14 @@ export interface AnnounceMsg extends Common {
   vni: number;
   /** the address was pinned by an operator (--overlay-ip) */
   pinned?: boolean;
+  /** the sender just started, or its own underlay address just changed: peers should announce back */
+  fresh?: boolean;
   /** MAC of the sender's physical interface: a raw L2 frame from it proves the sender shares our segment */
   physMac?: string;
   echo?: string;
 }
 /** A newcomer asks whether `overlayIp` is free (RFC 5227 style probe). */
-export interface ProbeMsg extends Omit<AnnounceMsg, 'type' | 'echo'> {
+export interface ProbeMsg extends Omit<AnnounceMsg, 'type' | 'echo' | 'fresh'> {
   type: 'probe';
 }
 /** "overlayIp is held by holderId (claim made at holderClaimedAt, held for holderHeldMs)" — sent to targetId. */
@@ -150,7 +154,8 @@ function bodyFields(msg: Message): [number, Buffer][] {
       if (!mac) throw new RangeError(`bad MAC ${msg.mac}`);
       fields.push([F.underlayIp, ipv4ToBytes(msg.underlayIp)], [F.mac, mac], [F.claimedAt, u64(msg.claimedAt)], [F.heldMs, u64(msg.heldMs)],
         [F.cidr, Buffer.concat([ipv4ToBytes(msg.cidr.network), Buffer.from([msg.cidr.prefix])])], [F.vni, u32(msg.vni)]);
-      if (msg.pinned) fields.push([F.flags, Buffer.from([FLAG_PINNED])]);
+      const flags = (msg.pinned ? FLAG_PINNED : 0) | (msg.type === 'announce' && msg.fresh ? FLAG_FRESH : 0);
+      if (flags) fields.push([F.flags, Buffer.from([flags])]);
       if (msg.physMac) {
         const pm = parseMac(msg.physMac);
         if (!pm) throw new RangeError(`bad MAC ${msg.physMac}`);
@@ -258,7 +263,8 @@ function interpret(kind: MessageKind, f: Fields, cluster: string): Message {
       };
       if (kind === 'probe') return { ...base, type: kind };
       const echo = optionalHex(f, F.echo);
-      return { ...base, type: kind, ...(echo ? { echo } : {}) };
+      const fresh = f.has(F.flags) && (field(f, F.flags)[0]! & FLAG_FRESH) !== 0;
+      return { ...base, type: kind, ...(fresh ? { fresh } : {}), ...(echo ? { echo } : {}) };
     }
   }
 }

@@ -71,3 +71,33 @@ export class FakeClock implements Clock {
     await flush();
   }
 }
+
+/**
+ * One host's view of a shared FakeClock: the same monotonic time and timers,
+ * its own wall clock (an RTC that is off, or stepped by NTP or by hand).
+ */
+export class HostClock implements Clock {
+  private wallOffset = 0;
+
+  constructor(private readonly base: FakeClock) {}
+
+  now(): number {
+    return this.base.now() + this.wallOffset;
+  }
+
+  monotonic(): number {
+    return this.base.monotonic();
+  }
+
+  stepWall(ms: number): void {
+    this.wallOffset += ms;
+  }
+
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    return this.base.setTimeout(fn, ms);
+  }
+
+  setInterval(fn: () => void, ms: number): TimerHandle {
+    return this.base.setInterval(fn, ms);
+  }
+}

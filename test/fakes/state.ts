@@ -13,6 +13,10 @@ export class MemoryStateFs implements StateFs {
     return this.files.get(path);
   }
 
+  removeStale(path: string): void {
+    for (const k of [...this.files.keys()]) if (k.startsWith(`${path}.tmp-`) || k.startsWith(`${path}.prev.tmp-`)) this.files.delete(k);
+  }
+
   writeAtomic(path: string, data: string, previous?: string): void {
     if (this.failWrites) {
       const err = new Error(`${this.failWrites}: write failed`) as NodeJS.ErrnoException;

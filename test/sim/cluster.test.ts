@@ -110,6 +110,52 @@ describe('renumbering', () => {
     expect(sim.overlayIps()).toEqual(before);
   });
 
+  it('a host restarted after its peers moved learns their new addresses at once, not at their next period', async () => {
+    for (const seed of [5, 6, 7]) {
+      const sim = await threeHosts(seed);
+      const [h1, h2, h3] = sim.hosts as [SimHost, SimHost, SimHost];
+      await sim.stop(h1);
+      await sim.renumber(h2, '10.0.0.62');
+      await sim.renumber(h3, '10.0.0.63');
+      await sim.run(1000); // their bursts are long over
+      const sent = (): number => h2.agent!.counters.sentByType.announce + h3.agent!.counters.sentByType.announce;
+      const before = sent();
+      await sim.start(h1); // its first announcements say "fresh": the others answer with theirs
+      await sim.run(200);
+      expect(fdbDsts(h1)).toEqual(['10.0.0.62', '10.0.0.63']);
+      // the answers are one triggered announcement each (and perhaps a periodic one), not a storm
+      await sim.run(3000);
+      expect(sent() - before).toBeLessThanOrEqual(4);
+    }
+  });
+
+  it('a host restarted twice within one fresh episode still learns its peers\' moves at once', async () => {
+    for (const seed of [15, 16, 17]) {
+      const sim = await threeHosts(seed);
+      const [h1, h2, h3] = sim.hosts as [SimHost, SimHost, SimHost];
+      await sim.stop(h1);
+      await sim.start(h1); // a fresh episode: the others answer once
+      await sim.run(300);
+      await sim.stop(h1); // and down again inside it, while everyone moves
+      await sim.renumber(h1, '10.0.0.81');
+      await sim.renumber(h2, '10.0.0.82');
+      await sim.renumber(h3, '10.0.0.83');
+      await sim.run(600);
+      await sim.start(h1);
+      await sim.run(200);
+      expect(fdbDsts(h1)).toEqual(['10.0.0.82', '10.0.0.83']);
+    }
+  });
+
+  it('a host whose own address changed hears from its peers at once (it may have been cut off)', async () => {
+    const sim = await threeHosts(8);
+    const [h1, h2] = sim.hosts as [SimHost, SimHost];
+    const sent = h2.agent!.counters.sentByType.announce;
+    await sim.renumber(h1, '10.0.0.71');
+    await sim.run(200);
+    expect(h2.agent!.counters.sentByType.announce).toBe(sent + 1);
+  });
+
   it('flushes the ARP entry of a retired underlay address on the physical interface', async () => {
     const sim = await threeHosts();
     const [h1, h2] = sim.hosts as [SimHost, SimHost];

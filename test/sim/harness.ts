@@ -8,7 +8,7 @@ import { DEFAULT_TIMINGS, type AgentConfig } from '../../src/agent/config.js';
 import { parseCidr, parseIpv4, formatIpv4, type Cidr } from '../../src/net/ipv4.js';
 import { StateStore } from '../../src/state/store.js';
 import { parseKeyText, type Keyring } from '../../src/wire/keyfile.js';
-import { FakeClock } from '../fakes/clock.js';
+import { FakeClock, HostClock } from '../fakes/clock.js';
 import { FakeKernel } from '../fakes/kernel.js';
 import { FakeLan, type FakeTransport } from '../fakes/network.js';
 import { MemoryStateFs } from '../fakes/state.js';
@@ -37,6 +37,8 @@ export interface SimHost {
   config: AgentConfig;
   /** the keyring this host's agent starts with (defaults to the cluster's) */
   keys: Keyring | undefined;
+  /** this host's clock: the simulation's time, with a wall clock of its own (stepWall) */
+  clock: HostClock;
 }
 
 export class Sim {
@@ -60,7 +62,7 @@ export class Sim {
     void kernel.addAddr(physIndex, parseIpv4(underlay)!, 24);
     const host: SimHost = {
       name, kernel, transport: this.lan.join(), fs: new MemoryStateFs(), physIndex, underlay, agent: undefined, logs: captureLog(),
-      keys: undefined,
+      keys: undefined, clock: new HostClock(this.clock),
       config: {
         cluster: 'sim', interface: 'eth0', cidr: this.cidr, vni: 100, vxlanPort: 4789, bridge: 'scbr-100', vxlanDevice: 'scvx-100',
         discoveryPort: this.lan.port, stateDir: `/sim/${name}`, runDir: `/run/${name}`, seeds: [], timings: { ...DEFAULT_TIMINGS }, ...overrides,
@@ -79,7 +81,7 @@ export class Sim {
   async start(h: SimHost): Promise<Agent> {
     h.transport.closed = false;
     const agent = new Agent(h.config, {
-      kernel: h.kernel, transport: h.transport, clock: this.clock, store: new StateStore(h.config.stateDir, h.fs),
+      kernel: h.kernel, transport: h.transport, clock: h.clock, store: new StateStore(h.config.stateDir, h.fs),
       log: h.logs.log, keys: h.keys ?? this.keys, random: this.random,
     });
     h.agent = agent;

@@ -23,6 +23,8 @@ describe('wire codec', () => {
   it('round-trips every message type', () => {
     const extras: Message[] = [
       { ...(announce as Extract<Message, { type: 'announce' }>), pinned: true, echo: 'fedcba9876543210' },
+      { ...(announce as Extract<Message, { type: 'announce' }>), fresh: true },
+      { ...(announce as Extract<Message, { type: 'announce' }>), pinned: true, fresh: true },
       { ...(defend as Extract<Message, { type: 'defend' }>), echo: '0011223344556677' },
     ];
     for (const m of [announce, probe, defend, forget, challenge, ...extras]) {

@@ -34,6 +34,15 @@ describe('state store', () => {
     expect(JSON.parse(readFileSync(store.previousPath, 'utf8')).seqFloor).toBe(20);
   }));
 
+  it('removes the temp files a killed writer left behind, and nothing else', () => withDir((dir) => {
+    const store = new StateStore(dir, nodeStateFs);
+    store.save(state);
+    store.save(state);
+    for (const n of ['state.json.tmp-123', 'state.json.prev.tmp-456', 'notes.txt', 'state.json.bak']) writeFileSync(join(dir, n), 'x');
+    expect(store.load()).toEqual({ state });
+    expect(readdirSync(dir).sort()).toEqual(['notes.txt', 'state.json', 'state.json.bak', 'state.json.prev']);
+  }));
+
   it('seals the content with a checksum that catches any change, and stays readable JSON', () => {
     const text = sealState(state);
     expect(JSON.parse(text)).toMatchObject({ overlayIp: '100.64.192.9', checksum: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) });
