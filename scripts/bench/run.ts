@@ -34,7 +34,7 @@ const want = (name: string): boolean => !only || only.includes(name);
 
 const plan = quick
   ? { trials: 2, meshSizes: [[3, 1], [5, 1]] as [number, number][], footprintS: 5, settleS: 1, scalePeers: 50, scaleRounds: 1, iperfS: 1, iperfRounds: 1 }
-  : { trials: 10, meshSizes: [[3, 3], [10, 3], [30, 3]] as [number, number][], footprintS: 60, settleS: 13, scalePeers: 200, scaleRounds: 5, iperfS: 2, iperfRounds: 7 };
+  : { trials: 15, meshSizes: [[3, 3], [10, 3], [30, 3]] as [number, number][], footprintS: 60, settleS: 13, scalePeers: 200, scaleRounds: 5, iperfS: 2, iperfRounds: 7 };
 
 async function main(): Promise<void> {
   if (args.includes('--report-only')) {
@@ -52,11 +52,8 @@ async function main(): Promise<void> {
   };
   const step = (s: string): void => { process.stderr.write(`[bench ${Math.round((Date.now() - t0) / 1000)}s] ${s}\n`); };
   if (want('recovery')) {
-    step(`recovery after renumbering: agent, ${plan.trials} trials x (one host, all hosts)`);
-    const agent = await recovery('agent', plan.trials);
-    step('recovery after renumbering: hand-run reference');
-    const reference = await recovery('reference', plan.trials);
-    results.recovery = { agent, reference };
+    step(`recovery after renumbering: agent and hand-run reference interleaved, ${plan.trials} trials each x (one host, all hosts)`);
+    results.recovery = await recovery(plan.trials);
   }
   if (want('mesh')) {
     results.mesh = [];

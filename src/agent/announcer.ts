@@ -45,6 +45,7 @@ export interface AnnouncerDeps {
 }
 
 const TRIGGER_DELAY_MS = 20;
+const ANSWER_DELAY_MS = 100;
 /**
  * For this long after its first announcement, and after its own underlay
  * address changed, a host marks its announcements "fresh": it may have
@@ -104,11 +105,26 @@ export class Announcer {
 
   /** A host we did not know appeared: announce soon, once, however many ask. */
   trigger(): void {
+    this.announceWithin(TRIGGER_DELAY_MS);
+  }
+
+  /**
+   * A peer's fresh announcement asks for our news: answer within 100–200 ms,
+   * coalesced with any other pending announcement. Not at once: when a whole
+   * LAN renumbers, answers sent at once would compete for the CPU with the
+   * FDB updates that bring traffic back, and a few tenths of a second do not
+   * matter to a host that just started or moved — a whole period would.
+   */
+  answerFresh(): void {
+    this.announceWithin(ANSWER_DELAY_MS * (1 + this.d.random()));
+  }
+
+  private announceWithin(ms: number): void {
     if (this.triggered) return;
     this.triggered = this.d.clock.setTimeout(() => {
       this.triggered = undefined;
       this.announce();
-    }, TRIGGER_DELAY_MS);
+    }, Math.round(ms));
   }
 
   private common(): { cluster: string; nodeId: string; seq: number; sentAt: number } | undefined {

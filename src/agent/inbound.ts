@@ -249,7 +249,7 @@ export class Inbound {
       const last = this.freshAnswered.get(peer) ?? -Infinity;
       if (obs.kind === 'updated' || d.announcer.ownChangeAt > last || now - last > FRESH_ANSWER_INTERVAL_MS) {
         this.freshAnswered.set(peer, now);
-        d.announcer.trigger();
+        d.announcer.answerFresh();
       }
     }
     if (d.addressing.onAnnounce(msg)) d.announcer.announce(); // defend our address

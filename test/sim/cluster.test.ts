@@ -121,7 +121,7 @@ describe('renumbering', () => {
       const sent = (): number => h2.agent!.counters.sentByType.announce + h3.agent!.counters.sentByType.announce;
       const before = sent();
       await sim.start(h1); // its first announcements say "fresh": the others answer with theirs
-      await sim.run(200);
+      await sim.run(400); // answers come within 100–200 ms, not at the next period (5 s)
       expect(fdbDsts(h1)).toEqual(['10.0.0.62', '10.0.0.63']);
       // the answers are one triggered announcement each (and perhaps a periodic one), not a storm
       await sim.run(3000);
@@ -142,7 +142,7 @@ describe('renumbering', () => {
       await sim.renumber(h3, '10.0.0.83');
       await sim.run(600);
       await sim.start(h1);
-      await sim.run(200);
+      await sim.run(400); // answers come within 100–200 ms, not at the next period (5 s)
       expect(fdbDsts(h1)).toEqual(['10.0.0.82', '10.0.0.83']);
     }
   });
@@ -152,7 +152,7 @@ describe('renumbering', () => {
     const [h1, h2] = sim.hosts as [SimHost, SimHost];
     const sent = h2.agent!.counters.sentByType.announce;
     await sim.renumber(h1, '10.0.0.71');
-    await sim.run(200);
+    await sim.run(400); // answers come within 100–200 ms, not at the next period (5 s)
     expect(h2.agent!.counters.sentByType.announce).toBe(sent + 1);
   });
 
