@@ -25,8 +25,7 @@ async function main(): Promise<void> {
 
     step('Starting edge-overlay agent on every host');
     const t0 = Date.now();
-    for (const h of lab.hosts) lab.startAgent(h);
-    const st = await lab.converged();
+    const st = await lab.startAll();
     process.stdout.write(`  all 3 agents claimed an overlay IP and see each other after ${Date.now() - t0} ms\n`);
     const ip = new Map(lab.hosts.map((h, i) => [h, st[i]!.node.overlayIp!]));
     status(lab, lab.hosts[0]!);

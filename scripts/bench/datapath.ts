@@ -62,8 +62,7 @@ export async function datapath(seconds: number, rounds: number): Promise<Datapat
   const lab = await Lab.create({ hosts: 2, cluster: 'bench' });
   const out: DatapathRun = { seconds, rounds, gbps: {} };
   try {
-    for (const h of lab.hosts) lab.startAgent(h);
-    const st = await lab.converged();
+    const st = await lab.startAll();
     for (const v of VARIANTS) buildVariant(lab, v);
     const [h1, h2] = lab.hosts as [Host, Host];
     const server = spawn('ip', ['netns', 'exec', h2.ns, 'iperf3', '-s'], { stdio: 'ignore' });

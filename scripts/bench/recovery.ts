@@ -31,8 +31,7 @@ class Rig {
     try {
       let ips: string[];
       if (mode === 'agent') {
-        for (const h of lab.hosts) lab.startAgent(h);
-        ips = (await lab.converged()).map((s) => s.node.overlayIp!);
+        ips = (await lab.startAll()).map((s) => s.node.overlayIp!);
       } else {
         ips = buildReference(lab);
         await sleep(300);

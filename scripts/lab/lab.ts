@@ -374,18 +374,28 @@ export class Lab {
       const lines = readFileSync(join(this.dir, 'dnsmasq.log'), 'utf8').split('\n').slice(logBefore - 1);
       return lines.some((l) => l.includes('dhcp-hosts')) || undefined;
     }, 5000, 10);
-    await Promise.all(hs.map(async (h) => {
-      const p = h.dhclient;
-      if (p && p.exitCode === null) {
-        const gone = new Promise<void>((r) => p.once('exit', () => r()));
-        p.kill('SIGTERM');
-        await gone;
-      }
-    }));
+    await Promise.all(hs.map((h) => this.stopDhcp(h)));
     await Promise.all(hs.map((h) => this.startDhcp(h)));
     // the script appends its event right after `ip addr add`: the address can be seen a moment before it
     const bound = await Promise.all(hs.map((h) => until(`${h.name}'s DHCP script to log ${h.ip}`, () => this.boundAt(h, h.ip!), 2000, 5)));
     return hs.map((h, i) => ({ host: h, old: olds[i], ip: h.ip!, boundAt: bound[i]! }));
+  }
+
+  /** Ends the host's DHCP client (SIGTERM releases the lease; SIGKILL is a power cut) and waits for it. */
+  async stopDhcp(h: Host, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const p = h.dhclient;
+    h.dhclient = undefined;
+    if (p && p.exitCode === null) {
+      const gone = new Promise<void>((r) => p.once('exit', () => r()));
+      p.kill(signal);
+      await gone;
+    }
+  }
+
+  /** Starts an agent on every host and waits for the overlay; the statuses in host order. */
+  async startAll(): Promise<StatusReport[]> {
+    for (const h of this.hosts) this.startAgent(h);
+    return this.converged();
   }
 
   /** When the DHCP script last put `ip` on the host's eth0 (ms since epoch). */
@@ -397,13 +407,7 @@ export class Lab {
 
   /** Gives a host a static address instead of DHCP (stops its DHCP client). */
   async setStatic(h: Host, cidr: string, gateway?: string): Promise<void> {
-    const p = h.dhclient;
-    h.dhclient = undefined;
-    if (p && p.exitCode === null) {
-      const gone = new Promise<void>((r) => p.once('exit', () => r()));
-      p.kill('SIGTERM');
-      await gone;
-    }
+    await this.stopDhcp(h);
     this.ipns(h.ns, '-4', 'addr', 'flush', 'dev', 'eth0');
     this.ipns(h.ns, 'addr', 'add', cidr, 'dev', 'eth0');
     if (gateway) this.ipns(h.ns, 'route', 'replace', 'default', 'via', gateway);

@@ -83,8 +83,7 @@ describe.skipIf(why)('the agent under faults, on namespace hosts', () => {
 
   beforeAll(async () => {
     lab = await Lab.create({ hosts: 2 });
-    for (const x of lab.hosts) lab.startAgent(x);
-    const st = await lab.converged();
+    const st = await lab.startAll();
     ip1 = st[0]!.node.overlayIp!;
   }, 60_000);
 

@@ -32,8 +32,7 @@ describe.skipIf(why)('overlay on namespace hosts with real DHCP', () => {
 
   beforeAll(async () => {
     lab = await Lab.create({ hosts: 3 });
-    for (const x of lab.hosts) lab.startAgent(x);
-    const st = await lab.converged();
+    const st = await lab.startAll();
     overlay = new Map(lab.hosts.map((x, i) => [x, st[i]!.node.overlayIp!]));
   }, 60_000);
 

@@ -36,8 +36,7 @@ describe.skipIf(why)('soak: renumbering, vanished hosts, clock steps', () => {
 
   beforeAll(async () => {
     lab = await Lab.create({ hosts: 3 });
-    for (const x of lab.hosts) lab.startAgent(x);
-    const st = await lab.converged();
+    const st = await lab.startAll();
     ip = st.map((s) => s.node.overlayIp!);
     ids = st.map((s) => s.node.id);
   }, 60_000);
@@ -105,13 +104,7 @@ describe.skipIf(why)('soak: renumbering, vanished hosts, clock steps', () => {
     const oldUnderlay = x.ip!;
     // power off: the agent dies with the host, DHCP client and link go down
     await lab.stopAgent(x, 'SIGKILL');
-    const dh = x.dhclient;
-    x.dhclient = undefined;
-    if (dh && dh.exitCode === null) {
-      const gone = new Promise<void>((r) => dh.once('exit', () => r()));
-      dh.kill('SIGKILL');
-      await gone;
-    }
+    await lab.stopDhcp(x, 'SIGKILL');
     lab.exec(x, ['ip', 'link', 'set', 'eth0', 'down']);
     const stale = await until('the host to be shown stale', async () => {
       const s = await lab.status(h(0));

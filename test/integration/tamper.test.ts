@@ -25,8 +25,7 @@ describe.skipIf(why)('tampering and drift on a live overlay', () => {
 
   beforeAll(async () => {
     lab = await Lab.create({ hosts: 3 });
-    for (const x of lab.hosts) lab.startAgent(x);
-    const st = await lab.converged();
+    const st = await lab.startAll();
     ip = st.map((s) => s.node.overlayIp!);
     mac = st.map((s) => s.node.mac);
   }, 60_000);
