@@ -31,7 +31,7 @@ export function formatStatus(s: StatusReport): string {
   const stale = s.peers.filter((p) => p.state === 'stale').length;
   const f = s.filter;
   const filter = f.mode === 'filtered'
-    ? `filtered (${f.allowed} peer${f.allowed === 1 ? '' : 's'} may send VXLAN, ${f.droppedPackets} packets dropped)`
+    ? `filtered (${f.allowed} peer${f.allowed === 1 ? '' : 's'} may send VXLAN, ${f.droppedPackets} packet${f.droppedPackets === 1 ? '' : 's'} dropped)`
     : f.mode === 'disabled' ? 'disabled' : `UNFILTERED${f.error ? ` (${f.error})` : ''}`;
   const lines = [
     `cluster ${s.cluster.name}  overlay ${s.cluster.cidr}  VIP ${s.cluster.vip}${s.node.holdsVip ? ' (held by this host)' : ''}  VNI ${s.cluster.vni}`,
