@@ -2,6 +2,8 @@
 // `code` an operator or a script can match on; `message` is the one line a
 // person reads. Kernel errors also carry errno/syscall/op for the log.
 
+import { constants as osConstants } from 'node:os';
+
 export type ErrorCode =
   | 'E_CONFIG' // invalid flag or config value
   | 'E_KEYFILE' // cluster key file missing, empty, short or too open
@@ -43,6 +45,18 @@ export class KernelError extends EdgeError {
     this.syscall = syscall;
     this.op = op;
   }
+}
+
+let errnoNames: Map<number, string> | undefined;
+
+/** "ENOENT" for 2; `errno N` for a number the platform does not name. */
+export function errnoName(errno: number): string {
+  if (!errnoNames) {
+    errnoNames = new Map();
+    // the first name wins where two share a number (EAGAIN before EWOULDBLOCK)
+    for (const [name, n] of Object.entries(osConstants.errno)) if (!errnoNames.has(n)) errnoNames.set(n, name);
+  }
+  return errnoNames.get(errno) ?? `errno ${errno}`;
 }
 
 export function isKernelErrno(err: unknown, ...names: string[]): boolean {

@@ -250,7 +250,6 @@ export class Addressing {
     }
   }
 
-  /** An operator forgot our claim (it matched what we hold): give the address up. */
   /**
    * An operator released our claim made at `claimedAt` (or earlier). A new
    * claim must be dated after it, or peers would take it for the released

@@ -190,6 +190,7 @@ export class Agent {
         this.reconciler.requestRoutes();
         this.state.schedule();
       },
+      adjacencyChanged: () => this.reconciler.requestRoutes(),
       forgottenChanged: () => this.state.schedule(),
       ownSeqRange: () => [this.state.firstSeq, this.state.lastSeq],
     });
@@ -211,6 +212,8 @@ export class Agent {
     this.addressing?.stop();
     for (const t of this.timers) t.cancel();
     this.timers = [];
+    this.retryTimer?.cancel();
+    this.retryTimer = undefined;
     this.state.cancel();
     this.state.save();
   }
@@ -251,12 +254,9 @@ export class Agent {
   /** `edge-overlay forget NODE`: release a host's address on every host. */
   forget(query: string, force: boolean): { id: string; overlayIp: string } {
     const p = resolvePeer(this.peers, query, force, this.d.clock.monotonic());
-    this.tombstones.add({ id: p.id, claimedAt: p.claimedAt, at: this.d.clock.now() });
-    this.peers.forget(p.id);
+    this.inbound.forget(p.id, p.claimedAt);
     for (let i = 0; i < 3; i++) this.announcer.forget(p.id, p.claimedAt, p.overlayIp);
-    this.d.log.warn({ peer: p.id, overlayIp: formatIpv4(p.overlayIp) }, 'peer forgotten on operator request; its address is free again');
-    this.state.save();
-    this.reconciler.request();
+    this.state.save(); // the operator waits for the answer: on disk before it
     return { id: p.id, overlayIp: formatIpv4(p.overlayIp) };
   }
 
@@ -313,7 +313,6 @@ export class Agent {
       this.retryTimer = undefined;
       this.underlayFlight.request();
     }, this.config.timings.retryMs);
-    this.timers.push(this.retryTimer);
   }
 
   private async refreshUnderlay(): Promise<void> {

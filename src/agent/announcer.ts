@@ -127,9 +127,8 @@ export class Announcer {
     }, Math.round(ms));
   }
 
-  private common(): { cluster: string; nodeId: string; seq: number; sentAt: number } | undefined {
+  private common(s: SelfView = this.d.self()): { cluster: string; nodeId: string; seq: number; sentAt: number } | undefined {
     if (!this.d.transport.canBroadcast()) return undefined;
-    const s = this.d.self();
     return { cluster: s.cluster, nodeId: s.nodeId, seq: this.d.nextSeq(), sentAt: this.d.clock.now() };
   }
 
@@ -153,7 +152,7 @@ export class Announcer {
   announce(to?: Endpoint, echo?: string): void {
     const s = this.d.self();
     if (s.overlayIp === undefined || s.claimedAt === undefined) return;
-    const c = this.common();
+    const c = this.common(s);
     if (!c) return;
     const now = this.d.clock.monotonic();
     this.freshUntil ??= now + FRESH_MS; // the first announcement of this process
@@ -167,7 +166,7 @@ export class Announcer {
   /** false when nothing could be sent (no IPv4 source and no raw L2). */
   probe(candidate: Ipv4, startedAt: number): boolean {
     const s = this.d.self();
-    const c = this.common();
+    const c = this.common(s);
     if (!c) return false;
     this.send({
       ...c, type: 'probe', overlayIp: candidate, underlayIp: s.underlayIp ?? 0, mac: s.mac, claimedAt: startedAt, heldMs: 0, cidr: s.cidr, vni: s.vni,

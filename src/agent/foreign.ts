@@ -48,7 +48,4 @@ export class ForeignClusters {
     return [...this.map.values()].map((c) => ({ ...c }));
   }
 
-  get overlappingCount(): number {
-    return [...this.map.values()].filter((c) => c.overlapping).length;
-  }
 }

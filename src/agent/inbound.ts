@@ -36,8 +36,10 @@ export interface InboundDeps {
   announcer: Announcer;
   relay: Relay;
   counters: Counters;
-  /** the dataplane must follow a membership change */
+  /** the dataplane must follow a membership change (persisted too) */
   routesChanged(): void;
+  /** a peer turned out to share our segment: it may need an on-link route (not persisted) */
+  adjacencyChanged(): void;
   /** tombstones changed: persist */
   forgottenChanged(): void;
   /** the range of sequence numbers this process has used: our own echoes fall inside it */
@@ -79,15 +81,14 @@ export class Inbound {
    * a tag is dropped too, which is what would happen to it anyway; a later
    * copy is a replay and goes through the full check.)
    */
-  private seen(packet: Buffer): { nodeId: string; physMac: string | undefined } | undefined {
-    if (packet.length < 32) return undefined;
-    const hit = this.recent.get(packet.toString('latin1', packet.length - 32));
+  private seen(tag: string | undefined): { nodeId: string; physMac: string | undefined } | undefined {
+    const hit = tag === undefined ? undefined : this.recent.get(tag);
     return hit && this.d.clock.monotonic() - hit.at <= DUPLICATE_WINDOW_MS ? hit : undefined;
   }
 
-  private remember(packet: Buffer, msg: Message): void {
+  private remember(tag: string, msg: Message): void {
     const physMac = msg.type === 'announce' || msg.type === 'probe' ? msg.physMac : undefined;
-    this.recent.set(packet.toString('latin1', packet.length - 32), { nodeId: msg.nodeId, physMac, at: this.d.clock.monotonic() });
+    this.recent.set(tag, { nodeId: msg.nodeId, physMac, at: this.d.clock.monotonic() });
     if (this.recent.size > RECENT_TAGS) this.recent.delete(this.recent.keys().next().value!);
   }
 
@@ -98,13 +99,14 @@ export class Inbound {
   private adjacency(nodeId: string, physMac: string | undefined, from: Endpoint): void {
     if (physMac !== undefined && from.address === `l2:${physMac}` && nodeId !== this.d.nodeId
       && this.d.peers.markL2(nodeId, this.d.clock.monotonic())) {
-      this.d.routesChanged(); // it may need an on-link route
+      this.d.adjacencyChanged();
     }
   }
 
   private dispatch(packet: Buffer, from: Endpoint): void {
     const d = this.d;
-    const dup = this.seen(packet);
+    const tag = packet.length < 32 ? undefined : packet.toString('latin1', packet.length - 32);
+    const dup = this.seen(tag);
     if (dup) {
       d.counters.duplicates++;
       if (isL2(from)) this.adjacency(dup.nodeId, dup.physMac, from);
@@ -121,7 +123,7 @@ export class Inbound {
       return;
     }
     const msg = res.msg;
-    this.remember(packet, msg);
+    this.remember(tag!, msg); // authenticated, so it carries a tag
     if (msg.nodeId === d.nodeId) {
       this.checkOwnEcho(msg.seq, from);
       return;
@@ -291,14 +293,26 @@ export class Inbound {
       if (d.addressing.claimedAt !== undefined && d.addressing.claimedAt <= msg.targetClaimedAt) d.addressing.onForgotten(msg.nodeId, msg.targetClaimedAt);
       return;
     }
-    if (!d.tombstones.add({ id: msg.targetId, claimedAt: msg.targetClaimedAt, at: d.clock.now() })) return;
+    this.forget(msg.targetId, msg.targetClaimedAt, msg.nodeId);
+  }
+
+  /**
+   * Voids the claim (id, claimedAt) and every older one of that node: a
+   * tombstone (persisted), the peer dropped with its address and entries.
+   * `by`: the host whose operator asked (undefined: ours). False if an equal
+   * or newer forget was already known.
+   */
+  forget(id: string, claimedAt: number, by?: string): boolean {
+    const d = this.d;
+    if (!d.tombstones.add({ id, claimedAt, at: d.clock.now() })) return false;
     d.forgottenChanged();
-    const p = d.peers.get(msg.targetId);
-    if (p && p.claimedAt <= msg.targetClaimedAt) {
+    const p = d.peers.get(id);
+    if (p && d.tombstones.covers(p.id, p.claimedAt)) {
       d.peers.forget(p.id);
       d.relay.forget(p.id);
-      d.log.warn({ peer: p.id, overlayIp: formatIpv4(p.overlayIp), by: msg.nodeId }, 'peer forgotten by an operator; its address is free again');
+      d.log.warn({ peer: p.id, overlayIp: formatIpv4(p.overlayIp), by: by ?? 'this host' }, 'peer forgotten on operator request; its address is free again');
       d.routesChanged();
     }
+    return true;
   }
 }

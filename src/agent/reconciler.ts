@@ -16,7 +16,7 @@ import { SingleFlight } from '../util/singleflight.js';
 import { ensureBridge, ensurePrimaryAddress, ensureVxlan } from '../dataplane/devices.js';
 import { desiredFdb, planFdb, planHostRoutes, planNeigh, type PeerRoute } from '../dataplane/plan.js';
 import { applyFdb, applyHostRoutes, applyNeigh, type Applied } from '../dataplane/apply.js';
-import type { FdbEntry, HostRoute, Neigh } from '../kernel/types.js';
+import type { Addr, FdbEntry, HostRoute, Neigh } from '../kernel/types.js';
 import { VXLAN_OVERHEAD } from './config.js';
 import type { Counters } from './counters.js';
 import type { FilterReport } from './status.js';
@@ -223,18 +223,23 @@ export class Reconciler {
 
     const want = this.desired();
     const owned = (ip: Ipv4): boolean => contains(spec.cidr, ip) && ip !== spec.vip && ip !== want.ownIp;
+    let addrs: Addr[] | undefined; // the bridge's addresses, while known to be current
     if (want.ownIp !== undefined) {
-      const changes = await ensurePrimaryAddress(k, { index: br.index, name: spec.bridge }, want.ownIp, spec.cidr.prefix, owned);
-      if (changes.length) this.log.info({ ifname: spec.bridge, new: formatIpv4(want.ownIp), changes }, 'overlay address configured');
+      const changes = await ensurePrimaryAddress(k, { index: br.index, name: spec.bridge }, want.ownIp, spec.cidr.prefix, owned, (all) => { addrs = all; });
+      if (changes.length) {
+        addrs = undefined;
+        this.log.info({ ifname: spec.bridge, new: formatIpv4(want.ownIp), changes }, 'overlay address configured');
+      }
     } else {
-      for (const a of await k.addrs(br.index)) {
+      addrs = await k.addrs(br.index);
+      for (const a of addrs) {
         if (a.prefix === spec.cidr.prefix && owned(a.address)) {
           await k.delAddr(br.index, a.address, a.prefix);
           this.log.warn({ ifname: spec.bridge, old: formatIpv4(a.address) }, 'removed overlay address we no longer hold');
         }
       }
     }
-    const holdsVip = (await k.addrs(br.index)).some((a) => a.address === spec.vip);
+    const holdsVip = (addrs ?? await k.addrs(br.index)).some((a) => a.address === spec.vip);
     if (holdsVip !== this.status.holdsVip) this.log.info({ ifname: spec.bridge, vip: formatIpv4(spec.vip) }, holdsVip ? 'this host now holds the cluster VIP' : 'this host no longer holds the cluster VIP');
     this.status.holdsVip = holdsVip;
     const actual = { fdb: await k.fdb(vx.index), neigh: await k.neighs(br.index), routes: await k.hostRoutes() };

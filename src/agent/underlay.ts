@@ -4,7 +4,7 @@
 // link-local 169.254/16, and says whether a peer's address is on our LAN
 // (reached by broadcast) or beyond it (needs unicast).
 
-import { maskOf, type Ipv4 } from '../net/ipv4.js';
+import { sameSubnet, type Ipv4 } from '../net/ipv4.js';
 import type { Kernel } from '../kernel/types.js';
 
 export interface UnderlayChange {
@@ -41,8 +41,6 @@ export class Underlay {
 
   /** Is `ip` inside our underlay subnet (reachable by our broadcasts)? */
   onLan(ip: Ipv4): boolean {
-    if (this.ip === undefined || this.prefix === undefined) return false;
-    const m = maskOf(this.prefix);
-    return ((ip & m) >>> 0) === ((this.ip & m) >>> 0);
+    return this.ip !== undefined && this.prefix !== undefined && sameSubnet(ip, this.ip, this.prefix);
   }
 }

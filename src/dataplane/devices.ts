@@ -5,8 +5,8 @@
 // (MTU, up, master, MAC, a fixed local address) are changed in place, so a
 // restarted agent adopts what it finds without flapping the data path.
 
-import { formatIpv4, maskOf, type Ipv4 } from '../net/ipv4.js';
-import type { Kernel, Link, LinkChange } from '../kernel/types.js';
+import { formatIpv4, sameSubnet, type Ipv4 } from '../net/ipv4.js';
+import type { Addr, Kernel, Link, LinkChange } from '../kernel/types.js';
 
 export interface BridgeSpec {
   name: string;
@@ -126,7 +126,6 @@ export async function ensureVxlan(k: Kernel, spec: VxlanDeviceSpec): Promise<Ens
   return { index: link.index, changes };
 }
 
-const sameSubnet = (a: Ipv4, b: Ipv4, prefix: number): boolean => ((a ^ b) & maskOf(prefix)) === 0;
 
 /**
  * Makes `address/prefix` the primary address of its subnet on the bridge.
@@ -140,6 +139,8 @@ const sameSubnet = (a: Ipv4, b: Ipv4, prefix: number): boolean => ((a ^ b) & mas
  */
 export async function ensurePrimaryAddress(
   k: Kernel, bridge: { index: number; name: string }, address: Ipv4, prefix: number, owned: (ip: Ipv4) => boolean,
+  /** receives the bridge's last address dump (all of them): current when nothing changed */
+  seen?: (all: Addr[]) => void,
 ): Promise<string[]> {
   const { index } = bridge;
   const changes: string[] = [];
@@ -148,7 +149,9 @@ export async function ensurePrimaryAddress(
     for (let round = 0; round < 8; round++) {
       // The kernel ranks primary/secondary among addresses with the same prefix
       // length in the same subnet (a /32 VIP never competes with our /24).
-      const addrs = (await k.addrs(index)).filter((a) => a.prefix === prefix && sameSubnet(a.address, address, prefix));
+      const all = await k.addrs(index);
+      seen?.(all);
+      const addrs = all.filter((a) => a.prefix === prefix && sameSubnet(a.address, address, prefix));
       const ours = addrs.find((a) => a.address === address && a.prefix === prefix);
       if (!ours) {
         await k.addAddr(index, address, prefix);

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { constants as osConstants } from 'node:os';
-import { EdgeError } from '../errors.js';
+import { EdgeError, errnoName } from '../errors.js';
 
 interface NativePacketSocket {
   send(frame: Buffer): number;
@@ -47,17 +47,12 @@ function load(): NativeAddon {
   return cached;
 }
 
-function errname(errno: number): string {
-  const entry = Object.entries(osConstants.errno).find(([, v]) => v === errno);
-  return entry ? entry[0] : `errno ${errno}`;
-}
-
 /** Takes an exclusive, non-blocking flock on fd; returns false if another process holds it. */
 export function tryLock(fd: number): boolean {
   const errno = load().flock(fd);
   if (errno === 0) return true;
   if (errno === osConstants.errno.EWOULDBLOCK) return false;
-  throw new EdgeError('E_NATIVE', `flock failed: ${errname(errno)}`);
+  throw new EdgeError('E_NATIVE', `flock failed: ${errnoName(errno)}`);
 }
 
 export interface PacketSocket {
@@ -79,20 +74,18 @@ export function openPacketSocket(ifindex: number, ethertype: number, onFrame: (f
     });
   } catch (err) {
     const errno = (err as { errno?: number }).errno;
-    throw new EdgeError('E_NATIVE', `cannot open a packet socket on ifindex ${ifindex}: ${errno ? errname(errno) : (err as Error).message}`);
+    throw new EdgeError('E_NATIVE', `cannot open a packet socket on ifindex ${ifindex}: ${errno ? errnoName(errno) : (err as Error).message}`);
   }
 }
-
-export { errname };
 
 /** sd_notify: one datagram to $NOTIFY_SOCKET ("@name" for abstract sockets); returns 0 or an errno name. */
 export function sdNotify(socketPath: string, message: string): string | undefined {
   const errno = load().notify(socketPath, message);
-  return errno === 0 ? undefined : errname(errno);
+  return errno === 0 ? undefined : errnoName(errno);
 }
 
 function ethtoolError(ifname: string, what: string, errno: number): EdgeError {
-  return new EdgeError('E_NATIVE', `${what} on ${ifname}: ${errname(errno)}`);
+  return new EdgeError('E_NATIVE', `${what} on ${ifname}: ${errnoName(errno)}`);
 }
 
 /** The NIC driver's name (ETHTOOL_GDRVINFO). */

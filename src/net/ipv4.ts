@@ -69,6 +69,11 @@ export function contains(c: Cidr, ip: Ipv4): boolean {
   return ((ip & maskOf(c.prefix)) >>> 0) === c.network;
 }
 
+/** Are `a` and `b` in one /prefix subnet? */
+export function sameSubnet(a: Ipv4, b: Ipv4, prefix: number): boolean {
+  return ((a ^ b) & maskOf(prefix)) === 0;
+}
+
 /** The cluster VIP: the first address after the network address. */
 export function vipOf(c: Cidr): Ipv4 {
   return (c.network + 1) >>> 0;

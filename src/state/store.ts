@@ -99,7 +99,7 @@ const checksumOf = (body: string): string => `sha256:${createHash('sha256').upda
 /** The file's text for a state: the state's fields, then a checksum of their compact JSON. */
 export function sealState(state: PersistedState): string {
   const body = JSON.stringify(state);
-  return `${JSON.stringify({ ...JSON.parse(body) as object, checksum: checksumOf(body) }, null, 2)}\n`;
+  return `${JSON.stringify({ ...state, checksum: checksumOf(body) }, null, 2)}\n`;
 }
 
 /** Parses and checks one version of the file: the state, or why it cannot be used. */

@@ -250,6 +250,7 @@ function interpret(kind: MessageKind, f: Fields, cluster: string): Message {
       return { ...common, type: kind, overlayIp, targetId: hex(f, F.targetId), nonce: hex(f, F.nonce) };
     case 'announce':
     case 'probe': {
+      const flags = f.has(F.flags) ? field(f, F.flags)[0]! : 0;
       const base = {
         ...common, overlayIp,
         underlayIp: ipv4FromBytes(field(f, F.underlayIp)),
@@ -258,13 +259,12 @@ function interpret(kind: MessageKind, f: Fields, cluster: string): Message {
         heldMs: num64(f, F.heldMs),
         cidr: cidrOf(f),
         vni: field(f, F.vni).readUInt32BE(0),
-        ...(f.has(F.flags) && (field(f, F.flags)[0]! & FLAG_PINNED) !== 0 ? { pinned: true } : {}),
+        ...(flags & FLAG_PINNED ? { pinned: true } : {}),
         ...(f.has(F.physMac) ? { physMac: formatMac(field(f, F.physMac)) } : {}),
       };
       if (kind === 'probe') return { ...base, type: kind };
       const echo = optionalHex(f, F.echo);
-      const fresh = f.has(F.flags) && (field(f, F.flags)[0]! & FLAG_FRESH) !== 0;
-      return { ...base, type: kind, ...(fresh ? { fresh } : {}), ...(echo ? { echo } : {}) };
+      return { ...base, type: kind, ...(flags & FLAG_FRESH ? { fresh: true } : {}), ...(echo ? { echo } : {}) };
     }
   }
 }
@@ -298,8 +298,9 @@ export function decode<K extends SigningKey>(packet: Buffer, cluster: string, ke
     const signed = packet.subarray(0, HEADER_LEN + bodyLen);
     const mac = packet.subarray(HEADER_LEN + bodyLen);
     const hint = packet[7]!;
-    const ordered = [...keys.filter((k) => k.id === hint), ...keys.filter((k) => k.id !== hint)];
-    const good = ordered.find((k) => timingSafeEqual(sign(k.key, signed), mac));
+    // the key the sender names first; then the others (a hint is only a hint)
+    const good = keys.find((k) => k.id === hint && timingSafeEqual(sign(k.key, signed), mac))
+      ?? keys.find((k) => k.id !== hint && timingSafeEqual(sign(k.key, signed), mac));
     if (!good) return { ok: false, reason: 'bad-auth' };
     return { ok: true, msg: interpret(kind, fields, theirCluster), key: good };
   } catch {

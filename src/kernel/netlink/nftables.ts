@@ -8,7 +8,7 @@
 
 import type { Ipv4 } from '../../net/ipv4.js';
 import { ipv4ToBytes } from '../../net/ipv4.js';
-import { EdgeError } from '../../errors.js';
+import { EdgeError, errnoName, KernelError } from '../../errors.js';
 import { nl } from './socket.js';
 
 const NFNL_SUBSYS_NFTABLES = 10;
@@ -26,7 +26,6 @@ const NLA_F_NESTED = 0x8000;
 const NLM_F_REQUEST = 1;
 const NLM_F_ACK = 4;
 const NLM_F_CREATE = 0x400;
-const NLMSG_ERROR = 2;
 const AF_UNSPEC = 0;
 const AF_INET = 2;
 const TIMEOUT_MS = 1000;
@@ -86,7 +85,7 @@ type NetlinkSocket = import('netlink').NetlinkSocket;
 export class NftSetWriter {
   private sock: NetlinkSocket | undefined;
   private seq = 1;
-  private waiter: { first: number; last: number; done: (err?: Error) => void } | undefined;
+  private waiter: { op: string; first: number; last: number; done: (err?: Error) => void } | undefined;
 
   private socket(): NetlinkSocket {
     if (this.sock) return this.sock;
@@ -102,9 +101,9 @@ export class NftSetWriter {
 
   private onReply(m: import('netlink').NetlinkMessage): void {
     const w = this.waiter;
-    if (!w || m.type !== NLMSG_ERROR || m.seq < w.first || m.seq > w.last) return;
+    if (!w || m.type !== nl.MessageType.ERROR || m.seq < w.first || m.seq > w.last) return;
     const errno = m.data.readInt32LE(0);
-    if (errno < 0) w.done(new Error(`nf_tables refused the update (errno ${-errno})`));
+    if (errno < 0) w.done(new KernelError(w.op, -errno, errnoName(-errno)));
     else if (m.seq === w.last) w.done();
   }
 
@@ -125,11 +124,11 @@ export class NftSetWriter {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => this.drop(new Error('no answer from nf_tables')), TIMEOUT_MS);
       this.waiter = {
-        first: seq, last,
+        op: `nf_tables set update ip ${table} ${set}`, first: seq, last,
         done: (err) => {
           clearTimeout(timer);
           this.waiter = undefined;
-          if (err) reject(new EdgeError('E_KERNEL', err.message));
+          if (err) reject(err instanceof KernelError ? err : new EdgeError('E_KERNEL', err.message));
           else resolve();
         },
       };

@@ -9,8 +9,7 @@
 // overrun aborts the process instead of reaching the 'error' handler.
 
 import { createRequire } from 'node:module';
-import { getSystemErrorName } from 'node:util';
-import { EdgeError, KernelError } from '../../errors.js';
+import { EdgeError, errnoName, KernelError } from '../../errors.js';
 import type { Clock, TimerHandle } from '../../clock.js';
 
 const require = createRequire(import.meta.url);
@@ -35,13 +34,6 @@ const REQUEST_TIMEOUT_MS = 5000;
 /** Default event socket buffer: rides out bursts of thousands of neighbour events. */
 export const EVENT_RCVBUF = 8 * 1024 * 1024;
 
-function errnoName(errno: number): string {
-  try {
-    return getSystemErrorName(-errno);
-  } catch {
-    return `errno ${errno}`;
-  }
-}
 
 /**
  * One netlink socket with a bound on requests in flight. A socket that errs,
