@@ -34,17 +34,7 @@ cat > "$STAGE/DEBIAN/postinst" <<'POSTINST'
 #!/bin/sh
 set -e
 if [ "$1" = configure ]; then
-  mkdir -p /etc/edge-overlay && chmod 700 /etc/edge-overlay
-  if [ ! -f /etc/edge-overlay/config.yaml ]; then
-    IFACE=$(ip -4 route show default 2>/dev/null | awk '{for(i=1;i<NF;i++) if($i=="dev"){print $(i+1); exit}}')
-    sed "s/^interface: eth0 .*/interface: ${IFACE:-eth0}/" /opt/edge-overlay/systemd/config.example.yaml > /etc/edge-overlay/config.yaml
-    chmod 600 /etc/edge-overlay/config.yaml
-  fi
-  if [ ! -f /etc/edge-overlay/cluster.key ]; then
-    (umask 077; /usr/local/bin/edge-overlay keygen > /etc/edge-overlay/cluster.key)
-    echo "edge-overlay: generated /etc/edge-overlay/cluster.key; every host of a cluster needs the same key"
-  fi
-  [ -f /etc/edge-overlay/edge-overlay.env ] || cp /opt/edge-overlay/systemd/edge-overlay.env /etc/edge-overlay/edge-overlay.env
+  sh /opt/edge-overlay/scripts/configure.sh /etc/edge-overlay /opt/edge-overlay "/usr/local/bin/edge-overlay keygen"
   if [ -d /run/systemd/system ]; then
     systemctl daemon-reload
     systemctl enable edge-overlay.service >/dev/null

@@ -65,9 +65,10 @@ NODE=$(command -v node) || { echo "install.sh: node (Node.js 20) is not on PATH"
 mkdir -p "$OPT.new"
 cp -a package.json README.md dist "$OPT.new/"
 rm -rf "$OPT.new/dist/scripts" # the lab and demo are not part of a release
-mkdir -p "$OPT.new/build/Release" "$OPT.new/systemd"
+mkdir -p "$OPT.new/build/Release" "$OPT.new/systemd" "$OPT.new/scripts"
 cp -a build/Release/edge_overlay.node "$OPT.new/build/Release/"
 cp -a systemd/. "$OPT.new/systemd/"
+cp -a scripts/configure.sh "$OPT.new/scripts/"
 npm ls --omit=dev --all --parseable 2>/dev/null | tail -n +2 | while read -r dir; do
   rel=${dir#"$SRC"/}
   mkdir -p "$OPT.new/$(dirname "$rel")"
@@ -87,24 +88,7 @@ install -m 644 systemd/edge-overlay-unmanaged.conf "$NM"
 
 # 3. configuration and key, only where none exist
 if [ "$FILES_ONLY" = 0 ]; then
-  mkdir -p "$ETC"
-  chmod 700 "$ETC"
-  if [ ! -f "$ETC/config.yaml" ]; then
-    if [ -z "$IFACE" ]; then IFACE=$(ip -4 route show default 2>/dev/null | awk '{for(i=1;i<NF;i++) if($i=="dev"){print $(i+1); exit}}'); fi
-    sed "s/^interface: eth0 .*/interface: ${IFACE:-eth0}                      # physical (underlay) interface: required/" systemd/config.example.yaml > "$ETC/config.yaml"
-    chmod 600 "$ETC/config.yaml"
-    echo "wrote $ETC/config.yaml (interface ${IFACE:-eth0}: check it)"
-  fi
-  if [ ! -f "$ETC/cluster.key" ]; then
-    if [ -n "$KEYFILE" ]; then
-      install -m 600 "$KEYFILE" "$ETC/cluster.key"
-      echo "installed the cluster key from $KEYFILE"
-    else
-      (umask 077; "$NODE" dist/src/main.js keygen > "$ETC/cluster.key")
-      echo "generated a new cluster key in $ETC/cluster.key: copy it to every other host of the cluster"
-    fi
-  fi
-  [ -f "$ETC/edge-overlay.env" ] || install -m 644 systemd/edge-overlay.env "$ETC/edge-overlay.env"
+  sh scripts/configure.sh "$ETC" "$SRC" "'$NODE' '$SRC/dist/src/main.js' keygen" "$IFACE" "$KEYFILE"
 fi
 
 if live_systemd; then

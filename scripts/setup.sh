@@ -37,6 +37,4 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-node scripts/build-native.mjs
-npx --no-install tsc -p tsconfig.json
-chmod +x dist/src/main.js # run through its shebang: it carries the agent's V8 flags
+npm run --silent build

@@ -15,11 +15,10 @@ import { ask } from './control/client.js';
 import { formatPeers, formatStatus } from './cli/format.js';
 import type { StatusReport } from './agent/status.js';
 import { keyFs, loadConfig, runAgent } from './cli/agent.js';
-import { runDoctor } from './cli/doctor.js';
 import { loadKeyring } from './wire/keyfile.js';
 import { formatCidr } from './net/ipv4.js';
 import { runDown } from './cli/down.js';
-import { DEFAULTS, DEFAULT_CONFIG_FILE, parseConfigFile, resolve } from './config/config.js';
+import { DEFAULTS, DEFAULT_CONFIG_FILE, parseConfigFile } from './config/config.js';
 import { existsSync, readFileSync } from 'node:fs';
 
 const USAGE_CODES = new Set(['E_CONFIG', 'E_KEYFILE']);
@@ -98,7 +97,8 @@ const agentCmd = program.command('agent')
 for (const [, flag, help] of AGENT_FLAGS) agentCmd.addOption(new Option(flag, help));
 agentCmd.option('--peer <host[:port]>', 'also send announcements by unicast to this host (repeatable; for routed underlays)', collect, []);
 agentCmd.addHelpText('after', `
-Signals: SIGTERM/SIGINT stop the agent (the overlay stays up); SIGHUP reloads the cluster key file.
+Signals: SIGTERM/SIGINT stop the agent (the overlay stays up); SIGHUP reloads the config and key files
+(log level, peers, keyring; other changes need a restart).
 
 Examples:
   edge-overlay agent --interface eth0 --cluster-key-file /etc/edge-overlay/cluster.key
@@ -136,6 +136,7 @@ doctorCmd
   .option('--json', 'machine-readable output')
   .addHelpText('after', '\nExit status: 0 when every check passes (or was fixed), 1 otherwise, 2 bad configuration.\n\nExamples:\n  edge-overlay doctor\n  edge-overlay doctor --fix\n  edge-overlay doctor --json | jq \'.checks[] | select(.ok == false)\'')
   .action(async (opts: Record<string, unknown>) => {
+    const { runDoctor } = await import('./cli/doctor.js'); // not loaded by every agent and status call
     process.exitCode = await runDoctor(opts, pick(opts, AGENT_FLAGS.map(([k]) => k)));
   });
 
@@ -146,13 +147,7 @@ configCmd.command('check')
   .addHelpText('after', '\nExit status: 0 valid, 2 invalid (one line says which key and why).\n\nExample:\n  edge-overlay config check /etc/edge-overlay/config.yaml')
   .action(async (file: string | undefined) => {
     const path = file ?? DEFAULT_CONFIG_FILE;
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (err) {
-      throw new EdgeError('E_CONFIG', `config file ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
-    }
-    const r = resolve(parseConfigFile(text, path), {}, path);
+    const r = loadConfig(path, {});
     if (!r.agent.interface) throw new EdgeError('E_CONFIG', `config file ${path}: interface: missing (the agent needs the physical interface)`);
     const keys = await loadKeyring(r.keyFile, keyFs);
     const a = r.agent;

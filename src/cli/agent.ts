@@ -10,7 +10,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:f
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EdgeError } from '../errors.js';
-import { createLogger, errFields, type Logger, type LogLevel } from '../log.js';
+import { createLogger, errFields, type Logger } from '../log.js';
 import { systemClock } from '../clock.js';
 import { Agent } from '../agent/agent.js';
 import { NetlinkKernel } from '../kernel/netlink/kernel.js';
@@ -83,7 +83,7 @@ async function reload(cur: Resolved, configPath: string | undefined, flags: Flag
   } catch (err) {
     log.error({ ...errFields(err) }, `SIGHUP: ${(err as Error).message}; keeping the current keyring`);
   }
-  return { ...cur, logLevel: (plan.logLevel as LogLevel | undefined) ?? cur.logLevel, keyFile: next.keyFile, agent: { ...cur.agent, seeds: plan.seeds ?? cur.agent.seeds } };
+  return { ...cur, logLevel: plan.logLevel ?? cur.logLevel, keyFile: next.keyFile, agent: { ...cur.agent, seeds: plan.seeds ?? cur.agent.seeds } };
 }
 
 export async function runAgent(configPath: string | undefined, flags: Flags): Promise<void> {
@@ -119,12 +119,12 @@ export async function runAgent(configPath: string | undefined, flags: Flags): Pr
     process.exit(1);
   });
 
+  // nothing to tell without a service manager
   const notifySocket = process.env.NOTIFY_SOCKET;
-  const notifier = new ServiceNotifier((msg) => {
-    if (!notifySocket) return;
+  const notifier = notifySocket ? new ServiceNotifier((msg) => {
     const err = sdNotify(notifySocket, msg);
     if (err) log.warn({ err, socket: notifySocket }, 'sd_notify failed');
-  }, systemClock, Number(process.env.WATCHDOG_USEC) || undefined);
+  }, systemClock, Number(process.env.WATCHDOG_USEC) || undefined) : undefined;
 
   let metrics: import('node:http').Server | undefined;
   try {
@@ -142,7 +142,7 @@ export async function runAgent(configPath: string | undefined, flags: Flags): Pr
     await transport.close();
     throw err;
   }
-  if (notifySocket) notifier.start(() => agent.status()); // nothing to tell without a service manager
+  notifier?.start(() => agent.status());
   const doctorTimer = setTimeout(() => {
     // the same preflight checks as `edge-overlay doctor`, answered from the agent's own view
     void (async () => {
@@ -159,7 +159,7 @@ export async function runAgent(configPath: string | undefined, flags: Flags): Pr
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping; the overlay stays up');
-    notifier.stopping();
+    notifier?.stopping();
     setTimeout(() => process.exit(0), SHUTDOWN_LIMIT_MS).unref();
     void (async () => {
       try {

@@ -38,7 +38,7 @@ export async function runDown(cfg: AgentConfig, force: boolean): Promise<void> {
     }
     for (const r of await k.hostRoutes()) await k.hostRouteDel(r);
     const nft = await removeTable();
-    process.stdout.write(`nftables table edge_overlay: ${nft.startsWith('nft is not installed') ? 'not present (nft not installed)' : nft}\n`);
+    process.stdout.write(`nftables table edge_overlay: ${nft}\n`);
   } finally {
     k.close();
   }

@@ -7,9 +7,10 @@ import { formatCidr } from '../net/ipv4.js';
 import type { Resolved } from '../config/config.js';
 
 export interface ReloadPlan {
-  logLevel?: string;
+  logLevel?: Resolved['logLevel'];
   seeds?: Resolved['agent']['seeds'];
-  keyFile?: string;
+  /** always re-read: rotation edits the file, not the setting */
+  keyFile: string;
   /** one line per setting that needs a restart (or can never change) */
   refused: string[];
 }
@@ -17,10 +18,9 @@ export interface ReloadPlan {
 const str = (v: unknown): string => (v === undefined ? '(unset)' : typeof v === 'object' ? JSON.stringify(v) : String(v));
 
 export function planReload(cur: Resolved, next: Resolved): ReloadPlan {
-  const plan: ReloadPlan = { refused: [] };
+  const plan: ReloadPlan = { keyFile: next.keyFile, refused: [] };
   if (next.logLevel !== cur.logLevel) plan.logLevel = next.logLevel;
   if (JSON.stringify(next.agent.seeds) !== JSON.stringify(cur.agent.seeds)) plan.seeds = next.agent.seeds;
-  plan.keyFile = next.keyFile; // always re-read: rotation edits the file, not the setting
   const a = cur.agent;
   const b = next.agent;
   const never = (key: string, x: string, y: string, why: string): void => {

@@ -26,11 +26,18 @@ export interface SetWriter {
   replace(table: string, set: string, elements: readonly Ipv4[]): Promise<void>;
 }
 
+/** The `nft` binary is not installed: the agent runs unfiltered. */
+export class NftMissing extends Error {
+  constructor() {
+    super('nft is not installed (Debian package nftables)');
+  }
+}
+
 export const runNft: Runner = (args, input) => new Promise((resolve, reject) => {
   const child = execFile('nft', args, { timeout: 5000 }, (err, stdout, stderr) => {
     if (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      reject(new Error(code === 'ENOENT' ? 'nft is not installed (Debian package nftables)' : (stderr.trim().split('\n')[0] || err.message)));
+      reject(code === 'ENOENT' ? new NftMissing() : new Error(stderr.trim().split('\n')[0] || err.message));
     } else {
       resolve(stdout);
     }
@@ -133,11 +140,12 @@ export class NftFirewall implements Firewall {
 }
 
 /** `edge-overlay down`: remove our table; "not present" is fine. */
-export async function removeTable(run: Runner = runNft): Promise<'removed' | 'not present' | string> {
+export async function removeTable(run: Runner = runNft): Promise<'removed' | 'not present' | 'not present (nft not installed)' | string> {
   try {
     await run(['delete', 'table', 'ip', NFT_TABLE]);
     return 'removed';
   } catch (err) {
+    if (err instanceof NftMissing) return 'not present (nft not installed)';
     const msg = (err as Error).message;
     if (/No such file or directory|does not exist/i.test(msg)) return 'not present';
     return msg;

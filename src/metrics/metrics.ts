@@ -28,7 +28,19 @@ function mirrorEach(c: client.Counter<string>, label: string, counts: Record<str
   for (const [key, n] of Object.entries(counts)) c.inc({ [label]: key }, n);
 }
 
-export function buildRegistry(src: MetricsSource): client.Registry {
+export function buildRegistry(agent: MetricsSource): client.Registry {
+  // One status snapshot per scrape, shared by every metric's collect().
+  let snapshot: StatusReport | undefined;
+  const src = {
+    counters: agent.counters,
+    status(): StatusReport {
+      if (!snapshot) {
+        snapshot = agent.status();
+        setImmediate(() => { snapshot = undefined; });
+      }
+      return snapshot;
+    },
+  };
   const r = new client.Registry();
   client.collectDefaultMetrics({ register: r, prefix: 'edge_overlay_' });
   const counters = src.counters;

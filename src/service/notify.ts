@@ -29,10 +29,6 @@ export class ServiceNotifier {
     private readonly watchdogUsec: number | undefined,
   ) {}
 
-  get ready(): boolean {
-    return this.readySent;
-  }
-
   /** Starts following the agent: checks its status every `everyMs`. */
   start(status: () => StatusReport, everyMs = 1000): void {
     this.check(status());
