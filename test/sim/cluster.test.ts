@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatIpv4, parseIpv4, ZERO_MAC } from '../../src/net/ipv4.js';
 import { encode } from '../../src/wire/codec.js';
-import { Sim, type SimHost } from './harness.js';
+import { Sim, startedSim, type SimHost } from './harness.js';
 
 const ip = (s: string): number => parseIpv4(s)!;
 
@@ -12,17 +12,9 @@ function fdbDsts(h: SimHost): string[] {
   return h.kernel.fdbOf('scvx-100').filter((e) => e.mac === ZERO_MAC).map((e) => formatIpv4(e.dst)).sort();
 }
 
-async function threeHosts(seed = 1): Promise<Sim> {
-  const sim = new Sim(seed);
-  for (let i = 1; i <= 3; i++) sim.addHost(`h${i}`, `10.0.0.${10 + i}`);
-  for (const h of sim.hosts) await sim.start(h);
-  await sim.run(3000);
-  return sim;
-}
-
 describe('cluster formation', () => {
   it('gives three hosts distinct host addresses, never the VIP, and programs every peer', async () => {
-    const sim = await threeHosts();
+    const sim = await startedSim(3);
     const ips = sim.overlayIps();
     expect(new Set(ips).size).toBe(3);
     for (const a of ips) {
@@ -79,7 +71,7 @@ describe('cluster formation', () => {
 
 describe('renumbering', () => {
   it('rewrites every peer FDB entry when one host gets a new underlay address, without restarts', async () => {
-    const sim = await threeHosts();
+    const sim = await startedSim(3);
     const [h1, h2, h3] = sim.hosts as [SimHost, SimHost, SimHost];
     const before = sim.overlayIps();
     await sim.renumber(h2, '10.0.0.99');
@@ -100,7 +92,7 @@ describe('renumbering', () => {
   });
 
   it('recovers when every host is renumbered at once', async () => {
-    const sim = await threeHosts(3);
+    const sim = await startedSim(3, 3);
     const before = sim.overlayIps();
     await Promise.all(sim.hosts.map((h, i) => sim.renumber(h, `10.0.0.${50 + i}`)));
     await sim.run(100);
@@ -112,7 +104,7 @@ describe('renumbering', () => {
 
   it('a host restarted after its peers moved learns their new addresses at once, not at their next period', async () => {
     for (const seed of [5, 6, 7]) {
-      const sim = await threeHosts(seed);
+      const sim = await startedSim(3, seed);
       const [h1, h2, h3] = sim.hosts as [SimHost, SimHost, SimHost];
       await sim.stop(h1);
       await sim.renumber(h2, '10.0.0.62');
@@ -131,7 +123,7 @@ describe('renumbering', () => {
 
   it('a host restarted twice within one fresh episode still learns its peers\' moves at once', async () => {
     for (const seed of [15, 16, 17]) {
-      const sim = await threeHosts(seed);
+      const sim = await startedSim(3, seed);
       const [h1, h2, h3] = sim.hosts as [SimHost, SimHost, SimHost];
       await sim.stop(h1);
       await sim.start(h1); // a fresh episode: the others answer once
@@ -148,7 +140,7 @@ describe('renumbering', () => {
   });
 
   it('a host whose own address changed hears from its peers at once (it may have been cut off)', async () => {
-    const sim = await threeHosts(8);
+    const sim = await startedSim(3, 8);
     const [h1, h2] = sim.hosts as [SimHost, SimHost];
     const sent = h2.agent!.counters.sentByType.announce;
     await sim.renumber(h1, '10.0.0.71');
@@ -157,7 +149,7 @@ describe('renumbering', () => {
   });
 
   it('flushes the ARP entry of a retired underlay address on the physical interface', async () => {
-    const sim = await threeHosts();
+    const sim = await startedSim(3);
     const [h1, h2] = sim.hosts as [SimHost, SimHost];
     h1.kernel.putNeigh(h1.physIndex, ip('10.0.0.12'), '52:54:00:00:00:02', false);
     await sim.renumber(h2, '10.0.0.98');
@@ -168,7 +160,7 @@ describe('renumbering', () => {
 
 describe('restarts and absence', () => {
   it('keeps the same address across a restart and changes nothing in the kernel while adopting', async () => {
-    const sim = await threeHosts();
+    const sim = await startedSim(3);
     const h = sim.hosts[0]!;
     const ipBefore = h.agent!.overlayIp;
     await sim.stop(h);
@@ -212,7 +204,7 @@ describe('restarts and absence', () => {
 
 describe('drift repair', () => {
   it('restores a deleted FDB entry, neighbour entry, address and device', async () => {
-    const sim = await threeHosts();
+    const sim = await startedSim(3);
     const h = sim.hosts[0]!;
     const vx = h.kernel.link('scvx-100')!;
     const entry = h.kernel.fdbOf('scvx-100')[0]!;
@@ -237,7 +229,7 @@ describe('drift repair', () => {
   });
 
   it('resyncs from a full dump after lost events', async () => {
-    const sim = await threeHosts();
+    const sim = await startedSim(3);
     const h = sim.hosts[0]!;
     const vx = h.kernel.link('scvx-100')!;
     // a change whose event was lost (overrun): nothing notices it...
@@ -257,7 +249,7 @@ describe('drift repair', () => {
   });
 
   it('leaves a second address on the bridge alone (a VIP) and keeps ours primary', async () => {
-    const sim = await threeHosts();
+    const sim = await startedSim(3);
     const h = sim.hosts[0]!;
     const br = h.kernel.link('scbr-100')!;
     await h.kernel.addAddr(br.index, ip('100.64.192.1'), 24);
@@ -271,7 +263,7 @@ describe('drift repair', () => {
 
 describe('hostile input', () => {
   it('ignores forged, replayed and garbage packets without changing anything', async () => {
-    const sim = await threeHosts();
+    const sim = await startedSim(3);
     const [h1, h2] = sim.hosts as [SimHost, SimHost];
     await sim.run(100);
     // capture a genuine announcement of h2, then move h2 so the capture is stale

@@ -111,3 +111,12 @@ export class Sim {
     return this.hosts.map((h) => (h.agent?.overlayIp === undefined ? undefined : formatIpv4(h.agent.overlayIp)));
   }
 }
+
+/** A simulation of n hosts h1..hn on 10.0.0.11.., all started and given 3 s to form the cluster. */
+export async function startedSim(n: number, seed = 1, cidr?: string): Promise<Sim> {
+  const sim = new Sim(seed, cidr);
+  for (let i = 1; i <= n; i++) sim.addHost(`h${i}`, `10.0.0.${10 + i}`);
+  for (const h of sim.hosts) await sim.start(h);
+  await sim.run(3000);
+  return sim;
+}

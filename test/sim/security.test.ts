@@ -5,23 +5,15 @@ import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { formatIpv4, parseIpv4 } from '../../src/net/ipv4.js';
 import { parseKeyText } from '../../src/wire/keyfile.js';
-import { Sim, type SimHost } from './harness.js';
+import { Sim, startedSim, type SimHost } from './harness.js';
 
 const ip = (s: string): number => parseIpv4(s)!;
-
-async function cluster(n: number, seed = 1, cidr?: string): Promise<Sim> {
-  const sim = new Sim(seed, cidr);
-  for (let i = 1; i <= n; i++) sim.addHost(`h${i}`, `10.0.0.${10 + i}`);
-  for (const h of sim.hosts) await sim.start(h);
-  await sim.run(3000);
-  return sim;
-}
 
 const alivePeers = (h: SimHost): number => h.agent!.status().peers.filter((p) => p.state === 'alive').length;
 
 describe('key rotation', () => {
   it('rotates the cluster key in three steps with every peer alive throughout', async () => {
-    const sim = await cluster(3);
+    const sim = await startedSim(3);
     const oldText = sim.keys.map((k) => k.key.toString('hex')).join('\n');
     const newKey = randomBytes(32).toString('hex');
     const steps = [
@@ -47,7 +39,7 @@ describe('key rotation', () => {
   });
 
   it('announces at once when the signing key changes, and not when only a verifying key is added', async () => {
-    const sim = await cluster(2);
+    const sim = await startedSim(2);
     const [h1, h2] = sim.hosts as [SimHost, SimHost];
     const oldText = sim.keys.map((k) => k.key.toString('hex')).join('\n');
     const newKey = randomBytes(32).toString('hex');
@@ -63,7 +55,7 @@ describe('key rotation', () => {
   });
 
   it('drops packets signed with a key that was removed', async () => {
-    const sim = await cluster(2);
+    const sim = await startedSim(2);
     const [h1, h2] = sim.hosts as [SimHost, SimHost];
     h2.agent!.setKeys(parseKeyText(randomBytes(32).toString('hex'), 'k'));
     await sim.run(5000);
@@ -107,7 +99,7 @@ describe('replays cannot move a host', () => {
 
 describe('forget', () => {
   it('releases a dead host everywhere; when it returns it gives the address up and claims a new one', async () => {
-    const sim = await cluster(3, 4);
+    const sim = await startedSim(3, 4);
     const [h1, h2, h3] = sim.hosts as [SimHost, SimHost, SimHost];
     const deadIp = h3.agent!.overlayIp!;
     const deadId = h3.agent!.nodeId;
@@ -133,7 +125,7 @@ describe('forget', () => {
   });
 
   it('refuses to forget a live host unless forced', async () => {
-    const sim = await cluster(2);
+    const sim = await startedSim(2);
     const [h1, h2] = sim.hosts as [SimHost, SimHost];
     expect(() => h1.agent!.forget(h2.agent!.nodeId, false)).toThrow(/is alive \(last seen .* ago\); forgetting it makes it give up its address\. Use --force/);
     const held = [h1.agent!.overlayIp, h2.agent!.overlayIp].map((x) => formatIpv4(x!));
@@ -149,7 +141,7 @@ describe('forget', () => {
 
 describe('pinned addresses', () => {
   it('uses a free pinned address and refuses, changing nothing, when another host holds it', async () => {
-    const sim = await cluster(2);
+    const sim = await startedSim(2);
     const held = sim.hosts[0]!.agent!.overlayIp!;
     const p = sim.addHost('p', '10.0.0.40', { pinnedIp: ip('100.64.192.77') });
     const started = sim.start(p); // a pinned address is settled (probed) before start() returns
@@ -171,7 +163,7 @@ describe('pinned addresses', () => {
 
 describe('messy LANs', () => {
   it('reports another cluster with an overlapping CIDR loudly, and ignores its packets', async () => {
-    const sim = await cluster(2);
+    const sim = await startedSim(2);
     const other = sim.addHost('o', '10.0.0.90', { cluster: 'other', cidr: { network: ip('100.64.0.0'), prefix: 16 } });
     other.keys = parseKeyText(randomBytes(32).toString('hex'), 'k');
     await sim.start(other);
@@ -185,7 +177,7 @@ describe('messy LANs', () => {
   });
 
   it('detects a second host using its node id (a cloned state directory)', async () => {
-    const sim = await cluster(2);
+    const sim = await startedSim(2);
     const [h1] = sim.hosts as [SimHost, SimHost];
     const clone = sim.addHost('clone', '10.0.0.99');
     clone.fs.files.set('/sim/clone/state.json', h1.fs.files.get('/sim/h1/state.json')!);
@@ -211,7 +203,7 @@ describe('messy LANs', () => {
   });
 
   it('does nothing at all once stopped', async () => {
-    const sim = await cluster(2);
+    const sim = await startedSim(2);
     const h1 = sim.hosts[0]!;
     const agent = h1.agent!;
     await agent.stop();

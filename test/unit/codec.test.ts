@@ -1,31 +1,31 @@
 import { describe, expect, it } from 'vitest';
 import { createHmac, randomBytes } from 'node:crypto';
-import { DROP_REASONS, HEADER_LEN, MAX_PACKET, decode, encode, type Message, type SigningKey } from '../../src/wire/codec.js';
+import { DROP_REASONS, HEADER_LEN, MAX_PACKET, decode, encode, type AnnounceMsg, type DefendMsg, type Message, type SigningKey } from '../../src/wire/codec.js';
 import { parseIpv4 } from '../../src/net/ipv4.js';
 import { seededRandom } from '../sim/harness.js';
 
 const key: SigningKey = { id: 0, key: Buffer.alloc(32, 9) };
 const ip = (s: string): number => parseIpv4(s)!;
-const announce: Message = {
+const announce: AnnounceMsg = {
   type: 'announce', cluster: 'site-a', nodeId: 'ab'.repeat(16), seq: 1_700_000_000_000_123, sentAt: 1_700_000_000_000,
   overlayIp: ip('100.64.192.7'), underlayIp: ip('10.1.2.3'), mac: '02:11:22:33:44:55', claimedAt: 1_690_000_000_000, heldMs: 86_400_000,
   cidr: { network: ip('100.64.192.0'), prefix: 24 }, vni: 100,
 };
-const defend: Message = {
+const defend: DefendMsg = {
   type: 'defend', cluster: 'site-a', nodeId: 'cd'.repeat(16), seq: 5, sentAt: 6, overlayIp: ip('100.64.192.9'),
   holderId: 'ef'.repeat(16), holderClaimedAt: 7, holderHeldMs: 8, targetId: '01'.repeat(16),
 };
 const forget: Message = { type: 'forget', cluster: 'site-a', nodeId: 'cd'.repeat(16), seq: 9, sentAt: 10, overlayIp: ip('100.64.192.9'), targetId: 'ef'.repeat(16), targetClaimedAt: 7 };
 const challenge: Message = { type: 'challenge', cluster: 'site-a', nodeId: 'cd'.repeat(16), seq: 11, sentAt: 12, overlayIp: ip('100.64.192.9'), targetId: 'ef'.repeat(16), nonce: '0123456789abcdef' };
-const probe: Message = { ...(announce as Extract<Message, { type: 'announce' }>), type: 'probe', heldMs: 0 };
+const probe: Message = { ...announce, type: 'probe', heldMs: 0 };
 
 describe('wire codec', () => {
   it('round-trips every message type', () => {
     const extras: Message[] = [
-      { ...(announce as Extract<Message, { type: 'announce' }>), pinned: true, echo: 'fedcba9876543210' },
-      { ...(announce as Extract<Message, { type: 'announce' }>), fresh: true },
-      { ...(announce as Extract<Message, { type: 'announce' }>), pinned: true, fresh: true },
-      { ...(defend as Extract<Message, { type: 'defend' }>), echo: '0011223344556677' },
+      { ...announce, pinned: true, echo: 'fedcba9876543210' },
+      { ...announce, fresh: true },
+      { ...announce, pinned: true, fresh: true },
+      { ...defend, echo: '0011223344556677' },
     ];
     for (const m of [announce, probe, defend, forget, challenge, ...extras]) {
       const r = decode(encode(m, key), 'site-a', [key]);

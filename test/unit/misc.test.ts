@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import { VERSION } from '../../src/version.js';
 import { SingleFlight } from '../../src/util/singleflight.js';
 import { ago, formatStatus, table } from '../../src/cli/format.js';
-import type { StatusReport } from '../../src/agent/status.js';
 import { bridgeMacFor, newNodeId } from '../../src/state/identity.js';
+import { peerReport, statusReport } from '../fakes/status.js';
 
 describe('version', () => {
   it('matches package.json', () => {
@@ -41,18 +41,16 @@ describe('identity', () => {
 
 describe('status formatting', () => {
   it('prints an aligned table with this host among its peers', () => {
-    const s: StatusReport = {
-      node: { id: 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', overlayIp: '100.64.192.20', underlayIp: '10.0.0.2', interface: 'eth0', bridge: 'scbr-100', vxlan: 'scvx-100', mac: '02:00:00:00:00:01', mtu: 1450, addressState: 'established', pinned: false, claimedAt: null, holdsVip: false },
-      cluster: { name: 'edge', cidr: '100.64.192.0/24', vip: '100.64.192.1', vni: 100, vxlanPort: 4789, discoveryPort: 9477 },
+    const s = statusReport({
+      node: { overlayIp: '100.64.192.20' },
       peers: [
-        { id: 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb', overlayIp: '100.64.192.3', underlayIp: '10.0.0.3', mac: '02:00:00:00:00:02', state: 'alive', lastSeenMs: 850, lastSeenAt: '', claimedAt: '', pinned: false, clockSkewMs: 0 },
-        { id: 'cccccccccccccccccccccccccccccccc', overlayIp: '100.64.192.100', underlayIp: '10.0.0.4', mac: '02:00:00:00:00:03', state: 'stale', lastSeenMs: 90_061_000, lastSeenAt: '', claimedAt: '', pinned: false, clockSkewMs: null },
+        peerReport({ id: 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb', overlayIp: '100.64.192.3', underlayIp: '10.0.0.3', state: 'alive', lastSeenMs: 850 }),
+        peerReport({ id: 'cccccccccccccccccccccccccccccccc', overlayIp: '100.64.192.100', underlayIp: '10.0.0.4', mac: '02:00:00:00:00:03', state: 'stale', lastSeenMs: 90_061_000, clockSkewMs: null }),
       ],
-      dataplane: { ready: true, lastReconcileAt: null, lastReconcileMs: 1, readySince: null, lastChangeAt: null, fdbEntries: 4, neighEntries: 2, lastError: null },
-      filter: { mode: 'filtered', allowed: 2, droppedPackets: 0, error: null },
-      security: { keys: [], unconfirmedClaims: 0, foreignClusters: [], forgotten: [] },
-      counters: {}, agent: { pid: 1, version: VERSION, startedAt: '', stateFile: '', persistError: null },
-    };
+      dataplane: { lastReconcileAt: null, readySince: null, lastChangeAt: null, fdbEntries: 4, neighEntries: 2 },
+      filter: { allowed: 2, droppedPackets: 0 },
+      agent: { version: VERSION },
+    });
     expect(formatStatus(s)).toBe([
       'cluster edge  overlay 100.64.192.0/24  VIP 100.64.192.1  VNI 100',
       'this host 100.64.192.20 (established) via eth0 10.0.0.2  bridge scbr-100 mtu 1450  dataplane ready',

@@ -11,19 +11,16 @@ import { buildRegistry } from '../../src/metrics/metrics.js';
 import { Counters } from '../../src/agent/counters.js';
 import type { StatusReport } from '../../src/agent/status.js';
 import { FakeClock } from '../fakes/clock.js';
+import { peerReport, statusReport } from '../fakes/status.js';
 
 const file = (p: string): string => readFileSync(new URL(`../../${p}`, import.meta.url), 'utf8');
 
 function status(over: { ready?: boolean; ip?: string | null; peers?: ('alive' | 'stale')[] } = {}): StatusReport {
-  return {
-    node: { id: 'a'.repeat(32), overlayIp: over.ip === undefined ? '100.64.192.9' : over.ip, underlayIp: '10.0.0.2', interface: 'eth0', bridge: 'scbr-100', vxlan: 'scvx-100', mac: '02:00:00:00:00:01', mtu: 1450, addressState: 'established', pinned: false, claimedAt: null, holdsVip: false },
-    cluster: { name: 'edge', cidr: '100.64.192.0/24', vip: '100.64.192.1', vni: 100, vxlanPort: 4789, discoveryPort: 9477 },
-    peers: (over.peers ?? ['alive']).map((state, i) => ({ id: String(i).repeat(32), overlayIp: `100.64.192.${20 + i}`, underlayIp: `10.0.0.${20 + i}`, mac: '02:00:00:00:00:02', state, lastSeenMs: 5, lastSeenAt: '', claimedAt: '', pinned: false, clockSkewMs: 0 })),
-    dataplane: { ready: over.ready ?? true, lastReconcileAt: '2026-01-01T00:00:00.000Z', lastReconcileMs: 1, readySince: '2026-01-01T00:00:00.000Z', lastChangeAt: '2026-01-01T00:00:00.000Z', fdbEntries: 2, neighEntries: 1, lastError: null },
-    filter: { mode: 'filtered', allowed: 1, droppedPackets: 3, error: null },
-    security: { keys: [], unconfirmedClaims: 0, foreignClusters: [], forgotten: [] },
-    counters: {}, agent: { pid: 1, version: '0', startedAt: '', stateFile: '', persistError: null },
-  };
+  return statusReport({
+    node: over.ip === undefined ? {} : { overlayIp: over.ip },
+    peers: (over.peers ?? ['alive']).map((state, i) => peerReport({ id: String(i).repeat(32), overlayIp: `100.64.192.${20 + i}`, underlayIp: `10.0.0.${20 + i}`, state })),
+    dataplane: { ready: over.ready ?? true },
+  });
 }
 
 describe('sd_notify', () => {

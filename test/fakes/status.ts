@@ -1,0 +1,31 @@
+// Test fixture: a complete StatusReport (this host established at
+// 100.64.192.9 in cluster "edge", dataplane ready, no peers), fresh on every
+// call. Each section can be overridden field by field; peers are replaced.
+
+import type { PeerReport, StatusReport } from '../../src/agent/status.js';
+
+export interface StatusOverrides {
+  node?: Partial<StatusReport['node']>;
+  peers?: PeerReport[];
+  dataplane?: Partial<StatusReport['dataplane']>;
+  filter?: Partial<StatusReport['filter']>;
+  agent?: Partial<StatusReport['agent']>;
+}
+
+export function statusReport(over: StatusOverrides = {}): StatusReport {
+  return {
+    node: { id: 'a'.repeat(32), overlayIp: '100.64.192.9', underlayIp: '10.0.0.2', interface: 'eth0', bridge: 'scbr-100', vxlan: 'scvx-100', mac: '02:00:00:00:00:01', mtu: 1450, addressState: 'established', pinned: false, claimedAt: null, holdsVip: false, ...over.node },
+    cluster: { name: 'edge', cidr: '100.64.192.0/24', vip: '100.64.192.1', vni: 100, vxlanPort: 4789, discoveryPort: 9477 },
+    peers: over.peers ?? [],
+    dataplane: { ready: true, lastReconcileAt: '2026-01-01T00:00:00.000Z', lastReconcileMs: 1, readySince: '2026-01-01T00:00:00.000Z', lastChangeAt: '2026-01-01T00:00:00.000Z', fdbEntries: 2, neighEntries: 1, lastError: null, ...over.dataplane },
+    filter: { mode: 'filtered', allowed: 1, droppedPackets: 3, error: null, ...over.filter },
+    security: { keys: [], unconfirmedClaims: 0, foreignClusters: [], forgotten: [] },
+    counters: {}, agent: { pid: 1, version: '0', startedAt: '', stateFile: '', persistError: null, ...over.agent },
+  };
+}
+
+/** One peer's row; give at least what differs from the defaults. */
+export function peerReport(over: Partial<PeerReport> & Pick<PeerReport, 'id' | 'overlayIp' | 'underlayIp' | 'state'>): PeerReport {
+  const { id, overlayIp, underlayIp, state, ...rest } = over;
+  return { id, overlayIp, underlayIp, mac: '02:00:00:00:00:02', state, lastSeenMs: 5, lastSeenAt: '', claimedAt: '', pinned: false, clockSkewMs: 0, ...rest };
+}
