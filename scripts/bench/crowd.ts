@@ -3,7 +3,7 @@
 // load generator and the analysis agree.
 
 import { createHash } from 'node:crypto';
-import { formatIpv4, parseCidr, type Cidr } from '../../src/net/ipv4.js';
+import { parseCidr, type Cidr } from '../../src/net/ipv4.js';
 
 export interface CrowdPeer {
   nodeId: string;
@@ -31,5 +31,3 @@ export function crowd(n: number, cidrText: string, avoid: number[], lanPrefix: s
   }
   return out;
 }
-
-export const ip4 = formatIpv4;

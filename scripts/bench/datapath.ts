@@ -8,6 +8,7 @@
 
 import { spawn } from 'node:child_process';
 import { Lab, sleep, type Host } from '../lab/lab.js';
+import { buildReference } from './reference.js';
 
 export interface DatapathRun {
   seconds: number;
@@ -23,26 +24,11 @@ const VARIANTS: Variant[] = [
   { name: 'ref-mtu1400', vni: 202, net: '100.65.2', extra: [], mtu: 1400 },
 ];
 
+/** A reference variant on its own VNI and devices (rb<VNI>, rv<VNI>), beside the agent's overlay. */
 function buildVariant(lab: Lab, v: Variant): void {
-  const hosts = lab.hosts;
-  hosts.forEach((h, i) => {
-    const br = `rb${v.vni}`;
-    const vx = `rv${v.vni}`;
-    const mtu = v.mtu ?? 1450;
-    lab.exec(h, ['ip', '-batch', '-'], false, [
-      `link add ${br} type bridge`, `link set ${br} address 02:ed:${(v.vni & 255).toString(16).padStart(2, '0')}:00:00:0${i + 1} mtu ${mtu} up`,
-      `link add ${vx} type vxlan id ${v.vni} dstport 4789 dev eth0 nolearning ${v.extra.join(' ')}`, `link set ${vx} master ${br} mtu ${mtu} up`,
-      `addr add ${v.net}.${i + 1}/24 dev ${br}`,
-    ].join('\n'));
-    const others = hosts.filter((o) => o !== h);
-    lab.exec(h, ['bridge', '-batch', '-'], false, others.flatMap((o) => {
-      const j = hosts.indexOf(o);
-      return [`fdb append 00:00:00:00:00:00 dev ${vx} dst ${o.ip}`, `fdb replace 02:ed:${(v.vni & 255).toString(16).padStart(2, '0')}:00:00:0${j + 1} dev ${vx} dst ${o.ip}`];
-    }).join('\n'));
-    for (const o of others) {
-      const j = hosts.indexOf(o);
-      lab.exec(h, ['ip', 'neigh', 'replace', `${v.net}.${j + 1}`, 'lladdr', `02:ed:${(v.vni & 255).toString(16).padStart(2, '0')}:00:00:0${j + 1}`, 'dev', br, 'nud', 'permanent']);
-    }
+  buildReference(lab, {
+    bridge: `rb${v.vni}`, vxlan: `rv${v.vni}`, vni: v.vni, mtu: v.mtu, flags: v.extra,
+    mac: (n) => `02:ed:${(v.vni & 255).toString(16).padStart(2, '0')}:00:00:0${n}`, ip: (n) => `${v.net}.${n}`,
   });
 }
 

@@ -40,8 +40,7 @@ export async function footprint(windowS: number, peers = 10, settleS = 13): Prom
   const lab = await Lab.create({ hosts: peers + 1, cluster: 'bench' });
   try {
     const started = Date.now();
-    for (const h of lab.hosts) lab.startAgent(h);
-    await lab.converged(60_000);
+    await lab.startAll(60_000);
     // idle means after start-up work: the one-off preflight checks run 10 s
     // after start (src/cli/agent.ts); periodic work (announcements, the 30 s
     // resync) is part of idle

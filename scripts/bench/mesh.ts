@@ -7,9 +7,7 @@
 // devices wiped in between.
 
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { AGENT_BIN, Lab, sleep } from '../lab/lab.js';
+import { Lab, sleep } from '../lab/lab.js';
 import type { StatusReport } from '../../src/agent/status.js';
 
 export interface MeshRun {
@@ -50,14 +48,6 @@ function pingAllPairs(lab: Lab, ips: string[]): number {
   return procs.reduce((n, p) => n + Number(p.stdout.trim() || 0), 0);
 }
 
-async function wipe(lab: Lab): Promise<void> {
-  await Promise.all(lab.hosts.map((h) => lab.stopAgent(h)));
-  for (const h of lab.hosts) {
-    spawnSync('ip', ['netns', 'exec', h.ns, process.execPath, AGENT_BIN, 'down', '--run-dir', lab.runDir(h)], { encoding: 'utf8' });
-    rmSync(join(h.dir, 'state'), { recursive: true, force: true });
-  }
-}
-
 export async function mesh(n: number, trials: number): Promise<MeshRun> {
   const lab = await Lab.create({ hosts: n, cluster: 'bench' });
   const out: MeshRun = { hosts: n, fromLastStartMs: [], fromLastReadyMs: [], pairsOk: 0, pairsTotal: 0 };
@@ -70,7 +60,7 @@ export async function mesh(n: number, trials: number): Promise<MeshRun> {
         out.pairsTotal = n * (n - 1);
         out.pairsOk = pingAllPairs(lab, r.ips);
       }
-      if (t < trials - 1) await wipe(lab);
+      if (t < trials - 1) await Promise.all(lab.hosts.map((h) => lab.resetHost(h)));
     }
     return out;
   } finally {

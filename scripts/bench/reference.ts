@@ -24,26 +24,41 @@ export function repairHook(lab: Lab, h: Host): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** Builds the reference overlay on every host of the lab; returns the overlay IPs. */
-export function buildReference(lab: Lab): string[] {
+/** What buildReference builds; every field defaults to the reference overlay itself. */
+export interface ReferenceOptions {
+  /** bridge and VXLAN device names (default scbr-100, scvx-100) */
+  bridge?: string;
+  vxlan?: string;
+  /** VNI (default 100) */
+  vni?: number;
+  /** MTU of the bridge and the VXLAN device (default 1450) */
+  mtu?: number;
+  /** extra flags for `ip link add ... type vxlan` (e.g. noudpcsum; default none) */
+  flags?: string[];
+  /** bridge MAC and overlay IP (/24) of host number n (default refMac, refIp) */
+  mac?: (n: number) => string;
+  ip?: (n: number) => string;
+}
+
+/** Builds the reference overlay (or a variant of it, see ReferenceOptions) on every host of the lab; returns the overlay IPs. */
+export function buildReference(lab: Lab, o: ReferenceOptions = {}): string[] {
+  const { bridge = 'scbr-100', vxlan = 'scvx-100', vni = 100, mtu = 1450, flags = [], mac = refMac, ip = refIp } = o;
   for (const h of lab.hosts) {
     const i = num(h);
+    const others = lab.hosts.filter((x) => x !== h);
     const cmds = [
-      'link add scbr-100 type bridge',
-      `link set scbr-100 address ${refMac(i)} mtu 1450 up`,
-      'link add scvx-100 type vxlan id 100 dstport 4789 dev eth0 nolearning',
-      'link set scvx-100 master scbr-100 mtu 1450 up',
-      `addr add ${refIp(i)}/24 dev scbr-100`,
+      `link add ${bridge} type bridge`,
+      `link set ${bridge} address ${mac(i)} mtu ${mtu} up`,
+      `link add ${vxlan} type vxlan id ${vni} dstport 4789 dev eth0 ${['nolearning', ...flags].join(' ')}`,
+      `link set ${vxlan} master ${bridge} mtu ${mtu} up`,
+      `addr add ${ip(i)}/24 dev ${bridge}`,
+      ...others.map((x) => `neigh replace ${ip(num(x))} lladdr ${mac(num(x))} dev ${bridge} nud permanent`),
     ];
-    for (const o of lab.hosts) {
-      if (o === h) continue;
-      cmds.push(`neigh replace ${refIp(num(o))} lladdr ${refMac(num(o))} dev scbr-100 nud permanent`);
-    }
     lab.exec(h, ['ip', '-batch', '-'], false, cmds.join('\n'));
-    const fdb = lab.hosts.filter((o) => o !== h).flatMap((o) => [
-      `fdb append 00:00:00:00:00:00 dev scvx-100 dst ${o.ip}`, `fdb replace ${refMac(num(o))} dev scvx-100 dst ${o.ip}`,
+    const fdb = others.flatMap((x) => [
+      `fdb append 00:00:00:00:00:00 dev ${vxlan} dst ${x.ip}`, `fdb replace ${mac(num(x))} dev ${vxlan} dst ${x.ip}`,
     ]);
     lab.exec(h, ['bridge', '-batch', '-'], false, fdb.join('\n'));
   }
-  return lab.hosts.map((h) => refIp(num(h)));
+  return lab.hosts.map((h) => ip(num(h)));
 }

@@ -9,10 +9,11 @@
 // Also reported: kernel event loss and what the agent dropped.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, rmSync, openSync, closeSync } from 'node:fs';
+import { readFileSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { AGENT_BIN, Lab, ROOT, sleep, until } from '../lab/lab.js';
-import { crowd, ip4, type CrowdPeer } from './crowd.js';
+import { Lab, ROOT, sleep, until } from '../lab/lab.js';
+import { formatIpv4, parseIpv4 } from '../../src/net/ipv4.js';
+import { crowd, type CrowdPeer } from './crowd.js';
 
 export interface ScaleRun {
   peers: number;
@@ -68,16 +69,12 @@ function parseMonitor(text: string): Ev[] {
 
 async function round(lab: Lab, n: number): Promise<{ program?: number; reprogram?: number; sendMs: number[]; status: Record<string, unknown> }> {
   const [agentHost, crowdHost] = lab.hosts as [typeof lab.hosts[0], typeof lab.hosts[0]];
-  await lab.stopAgent(agentHost);
-  spawnSync('ip', ['netns', 'exec', agentHost.ns, process.execPath, AGENT_BIN, 'down', '--run-dir', lab.runDir(agentHost)]);
-  rmSync(join(agentHost.dir, 'state'), { recursive: true, force: true });
+  await lab.resetHost(agentHost);
   lab.startAgent(agentHost);
-  const st = await until('the agent alone to be ready', async () => {
-    const s = await lab.tryStatus(agentHost);
-    return s?.dataplane.ready ? s : undefined;
-  }, 20_000);
+  const st = (await lab.converged(20_000, [agentHost]))[0]!;
   const agentIp = st.node.overlayIp!;
-  const peers: CrowdPeer[] = crowd(n, st.cluster.cidr, [Number(agentIp.split('.').reduce((a, o) => a * 256 + Number(o), 0))], lab.net(0).split('.').slice(0, 2).join('.'));
+  const lanPrefix = lab.net(0).split('.').slice(0, 2).join('.');
+  const peers: CrowdPeer[] = crowd(n, st.cluster.cidr, [parseIpv4(agentIp)!], lanPrefix);
   const log = join(agentHost.dir, `monitor-${Date.now()}.log`);
   const fd = openSync(log, 'w');
   const watcher = spawn('ip', ['-n', agentHost.ns, '-ts', 'monitor', 'neigh'], { stdio: ['ignore', fd, fd] });
@@ -85,13 +82,13 @@ async function round(lab: Lab, n: number): Promise<{ program?: number; reprogram
   await sleep(200); // the monitor subscribes at once; nothing is programmed before the crowd speaks
   const gen = (phase: string): { t0: number; t1: number } => {
     const r = spawnSync('ip', ['netns', 'exec', crowdHost.ns, process.execPath, BIN('loadgen'), lab.keyFile, 'bench', st.cluster.cidr, String(n), agentIp,
-      lab.net(0).split('.').slice(0, 2).join('.'), phase, crowdHost.ip!], { encoding: 'utf8' });
+      lanPrefix, phase, crowdHost.ip!], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`loadgen ${phase}: ${r.stderr}`);
     return JSON.parse(r.stdout) as { t0: number; t1: number };
   };
   const events = (): Ev[] => parseMonitor(readFileSync(log, 'utf8'));
   const programmed = (f: Set<string>, nb: Map<string, string>): boolean =>
-    peers.every((p) => f.has(`${ZERO}/${p.first}`) && f.has(`${p.mac}/${p.first}`) && nb.get(ip4(p.overlayIp)) === p.mac);
+    peers.every((p) => f.has(`${ZERO}/${p.first}`) && f.has(`${p.mac}/${p.first}`) && nb.get(formatIpv4(p.overlayIp)) === p.mac);
   const moved = (f: Set<string>): boolean => peers.every((p) => f.has(`${ZERO}/${p.storm}`) && f.has(`${p.mac}/${p.storm}`) && !f.has(`${ZERO}/${p.first}`));
   const a = gen('first');
   const tProg = await until('the crowd to be programmed', () => firstTime(events(), a.t0, programmed), 15_000, 50).catch(() => undefined);

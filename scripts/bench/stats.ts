@@ -23,6 +23,9 @@ export function summarize(xs: number[]): Summary {
 
 export const round = (x: number, digits = 1): number => (Number.isFinite(x) ? Math.round(x * 10 ** digits) / 10 ** digits : x);
 
-export function fmt(s: Summary, unit = 'ms'): string {
-  return `median ${round(s.median)} ${unit}, p90 ${round(s.p90)}, p99 ${round(s.p99)} (n=${s.n})`;
-}
+/**
+ * The middle value (of an even count, the upper of the two middle ones), as
+ * the integration tests print it. Unlike summarize().median it keeps
+ * non-finite values and does not take the nearest rank.
+ */
+export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

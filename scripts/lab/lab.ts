@@ -52,11 +52,16 @@ function agentCommand(): string[] {
   return [process.execPath, '--cpu-prof', `--cpu-prof-dir=${dir}`, ...v8flags, AGENT_BIN];
 }
 
+/** Whether `bin` is on the PATH. */
+export function have(bin: string): boolean {
+  return sh('sh', ['-c', `command -v ${bin} || true`]).trim() !== '';
+}
+
 /** Why the lab cannot run here, or undefined if it can. */
 export function labUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'integration tests need root (network namespaces); run as root';
   for (const bin of ['ip', 'dnsmasq', 'dhclient', 'ping', 'nft', 'tcpdump']) {
-    if (!sh('sh', ['-c', `command -v ${bin} || true`]).trim()) return `${bin} is not installed (the test command installs it with apt-get)`;
+    if (!have(bin)) return `${bin} is not installed (the test command installs it with apt-get)`;
   }
   if (!existsSync(AGENT_BIN)) return `${AGENT_BIN} is missing; run npm run build`;
   return undefined;
@@ -196,7 +201,8 @@ export class Lab {
     writeFileSync(join(this.dir, 'dhcp-hosts'), `${lines}\n`);
   }
 
-  private spawnIn(ns: string, cmd: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): ChildProcess {
+  /** Starts `cmd` in namespace `ns`, output appended to `logFile`; the lab ends it in destroy() (and records its PID for scripts/test.sh). */
+  spawnIn(ns: string, cmd: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): ChildProcess {
     const out = openSync(logFile, 'a');
     const p = spawn('ip', ['netns', 'exec', ns, ...cmd], { stdio: ['ignore', out, out], env });
     closeSync(out);
@@ -245,14 +251,19 @@ export class Lab {
     return join(h.dir, 'run');
   }
 
-  startAgent(h: Host, extra: string[] = [], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  /** The command line of the host's agent (to run inside its namespace), as startAgent runs it. */
+  agentArgv(h: Host, extra: string[] = [], runDir = this.runDir(h)): string[] {
     // through the shebang, as installed: it carries the agent's V8 flags
     // (EO_AGENT_CPU_PROF=DIR: the same flags plus a CPU profile per agent in DIR)
-    h.agent = this.spawnIn(h.ns, [
+    return [
       ...agentCommand(), 'agent', '--interface', 'eth0', '--cluster', this.opts.cluster ?? 'lab',
-      '--cluster-key-file', this.keyFile, '--state-dir', join(h.dir, 'state'), '--run-dir', this.runDir(h),
+      '--cluster-key-file', this.keyFile, '--state-dir', join(h.dir, 'state'), '--run-dir', runDir,
       ...(this.opts.agentArgs ?? []), ...extra,
-    ], join(h.dir, 'agent.log'), { ...process.env, ...env });
+    ];
+  }
+
+  startAgent(h: Host, extra: string[] = [], env: NodeJS.ProcessEnv = {}): ChildProcess {
+    h.agent = this.spawnIn(h.ns, this.agentArgv(h, extra), join(h.dir, 'agent.log'), { ...process.env, ...env });
     return h.agent;
   }
 
@@ -392,10 +403,17 @@ export class Lab {
     }
   }
 
-  /** Starts an agent on every host and waits for the overlay; the statuses in host order. */
-  async startAll(): Promise<StatusReport[]> {
+  /** Starts an agent on every host and waits for the overlay (see converged); the statuses in host order. */
+  async startAll(timeoutMs?: number): Promise<StatusReport[]> {
     for (const h of this.hosts) this.startAgent(h);
-    return this.converged();
+    return this.converged(timeoutMs);
+  }
+
+  /** Back to a fresh host: stops its agent, removes its overlay devices (`edge-overlay down`) and deletes its state. */
+  async resetHost(h: Host): Promise<void> {
+    await this.stopAgent(h);
+    this.exec(h, [process.execPath, AGENT_BIN, 'down', '--run-dir', this.runDir(h)], true);
+    rmSync(join(h.dir, 'state'), { recursive: true, force: true });
   }
 
   /** When the DHCP script last put `ip` on the host's eth0 (ms since epoch). */

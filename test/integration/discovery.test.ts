@@ -3,7 +3,7 @@
 // hosts in different subnets of one segment, key rotation under traffic, the
 // VXLAN ingress filter against an outsider, and unicast seeds across a router.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Lab, labUnavailable, sleep, until, type Host } from '../../scripts/lab/lab.js';
@@ -49,7 +49,7 @@ describe.skipIf(why)('one segment: raw L2, subnets, key rotation, ingress filter
   });
 
   it('rotates the cluster key (add, promote, retire; SIGHUP host by host) without losing a ping', async () => {
-    const oldKey = (await import('node:fs')).readFileSync(lab.keyFile, 'utf8').trim();
+    const oldKey = readFileSync(lab.keyFile, 'utf8').trim();
     const newKey = randomBytes(32).toString('hex');
     const pinger = lab.pinger(h(1), overlay.get(h(2))!, 0.01);
     await sleep(300);

@@ -127,8 +127,7 @@ describe.skipIf(why)('the agent under faults, on namespace hosts', () => {
     writeFileSync(stateFile(x), good.replace(ip1, '100.64.192.250')); // checksum no longer matches
     writeFileSync(`${stateFile(x)}.prev`, '');
     const before = readFileSync(stateFile(x), 'utf8');
-    const r = spawnSync('ip', ['netns', 'exec', x.ns, AGENT_BIN, 'agent', '--interface', 'eth0', '--cluster', 'lab', '--cluster-key-file', lab.keyFile,
-      '--state-dir', stateDir(x), '--run-dir', lab.runDir(x)], { encoding: 'utf8', timeout: 10_000 });
+    const r = spawnSync('ip', ['netns', 'exec', x.ns, ...lab.agentArgv(x)], { encoding: 'utf8', timeout: 10_000 });
     expect(r.status).toBe(1);
     const lines = r.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
@@ -216,8 +215,7 @@ describe.skipIf(why)('the agent under faults, on namespace hosts', () => {
 
   it('refuses a second agent on the same state directory with one line, and the first keeps running', async () => {
     const x = h(0);
-    const r = spawnSync('ip', ['netns', 'exec', x.ns, AGENT_BIN, 'agent', '--interface', 'eth0', '--cluster', 'lab', '--cluster-key-file', lab.keyFile,
-      '--state-dir', stateDir(x), '--run-dir', join(x.dir, 'run2')], { encoding: 'utf8', timeout: 10_000 });
+    const r = spawnSync('ip', ['netns', 'exec', x.ns, ...lab.agentArgv(x, [], join(x.dir, 'run2'))], { encoding: 'utf8', timeout: 10_000 });
     expect(r.status).not.toBe(0);
     expect(r.stderr.trim().split('\n')).toEqual([`edge-overlay: another edge-overlay agent is using state directory ${stateDir(x)}; refusing to start a second one`]);
     expect(existsSync(join(x.dir, 'run2', 'agent.sock'))).toBe(false);

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AGENT_BIN, Lab, labUnavailable, sleep, until, type Host } from '../../scripts/lab/lab.js';
+import { median } from '../../scripts/bench/stats.js';
 import { contains, parseCidr, parseIpv4, type Cidr } from '../../src/net/ipv4.js';
 import type { StatusReport } from '../../src/agent/status.js';
 
@@ -17,11 +18,6 @@ const CIDR = parseCidr('100.64.192.0/24') as Cidr;
 function cli(args: string[]): { code: number; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [AGENT_BIN, ...args], { encoding: 'utf8', timeout: 20_000 });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 describe.skipIf(why)('overlay on namespace hosts with real DHCP', () => {

@@ -8,11 +8,10 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AGENT_BIN, Lab, ROOT, labUnavailable, sh, sleep, until, type Host } from '../../scripts/lab/lab.js';
+import { AGENT_BIN, Lab, ROOT, have, labUnavailable, sleep, until, type Host } from '../../scripts/lab/lab.js';
 
 const why = labUnavailable();
 if (why) console.warn(`SKIPPED service integration tests: ${why}`);
-const have = (bin: string): boolean => sh('sh', ['-c', `command -v ${bin} || true`]).trim() !== '';
 
 describe.skipIf(why)('packaging and shipped files', () => {
   const dest = mkdtempSync(join(tmpdir(), 'eo-install-'));
@@ -108,7 +107,7 @@ describe.skipIf(why)('the agent as a systemd service, on namespace hosts', () =>
 
   async function notifications(x: Host, socket: string): Promise<{ read: () => Record<string, unknown>[] }> {
     const log = join(x.dir, `notify-${Date.now()}.log`);
-    (lab as unknown as { spawnIn: (ns: string, cmd: string[], log: string) => unknown }).spawnIn(x.ns, ['python3', listener, socket], log);
+    lab.spawnIn(x.ns, ['python3', listener, socket], log);
     await until('the notify listener', () => (existsSync(log) && readFileSync(log, 'utf8').includes('listening')) || undefined);
     return { read: () => readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => 'msg' in r) };
   }

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AGENT_BIN, Lab, labUnavailable, sleep, until, type Host } from '../../scripts/lab/lab.js';
+import { median } from '../../scripts/bench/stats.js';
 import type { StatusReport } from '../../src/agent/status.js';
 
 const why = labUnavailable();
@@ -26,7 +27,6 @@ const FAKETIME = ((): string | undefined => {
 if (!why && !FAKETIME) console.warn('SKIPPED the wall-clock step test: libfaketime is not installed (apt-get install libfaketime)');
 
 const HOUR = 3_600_000;
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 describe.skipIf(why)('soak: renumbering, vanished hosts, clock steps', () => {
   let lab: Lab;
