@@ -330,7 +330,8 @@ export class Lab {
   }
 
   /** Starts a background ping with timestamps (-D); stop() returns reply times (ms since epoch). */
-  pinger(from: Host, to: string, intervalS = 0.01): { stop: () => Promise<{ replies: number[]; sent: number }> } {
+  /** Pings `to` from `from` every `intervalS`; `stop` returns each reply's wall-clock ms and icmp_seq (same order), and how many were sent. */
+  pinger(from: Host, to: string, intervalS = 0.01): { stop: () => Promise<{ replies: number[]; seqs: number[]; sent: number }> } {
     const log = join(from.dir, `ping-${Date.now()}-${randomBytes(2).toString('hex')}.log`);
     const p = this.spawnIn(from.ns, ['ping', '-D', '-i', String(intervalS), '-W', '1', to], log);
     return {
@@ -339,9 +340,11 @@ export class Lab {
         p.kill('SIGINT');
         await gone;
         const text = readFileSync(log, 'utf8');
-        const replies = [...text.matchAll(/^\[(\d+\.\d+)\] \d+ bytes from/gm)].map((m) => Number(m[1]) * 1000);
+        const lines = [...text.matchAll(/^\[(\d+\.\d+)\] \d+ bytes from .*?icmp_seq=(\d+)/gm)];
+        const replies = lines.map((m) => Number(m[1]) * 1000);
+        const seqs = lines.map((m) => Number(m[2]));
         const sent = Number(/(\d+) packets transmitted/.exec(text)?.[1] ?? 0);
-        return { replies, sent };
+        return { replies, seqs, sent };
       },
     };
   }
