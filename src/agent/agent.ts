@@ -30,6 +30,7 @@ import { Reconciler, type Desired, type Firewall } from './reconciler.js';
 import { Underlay } from './underlay.js';
 import { Relay } from './relay.js';
 import { buildStatus, type StatusReport } from './status.js';
+import type { ServiceView } from '../service/notify.js';
 import { resolvePeer } from './operator.js';
 
 export interface AgentDeps {
@@ -136,7 +137,9 @@ export class Agent {
     if (persisted) this.announcer.burst();
     this.timers.push(d.clock.setInterval(() => {
       this.underlayFlight.request();
-      this.reconciler.request();
+      // the filter is re-read first, so that the full reconcile reinstalls a deleted table
+      if (d.firewall?.refresh) void d.firewall.refresh().then(() => this.reconciler.request());
+      else this.reconciler.request();
     }, config.timings.resyncIntervalMs));
     this.timers.push(d.clock.setInterval(() => this.sweepStale(), 1000));
     const ip = this.addressing.ip;
@@ -348,6 +351,16 @@ export class Agent {
         this.staleLogged.delete(p.id);
       }
     }
+  }
+
+  /** The few fields the service manager's status line needs, without building a full status (no firewall read). */
+  serviceView(): ServiceView {
+    const now = this.d.clock.monotonic();
+    return {
+      node: { overlayIp: this.overlayIp === undefined ? null : formatIpv4(this.overlayIp), addressState: this.addressing.phase.kind },
+      peers: this.peers.all().map((p) => ({ state: this.peers.state(p, now) })),
+      dataplane: { ready: this.reconciler.status.ready },
+    };
   }
 
   status(): StatusReport {

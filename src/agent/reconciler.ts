@@ -24,11 +24,14 @@ import type { FilterReport } from './status.js';
 /**
  * VXLAN ingress filter: only the peers' current underlay addresses may send
  * VXLAN to us. apply() replaces the allowed set atomically and must be safe
- * to repeat; report() never throws.
+ * to repeat; report() never throws. refresh() (optional, never rejects)
+ * re-reads what the kernel holds — the drop counter; a table someone deleted
+ * is noticed there, and the next apply() reinstalls it.
  */
 export interface Firewall {
   apply(allowed: Ipv4[]): Promise<void>;
   report(): FilterReport;
+  refresh?(): Promise<void>;
 }
 
 /** after a fast-path run, a full reconcile checks the kernel (coalesced) */

@@ -142,7 +142,7 @@ export async function runAgent(configPath: string | undefined, flags: Flags): Pr
     await transport.close();
     throw err;
   }
-  notifier?.start(() => agent.status());
+  notifier?.start(() => agent.serviceView());
   const doctorTimer = setTimeout(() => {
     // the same preflight checks as `edge-overlay doctor`, answered from the agent's own view
     void (async () => {

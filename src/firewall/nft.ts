@@ -114,14 +114,15 @@ export class NftFirewall implements Firewall {
   }
 
   /**
-   * Reads the drop counter in the background, at most every few seconds;
-   * report() shows the last value. A table someone deleted is noticed here
-   * and reinstalled by the next apply() (the periodic resync makes one).
+   * Reads the drop counter with `nft`, at most every few seconds (a status or
+   * metrics read, and the agent's periodic resync, call it; report() shows
+   * the last value). A table someone deleted is noticed here and reinstalled
+   * by the next apply() (the resync makes one right after). Never rejects.
    */
   async refresh(): Promise<void> {
-    if (!this.installed || this.refreshing || Date.now() - this.refreshedAt < COUNTER_REFRESH_MS) return;
+    if (!this.installed || this.refreshing || performance.now() - this.refreshedAt < COUNTER_REFRESH_MS) return;
     this.refreshing = true;
-    this.refreshedAt = Date.now();
+    this.refreshedAt = performance.now(); // monotonic: a wall clock stepped back must not stall it
     try {
       const out = await this.run(['-j', 'list', 'counter', 'ip', NFT_TABLE, 'dropped']);
       const doc = JSON.parse(out) as { nftables?: { counter?: { packets?: number } }[] };

@@ -6,11 +6,21 @@
 // half $WATCHDOG_USEC while the event loop runs; STOPPING=1 on shutdown.
 
 import type { Clock, TimerHandle } from '../clock.js';
-import type { StatusReport } from '../agent/status.js';
 
 export type NotifySink = (message: string) => void;
 
-export function statusLine(s: StatusReport): string {
+/**
+ * What the status line needs — a StatusReport has this shape, and so does the
+ * agent's cheap serviceView(), which skips what a full status costs (the
+ * firewall's counter read runs `nft`): the notifier polls every second.
+ */
+export interface ServiceView {
+  node: { overlayIp: string | null; addressState: string };
+  peers: { state: 'alive' | 'stale' }[];
+  dataplane: { ready: boolean };
+}
+
+export function statusLine(s: ServiceView): string {
   const alive = s.peers.filter((p) => p.state === 'alive').length;
   const stale = s.peers.length - alive;
   const ip = s.node.overlayIp ?? `no overlay address (${s.node.addressState})`;
@@ -30,7 +40,7 @@ export class ServiceNotifier {
   ) {}
 
   /** Starts following the agent: checks its status every `everyMs`. */
-  start(status: () => StatusReport, everyMs = 1000): void {
+  start(status: () => ServiceView, everyMs = 1000): void {
     this.check(status());
     this.timers.push(this.clock.setInterval(() => this.check(status()), everyMs));
     if (this.watchdogUsec && this.watchdogUsec > 0) {
@@ -40,7 +50,7 @@ export class ServiceNotifier {
     }
   }
 
-  private check(s: StatusReport): void {
+  private check(s: ServiceView): void {
     const line = statusLine(s);
     const readyNow = !this.readySent && s.dataplane.ready && s.node.overlayIp !== null;
     if (readyNow) this.readySent = true;
