@@ -125,6 +125,9 @@ export class Agent {
     });
     const persisted = this.state.claim;
     const pinWait = new Promise<void>((resolve, reject) => { this.pinOutcome = { resolve, reject }; });
+    // start() may already refuse a taken pin (its holder is in our persisted
+    // peers); the await below comes after real I/O, so mark it handled now
+    pinWait.catch(() => undefined);
     this.addressing.start(persisted);
     this.listening = true;
     this.underlayFlight.request();

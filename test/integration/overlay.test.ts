@@ -195,6 +195,9 @@ describe.skipIf(why)('overlay on namespace hosts with real DHCP', () => {
     const badFlag = inNs([...common, '--cluster-key-file', lab.keyFile, '--vni', '0']);
     expect(badFlag.status).toBe(2);
     expect(badFlag.stderr).toBe('edge-overlay: --vni: must be 1-16777215\n');
+    const taken = inNs([...common, '--cluster-key-file', lab.keyFile, '--overlay-ip', ipOf(h(0))]); // its persisted peers name the holder
+    expect(taken.status).toBe(1);
+    expect(taken.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`^edge-overlay: overlay IP ${ipOf(h(0)).replaceAll('.', '\\.')} pinned by --overlay-ip is already taken: node [0-9a-f]{32} holds it`))]);
     expect(lab.exec(x, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'scbr-100'])).toBe(before);
     lab.startAgent(x);
     await lab.converged();

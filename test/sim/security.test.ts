@@ -159,6 +159,19 @@ describe('pinned addresses', () => {
     expect(q.kernel.ops.slice(opsBefore)).toEqual([]);
     expect(sim.hosts[0]!.agent!.overlayIp).toBe(held);
   });
+
+  it('refuses at once, with E_CONFLICT and no stray rejection, when its persisted peer table already names the holder', async () => {
+    const sim = await startedSim(2);
+    const held = sim.hosts[0]!.agent!.overlayIp!;
+    const q = sim.addHost('q', '10.0.0.41');
+    await sim.start(q);
+    await sim.run(3000); // q has heard (and persisted) the holder
+    await sim.stop(q);
+    q.config = { ...q.config, pinnedIp: held };
+    const opsBefore = q.kernel.ops.length;
+    await expect(sim.start(q)).rejects.toMatchObject({ code: 'E_CONFLICT', message: expect.stringMatching(/already taken: node [0-9a-f]{32} holds it/) });
+    expect(q.kernel.ops.slice(opsBefore)).toEqual([]);
+  });
 });
 
 describe('messy LANs', () => {
