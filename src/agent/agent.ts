@@ -220,7 +220,6 @@ export class Agent {
     this.timers = [];
     this.retryTimer?.cancel();
     this.retryTimer = undefined;
-    this.state.cancel();
     this.state.save();
   }
 

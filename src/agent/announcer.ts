@@ -136,6 +136,11 @@ export class Announcer {
     return { address: formatIpv4(ip), port: this.d.discoveryPort };
   }
 
+  /** A reply to a host: unicast to its underlay address, broadcast when it has none (raw L2 only) or it is unknown. */
+  private replyTo(ip: Ipv4 | undefined): Endpoint | undefined {
+    return ip === undefined || ip === 0 ? undefined : this.endpoint(ip);
+  }
+
   /** Signs and sends: to one endpoint, or broadcast plus the unicast remotes. */
   private send(msg: Message, to?: Endpoint): void {
     const packet = encode(msg, this.d.key());
@@ -148,8 +153,8 @@ export class Announcer {
     this.d.counters.sent(msg.type);
   }
 
-  /** Our announcement: broadcast (and to remotes), or to one endpoint; `echo` answers a challenge. */
-  announce(to?: Endpoint, echo?: string): void {
+  /** Our announcement: broadcast (and to remotes), or a reply to one host (`replyTo`); `echo` answers a challenge. */
+  announce(to?: Ipv4, echo?: string): void {
     const s = this.d.self();
     if (s.overlayIp === undefined || s.claimedAt === undefined) return;
     const c = this.common(s);
@@ -160,7 +165,7 @@ export class Announcer {
       ...c, type: 'announce', overlayIp: s.overlayIp, underlayIp: s.underlayIp ?? 0, mac: s.mac, claimedAt: s.claimedAt,
       heldMs: Math.round(s.heldMs ?? 0), cidr: s.cidr, vni: s.vni, ...(s.pinned ? { pinned: true } : {}),
       ...(s.physMac ? { physMac: s.physMac } : {}), ...(echo ? { echo } : {}), ...(now < this.freshUntil ? { fresh: true } : {}),
-    }, to);
+    }, this.replyTo(to));
   }
 
   /** false when nothing could be sent (no IPv4 source and no raw L2). */
@@ -182,7 +187,7 @@ export class Announcer {
     this.send({
       ...c, type: 'defend', overlayIp, holderId: holder.id, holderClaimedAt: holder.claimedAt, holderHeldMs: Math.round(holder.heldMs),
       targetId: to.nodeId, ...(echo ? { echo } : {}),
-    }, to.underlayIp === undefined || to.underlayIp === 0 ? undefined : this.endpoint(to.underlayIp));
+    }, this.replyTo(to.underlayIp));
   }
 
   challenge(targetId: string, overlayIp: Ipv4, nonce: string, targetUnderlay: Ipv4 | undefined): void {

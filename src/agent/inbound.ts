@@ -12,7 +12,7 @@ import { formatCidr, formatIpv4, isHostAddress, sameCidr, type Cidr } from '../n
 import { decode, type AnnounceMsg, type ChallengeMsg, type ForgetMsg, type Message, type ProbeMsg } from '../wire/codec.js';
 import type { ClusterKey } from '../wire/keyfile.js';
 import { isL2, type Endpoint } from '../discovery/transport.js';
-import type { PeerTable } from '../peers/table.js';
+import type { Peer, PeerTable } from '../peers/table.js';
 import type { Tombstones } from '../peers/tombstones.js';
 import type { Addressing } from './addressing.js';
 import type { Announcer } from './announcer.js';
@@ -263,12 +263,15 @@ export class Inbound {
     const reply = d.addressing.onProbe(msg);
     if (!reply) return;
     if (reply.kind === 'announce') {
-      // a prober without an IPv4 address (raw L2 only) hears a broadcast
-      d.announcer.announce(msg.underlayIp === 0 ? undefined : { address: formatIpv4(msg.underlayIp), port: d.discoveryPort });
+      d.announcer.announce(msg.underlayIp); // a prober without an IPv4 address (raw L2 only) hears a broadcast
     } else {
-      const h = reply.holder;
-      d.announcer.defend({ nodeId: msg.nodeId, underlayIp: msg.underlayIp }, msg.overlayIp, { id: h.id, claimedAt: h.claimedAt, heldMs: d.peers.heldNow(h, d.clock.monotonic()) });
+      d.announcer.defend({ nodeId: msg.nodeId, underlayIp: msg.underlayIp }, msg.overlayIp, this.claimOf(reply.holder));
     }
+  }
+
+  /** A holder's claim as a DEFEND states it: how long it has held the address so far. */
+  private claimOf(h: Peer): { id: string; claimedAt: number; heldMs: number } {
+    return { id: h.id, claimedAt: h.claimedAt, heldMs: this.d.peers.heldNow(h, this.d.clock.monotonic()) };
   }
 
   /** Someone will give up an address only on a fresh answer: give it, if we still stand by the claim. */
@@ -277,13 +280,12 @@ export class Inbound {
     if (msg.targetId !== d.nodeId) return;
     const asker = d.peers.get(msg.nodeId);
     if (d.addressing.ip === msg.overlayIp) {
-      d.announcer.announce(asker && asker.underlayIp !== 0 ? { address: formatIpv4(asker.underlayIp), port: d.discoveryPort } : undefined, msg.nonce);
+      d.announcer.announce(asker?.underlayIp, msg.nonce);
       return;
     }
     const holder = d.peers.holders(msg.overlayIp).find((h) => h.id !== msg.nodeId);
     if (holder) {
-      d.announcer.defend({ nodeId: msg.nodeId, underlayIp: asker?.underlayIp }, msg.overlayIp,
-        { id: holder.id, claimedAt: holder.claimedAt, heldMs: d.peers.heldNow(holder, d.clock.monotonic()) }, msg.nonce);
+      d.announcer.defend({ nodeId: msg.nodeId, underlayIp: asker?.underlayIp }, msg.overlayIp, this.claimOf(holder), msg.nonce);
     }
   }
 

@@ -103,6 +103,7 @@ export class AgentState {
 
   /** Writes everything now; on failure keeps running on the old file and retries. */
   save(): void {
+    this.cancel(); // this write covers a coalesced one still pending
     this.state.peers = this.peers.toPersisted();
     const held = this.heldMs();
     if (held !== undefined) this.state.heldMs = Math.round(held);

@@ -153,6 +153,7 @@ export class Reconciler {
   }
 
   private failed(err: unknown): void {
+    this.model = undefined; // a run that threw may have changed devices: the next run dumps the kernel
     this.counters.reconcileErrors++;
     this.status.lastError = (err as Error).message ?? String(err);
     this.log.error({ ...errFields(err) }, 'reconcile failed; retrying');

@@ -36,7 +36,7 @@ export class Relay {
   /** Call for every accepted announcement; `isNew`: the first one we have from this node. */
   onAnnounce(msg: AnnounceMsg, packet: Buffer, isNew: boolean): void {
     this.last.delete(msg.nodeId);
-    this.last.set(msg.nodeId, Buffer.from(packet));
+    this.last.set(msg.nodeId, packet); // the transport never reuses it (Transport.onPacket)
     if (this.last.size > MAX_REMEMBERED) this.last.delete(this.last.keys().next().value!);
     if (!isNew || msg.underlayIp === 0) return;
     const newcomerOnLan = this.d.onLan(msg.underlayIp);

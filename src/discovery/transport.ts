@@ -28,6 +28,7 @@ export interface Transport {
   setLink(index: number | undefined): void;
   /** Can a broadcast leave right now (an IPv4 source, or raw L2 on a link)? */
   canBroadcast(): boolean;
+  /** Each packet is a buffer of its own, never reused by the transport: the handler may keep it. */
   onPacket(handler: (packet: Buffer, from: Endpoint) => void): void;
   /** Packets that could not be sent (no source address, socket error). */
   readonly sendErrors: number;

@@ -65,12 +65,10 @@ export const nodeStateFs: StateFs = {
       // leaves a stray link that the next save replaces.
       const link = `${previous}.tmp-${process.pid}`;
       ignoreMissing(() => unlinkSync(link));
-      let linked = true;
-      try { linkSync(path, link); } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        linked = false; // first write: nothing to keep
-      }
-      if (linked) renameSync(link, previous);
+      ignoreMissing(() => { // first write: nothing to keep
+        linkSync(path, link);
+        renameSync(link, previous);
+      });
     }
     renameSync(tmp, path);
     const dfd = openSync(dir, 'r');
