@@ -106,6 +106,13 @@ export function parseMac(text: string): Buffer | undefined {
   return Buffer.from(text.split(':').map((h) => parseInt(h, 16)));
 }
 
+/** parseMac for a MAC we built ourselves: a bad one is a bug, so it throws. */
+export function macBytes(mac: string): Buffer {
+  const b = parseMac(mac);
+  if (!b) throw new RangeError(`bad MAC ${mac}`);
+  return b;
+}
+
 export function formatMac(b: Uint8Array): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(':');
 }

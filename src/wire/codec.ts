@@ -12,7 +12,7 @@
 // then the HMAC, and only then the meaning of the fields.
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { formatMac, ipv4FromBytes, ipv4ToBytes, parseMac, type Cidr } from '../net/ipv4.js';
+import { formatMac, ipv4FromBytes, ipv4ToBytes, macBytes, type Cidr } from '../net/ipv4.js';
 
 export const MAGIC = Buffer.from('EOVL', 'latin1');
 export const VERSION = 1;
@@ -150,17 +150,11 @@ function bodyFields(msg: Message): [number, Buffer][] {
       break;
     case 'announce':
     case 'probe': {
-      const mac = parseMac(msg.mac);
-      if (!mac) throw new RangeError(`bad MAC ${msg.mac}`);
-      fields.push([F.underlayIp, ipv4ToBytes(msg.underlayIp)], [F.mac, mac], [F.claimedAt, u64(msg.claimedAt)], [F.heldMs, u64(msg.heldMs)],
+      fields.push([F.underlayIp, ipv4ToBytes(msg.underlayIp)], [F.mac, macBytes(msg.mac)], [F.claimedAt, u64(msg.claimedAt)], [F.heldMs, u64(msg.heldMs)],
         [F.cidr, Buffer.concat([ipv4ToBytes(msg.cidr.network), Buffer.from([msg.cidr.prefix])])], [F.vni, u32(msg.vni)]);
       const flags = (msg.pinned ? FLAG_PINNED : 0) | (msg.type === 'announce' && msg.fresh ? FLAG_FRESH : 0);
       if (flags) fields.push([F.flags, Buffer.from([flags])]);
-      if (msg.physMac) {
-        const pm = parseMac(msg.physMac);
-        if (!pm) throw new RangeError(`bad MAC ${msg.physMac}`);
-        fields.push([F.physMac, pm]);
-      }
+      if (msg.physMac) fields.push([F.physMac, macBytes(msg.physMac)]);
       if (msg.type === 'announce' && msg.echo) fields.push([F.echo, hexField(msg.echo)]);
     }
   }

@@ -2,12 +2,12 @@
 // requests, one primitive per method, no policy. Only main constructs it.
 
 import { writeFile } from 'node:fs/promises';
-import { broadcastOf, formatIpv4, ipv4ToBytes, type Ipv4 } from '../../net/ipv4.js';
+import { broadcastOf, formatIpv4, ipv4ToBytes, macBytes, type Ipv4 } from '../../net/ipv4.js';
 import type { Clock } from '../../clock.js';
 import type { Addr, FdbEntry, HostRoute, Kernel, KernelEvent, Link, LinkChange, Neigh, VxlanSpec } from '../types.js';
 import { EventSocket, RequestSocket, nl } from './socket.js';
 import {
-  AF_BRIDGE, AF_INET, RTM, RTPROT_EDGE_OVERLAY, linkInfo, macBytes, neighEvent, toAddr, toEvent, toFdb, toHostRoute, toLink, toNeigh, vxlanData,
+  AF_BRIDGE, AF_INET, RTM, RTPROT_EDGE_OVERLAY, linkInfo, neighEvent, toAddr, toEvent, toFdb, toHostRoute, toLink, toNeigh, vxlanData,
 } from './messages.js';
 
 const F = {

@@ -2,7 +2,7 @@
 // netlink library's parsed messages and our plain Link/Addr/FdbEntry/Neigh
 // records, and builds the nested IFLA_LINKINFO the library leaves raw.
 
-import { formatMac, ipv4FromBytes, ipv4ToBytes, parseMac, type Ipv4 } from '../../net/ipv4.js';
+import { formatMac, ipv4FromBytes, ipv4ToBytes, type Ipv4 } from '../../net/ipv4.js';
 import type { Addr, FdbEntry, HostRoute, KernelEvent, Link, Neigh, VxlanInfo } from '../types.js';
 import { nl, type RtMessage } from './socket.js';
 
@@ -121,12 +121,6 @@ export function toHostRoute(m: RtMessage): HostRoute | undefined {
   const { dst, oif, prefsrc } = m.attrs;
   if (!dst || dst.length !== 4 || oif === undefined) return undefined;
   return { dst: ipv4FromBytes(dst), index: oif, src: prefsrc && prefsrc.length === 4 ? ipv4FromBytes(prefsrc) : 0 };
-}
-
-export function macBytes(mac: string): Buffer {
-  const b = parseMac(mac);
-  if (!b) throw new RangeError(`bad MAC ${mac}`);
-  return b;
 }
 
 /** Turns one multicast notification into a KernelEvent (or nothing we watch). */

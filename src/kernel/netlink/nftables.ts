@@ -9,7 +9,9 @@
 import type { Ipv4 } from '../../net/ipv4.js';
 import { ipv4ToBytes } from '../../net/ipv4.js';
 import { EdgeError, errnoName, KernelError } from '../../errors.js';
-import { nl } from './socket.js';
+import { Channel, nl } from './socket.js';
+
+type NetlinkMessage = import('netlink').NetlinkMessage;
 
 const NFNL_SUBSYS_NFTABLES = 10;
 const NFNL_MSG_BATCH_BEGIN = 0x10;
@@ -80,65 +82,46 @@ export function setBatch(table: string, set: string, elements: readonly Ipv4[], 
   return Buffer.concat(parts);
 }
 
-type NetlinkSocket = import('netlink').NetlinkSocket;
-
+/**
+ * Sends set updates on a netlink channel of its own (socket.ts: one update at
+ * a time; a socket that errs or times out is dropped and reopened), and
+ * waits for the kernel's answer to every message of the batch.
+ */
 export class NftSetWriter {
-  private sock: NetlinkSocket | undefined;
+  private readonly channel = new Channel(1, nl.Protocol.NETFILTER, 1 << 16);
   private seq = 1;
-  private waiter: { op: string; first: number; last: number; done: (err?: Error) => void } | undefined;
-
-  private socket(): NetlinkSocket {
-    if (this.sock) return this.sock;
-    const s = nl.createNetlink(nl.Protocol.NETFILTER, { recvBufferSize: 1 << 16, sendBufferSize: 1 << 20 });
-    s.on('message', (msgs) => {
-      for (const m of [msgs].flat()) this.onReply(m);
-    });
-    s.on('error', () => this.drop(new Error('nf_tables socket error')));
-    s.on('invalid', () => this.drop(new Error('unparseable nf_tables reply')));
-    this.sock = s;
-    return s;
-  }
-
-  private onReply(m: import('netlink').NetlinkMessage): void {
-    const w = this.waiter;
-    if (!w || m.type !== nl.MessageType.ERROR || m.seq < w.first || m.seq > w.last) return;
-    const errno = m.data.readInt32LE(0);
-    if (errno < 0) w.done(new KernelError(w.op, -errno, errnoName(-errno)));
-    else if (m.seq === w.last) w.done();
-  }
-
-  private drop(err: Error): void {
-    this.waiter?.done(err);
-    try { this.sock?.close(); } catch { /* closed */ }
-    this.sock = undefined;
-  }
 
   /** Atomically makes ip `table`'s set `set` hold exactly `elements`. */
   async replace(table: string, set: string, elements: readonly Ipv4[]): Promise<void> {
-    if (this.waiter) throw new EdgeError('E_KERNEL_SOCKET', 'an nf_tables update is already running');
     const seq = this.seq;
     this.seq = (this.seq + 8) % 0x7fff0000;
     const batch = setBatch(table, set, elements, seq);
     const last = elements.length > 0 ? seq + 2 : seq + 1;
-    const s = this.socket();
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => this.drop(new Error('no answer from nf_tables')), TIMEOUT_MS);
-      this.waiter = {
-        op: `nf_tables set update ip ${table} ${set}`, first: seq, last,
-        done: (err) => {
-          clearTimeout(timer);
-          this.waiter = undefined;
-          if (err) reject(err instanceof KernelError ? err : new EdgeError('E_KERNEL', err.message));
-          else resolve();
-        },
+    const op = `nf_tables set update ip ${table} ${set}`;
+    await this.channel.run((s) => new Promise<void>((resolve, reject) => {
+      const done = (err?: Error): void => {
+        clearTimeout(timer);
+        s.off('message', onMessage);
+        if (err) reject(err);
+        else resolve();
       };
+      const onMessage = (msgs: NetlinkMessage | NetlinkMessage[]): void => {
+        for (const m of [msgs].flat()) {
+          if (m.type !== nl.MessageType.ERROR || m.seq < seq || m.seq > last) continue;
+          const { errno } = nl.parseError(m.data, m.flags);
+          if (errno < 0) return done(new KernelError(op, -errno, errnoName(-errno)));
+          if (m.seq === last) return done();
+        }
+      };
+      const timer = setTimeout(() => done(new EdgeError('E_KERNEL', 'no answer from nf_tables')), TIMEOUT_MS);
+      s.on('message', onMessage);
       s.socket.send([batch], { port: 0 }, (err) => {
-        if (err) this.drop(err);
+        if (err) done(new EdgeError('E_KERNEL', err.message));
       });
-    });
+    }));
   }
 
   close(): void {
-    this.drop(new Error('closed'));
+    this.channel.close();
   }
 }

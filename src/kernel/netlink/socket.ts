@@ -39,8 +39,9 @@ export const EVENT_RCVBUF = 8 * 1024 * 1024;
  * One netlink socket with a bound on requests in flight. A socket that errs,
  * gets an unparseable datagram or times out is dropped: the requests waiting
  * on it fail at once (not after their timeout) and the next one reopens it.
+ * rtnetlink by default; nf_tables (kernel/netlink/nftables.ts) opens one too.
  */
-class Channel {
+export class Channel {
   private sock: NetlinkSocket | undefined;
   /** the socket's netlink port id, read once (the library would ask the kernel on every send) */
   private port = 0;
@@ -48,12 +49,16 @@ class Channel {
   private inflight = 0;
   private readonly waiting: (() => void)[] = [];
 
-  constructor(private readonly maxInflight: number) {}
+  constructor(
+    private readonly maxInflight: number,
+    private readonly protocol: number = nl.Protocol.ROUTE,
+    // Large dumps (hundreds of FDB entries) arrive in bursts; 1 MiB each way.
+    private readonly recvBufferSize = 1 << 20,
+  ) {}
 
   private socket(): { s: NetlinkSocket; port: number; broken: Promise<never> } {
     if (this.sock && this.broken) return { s: this.sock, port: this.port, broken: this.broken.promise };
-    // Large dumps (hundreds of FDB entries) arrive in bursts; 1 MiB each way.
-    const s = nl.createNetlink(nl.Protocol.ROUTE, { recvBufferSize: 1 << 20, sendBufferSize: 1 << 20 });
+    const s = nl.createNetlink(this.protocol, { recvBufferSize: this.recvBufferSize, sendBufferSize: 1 << 20 });
     let reject!: (e: Error) => void;
     const promise = new Promise<never>((_, r) => { reject = r; });
     promise.catch(() => { /* observed by the requests racing it */ });
