@@ -168,7 +168,7 @@ program.command('forget')
   });
 
 program.command('down')
-  .description('remove the overlay bridge and VXLAN device (stop the agent first)')
+  .description('remove the overlay bridge, the VXLAN device, our on-link routes and our nftables table (stop the agent first)')
   .option('--config <file>', 'config file naming the devices')
   .option('--bridge <name>', 'bridge name')
   .option('--vni <n>', 'VNI (names the default VXLAN device)')

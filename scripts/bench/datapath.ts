@@ -6,7 +6,7 @@
 // changed (outer UDP checksum off; a smaller overlay MTU). Reported: Gbit/s
 // per path and the overlay/physical ratios.
 
-import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { Lab, sleep, type Host } from '../lab/lab.js';
 import { buildReference } from './reference.js';
 
@@ -51,7 +51,7 @@ export async function datapath(seconds: number, rounds: number): Promise<Datapat
     const st = await lab.startAll();
     for (const v of VARIANTS) buildVariant(lab, v);
     const [h1, h2] = lab.hosts as [Host, Host];
-    const server = spawn('ip', ['netns', 'exec', h2.ns, 'iperf3', '-s'], { stdio: 'ignore' });
+    const server = lab.spawnIn(h2.ns, ['iperf3', '-s'], join(h2.dir, 'iperf3-server.log'));
     await sleep(500);
     const targets: [string, string][] = [
       ['physical', h2.ip!], ['agent', st[1]!.node.overlayIp!], ...VARIANTS.map((v): [string, string] => [v.name, `${v.net}.2`]),

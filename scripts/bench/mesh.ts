@@ -6,7 +6,6 @@
 // overlay (reported, not timed). Repeated on the same lab with state and
 // devices wiped in between.
 
-import { spawnSync } from 'node:child_process';
 import { Lab, sleep } from '../lab/lab.js';
 import type { StatusReport } from '../../src/agent/status.js';
 
@@ -40,12 +39,12 @@ async function formOnce(lab: Lab, timeoutMs: number): Promise<{ fromStart: numbe
 }
 
 function pingAllPairs(lab: Lab, ips: string[]): number {
-  // one shell per host pings every other overlay IP once; all hosts at once
-  const procs = lab.hosts.map((h, i) => {
+  // one shell per host pings every other overlay IP once, host after host
+  const counts = lab.hosts.map((h, i) => {
     const targets = ips.filter((_, j) => j !== i).join(' ');
-    return spawnSync('ip', ['netns', 'exec', h.ns, 'sh', '-c', `ok=0; for ip in ${targets}; do ping -c1 -W1 -q $ip >/dev/null 2>&1 && ok=$((ok+1)); done; echo $ok`], { encoding: 'utf8' });
+    return lab.exec(h, ['sh', '-c', `ok=0; for ip in ${targets}; do ping -c1 -W1 -q $ip >/dev/null 2>&1 && ok=$((ok+1)); done; echo $ok`], true);
   });
-  return procs.reduce((n, p) => n + Number(p.stdout.trim() || 0), 0);
+  return counts.reduce((n, out) => n + Number(out.trim() || 0), 0);
 }
 
 export async function mesh(n: number, trials: number): Promise<MeshRun> {

@@ -8,8 +8,7 @@
 // Node would add its own parsing lag to 600+ events on a 2-core machine).
 // Also reported: kernel event loss and what the agent dropped.
 
-import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, openSync, closeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab, ROOT, sleep, until } from '../lab/lab.js';
 import { formatIpv4, parseIpv4 } from '../../src/net/ipv4.js';
@@ -76,15 +75,11 @@ async function round(lab: Lab, n: number): Promise<{ program?: number; reprogram
   const lanPrefix = lab.net(0).split('.').slice(0, 2).join('.');
   const peers: CrowdPeer[] = crowd(n, st.cluster.cidr, [parseIpv4(agentIp)!], lanPrefix);
   const log = join(agentHost.dir, `monitor-${Date.now()}.log`);
-  const fd = openSync(log, 'w');
-  const watcher = spawn('ip', ['-n', agentHost.ns, '-ts', 'monitor', 'neigh'], { stdio: ['ignore', fd, fd] });
-  closeSync(fd);
+  const watcher = lab.spawnIn(agentHost.ns, ['ip', '-ts', 'monitor', 'neigh'], log); // tracked: destroy() ends it if a step throws
   await sleep(200); // the monitor subscribes at once; nothing is programmed before the crowd speaks
   const gen = (phase: string): { t0: number; t1: number } => {
-    const r = spawnSync('ip', ['netns', 'exec', crowdHost.ns, process.execPath, BIN('loadgen'), lab.keyFile, 'bench', st.cluster.cidr, String(n), agentIp,
-      lanPrefix, phase, crowdHost.ip!], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`loadgen ${phase}: ${r.stderr}`);
-    return JSON.parse(r.stdout) as { t0: number; t1: number };
+    const out = lab.exec(crowdHost, [process.execPath, BIN('loadgen'), lab.keyFile, 'bench', st.cluster.cidr, String(n), agentIp, lanPrefix, phase, crowdHost.ip!]);
+    return JSON.parse(out) as { t0: number; t1: number };
   };
   const events = (): Ev[] => parseMonitor(readFileSync(log, 'utf8'));
   const programmed = (f: Set<string>, nb: Map<string, string>): boolean =>

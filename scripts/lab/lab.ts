@@ -329,7 +329,6 @@ export class Lab {
     return this.exec(from, ['ping', '-c', String(count), '-i', String(intervalS), '-W', '1', '-q', to], true).includes(` ${count} received`);
   }
 
-  /** Starts a background ping with timestamps (-D); stop() returns reply times (ms since epoch). */
   /** Pings `to` from `from` every `intervalS`; `stop` returns each reply's wall-clock ms and icmp_seq (same order), and how many were sent. */
   pinger(from: Host, to: string, intervalS = 0.01): { stop: () => Promise<{ replies: number[]; seqs: number[]; sent: number }> } {
     const log = join(from.dir, `ping-${Date.now()}-${randomBytes(2).toString('hex')}.log`);

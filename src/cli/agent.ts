@@ -86,11 +86,16 @@ async function reload(cur: Resolved, configPath: string | undefined, flags: Flag
   return { ...cur, logLevel: plan.logLevel ?? cur.logLevel, keyFile: next.keyFile, agent: { ...cur.agent, seeds: plan.seeds ?? cur.agent.seeds } };
 }
 
-export async function runAgent(configPath: string | undefined, flags: Flags): Promise<void> {
-  let cfg = loadConfig(configPath, flags);
+/** The agent and doctor need the physical interface; refuses with one line without it. */
+export function requireInterface(cfg: Resolved, configPath: string | undefined): void {
   if (!cfg.agent.interface) {
     throw new EdgeError('E_CONFIG', `no physical interface given: use --interface IFNAME or "interface:" in ${configPath ?? DEFAULT_CONFIG_FILE}`);
   }
+}
+
+export async function runAgent(configPath: string | undefined, flags: Flags): Promise<void> {
+  let cfg = loadConfig(configPath, flags);
+  requireInterface(cfg, configPath);
   const log: Logger = createLogger(cfg.logLevel);
   const keys = await loadKeyring(cfg.keyFile, keyFs);
   lockStateDir(cfg.agent.stateDir);

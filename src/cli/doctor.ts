@@ -9,16 +9,15 @@ import { ask } from '../control/client.js';
 import { loadKeyring } from '../wire/keyfile.js';
 import { realDoctorEnv } from '../doctor/system.js';
 import { formatChecks, runChecks } from '../doctor/checks.js';
-import { EdgeError } from '../errors.js';
 import type { StatusReport } from '../agent/status.js';
-import { keyFs, loadConfig } from './agent.js';
+import { keyFs, loadConfig, requireInterface } from './agent.js';
 
 /** Longer than one announce period (5 s ± 10 %), so a running cluster is always heard. */
 const DOCTOR_LISTEN_MS = 6000;
 
 export async function runDoctor(opts: Record<string, unknown>, flags: Record<string, string | undefined>): Promise<number> {
   const cfg = loadConfig(opts.config as string | undefined, flags);
-  if (!cfg.agent.interface) throw new EdgeError('E_CONFIG', 'no physical interface given: use --interface IFNAME or "interface:" in the config file');
+  requireInterface(cfg, opts.config as string | undefined);
   const status = (await ask(cfg.agent.runDir, 'status', 1500).catch(() => undefined)) as StatusReport | undefined;
   const keys = await loadKeyring(cfg.keyFile, keyFs).catch(() => undefined);
   const kernel = new NetlinkKernel(systemClock);

@@ -31,41 +31,38 @@ function mirrorEach(c: client.Counter<string>, label: string, counts: Record<str
 export function buildRegistry(agent: MetricsSource): client.Registry {
   // One status snapshot per scrape, shared by every metric's collect().
   let snapshot: StatusReport | undefined;
-  const src = {
-    counters: agent.counters,
-    status(): StatusReport {
-      if (!snapshot) {
-        snapshot = agent.status();
-        setImmediate(() => { snapshot = undefined; });
-      }
-      return snapshot;
-    },
+  const status = (): StatusReport => {
+    if (!snapshot) {
+      snapshot = agent.status();
+      setImmediate(() => { snapshot = undefined; });
+    }
+    return snapshot;
   };
   const r = new client.Registry();
   client.collectDefaultMetrics({ register: r, prefix: 'edge_overlay_' });
-  const counters = src.counters;
+  const { counters } = agent;
 
   new client.Gauge({
     name: 'edge_overlay_peers', help: 'Peers known, by state (stale peers keep their reservation and FDB entries)',
     labelNames: ['state'], registers: [r],
     collect() {
-      const peers = src.status().peers;
+      const peers = status().peers;
       this.set({ state: 'alive' }, peers.filter((p) => p.state === 'alive').length);
       this.set({ state: 'stale' }, peers.filter((p) => p.state === 'stale').length);
     },
   });
   new client.Gauge({
     name: 'edge_overlay_fdb_entries', help: 'FDB entries the agent keeps on the VXLAN device', registers: [r],
-    collect() { this.set(src.status().dataplane.fdbEntries); },
+    collect() { this.set(status().dataplane.fdbEntries); },
   });
   new client.Gauge({
-    name: 'edge_overlay_dataplane_ready', help: '1 when scbr-100 carries our overlay IP and the FDB is programmed', registers: [r],
-    collect() { this.set(src.status().dataplane.ready ? 1 : 0); },
+    name: 'edge_overlay_dataplane_ready', help: '1 when the overlay bridge carries our overlay IP and the FDB is programmed', registers: [r],
+    collect() { this.set(status().dataplane.ready ? 1 : 0); },
   });
   new client.Gauge({
     name: 'edge_overlay_last_reconcile_timestamp_seconds', help: 'When the last reconcile finished (unix time)', registers: [r],
     collect() {
-      const at = src.status().dataplane.lastReconcileAt;
+      const at = status().dataplane.lastReconcileAt;
       this.set(at ? Date.parse(at) / 1000 : 0);
     },
   });
@@ -73,7 +70,7 @@ export function buildRegistry(agent: MetricsSource): client.Registry {
     name: 'edge_overlay_info', help: 'This host in the overlay (value is always 1)',
     labelNames: ['node', 'overlay_ip', 'underlay_ip', 'cluster', 'cidr', 'vip', 'interface'], registers: [r],
     collect() {
-      const s = src.status();
+      const s = status();
       this.reset();
       this.set({
         node: s.node.id, overlay_ip: s.node.overlayIp ?? '', underlay_ip: s.node.underlayIp ?? '', cluster: s.cluster.name,
@@ -83,15 +80,15 @@ export function buildRegistry(agent: MetricsSource): client.Registry {
   });
   new client.Gauge({
     name: 'edge_overlay_foreign_clusters_overlapping', help: 'Other clusters on the LAN whose overlay CIDR overlaps ours', registers: [r],
-    collect() { this.set(src.status().security.foreignClusters.filter((c) => c.overlapping).length); },
+    collect() { this.set(status().security.foreignClusters.filter((c) => c.overlapping).length); },
   });
   new client.Gauge({
     name: 'edge_overlay_filter_enabled', help: '1 when the VXLAN ingress filter is in place', registers: [r],
-    collect() { this.set(src.status().filter.mode === 'filtered' ? 1 : 0); },
+    collect() { this.set(status().filter.mode === 'filtered' ? 1 : 0); },
   });
   new client.Counter({
     name: 'edge_overlay_filter_dropped_packets_total', help: 'VXLAN packets from non-peers dropped by the ingress filter', registers: [r],
-    collect() { mirror(this, src.status().filter.droppedPackets); },
+    collect() { mirror(this, status().filter.droppedPackets); },
   });
   new client.Counter({
     name: 'edge_overlay_announcements_sent_total', help: 'Discovery messages sent, by type', labelNames: ['type'], registers: [r],

@@ -1,7 +1,7 @@
 // Layer: service integration (systemd). Contract: speaks the sd_notify
 // protocol through an injected sink (main wires the native sender to
 // $NOTIFY_SOCKET). READY=1 is sent once, and only when the overlay works:
-// scbr-100 carries this host's overlay IP and the FDB is programmed.
+// the overlay bridge carries this host's overlay IP and the FDB is programmed.
 // STATUS= follows the agent (sent when the line changes); WATCHDOG=1 every
 // half $WATCHDOG_USEC while the event loop runs; STOPPING=1 on shutdown.
 
