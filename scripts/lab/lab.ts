@@ -351,11 +351,12 @@ export class Lab {
   /** Starts a TCP echo server in `server` and a client in `client` talking over the overlay. */
   async tcp(client: Host, server: Host, serverIp: string, port = 7700): Promise<{ stop: () => Promise<TcpResult> }> {
     const srvOut = join(server.dir, `tcp-server-${Date.now()}.log`);
+    const printed = (f: string, what: string) => () => (existsSync(f) && readFileSync(f, 'utf8').includes(what)) || undefined;
     const srv = this.spawnIn(server.ns, [process.execPath, TCP_PROBE, 'server', String(port)], srvOut);
-    await sleep(300);
+    await until('the TCP probe server to listen', printed(srvOut, '"listening"'), 5000);
     const out = join(client.dir, `tcp-client-${Date.now()}.log`);
     const cli = this.spawnIn(client.ns, [process.execPath, TCP_PROBE, 'client', serverIp, String(port), '20'], out);
-    await sleep(300);
+    await until('the TCP probe client to connect', printed(out, '"connected"'), 5000);
     const lastLine = (f: string): Record<string, unknown> => JSON.parse(readFileSync(f, 'utf8').trim().split('\n').at(-1) || '{}') as Record<string, unknown>;
     return {
       stop: async () => {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Lab helper: a long-lived TCP connection across the overlay.
-//   node tcp-probe.mjs server PORT            echo every byte back; on SIGTERM print {received}
-//   node tcp-probe.mjs client HOST PORT MS    send an 8-byte counter (its own stream offset) every MS ms
+//   node tcp-probe.mjs server PORT            print {listening}; echo every byte back; on SIGTERM print {received}
+//   node tcp-probe.mjs client HOST PORT MS    print {connected}; send an 8-byte counter (its own stream offset) every MS ms
 // On SIGTERM the client stops sending, waits up to 2 s for the last echoes,
 // and prints one JSON line: bytes sent and echoed back, whether every echoed
 // byte was the one sent at that offset, the longest gap between echoes, and
@@ -16,7 +16,7 @@ if (mode === 'server') {
     s.on('data', (d) => { total += d.length; s.write(d); });
     s.on('error', () => {});
   });
-  server.listen(Number(a), '0.0.0.0');
+  server.listen(Number(a), '0.0.0.0', () => process.stdout.write(`${JSON.stringify({ listening: true })}\n`));
   process.on('SIGTERM', () => { process.stdout.write(`${JSON.stringify({ received: total })}\n`); process.exit(0); });
 } else if (mode === 'client') {
   const interval = Number(c ?? 20);
@@ -24,6 +24,7 @@ if (mode === 'server') {
   let carry = Buffer.alloc(0);
   let timer;
   const sock = net.createConnection({ host: a, port: Number(b) }, () => {
+    process.stdout.write(`${JSON.stringify({ connected: true })}\n`);
     lastEcho = Date.now();
     sock.setNoDelay(true);
     timer = setInterval(() => {

@@ -53,11 +53,12 @@ describe.skipIf(why)('one segment: raw L2, subnets, key rotation, ingress filter
     const newKey = randomBytes(32).toString('hex');
     const pinger = lab.pinger(h(1), overlay.get(h(2))!, 0.01);
     await sleep(300);
-    for (const text of [`old:${oldKey}\nnew:${newKey}\n`, `new:${newKey}\nold:${oldKey}\n`, `new:${newKey}\n`]) {
+    for (const [text, labels] of [[`old:${oldKey}\nnew:${newKey}\n`, 'old,new'], [`new:${newKey}\nold:${oldKey}\n`, 'new,old'], [`new:${newKey}\n`, 'new']] as const) {
       writeFileSync(lab.keyFile, text, { mode: 0o600 });
       for (const x of agents()) {
         x.agent!.kill('SIGHUP');
-        await sleep(400);
+        // host by host: the next one reloads only once this one has
+        await until(`keys ${labels} on ${x.name}`, async () => (await lab.status(x)).security.keys.map((k) => k.label).join(',') === labels || undefined, 5000, 50);
       }
       await sleep(1000); // a reload that changes the signing key announces at once; let peers verify it
     }

@@ -145,7 +145,14 @@ describe.skipIf(why)('soak: renumbering, vanished hosts, clock steps', () => {
       const before = await drops();
       for (const [text, skew] of [['+3h', 3 * HOUR], ['-3h', -3 * HOUR]] as const) {
         writeFileSync(clockFile, `${text}\n`);
-        await sleep(6000); // one announce period on the stepped clock
+        // until both peers have heard an announcement sent on the stepped clock (one period, 5 s ± 10 %)
+        await until(`both peers to see the ${text} step`, async () => {
+          for (const y of [h(1), h(2)]) {
+            const p = (await lab.status(y)).peers.find((q) => q.id === ids[0]);
+            if (p?.clockSkewMs == null || Math.abs(p.clockSkewMs - skew) >= 60_000) return undefined;
+          }
+          return true;
+        }, 15_000, 200);
         for (const y of [h(1), h(2)]) {
           const p = (await lab.status(y)).peers.find((q) => q.id === ids[0])!;
           expect(p.state).toBe('alive');

@@ -4,7 +4,7 @@ import { runChecks, formatChecks, type DoctorEnv, type CheckResult } from '../..
 import { parseCidr, parseIpv4, type Cidr } from '../../src/net/ipv4.js';
 import type { Link } from '../../src/kernel/types.js';
 import type { EthtoolFeature } from '../../src/native/addon.js';
-import type { StatusReport } from '../../src/agent/status.js';
+import { peerReport, statusReport } from '../fakes/status.js';
 
 const link = (index: number, name: string, kind: string | undefined, mtu: number, up = true): Link =>
   ({ index, name, kind, mtu, up, mac: '02:00:00:00:00:01', master: undefined, vxlan: undefined });
@@ -90,10 +90,7 @@ describe('doctor', () => {
   });
 
   it('uses the running agent\'s view: peers heard, foreign clusters, clock skew, path MTU', async () => {
-    const st = {
-      peers: [{ state: 'alive', underlayIp: '10.0.0.3', clockSkewMs: 600_000 }],
-      security: { foreignClusters: [] },
-    } as unknown as StatusReport;
+    const st = statusReport({ peers: [peerReport({ id: 'b'.repeat(32), overlayIp: '100.64.192.3', underlayIp: '10.0.0.3', state: 'alive', clockSkewMs: 600_000 })] });
     const rs = await runChecks(fakeEnv({ status: st, run: async (cmd) => (cmd === 'ping' ? { code: 1, stdout: '' } : undefined) }), opts);
     expect(byId(rs, 'broadcast')).toMatchObject({ ok: true, detail: 'the agent hears 1 peer' });
     expect(byId(rs, 'clock')).toMatchObject({ ok: false, detail: "a peer's clock is 600 s off ours" });

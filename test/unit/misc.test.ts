@@ -5,6 +5,7 @@ import { SingleFlight } from '../../src/util/singleflight.js';
 import { ago, formatStatus, table } from '../../src/cli/format.js';
 import { bridgeMacFor, newNodeId } from '../../src/state/identity.js';
 import { peerReport, statusReport } from '../fakes/status.js';
+import { flush } from '../fakes/clock.js';
 
 describe('version', () => {
   it('matches package.json', () => {
@@ -23,7 +24,7 @@ describe('single flight', () => {
     f.request();
     for (let i = 0; i < 100; i++) f.request();
     release();
-    await new Promise((r) => setImmediate(r));
+    await flush();
     release();
     await f.idle();
     expect(runs).toBe(2);
