@@ -26,8 +26,3 @@ export const systemClock: Clock = {
     return { cancel: () => clearInterval(t) };
   },
 };
-
-/** Resolves after `ms` on the given clock (fake clocks resolve when advanced). */
-export function sleep(clock: Clock, ms: number): Promise<void> {
-  return new Promise((resolve) => clock.setTimeout(resolve, ms));
-}

@@ -15,10 +15,16 @@ export type ErrorCode =
   | 'E_KERNEL_SOCKET' // the netlink socket failed or timed out
   | 'E_EXHAUSTED' // no free address left in the overlay CIDR
   | 'E_CONFLICT' // a pinned overlay address is held by another host
+  | 'E_CIDR_OVERLAP' // another cluster on the LAN uses an overlapping overlay CIDR
+  | 'E_DUPLICATE_NODE_ID' // another host uses our node id
+  | 'E_FORGOTTEN' // an operator released this host's address
+  | 'E_FILTER' // the VXLAN ingress filter (nftables) could not be installed or updated
+  | 'E_PACKET' // a discovery packet is too large to send, or malformed
   | 'E_PORT' // the discovery port is in use
   | 'E_NO_AGENT' // CLI: no agent answers on the run dir socket
   | 'E_CONTROL' // CLI: the agent answered something unexpected
-  | 'E_NATIVE'; // the native addon is missing or failed
+  | 'E_NATIVE' // the native addon is missing or failed
+  | 'E_INTERNAL'; // a bug: a value the agent built itself is invalid
 
 export class EdgeError extends Error {
   readonly code: ErrorCode;

@@ -1,11 +1,8 @@
 #!/usr/bin/env -S node --max-semi-space-size=1 --lite-mode --no-expose-wasm
-// Layer: main (CLI entry). Contract: parses the command line with commander
-// and dispatches. The V8 flags above keep a long-running agent small (a 1 MB
-// young generation and no optimizing compiler: ~56 MB RSS instead of 63-78,
-// measured in BENCHMARKS.md; no WebAssembly, which lite mode disables anyway);
-// its hot paths are tiny, the kernel does the heavy lifting. Any failure prints exactly one line, "edge-overlay: …", on
-// stderr. Exit codes: 0 success, 1 runtime failure (no agent, kernel error,
-// locked state dir), 2 bad usage or configuration (flags, config file, key).
+// Layer: main (CLI entry). Contract: parses the command line and dispatches;
+// any failure prints exactly one line, "edge-overlay: …", on stderr. Exit
+// codes: 0 success, 1 runtime failure, 2 bad usage or configuration. The V8
+// flags in the shebang keep the long-running agent small (BENCHMARKS.md).
 
 import { Command, CommanderError, Option } from 'commander';
 import { EdgeError, userMessage } from './errors.js';
@@ -89,7 +86,11 @@ program
   .version(VERSION)
   .showHelpAfterError()
   .exitOverride()
-  .addHelpText('after', '\nExit status (every command): 0 success; 1 runtime failure (no agent, kernel error, refused);\n2 bad usage or configuration. Errors are one line on stderr.\n\nStart here:\n  edge-overlay doctor          is this host ready for the overlay?\n  edge-overlay status          this host, the VIP, every peer')
+  .addHelpText('after', '\nExit status (every command): 0 success; 1 runtime failure (no agent, kernel error, refused);\n'
+    + '2 bad usage or configuration. Errors are one line on stderr.\n\n'
+    + 'Start here:\n'
+    + '  edge-overlay doctor          is this host ready for the overlay?\n'
+    + '  edge-overlay status          this host, the VIP, every peer')
 
 const agentCmd = program.command('agent')
   .description('run the overlay agent (normally started by systemd)')
@@ -108,14 +109,18 @@ agentCmd.action(async (opts: Record<string, unknown>) => {
   await runAgent(opts.config as string | undefined, { ...pick(opts, AGENT_FLAGS.map(([k]) => k)), peers: opts.peer as string[] });
 });
 
-for (const [name, peersOnly, desc] of [['status', false, 'show this host, the cluster and its peers'], ['peers', true, 'list the peers this host knows']] as const) {
+for (const [name, peersOnly, desc] of [
+  ['status', false, 'show this host, the cluster and its peers'],
+  ['peers', true, 'list the peers this host knows'],
+] as const) {
   program.command(name)
     .description(desc)
     .option('--json', 'machine-readable output')
     .option('--watch', 'refresh every second')
     .option('--run-dir <dir>', `run dir of the agent to ask (default: from the config file, else ${DEFAULTS.runDir})`)
     .option('--config <file>', 'config file naming the run dir')
-    .addHelpText('after', `\nExit status: 0 on success, 1 when no agent answers.\nExamples:\n  edge-overlay ${name}\n  edge-overlay ${name} --watch\n  edge-overlay ${name} --json | jq .`)
+    .addHelpText('after', '\nExit status: 0 on success, 1 when no agent answers.\n'
+      + `Examples:\n  edge-overlay ${name}\n  edge-overlay ${name} --watch\n  edge-overlay ${name} --json | jq .`)
     .action(async (opts: { json?: boolean; runDir?: string; config?: string; watch?: boolean }) => showStatus(opts, peersOnly));
 }
 
@@ -134,7 +139,9 @@ doctorCmd
   .option('--fix', 'repair what can be repaired (VMXNET3 tunnel offloads, network manager drop-ins)')
   .option('--disable-tunnel-offloads', 'switch tx-udp_tnl-(csum-)segmentation off whatever the NIC driver')
   .option('--json', 'machine-readable output')
-  .addHelpText('after', '\nExit status: 0 when every check passes (or was fixed), 1 otherwise, 2 bad configuration.\n\nExamples:\n  edge-overlay doctor\n  edge-overlay doctor --fix\n  edge-overlay doctor --json | jq \'.checks[] | select(.ok == false)\'')
+  .addHelpText('after', '\nExit status: 0 when every check passes (or was fixed), 1 otherwise, 2 bad configuration.\n\n'
+    + 'Examples:\n  edge-overlay doctor\n  edge-overlay doctor --fix\n'
+    + '  edge-overlay doctor --json | jq \'.checks[] | select(.ok == false)\'')
   .action(async (opts: Record<string, unknown>) => {
     const { runDoctor } = await import('./cli/doctor.js'); // not loaded by every agent and status call
     process.exitCode = await runDoctor(opts, pick(opts, AGENT_FLAGS.map(([k]) => k)));
@@ -144,7 +151,8 @@ const configCmd = program.command('config').description('configuration helpers')
 configCmd.command('check')
   .description('validate a config file (and the key file it names) without running anything')
   .argument('[file]', `config file (default ${DEFAULT_CONFIG_FILE})`)
-  .addHelpText('after', '\nExit status: 0 valid, 2 invalid (one line says which key and why).\n\nExample:\n  edge-overlay config check /etc/edge-overlay/config.yaml')
+  .addHelpText('after', '\nExit status: 0 valid, 2 invalid (one line says which key and why).\n\n'
+    + 'Example:\n  edge-overlay config check /etc/edge-overlay/config.yaml')
   .action(async (file: string | undefined) => {
     const path = file ?? DEFAULT_CONFIG_FILE;
     const r = loadConfig(path, {});
@@ -161,7 +169,9 @@ program.command('forget')
   .option('--force', 'forget it even though it is alive (it will give up its address and claim a new one)')
   .option('--run-dir <dir>', `run dir of the local agent (default: from the config file, else ${DEFAULTS.runDir})`)
   .option('--config <file>', 'config file naming the run dir')
-  .addHelpText('after', '\nThe forget is signed with the cluster key and broadcast; peers that were down learn it when the\nforgotten host comes back. Exit status: 0 done, 1 refused (alive, unknown, ambiguous) or no agent.\n\nExample:\n  edge-overlay forget 3f2a9c1e')
+  .addHelpText('after', '\nThe forget is signed with the cluster key and broadcast; peers that were down learn it when the\n'
+    + 'forgotten host comes back. Exit status: 0 done, 1 refused (alive, unknown, ambiguous) or no agent.\n\n'
+    + 'Example:\n  edge-overlay forget 3f2a9c1e')
   .action(async (node: string, opts: { force?: boolean; runDir?: string; config?: string }) => {
     const r = (await ask(runDirFor(opts), 'forget', 3000, { node, force: Boolean(opts.force) })) as { id: string; overlayIp: string };
     process.stdout.write(`forgot node ${r.id}; ${r.overlayIp} is free again\n`);
@@ -175,7 +185,9 @@ program.command('down')
   .option('--vxlan-device <name>', 'VXLAN device name')
   .option('--run-dir <dir>', 'run dir of the agent that must not be running')
   .option('--force', 'remove even if an agent still answers (it will recreate them)')
-  .addHelpText('after', '\nThe persisted overlay address stays in the state dir; remove that dir to give the address up.\nExit status: 0 done, 1 an agent still runs (or a kernel error).\n\nExample:\n  systemctl stop edge-overlay && edge-overlay down')
+  .addHelpText('after', '\nThe persisted overlay address stays in the state dir; remove that dir to give the address up.\n'
+    + 'Exit status: 0 done, 1 an agent still runs (or a kernel error).\n\n'
+    + 'Example:\n  systemctl stop edge-overlay && edge-overlay down')
   .action(async (opts: Record<string, unknown>) => {
     const cfg = loadConfig(opts.config as string | undefined, pick(opts, ['bridge', 'vni', 'vxlanDevice', 'runDir']));
     await runDown(cfg.agent, Boolean(opts.force));

@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab, ROOT, sleep, until } from '../lab/lab.js';
 import { formatIpv4, parseIpv4 } from '../../src/net/ipv4.js';
+import type { CountersSnapshot } from '../../src/agent/counters.js';
 import { crowd, type CrowdPeer } from './crowd.js';
 
 export interface ScaleRun {
@@ -66,7 +67,7 @@ function parseMonitor(text: string): Ev[] {
   return out;
 }
 
-async function round(lab: Lab, n: number): Promise<{ program?: number; reprogram?: number; sendMs: number[]; status: Record<string, unknown> }> {
+async function round(lab: Lab, n: number): Promise<{ program?: number; reprogram?: number; sendMs: number[]; status: CountersSnapshot }> {
   const [agentHost, crowdHost] = lab.hosts as [typeof lab.hosts[0], typeof lab.hosts[0]];
   await lab.resetHost(agentHost);
   lab.startAgent(agentHost);
@@ -104,10 +105,10 @@ export async function scale(n: number, rounds: number): Promise<ScaleRun> {
       out.programMs.push(res.program ?? NaN);
       out.reprogramMs.push(res.reprogram ?? NaN);
       out.sendMs.push(...res.sendMs);
-      const c = res.status as { kernelResyncs: number; dropped: Record<string, number>; received: Record<string, number> };
+      const c = res.status;
       out.kernelResyncs += c.kernelResyncs;
       for (const [k, v] of Object.entries(c.dropped)) if (v > 0) out.dropped[k] = (out.dropped[k] ?? 0) + v;
-      out.announcementsReceived += c.received.announce ?? 0;
+      out.announcementsReceived += c.received.announce;
     }
     return out;
   } finally {

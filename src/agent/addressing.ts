@@ -1,24 +1,20 @@
 // Layer: agent (address claim state machine). Contract: a host with a
-// persisted address keeps it and never probes. A new host probes for a free
-// address RFC 5227 style — a random wait, `probeCount` probes, a quiet
-// period — and only then establishes it (the agent persists before it
-// configures). Conflicts follow the allocator's rules on every host alike:
-// established beats probing, pinned beats unpinned, the claim held longer
-// (monotonic time, not wall clocks) beats the newer one, lower id breaks
-// ties. Probing stops the moment the host cannot send. Before an established host gives its address up it
-// challenges the winner with a fresh nonce and moves only on a signed answer
-// echoing it: a replayed packet can never make a host move. A pinned address
-// (--overlay-ip) is probed like any other, but a conflict is fatal instead of
-// a reason to pick another.
+// persisted claim keeps it and never probes; a new host probes RFC 5227 style
+// (random wait, probes, quiet period) and persists the claim before it is
+// established. Conflicts follow the allocator's rules on every host alike.
+// An established host moves only on a signed answer to a fresh challenge, so
+// a replayed packet never makes it move. A pinned address never moves.
 
-import { randomBytes } from 'node:crypto';
 import type { Clock, TimerHandle } from '../clock.js';
+import { EdgeError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { claimWins, pickAddress, probeWins, type Claim } from '../alloc/allocator.js';
 import { formatIpv4, type Cidr, type Ipv4 } from '../net/ipv4.js';
 import type { AnnounceMsg, DefendMsg, ProbeMsg } from '../wire/codec.js';
 import type { Peer, PeerTable } from '../peers/table.js';
 import type { Timings } from './config.js';
+import type { Tenure } from './tenure.js';
+import { Challenges, type ChallengeSender } from './challenge.js';
 
 export type Phase =
   | { kind: 'waiting' }
@@ -26,6 +22,23 @@ export type Phase =
   | { kind: 'established'; ip: Ipv4; claimedAt: number }
   | { kind: 'exhausted' }
   | { kind: 'failed'; reason: string };
+
+/** Sends what the claim needs (the agent's Sender); probe() is false when nothing could be sent. */
+export interface ClaimSender extends ChallengeSender {
+  probe(candidate: Ipv4, startedAt: number): boolean;
+}
+
+/** Persists the claim synchronously (the state file); setClaim() is false when it could not be written. */
+export interface ClaimStore {
+  setClaim(ip: Ipv4, claimedAt: number): boolean;
+  clearClaim(): void;
+}
+
+/** What the agent does when the claim changes: configure and announce it, or unconfigure it (already cleared on disk). */
+export interface AddressingEvents {
+  established(): void;
+  relinquished(ip: Ipv4, winner: string): void;
+}
 
 export interface AddressingDeps {
   clock: Clock;
@@ -37,59 +50,45 @@ export interface AddressingDeps {
   random: () => number;
   /** operator-pinned address (--overlay-ip), if any */
   pinned?: Ipv4 | undefined;
-  nonce?: () => string;
-  /** false if the probe could not be sent (no way to broadcast) */
-  sendProbe(candidate: Ipv4, startedAt: number): boolean;
-  sendChallenge(targetId: string, overlayIp: Ipv4, nonce: string): void;
-  /** Persist the claim (synchronously); false if it could not be written. Nothing is configured before this succeeds. */
-  persistClaim(ip: Ipv4, claimedAt: number): boolean;
-  /** The claim is persisted and in effect: configure and announce it. */
-  established(): void;
-  /** We lost our established address to `winner`: unconfigure it and forget the claim. */
-  relinquish(ip: Ipv4, winner: string): void;
-  /** A pinned address cannot be had: the agent must stop. */
-  fatal(reason: string): void;
+  send: ClaimSender;
+  claims: ClaimStore;
+  tenure: Tenure;
+  events: AddressingEvents;
 }
 
 /** What the agent should send in answer to a probe. */
 export type ProbeReply = { kind: 'announce' } | { kind: 'defend'; holder: Peer } | undefined;
 
 const PROBER_RESERVATION_MS = 10_000;
-const CHALLENGE_TIMEOUT_MS = 1000;
-
-interface PendingLoss {
-  /** node that must echo the nonce: the winner itself, or the peer defending on its behalf */
-  asked: string;
-  nonce: string;
-  timer: TimerHandle;
-}
 
 export class Addressing {
   phase: Phase = { kind: 'waiting' };
-  /** a conflict we could not confirm is remembered for status */
-  unconfirmed = 0;
   private timer: TimerHandle | undefined;
   /** addresses others probe (and beat us to) or hold per a defend, with expiry (monotonic) */
   private readonly reserved = new Map<Ipv4, number>();
   private canSend = false;
-  private pending: PendingLoss | undefined;
-  /** held time of our claim before heldSince (persisted across restarts) */
-  private heldBase = 0;
+  private readonly challenges: Challenges;
   /** a new claim is dated no earlier than this (after a forget; see onForgotten) */
   private claimFloor = 0;
-  private heldSince = 0;
+  /** Settles once a pinned address is ours; rejects (E_CONFLICT) if it cannot be had. Resolved without a pin. */
+  readonly pinSettled: Promise<void>;
+  private pin: { resolve: () => void; reject: (e: Error) => void } | undefined;
 
-  constructor(private readonly d: AddressingDeps) {}
+  constructor(private readonly d: AddressingDeps) {
+    this.pinSettled = d.pinned === undefined ? Promise.resolve() : new Promise((resolve, reject) => { this.pin = { resolve, reject }; });
+    this.pinSettled.catch(() => undefined); // may be refused before anyone awaits it
+    this.challenges = new Challenges({ clock: d.clock, log: d.log, nodeId: d.nodeId, peers: d.peers, send: d.send });
+  }
+
+  /** claims on our address that were not confirmed when challenged (status) */
+  get unconfirmed(): number {
+    return this.challenges.unconfirmed;
+  }
 
   /** Starts from a persisted claim, or begins probing once packets can be sent. */
   start(persisted: { ip: Ipv4; claimedAt: number; heldMs: number } | undefined): void {
     const pin = this.d.pinned;
-    if (persisted && (pin === undefined || pin === persisted.ip)) {
-      this.phase = { kind: 'established', ip: persisted.ip, claimedAt: persisted.claimedAt };
-      this.heldBase = persisted.heldMs;
-      this.heldSince = this.d.clock.monotonic();
-      return;
-    }
+    if (persisted && (pin === undefined || pin === persisted.ip)) return this.establish(persisted.ip, persisted.claimedAt, persisted.heldMs);
     if (pin !== undefined) {
       const holder = this.d.peers.holders(pin).find((h) => h.id !== this.d.nodeId);
       if (holder) return this.failPinned(`node ${holder.id} holds it (last seen ${new Date(holder.lastSeenAt).toISOString()})`);
@@ -122,7 +121,7 @@ export class Addressing {
 
   /** How long we have held our claim (monotonic, across restarts), if we hold one. */
   get heldMs(): number | undefined {
-    return this.phase.kind === 'established' ? this.heldBase + (this.d.clock.monotonic() - this.heldSince) : undefined;
+    return this.phase.kind === 'established' ? this.d.tenure.heldMs : undefined;
   }
 
   get isPinned(): boolean {
@@ -132,8 +131,7 @@ export class Addressing {
   stop(): void {
     this.timer?.cancel();
     this.timer = undefined;
-    this.pending?.timer.cancel();
-    this.pending = undefined;
+    this.challenges.stop();
   }
 
   private maybeBegin(): void {
@@ -170,31 +168,36 @@ export class Addressing {
     const t = this.d.timings;
     if (!this.canSend) return this.abortProbe('the host can no longer send');
     if (p.sent < t.probeCount) {
-      if (!this.d.sendProbe(p.candidate, p.startedAt)) return this.abortProbe('a probe could not be sent');
+      if (!this.d.send.probe(p.candidate, p.startedAt)) return this.abortProbe('a probe could not be sent');
       p.sent++;
       this.timer = this.d.clock.setTimeout(() => this.tick(), p.sent < t.probeCount ? t.probeIntervalMs : t.announceWaitMs);
       return;
     }
     const claimedAt = Math.max(this.d.clock.now(), this.claimFloor);
     this.timer = undefined;
-    if (!this.d.persistClaim(p.candidate, claimedAt)) {
+    if (!this.d.claims.setClaim(p.candidate, claimedAt)) {
       // Never use an address we could not persist: a restart would lose it.
       this.phase = { kind: 'waiting' };
       this.timer = this.d.clock.setTimeout(() => this.maybeBegin(), this.d.timings.retryMs);
       return;
     }
-    this.phase = { kind: 'established', ip: p.candidate, claimedAt };
-    this.heldBase = 0;
-    this.heldSince = this.d.clock.monotonic();
+    this.establish(p.candidate, claimedAt, 0);
     this.d.log.info({ new: formatIpv4(p.candidate) }, 'overlay address claimed and persisted');
-    this.d.established();
+    this.d.events.established();
+  }
+
+  private establish(ip: Ipv4, claimedAt: number, heldMs: number): void {
+    this.phase = { kind: 'established', ip, claimedAt };
+    this.d.tenure.begin(heldMs);
+    this.pin?.resolve();
   }
 
   private failPinned(why: string): void {
     const ip = formatIpv4(this.d.pinned!);
     this.stop();
     this.phase = { kind: 'failed', reason: why };
-    this.d.fatal(`overlay IP ${ip} pinned by --overlay-ip is already taken: ${why}; choose another address or release it with edge-overlay forget`);
+    this.pin?.reject(new EdgeError('E_CONFLICT', `overlay IP ${ip} pinned by --overlay-ip is already taken: ${why}; `
+      + 'choose another address or release it with edge-overlay forget'));
   }
 
   /** Our probe lost: pick another address, unless it was pinned. */
@@ -259,36 +262,19 @@ export class Addressing {
   onForgotten(by: string, claimedAt: number): void {
     this.claimFloor = Math.max(this.claimFloor, claimedAt + 1);
     if (this.phase.kind !== 'established') return;
-    this.d.log.warn({ code: 'E_FORGOTTEN', peer: by, old: formatIpv4(this.phase.ip) }, `this host's overlay address was released by an operator (edge-overlay forget on node ${by}); claiming a new one`);
+    this.d.log.warn({ code: 'E_FORGOTTEN', peer: by, old: formatIpv4(this.phase.ip) },
+      `this host's overlay address was released by an operator (edge-overlay forget on node ${by}); claiming a new one`);
     this.lose(by, undefined);
   }
 
-  /**
-   * A claim that beats ours arrived from `asked` (the winner itself or a
-   * peer defending it). With a matching echo it is fresh: move. Otherwise
-   * challenge `asked` and wait for a fresh, signed answer.
-   */
+  /** A claim that beats ours arrived from `asked` (the winner itself or a peer defending it): move only on a fresh answer. */
   private contest(asked: string, winner: Claim, echo: string | undefined): void {
     if (this.isPinned) {
-      this.d.log.error({ code: 'E_CONFLICT', peer: winner.nodeId, node: this.d.nodeId }, `ADDRESS CONFLICT: pinned overlay IP ${formatIpv4(this.ip!)} is also claimed by node ${winner.nodeId}; a pinned address never moves — fix the configuration`);
+      this.d.log.error({ code: 'E_CONFLICT', peer: winner.nodeId, node: this.d.nodeId }, `ADDRESS CONFLICT: pinned overlay IP `
+        + `${formatIpv4(this.ip!)} is also claimed by node ${winner.nodeId}; a pinned address never moves — fix the configuration`);
       return;
     }
-    if (this.pending && echo !== undefined && echo === this.pending.nonce && asked === this.pending.asked) {
-      this.pending.timer.cancel();
-      this.pending = undefined;
-      this.lose(winner.nodeId, winner.heldMs);
-      return;
-    }
-    if (this.pending) return; // a challenge is already out
-    const nonce = this.d.nonce ? this.d.nonce() : randomBytes(8).toString('hex');
-    const timer = this.d.clock.setTimeout(() => {
-      if (this.pending?.nonce !== nonce) return;
-      this.pending = undefined;
-      this.unconfirmed++;
-      this.d.log.warn({ peer: asked, node: this.d.nodeId }, 'a claim on our overlay address was not confirmed when challenged (replayed or stale packet?); keeping the address');
-    }, CHALLENGE_TIMEOUT_MS);
-    this.pending = { asked, nonce, timer };
-    this.d.sendChallenge(asked, this.ip!, nonce);
+    if (this.challenges.confirm(asked, echo, this.ip!)) this.lose(winner.nodeId, winner.heldMs);
   }
 
   private lose(winner: string, winnerHeldMs: number | undefined): void {
@@ -298,11 +284,14 @@ export class Addressing {
       this.d.log.warn({
         code: 'E_CONFLICT', peer: winner, node: this.d.nodeId, old: formatIpv4(p.ip),
         ourHeldMs: Math.round(this.heldMs ?? 0), theirHeldMs: Math.round(winnerHeldMs),
-      }, `ADDRESS CONFLICT: ${formatIpv4(p.ip)} is claimed by node ${winner} with an older claim than ours (node ${this.d.nodeId}); moving to a new address`);
+      }, `ADDRESS CONFLICT: ${formatIpv4(p.ip)} is claimed by node ${winner} with an older claim than ours `
+        + `(node ${this.d.nodeId}); moving to a new address`);
     }
     this.reserved.set(p.ip, Number.POSITIVE_INFINITY);
     this.phase = { kind: 'waiting' };
-    this.d.relinquish(p.ip, winner);
+    this.d.tenure.end();
+    this.d.claims.clearClaim();
+    this.d.events.relinquished(p.ip, winner);
     this.maybeBegin();
   }
 }

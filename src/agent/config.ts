@@ -61,6 +61,3 @@ export interface AgentConfig {
   seeds: Endpoint[];
   timings: Timings;
 }
-
-/** VXLAN encapsulation overhead on IPv4: outer IP 20 + UDP 8 + VXLAN 8 + inner Ethernet 14. */
-export const VXLAN_OVERHEAD = 50;

@@ -12,6 +12,23 @@ function zeros<K extends string>(keys: readonly K[]): Record<K, number> {
   return Object.fromEntries(keys.map((k) => [k, 0])) as Record<K, number>;
 }
 
+/** The counters as `status --json` shows them. */
+export interface CountersSnapshot {
+  sent: Record<MessageKind, number>;
+  received: Record<MessageKind, number>;
+  dropped: Record<AgentDropReason, number>;
+  duplicates: number;
+  verifiedByKey: Record<string, number>;
+  foreignOverlaps: number;
+  duplicateNodeId: number;
+  relayed: number;
+  underlayChanges: { own: number; peer: number };
+  conflicts: number;
+  reconciles: number;
+  reconcileErrors: number;
+  kernelResyncs: number;
+}
+
 export class Counters {
   readonly sentByType = zeros(Object.keys(MessageType) as MessageKind[]);
   readonly receivedByType = zeros(Object.keys(MessageType) as MessageKind[]);
@@ -50,7 +67,7 @@ export class Counters {
     this.verifiedByKey[label] = (this.verifiedByKey[label] ?? 0) + 1;
   }
 
-  snapshot(): Record<string, unknown> {
+  snapshot(): CountersSnapshot {
     return {
       sent: { ...this.sentByType },
       received: { ...this.receivedByType },

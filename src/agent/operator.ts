@@ -15,11 +15,15 @@ export function resolvePeer(peers: PeerTable, query: string, force: boolean, now
   else if (/^[0-9a-f]{4,32}$/.test(q)) matches = peers.all().filter((p) => p.id.startsWith(q));
   else throw new EdgeError('E_CONTROL', `"${query}" is neither a node id (or a prefix of at least 4 hex digits) nor an overlay IP`);
   if (matches.length === 0) throw new EdgeError('E_CONTROL', `no peer matches "${query}" (see edge-overlay peers)`);
-  if (matches.length > 1) throw new EdgeError('E_CONTROL', `"${query}" matches ${matches.length} peers (${matches.map((p) => p.id.slice(0, 12)).join(', ')}); give more of the node id`);
+  if (matches.length > 1) {
+    const ids = matches.map((p) => p.id.slice(0, 12)).join(', ');
+    throw new EdgeError('E_CONTROL', `"${query}" matches ${matches.length} peers (${ids}); give more of the node id`);
+  }
   const p = matches[0]!;
   if (!force && peers.state(p, nowMono) === 'alive') {
     const ago = p.lastSeenMono === undefined ? '?' : `${((nowMono - p.lastSeenMono) / 1000).toFixed(1)}s`;
-    throw new EdgeError('E_CONTROL', `node ${p.id} (${formatIpv4(p.overlayIp)}) is alive (last seen ${ago} ago); forgetting it makes it give up its address. Use --force if that is what you want`);
+    throw new EdgeError('E_CONTROL', `node ${p.id} (${formatIpv4(p.overlayIp)}) is alive (last seen ${ago} ago); `
+      + 'forgetting it makes it give up its address. Use --force if that is what you want');
   }
   return p;
 }

@@ -1,11 +1,9 @@
-// Layer: agent (durable state). Contract: owns the state document: load()
-// validates it against the configuration and refuses — before the kernel is
-// touched — a file of another cluster or CIDR; the claim is written
-// synchronously (persisted before configured); sequence numbers come from
-// here and are never reused, across restarts too; everything else (peers,
-// tombstones) is written coalesced. A failed write keeps the previous file,
-// is reported, and retried. A damaged file falls back to the kept previous
-// version (logged); the store refuses when neither is usable.
+// Layer: agent (durable state). Contract: readState() loads the state file
+// and refuses — before the kernel is touched — one of another cluster or
+// CIDR; AgentState owns the document from then on: the claim is written
+// synchronously (persisted before configured), sequence numbers are never
+// reused (across restarts too), peers and tombstones are written coalesced.
+// A failed write keeps the previous file, is reported, and retried.
 
 import type { Clock, TimerHandle } from '../clock.js';
 import { EdgeError } from '../errors.js';
@@ -17,75 +15,81 @@ import type { StateStore } from '../state/store.js';
 import type { PersistedState } from '../state/schema.js';
 import { newNodeId } from '../state/identity.js';
 import type { AgentConfig } from './config.js';
+import type { Tenure } from './tenure.js';
 
 /** Sequence numbers are reserved in blocks so that a restart never reuses one. */
 const SEQ_BLOCK = 10_000;
 
+/** The state file, checked against the configuration, or a fresh identity if there is none. */
+export function readState(config: AgentConfig, store: StateStore, log: Logger): PersistedState {
+  const loaded = store.load();
+  const path = store.path;
+  if (loaded?.fallback) {
+    log.warn({ file: path, why: loaded.fallback.why, used: loaded.fallback.used },
+      `state file ${path} is damaged (${loaded.fallback.why}); using the kept previous version ${loaded.fallback.used}`);
+  }
+  const s = loaded?.state;
+  if (!s) return { version: 1, nodeId: newNodeId(), cluster: config.cluster, cidr: formatCidr(config.cidr), seqFloor: 0, peers: [] };
+  const cidr = parseCidr(s.cidr);
+  if (s.cluster !== config.cluster) {
+    throw new EdgeError('E_STATE', `state file ${path} belongs to cluster "${s.cluster}", but this agent is configured for cluster `
+      + `"${config.cluster}"; refusing to start. Use --cluster ${s.cluster}, or remove the file to join "${config.cluster}" with a new address`);
+  }
+  if (typeof cidr === 'string' || !sameCidr(cidr, config.cidr)) {
+    throw new EdgeError('E_CIDR_MISMATCH', `overlay CIDR ${formatCidr(config.cidr)} differs from ${s.cidr} persisted in ${path}`
+      + `${s.overlayIp ? ` (this host's overlay IP is ${s.overlayIp})` : ''}; refusing to start and changing nothing. `
+      + `Use --overlay-cidr ${s.cidr}, or remove the file to re-address this host`);
+  }
+  if (s.overlayIp !== undefined && !isHostAddress(config.cidr, parseIpv4(s.overlayIp)!)) {
+    throw new EdgeError('E_STATE', `state file ${path} holds overlay IP ${s.overlayIp}, which is not a host address of ${s.cidr}; refusing to start`);
+  }
+  return s;
+}
+
+/** What the state file records besides the claim: read at every write. */
+export interface StateSources {
+  peers: PeerTable;
+  tombstones: Tombstones;
+  tenure: Tenure;
+}
+
+export interface StateDeps {
+  store: StateStore;
+  clock: Clock;
+  log: Logger;
+  persistDelayMs: number;
+  sources: StateSources;
+}
+
 export class AgentState {
-  private state!: PersistedState;
-  private seq = 0;
+  private seq: number;
   /** first sequence number of this process */
-  firstSeq = 0;
+  readonly firstSeq: number;
   private timer: TimerHandle | undefined;
   persistError: string | undefined;
-  /** supplies the current held time of our claim at each save */
-  heldMs: () => number | undefined = () => undefined;
 
-  constructor(
-    private readonly config: AgentConfig, private readonly store: StateStore, private readonly clock: Clock,
-    private readonly log: Logger, private readonly peers: PeerTable, private readonly tombstones: Tombstones,
-    private readonly persistDelayMs: number,
-  ) {}
+  /** Takes over a document from readState() and writes it once (which also proves the state dir is writable). */
+  constructor(private readonly doc: PersistedState, private readonly d: StateDeps) {
+    // Wall-clock based start (µs) survives a lost state file; the persisted
+    // floor survives a clock stepped back. Either way: never reuse a number.
+    this.seq = Math.max(doc.seqFloor, d.clock.now() * 1000);
+    this.firstSeq = this.seq + 1;
+    doc.seqFloor = this.seq + SEQ_BLOCK;
+    d.store.save(doc);
+  }
 
   get path(): string {
-    return this.store.path;
+    return this.d.store.path;
   }
 
   get nodeId(): string {
-    return this.state.nodeId;
+    return this.doc.nodeId;
   }
 
   get claim(): { ip: Ipv4; claimedAt: number; heldMs: number } | undefined {
-    const s = this.state;
+    const s = this.doc;
     return s.overlayIp !== undefined && s.claimedAt !== undefined
       ? { ip: parseIpv4(s.overlayIp)!, claimedAt: s.claimedAt, heldMs: s.heldMs ?? 0 } : undefined;
-  }
-
-  /** Loads (or creates) the state, fills the peer table and tombstones, and writes it back once. */
-  load(): void {
-    const { config } = this;
-    const loaded = this.store.load();
-    if (loaded?.fallback) {
-      this.log.warn({ file: this.path, why: loaded.fallback.why, used: loaded.fallback.used },
-        `state file ${this.path} is damaged (${loaded.fallback.why}); using the kept previous version ${loaded.fallback.used}`);
-    }
-    const s = loaded?.state;
-    if (s) {
-      const cidr = parseCidr(s.cidr);
-      if (s.cluster !== config.cluster) {
-        throw new EdgeError('E_STATE', `state file ${this.path} belongs to cluster "${s.cluster}", but this agent is configured for cluster "${config.cluster}"; refusing to start. Use --cluster ${s.cluster}, or remove the file to join "${config.cluster}" with a new address`);
-      }
-      if (typeof cidr === 'string' || !sameCidr(cidr, config.cidr)) {
-        throw new EdgeError('E_CIDR_MISMATCH', `overlay CIDR ${formatCidr(config.cidr)} differs from ${s.cidr} persisted in ${this.path}${s.overlayIp ? ` (this host's overlay IP is ${s.overlayIp})` : ''}; refusing to start and changing nothing. Use --overlay-cidr ${s.cidr}, or remove the file to re-address this host`);
-      }
-      if (s.overlayIp !== undefined && !isHostAddress(config.cidr, parseIpv4(s.overlayIp)!)) {
-        throw new EdgeError('E_STATE', `state file ${this.path} holds overlay IP ${s.overlayIp}, which is not a host address of ${s.cidr}; refusing to start`);
-      }
-      this.state = s;
-    } else {
-      this.state = {
-        version: 1, nodeId: newNodeId(), cluster: config.cluster,
-        cidr: formatCidr(config.cidr), seqFloor: 0, peers: [],
-      };
-    }
-    this.peers.load(this.state.peers.filter((p) => p.id !== this.state.nodeId));
-    this.tombstones.load(this.state.forgotten ?? []);
-    // Wall-clock based start (µs) survives a lost state file; the persisted
-    // floor survives a clock stepped back. Either way: never reuse a number.
-    this.seq = Math.max(this.state.seqFloor, this.clock.now() * 1000);
-    this.firstSeq = this.seq + 1;
-    this.state.seqFloor = this.seq + SEQ_BLOCK;
-    this.store.save(this.state); // also proves the state dir is writable before we touch the kernel
   }
 
   get lastSeq(): number {
@@ -94,8 +98,8 @@ export class AgentState {
 
   nextSeq(): number {
     this.seq++;
-    if (this.seq >= this.state.seqFloor) {
-      this.state.seqFloor = this.seq + SEQ_BLOCK;
+    if (this.seq >= this.doc.seqFloor) {
+      this.doc.seqFloor = this.seq + SEQ_BLOCK;
       this.save();
     }
     return this.seq;
@@ -104,25 +108,26 @@ export class AgentState {
   /** Writes everything now; on failure keeps running on the old file and retries. */
   save(): void {
     this.cancel(); // this write covers a coalesced one still pending
-    this.state.peers = this.peers.toPersisted();
-    const held = this.heldMs();
-    if (held !== undefined) this.state.heldMs = Math.round(held);
-    this.state.forgotten = this.tombstones.list();
+    const { sources: src, store, log } = this.d;
+    this.doc.peers = src.peers.toPersisted();
+    const held = src.tenure.heldMs;
+    if (held !== undefined) this.doc.heldMs = Math.round(held);
+    this.doc.forgotten = src.tombstones.list();
     try {
-      this.store.save(this.state);
-      if (this.persistError) this.log.info({ file: this.path }, 'state file written again');
+      store.save(this.doc);
+      if (this.persistError) log.info({ file: this.path }, 'state file written again');
       this.persistError = undefined;
     } catch (err) {
       this.persistError = (err as Error).message;
-      this.log.error({ ...errFields(err), file: this.path }, 'writing the state file failed; keeping the previous version and retrying');
+      log.error({ ...errFields(err), file: this.path }, 'writing the state file failed; keeping the previous version and retrying');
       this.schedule(1000);
     }
   }
 
   /** Coalesced write for peer-table and tombstone changes. */
-  schedule(delay = this.persistDelayMs): void {
+  schedule(delay = this.d.persistDelayMs): void {
     if (this.timer) return;
-    this.timer = this.clock.setTimeout(() => {
+    this.timer = this.d.clock.setTimeout(() => {
       this.timer = undefined;
       this.save();
     }, delay);
@@ -135,23 +140,21 @@ export class AgentState {
 
   /** Persists a new claim synchronously; false (and nothing claimed) if it could not be written. */
   setClaim(ip: Ipv4, claimedAt: number): boolean {
-    this.state.overlayIp = formatIpv4(ip);
-    this.state.claimedAt = claimedAt;
-    this.state.heldMs = 0;
+    this.doc.overlayIp = formatIpv4(ip);
+    this.doc.claimedAt = claimedAt;
+    this.doc.heldMs = 0;
     this.save();
-    if (this.persistError) {
-      this.state.overlayIp = undefined;
-      this.state.claimedAt = undefined;
-      this.state.heldMs = undefined;
-      return false;
-    }
-    return true;
+    if (!this.persistError) return true;
+    this.doc.overlayIp = undefined;
+    this.doc.claimedAt = undefined;
+    this.doc.heldMs = undefined;
+    return false;
   }
 
   clearClaim(): void {
-    this.state.overlayIp = undefined;
-    this.state.claimedAt = undefined;
-    this.state.heldMs = undefined;
+    this.doc.overlayIp = undefined;
+    this.doc.claimedAt = undefined;
+    this.doc.heldMs = undefined;
     this.save();
   }
 }

@@ -18,7 +18,8 @@ const MAX_REMEMBERED = 4096;
 export interface RelayDeps {
   transport: Transport;
   peers: PeerTable;
-  onLan: (ip: Ipv4) => boolean;
+  /** our underlay: is an address on our LAN (reached by broadcast)? */
+  underlay: { onLan(ip: Ipv4): boolean };
   discoveryPort: number;
   counters: { relayed: number };
 }
@@ -39,7 +40,7 @@ export class Relay {
     this.last.set(msg.nodeId, packet); // the transport never reuses it (Transport.onPacket)
     if (this.last.size > MAX_REMEMBERED) this.last.delete(this.last.keys().next().value!);
     if (!isNew || msg.underlayIp === 0) return;
-    const newcomerOnLan = this.d.onLan(msg.underlayIp);
+    const newcomerOnLan = this.d.underlay.onLan(msg.underlayIp);
     if (!newcomerOnLan) {
       this.d.transport.broadcast(packet); // introduce the newcomer to our LAN
       this.d.counters.relayed++;
@@ -47,10 +48,10 @@ export class Relay {
     for (const p of this.d.peers.values()) {
       if (p.id === msg.nodeId || p.underlayIp === 0) continue;
       if (newcomerOnLan) {
-        if (!this.d.onLan(p.underlayIp)) this.send(packet, p.underlayIp); // the newcomer to those beyond
+        if (!this.d.underlay.onLan(p.underlayIp)) this.send(packet, p.underlayIp); // the newcomer to those beyond
       } else {
         const known = this.last.get(p.id);
-        if (known && this.d.onLan(p.underlayIp)) this.send(known, msg.underlayIp); // and our LAN to it
+        if (known && this.d.underlay.onLan(p.underlayIp)) this.send(known, msg.underlayIp); // and our LAN to it
       }
     }
   }

@@ -1,13 +1,19 @@
 // Layer: agent (reporting). Contract: the JSON document `edge-overlay status
-// --json` prints, and the pure function that builds it. Fields are only ever
-// added, so scripts keep working.
+// --json` prints; buildStatus() makes it from values (pure), statusOf() reads
+// those from a running agent's parts. Fields are only ever added.
 
 import { formatCidr, formatIpv4, type Ipv4 } from '../net/ipv4.js';
 import type { PeerTable } from '../peers/table.js';
 import type { ClusterKey } from '../wire/keyfile.js';
+import type { DataplaneStatus } from '../dataplane/reconcile.js';
+import type { FilterReport } from '../firewall/types.js';
 import type { AgentConfig } from './config.js';
-import type { DataplaneStatus } from './reconciler.js';
+import type { CountersSnapshot } from './counters.js';
 import type { ForeignCluster } from './foreign.js';
+import type { Parts } from './compose.js';
+import type { Clock } from '../clock.js';
+import { NO_FILTER } from '../firewall/types.js';
+import { VERSION } from '../version.js';
 
 export interface PeerReport {
   id: string;
@@ -22,14 +28,6 @@ export interface PeerReport {
   pinned: boolean;
   /** its wall clock minus ours at its last announcement; null if not heard since start */
   clockSkewMs: number | null;
-}
-
-export interface FilterReport {
-  /** "filtered": only peers may send VXLAN; "unfiltered": nftables missing or failing */
-  mode: 'filtered' | 'unfiltered' | 'disabled';
-  allowed: number;
-  droppedPackets: number;
-  error: string | null;
 }
 
 export interface StatusReport {
@@ -72,7 +70,7 @@ export interface StatusReport {
     foreignClusters: ForeignCluster[];
     forgotten: { id: string; at: string }[];
   };
-  counters: Record<string, unknown>;
+  counters: CountersSnapshot;
   agent: { pid: number; version: string; startedAt: string; stateFile: string; persistError: string | null };
 }
 
@@ -95,10 +93,10 @@ export interface StatusInput {
   unconfirmedClaims: number;
   foreign: ForeignCluster[];
   forgotten: { id: string; at: number }[];
-  counters: Record<string, unknown>;
+  counters: CountersSnapshot;
   nowWall: number;
   nowMono: number;
-  agent: { version: string; startedAt: number; stateFile: string; persistError: string | undefined };
+  agent: { pid: number; version: string; startedAt: number; stateFile: string; persistError: string | undefined };
 }
 
 export function buildStatus(i: StatusInput): StatusReport {
@@ -132,6 +130,23 @@ export function buildStatus(i: StatusInput): StatusReport {
       forgotten: i.forgotten.map((t) => ({ id: t.id, at: new Date(t.at).toISOString() })),
     },
     counters: i.counters,
-    agent: { pid: process.pid, version: i.agent.version, startedAt: new Date(i.agent.startedAt).toISOString(), stateFile: i.agent.stateFile, persistError: i.agent.persistError ?? null },
+    agent: {
+      pid: i.agent.pid, version: i.agent.version, startedAt: new Date(i.agent.startedAt).toISOString(), stateFile: i.agent.stateFile,
+      persistError: i.agent.persistError ?? null,
+    },
   };
+}
+
+/** The status of a running agent, read from its parts. */
+export function statusOf(
+  config: AgentConfig, p: Parts, env: { clock: Clock; filter: FilterReport | undefined; startedAt: number; pid: number },
+): StatusReport {
+  const a = p.addressing;
+  return buildStatus({
+    config, nodeId: p.identity.nodeId, mac: p.identity.mac, overlayIp: a.ip, underlayIp: p.underlay.ip, addressState: a.phase.kind,
+    pinned: a.isPinned, claimedAt: a.claimedAt, vip: p.vip, peers: p.membership.peers, dataplane: p.loop.status,
+    filter: env.filter ?? NO_FILTER, keys: p.sender.keys, unconfirmedClaims: a.unconfirmed, foreign: p.foreign.list(),
+    forgotten: p.membership.tombstones.list(), counters: p.counters.snapshot(), nowWall: env.clock.now(), nowMono: env.clock.monotonic(),
+    agent: { pid: env.pid, version: VERSION, startedAt: env.startedAt, stateFile: p.state.path, persistError: p.state.persistError },
+  });
 }

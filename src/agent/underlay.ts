@@ -1,46 +1,116 @@
-// Layer: agent (underlay address). Contract: reads the physical interface's
-// IPv4 address from the kernel. It keeps the address it already announces
-// while that still exists (a second address is no reason to churn), skips
-// link-local 169.254/16, and says whether a peer's address is on our LAN
-// (reached by broadcast) or beyond it (needs unicast).
+// Layer: agent (underlay watcher). Contract: follows the physical interface
+// — its index, MAC and IPv4 address — from kernel events (single-flight,
+// retried after a failed read), keeps the transport's sockets pointed at it,
+// and reports every read to `onRead`. It keeps the address it already has
+// while that still exists (a second address is no reason to churn) and skips
+// link-local 169.254/16.
 
-import { sameSubnet, type Ipv4 } from '../net/ipv4.js';
-import type { Kernel } from '../kernel/types.js';
+import type { Clock, TimerHandle } from '../clock.js';
+import { errFields, type Logger } from '../log.js';
+import { formatIpv4, sameSubnet, type Ipv4 } from '../net/ipv4.js';
+import type { Kernel, KernelEvent } from '../kernel/types.js';
+import type { Transport } from '../discovery/transport.js';
+import { SingleFlight } from '../util/singleflight.js';
+import type { UnderlayAddress } from '../dataplane/desired.js';
+import type { Counters } from './counters.js';
+import type { UnderlayView } from './sender.js';
 
 export interface UnderlayChange {
   old: Ipv4 | undefined;
   next: Ipv4 | undefined;
 }
 
-export class Underlay {
+export interface UnderlayDeps {
+  kernel: Kernel;
+  transport: Transport;
+  iface: string;
+  clock: Clock;
+  log: Logger;
+  counters: Counters;
+  retryMs: number;
+  /** after every read: the address change, if there was one */
+  onRead(change: UnderlayChange | undefined): void;
+}
+
+export class UnderlayWatcher implements UnderlayView {
   ip: Ipv4 | undefined;
   prefix: number | undefined;
   physIndex: number | undefined;
-  /** MAC of the physical interface (sent in announcements: proves L2 adjacency) */
   mac: string | undefined;
+  private readonly flight: SingleFlight;
+  private retryTimer: TimerHandle | undefined;
+  private stopped = false;
 
-  constructor(private readonly kernel: Kernel, private readonly iface: string) {}
+  constructor(private readonly d: UnderlayDeps) {
+    this.flight = new SingleFlight(() => this.refresh(), (err) => {
+      d.log.error({ ...errFields(err), ifname: d.iface }, 'reading the underlay address failed; retrying');
+      this.retry();
+    });
+  }
 
-  /** Re-reads the address; returns the change, or undefined if there is none. */
-  async refresh(): Promise<UnderlayChange | undefined> {
-    const link = await this.kernel.linkByName(this.iface);
-    this.physIndex = link?.index;
-    this.mac = link?.mac || undefined;
-    let next: { address: Ipv4; prefix: number } | undefined;
-    if (link) {
-      const addrs = (await this.kernel.addrs(link.index)).filter((a) => (a.address >>> 16) !== 0xa9fe);
-      const primaries = addrs.filter((a) => !a.secondary);
-      next = addrs.find((a) => a.address === this.ip) ?? primaries[0] ?? addrs[0];
-    }
-    this.prefix = next?.prefix;
-    if (next?.address === this.ip) return undefined;
-    const old = this.ip;
-    this.ip = next?.address;
-    return { old, next: this.ip };
+  /** Our address and prefix, if we have one. */
+  get address(): UnderlayAddress | undefined {
+    return this.ip === undefined || this.prefix === undefined ? undefined : { ip: this.ip, prefix: this.prefix };
   }
 
   /** Is `ip` inside our underlay subnet (reachable by our broadcasts)? */
   onLan(ip: Ipv4): boolean {
     return this.ip !== undefined && this.prefix !== undefined && sameSubnet(ip, this.ip, this.prefix);
+  }
+
+  /** Is this kernel event about the physical interface? */
+  concerns(e: KernelEvent): boolean {
+    return (e.type === 'addr' && e.index === this.physIndex)
+      || (e.type === 'link' && (e.index === this.physIndex || e.name === this.d.iface));
+  }
+
+  request(): void {
+    if (!this.stopped) this.flight.request();
+  }
+
+  idle(): Promise<void> {
+    return this.flight.idle();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.retryTimer?.cancel();
+    this.retryTimer = undefined;
+  }
+
+  private retry(): void {
+    if (this.retryTimer || this.stopped) return;
+    this.retryTimer = this.d.clock.setTimeout(() => {
+      this.retryTimer = undefined;
+      this.request();
+    }, this.d.retryMs);
+  }
+
+  private async refresh(): Promise<void> {
+    if (this.stopped) return;
+    const { kernel, transport } = this.d;
+    const link = await kernel.linkByName(this.d.iface);
+    let next: { address: Ipv4; prefix: number } | undefined;
+    if (link) {
+      const addrs = (await kernel.addrs(link.index)).filter((a) => (a.address >>> 16) !== 0xa9fe);
+      next = addrs.find((a) => a.address === this.ip) ?? addrs.find((a) => !a.secondary) ?? addrs[0];
+    }
+    if (this.stopped) return;
+    this.physIndex = link?.index;
+    this.mac = link?.mac || undefined;
+    this.prefix = next?.prefix;
+    const old = this.ip;
+    this.ip = next?.address;
+    // Every time, not only on a change: both are no-ops when nothing changed,
+    // and they recover a sender socket that failed to bind, or a raw socket
+    // on a recreated interface.
+    transport.setLink(this.physIndex);
+    transport.setSource(this.ip === undefined ? undefined : formatIpv4(this.ip));
+    if (old === this.ip) return this.d.onRead(undefined);
+    const next4 = this.ip;
+    if (old !== undefined && next4 !== undefined) this.d.counters.underlayChangesOwn++;
+    this.d.log.info({ ifname: this.d.iface, old: old === undefined ? null : formatIpv4(old), new: next4 === undefined ? null : formatIpv4(next4) },
+      next4 === undefined ? 'underlay address lost; waiting for a new one' : 'underlay address changed; announcing');
+    this.d.onRead({ old, next: next4 });
   }
 }

@@ -110,10 +110,24 @@ export async function runAgent(configPath: string | undefined, flags: Flags): Pr
   const rcvbuf = Number(process.env.EDGE_OVERLAY_EVENT_RCVBUF) || undefined;
   const kernel = new NetlinkKernel(systemClock, { eventRcvbuf: rcvbuf });
   const setWriter = new NftSetWriter();
-  const firewall = new NftFirewall(cfg.agent.interface, cfg.agent.vxlanPort, undefined, setWriter);
-  const agent = new Agent(cfg.agent, { kernel, transport, clock: systemClock, store, log, keys, random: Math.random, firewall });
-  const control = new ControlServer(cfg.agent.runDir, (req) => {
-    if (req.cmd === 'status') return agent.status();
+  const firewall = new NftFirewall(cfg.agent.interface, cfg.agent.vxlanPort, undefined, setWriter, systemClock);
+  const release = async (): Promise<void> => {
+    kernel.close();
+    setWriter.close();
+    await transport.close();
+  };
+  let agent: Agent;
+  try {
+    agent = Agent.create(cfg.agent, { kernel, transport, clock: systemClock, store, log, keys, random: Math.random, firewall });
+  } catch (err) {
+    await release();
+    throw err;
+  }
+  const control = new ControlServer(cfg.agent.runDir, async (req) => {
+    if (req.cmd === 'status') {
+      await agent.refresh(); // the filter's drop counter, read now (throttled)
+      return agent.status();
+    }
     if (req.cmd === 'forget') return agent.forget(String(req.node ?? ''), req.force === true);
     throw new EdgeError('E_CONTROL', `unknown command ${req.cmd}`);
   });
@@ -142,12 +156,10 @@ export async function runAgent(configPath: string | undefined, flags: Flags): Pr
     }
   } catch (err) {
     await agent.stop().catch(() => undefined);
-    kernel.close();
-    setWriter.close();
-    await transport.close();
+    await release();
     throw err;
   }
-  notifier?.start(() => agent.serviceView());
+  notifier?.start(() => agent.status());
   const doctorTimer = setTimeout(() => {
     // the same preflight checks as `edge-overlay doctor`, answered from the agent's own view
     void (async () => {

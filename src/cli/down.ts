@@ -1,8 +1,6 @@
-// Layer: main (CLI). Contract: `edge-overlay down` removes the VXLAN device
-// and the bridge this configuration names (their FDB and neighbour entries go
-// with them), our on-link routes and our nftables table. It refuses while an
-// agent still answers on the run dir, since the agent would recreate them;
-// --force overrides. Idempotent.
+// Layer: main (CLI). Contract: `edge-overlay down` removes the configured VXLAN
+// device and bridge, our on-link routes and our nftables table; idempotent.
+// It refuses while an agent answers (it would recreate them) unless --force.
 
 import { EdgeError } from '../errors.js';
 import { systemClock } from '../clock.js';
@@ -20,7 +18,9 @@ export async function runDown(cfg: AgentConfig, force: boolean): Promise<void> {
     } catch {
       running = false;
     }
-    if (running) throw new EdgeError('E_LOCKED', `an agent is still running for run dir ${cfg.runDir}; stop it first (systemctl stop edge-overlay) or use --force`);
+    if (running) {
+      throw new EdgeError('E_LOCKED', `an agent is still running for run dir ${cfg.runDir}; stop it first (systemctl stop edge-overlay) or use --force`);
+    }
   }
   const k = new NetlinkKernel(systemClock);
   try {

@@ -20,8 +20,14 @@ export function table(rows: string[][]): string {
 
 function peerRows(s: StatusReport, peers: PeerReport[]): string[][] {
   const rows = [['OVERLAY IP', 'UNDERLAY IP', 'STATE', 'LAST SEEN', 'NODE']];
-  const self: [string, string[]] = [s.node.overlayIp ?? '-', [s.node.overlayIp ?? '(none yet)', s.node.underlayIp ?? '(none)', 'self', '-', s.node.id.slice(0, 12)]];
-  const all: [string, string[]][] = [self, ...peers.map((p): [string, string[]] => [p.overlayIp, [p.overlayIp, p.underlayIp, p.state, ago(p.lastSeenMs), p.id.slice(0, 12)]])];
+  const self: [string, string[]] = [
+    s.node.overlayIp ?? '-',
+    [s.node.overlayIp ?? '(none yet)', s.node.underlayIp ?? '(none)', 'self', '-', s.node.id.slice(0, 12)],
+  ];
+  const all: [string, string[]][] = [
+    self,
+    ...peers.map((p): [string, string[]] => [p.overlayIp, [p.overlayIp, p.underlayIp, p.state, ago(p.lastSeenMs), p.id.slice(0, 12)]]),
+  ];
   const key = (ip: string): number => ip.split('.').reduce((a, o) => a * 256 + (Number(o) || 0), 0);
   all.sort((a, b) => key(a[0]) - key(b[0]));
   return [...rows, ...all.map(([, r]) => r)];
@@ -35,7 +41,8 @@ export function formatStatus(s: StatusReport): string {
     : f.mode === 'disabled' ? 'disabled' : `UNFILTERED${f.error ? ` (${f.error})` : ''}`;
   const lines = [
     `cluster ${s.cluster.name}  overlay ${s.cluster.cidr}  VIP ${s.cluster.vip}${s.node.holdsVip ? ' (held by this host)' : ''}  VNI ${s.cluster.vni}`,
-    `this host ${s.node.overlayIp ?? '(no overlay address yet)'} (${s.node.addressState}${s.node.pinned ? ', pinned' : ''}) via ${s.node.interface} ${s.node.underlayIp ?? '(no address)'}`
+    `this host ${s.node.overlayIp ?? '(no overlay address yet)'} (${s.node.addressState}${s.node.pinned ? ', pinned' : ''})`
+      + ` via ${s.node.interface} ${s.node.underlayIp ?? '(no address)'}`
       + `  bridge ${s.node.bridge} mtu ${s.node.mtu ?? '?'}  dataplane ${s.dataplane.ready ? 'ready' : 'NOT READY'}`,
     `peers ${s.peers.length - stale} alive, ${stale} stale  ingress filter ${filter}`,
   ];
@@ -46,7 +53,9 @@ export function formatStatus(s: StatusReport): string {
   }
   const dup = (s.counters as { duplicateNodeId?: number }).duplicateNodeId ?? 0;
   if (dup > 0) lines.push(`WARNING: another host uses this node id (${dup} packets): cloned disk or state directory?`);
-  if (s.security.unconfirmedClaims > 0) lines.push(`note: ${s.security.unconfirmedClaims} claim(s) on our address were not confirmed when challenged (replays?)`);
+  if (s.security.unconfirmedClaims > 0) {
+    lines.push(`note: ${s.security.unconfirmedClaims} claim(s) on our address were not confirmed when challenged (replays?)`);
+  }
   return `${lines.join('\n')}\n\n${table(peerRows(s, s.peers))}\n`;
 }
 

@@ -1,8 +1,6 @@
 // Layer: configuration. Contract: merges defaults, the YAML config file and
-// command-line flags (flags win) into an AgentConfig, validating each source
-// with the same zod schema. A bad value stops with one line naming its source
-// and key: "config file /etc/edge-overlay/config.yaml: overlayCidr:
-// 100.64.192.0/33 is not a valid IPv4 CIDR" or "--vni: ...". Never a trace.
+// flags (flags win) into an AgentConfig, validating each with one zod schema;
+// a bad value stops with one E_CONFIG line naming its source and key.
 
 import { z } from 'zod';
 import { parse as parseYaml } from 'yaml';
@@ -24,7 +22,9 @@ const port = z.number({ error: 'must be a number' }).int('must be a whole number
 const cidr = z.string({ error: 'must be a CIDR such as 100.64.192.0/24' }).superRefine((s, ctx) => {
   const c = parseCidr(s);
   if (typeof c === 'string') ctx.addIssue({ code: 'custom', message: c });
-  else if (c.prefix > MAX_OVERLAY_PREFIX) ctx.addIssue({ code: 'custom', message: `${s} leaves no address for a host after the VIP (use /${MAX_OVERLAY_PREFIX} or a shorter prefix)` });
+  else if (c.prefix > MAX_OVERLAY_PREFIX) {
+    ctx.addIssue({ code: 'custom', message: `${s} leaves no address for a host after the VIP (use /${MAX_OVERLAY_PREFIX} or a shorter prefix)` });
+  }
   else if (c.prefix < 8) ctx.addIssue({ code: 'custom', message: `${s} is implausibly large for an overlay (use /8 or a longer prefix)` });
 });
 
@@ -60,7 +60,8 @@ export const fileSchema = z.strictObject({
   vxlanPort: port,
   discoveryPort: port,
   logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }),
-  overlayIp: z.string({ error: 'must be an IPv4 address' }).refine((v) => parseIpv4(v) !== undefined, { error: (iss) => `${JSON.stringify(iss.input)} is not an IPv4 address` }),
+  overlayIp: z.string({ error: 'must be an IPv4 address' })
+    .refine((v) => parseIpv4(v) !== undefined, { error: (iss) => `${JSON.stringify(iss.input)} is not an IPv4 address` }),
   peers: z.array(seed, { error: 'must be a list of HOST or HOST:PORT' }).max(64, 'at most 64 peers'),
   metricsListen: z.string({ error: 'must be HOST:PORT' }).superRefine((s, ctx) => {
     const r = parseListen(s);
@@ -149,8 +150,12 @@ export function resolve(file: ConfigInput, flags: ConfigInput, filePath = DEFAUL
     const where = flags.overlayIp !== undefined ? '--overlay-ip' : `config file ${filePath}: overlayIp`;
     const ip = parseIpv4(m.overlayIp)!;
     if (!contains(c, ip)) throw new EdgeError('E_CONFIG', `${where}: ${m.overlayIp} is outside the overlay CIDR ${formatCidr(c)}`);
-    if (ip === vipOf(c)) throw new EdgeError('E_CONFIG', `${where}: ${m.overlayIp} is the cluster VIP (the first address of ${formatCidr(c)}) and is never given to a host`);
-    if (!isHostAddress(c, ip)) throw new EdgeError('E_CONFIG', `${where}: ${m.overlayIp} is the ${ip === broadcastOf(c) ? 'broadcast' : 'network'} address of ${formatCidr(c)}`);
+    if (ip === vipOf(c)) {
+      throw new EdgeError('E_CONFIG', `${where}: ${m.overlayIp} is the cluster VIP (the first address of ${formatCidr(c)}) and is never given to a host`);
+    }
+    if (!isHostAddress(c, ip)) {
+      throw new EdgeError('E_CONFIG', `${where}: ${m.overlayIp} is the ${ip === broadcastOf(c) ? 'broadcast' : 'network'} address of ${formatCidr(c)}`);
+    }
     pinnedIp = ip;
   }
   const seeds = (m.peers ?? []).map((p) => {

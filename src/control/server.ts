@@ -1,9 +1,7 @@
-// Layer: control plane (local). Contract: a unix socket in the run dir that
-// answers one JSON request per connection ({"cmd":"status"}, {"cmd":"forget",
-// "node":"…","force":false}) with one JSON
-// reply, for the CLI. Requests are size- and time-limited; a bad request
-// gets an error reply, never an agent crash. A stale socket file from a dead
-// agent is replaced; a live one means another agent runs here: refuse.
+// Layer: control plane (local). Contract: a unix socket in the run dir answers
+// one size- and time-limited JSON request per connection ({"cmd":"status"})
+// with one JSON reply; a bad request gets an error reply, never a crash. A
+// stale socket file is replaced; a live one means another agent runs: refuse.
 
 import net from 'node:net';
 import { mkdirSync, unlinkSync, chmodSync } from 'node:fs';
@@ -20,6 +18,16 @@ export interface ControlRequest {
   [arg: string]: unknown;
 }
 export type Handler = (req: ControlRequest) => unknown;
+
+async function answer(line: string, handler: Handler): Promise<unknown> {
+  try {
+    const req = JSON.parse(line) as { cmd?: unknown };
+    if (!req || typeof req.cmd !== 'string') return { error: 'missing cmd' };
+    return { ok: true, result: await handler(req as ControlRequest) };
+  } catch (err) {
+    return { error: err instanceof EdgeError ? err.message : 'bad request' };
+  }
+}
 
 async function alive(path: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -54,9 +62,11 @@ export class ControlServer {
 
   private serve(sock: net.Socket): void {
     let buf = '';
+    let answered = false;
     sock.setTimeout(REQUEST_TIMEOUT_MS, () => sock.destroy());
     sock.on('error', () => sock.destroy());
     sock.on('data', (chunk) => {
+      if (answered) return;
       buf += chunk.toString('utf8');
       if (buf.length > MAX_REQUEST) {
         sock.end(`${JSON.stringify({ error: 'request too large' })}\n`);
@@ -64,14 +74,8 @@ export class ControlServer {
       }
       const nl = buf.indexOf('\n');
       if (nl < 0) return;
-      let reply: unknown;
-      try {
-        const req = JSON.parse(buf.slice(0, nl)) as { cmd?: unknown };
-        reply = req && typeof req.cmd === 'string' ? { ok: true, result: this.handler(req as ControlRequest) } : { error: 'missing cmd' };
-      } catch (err) {
-        reply = { error: err instanceof EdgeError ? err.message : 'bad request' };
-      }
-      sock.end(`${JSON.stringify(reply)}\n`);
+      answered = true;
+      void answer(buf.slice(0, nl), this.handler).then((reply) => sock.end(`${JSON.stringify(reply)}\n`));
     });
   }
 

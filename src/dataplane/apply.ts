@@ -1,13 +1,13 @@
-// Layer: dataplane. Contract: applyFdb / applyNeigh / applyHostRoutes execute
-// a plan from plan.ts — additions first, then deletions, then ARP flushes,
-// each phase pipelined — and return what was really applied and what failed.
-// "Already there" on an add and "already gone" on a delete count as done, so
-// a plan may be applied twice.
+// Layer: dataplane (apply). Contract: applyFdb / applyArpFlush / applyNeigh /
+// applyHostRoutes execute a plan from plan.ts — additions first, then
+// deletions, each phase pipelined — and return what was applied and what
+// failed. "Already there" on an add and "already gone" on a delete count as
+// done, so a plan may be applied twice.
 
 import { isKernelErrno } from '../errors.js';
 import type { FdbEntry, HostRoute, Kernel } from '../kernel/types.js';
 import type { FdbPlan, NeighPlan } from './plan.js';
-import { formatIpv4 as ip4 } from '../net/ipv4.js';
+import { formatIpv4 as ip4, type Ipv4 } from '../net/ipv4.js';
 
 export interface Applied {
   ops: string[];
@@ -38,16 +38,20 @@ async function phase(out: Applied, steps: Step[]): Promise<void> {
 
 const fdbOp = (verb: string, e: FdbEntry): string => `fdb ${verb} ${e.mac} dst ${ip4(e.dst)}`;
 
-export async function applyFdb(k: Kernel, vxlanIndex: number, physIndex: number | undefined, plan: FdbPlan): Promise<Applied> {
+export async function applyFdb(k: Kernel, vxlanIndex: number, plan: FdbPlan): Promise<Applied> {
   const out: Applied = { ops: [], failed: [] };
   await phase(out, [
     ...plan.append.map((e): Step => [fdbOp('append', e), () => k.fdbAppend(vxlanIndex, e), ['EEXIST']]),
     ...plan.replace.map((e): Step => [fdbOp('replace', e), () => k.fdbReplace(vxlanIndex, e), []]),
   ]);
   await phase(out, plan.del.map((e): Step => [fdbOp('del', e), () => k.fdbDel(vxlanIndex, e), ['ENOENT']]));
-  if (physIndex !== undefined) {
-    await phase(out, plan.flushArp.map((ip): Step => [`arp flush ${ip4(ip)}`, () => k.neighDel(physIndex, ip), ['ENOENT', 'ESRCH']]));
-  }
+  return out;
+}
+
+/** After the FDB moved: drop the physical device's ARP entries for these underlay IPs (FdbPlan.flushArp). */
+export async function applyArpFlush(k: Kernel, physIndex: number, ips: readonly Ipv4[]): Promise<Applied> {
+  const out: Applied = { ops: [], failed: [] };
+  await phase(out, ips.map((ip): Step => [`arp flush ${ip4(ip)}`, () => k.neighDel(physIndex, ip), ['ENOENT', 'ESRCH']]));
   return out;
 }
 

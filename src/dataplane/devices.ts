@@ -1,12 +1,15 @@
-// Layer: dataplane. Contract: ensureBridge / ensureVxlan / ensurePrimaryAddress
-// state a desired result and are safe to repeat: the second run changes
-// nothing. An existing device is checked by a *Mismatch function that says
-// why it cannot be used; only then is it recreated. Adjustable properties
-// (MTU, up, master, MAC, a fixed local address) are changed in place, so a
-// restarted agent adopts what it finds without flapping the data path.
+// Layer: dataplane (devices). Contract: ensureBridge / ensureVxlan /
+// ensureOverlayAddress state a desired result and are safe to repeat. A
+// *Mismatch function says why an existing device cannot be used; only then is
+// it recreated. MTU, up, master, MAC and a fixed local address are changed in
+// place, so a restarted agent adopts what it finds without a flap.
 
+import { EdgeError } from '../errors.js';
 import { formatIpv4, sameSubnet, type Ipv4 } from '../net/ipv4.js';
 import type { Addr, Kernel, Link, LinkChange } from '../kernel/types.js';
+
+/** VXLAN encapsulation overhead on IPv4: outer IP 20 + UDP 8 + VXLAN 8 + inner Ethernet 14. */
+export const VXLAN_OVERHEAD = 50;
 
 export interface BridgeSpec {
   name: string;
@@ -93,7 +96,7 @@ export async function ensureBridge(k: Kernel, spec: BridgeSpec): Promise<EnsureR
     await k.setPromoteSecondaries(spec.name);
     if (changes.length === 0) changes.push('created');
     link = await k.linkByName(spec.name);
-    if (!link) throw new Error(`bridge ${spec.name} vanished right after creation`);
+    if (!link) throw new EdgeError('E_KERNEL', `bridge ${spec.name} vanished right after creation`);
   }
   await adjust(k, link, { mtu: spec.mtu, mac: spec.mac, up: true }, changes);
   return { index: link.index, changes };
@@ -114,7 +117,7 @@ export async function ensureVxlan(k: Kernel, spec: VxlanDeviceSpec): Promise<Ens
     await k.createVxlan(spec.name, { vni: spec.vni, port: spec.port, link: spec.link, mtu: spec.mtu });
     if (changes.length === 0) changes.push('created');
     link = await k.linkByName(spec.name);
-    if (!link) throw new Error(`vxlan device ${spec.name} vanished right after creation`);
+    if (!link) throw new EdgeError('E_KERNEL', `vxlan device ${spec.name} vanished right after creation`);
   }
   if (link.vxlan?.local !== undefined) {
     // A fixed source address breaks when DHCP renumbers the host; the kernel
@@ -175,7 +178,7 @@ export async function ensurePrimaryAddress(
         changes.push(`demoted ${formatIpv4(p.address)}/${p.prefix}`);
       }
     }
-    throw new Error(`could not make ${formatIpv4(address)}/${prefix} the primary address`);
+    throw new EdgeError('E_KERNEL', `could not make ${formatIpv4(address)}/${prefix} the primary address`);
   } finally {
     for (const a of readd) {
       try {
@@ -187,4 +190,36 @@ export async function ensurePrimaryAddress(
       }
     }
   }
+}
+
+export interface OverlayAddressResult {
+  /** what changed ("added …", "removed old …"), empty if nothing did */
+  changes: string[];
+  /** addresses removed because no address is wanted */
+  removed: Ipv4[];
+  /** the bridge's addresses as they are now */
+  addrs: Addr[];
+}
+
+/**
+ * Our overlay address on the bridge: `address` as the primary of its subnet,
+ * or, when undefined, none of ours (`owned`) left at `prefix`.
+ */
+export async function ensureOverlayAddress(
+  k: Kernel, bridge: { index: number; name: string }, address: Ipv4 | undefined, prefix: number, owned: (ip: Ipv4) => boolean,
+): Promise<OverlayAddressResult> {
+  if (address !== undefined) {
+    let seen: Addr[] = [];
+    const changes = await ensurePrimaryAddress(k, bridge, address, prefix, owned, (all) => { seen = all; });
+    return { changes, removed: [], addrs: changes.length > 0 ? await k.addrs(bridge.index) : seen };
+  }
+  const addrs = await k.addrs(bridge.index);
+  const removed: Ipv4[] = [];
+  for (const a of addrs) {
+    if (a.prefix === prefix && owned(a.address)) {
+      await k.delAddr(bridge.index, a.address, a.prefix);
+      removed.push(a.address);
+    }
+  }
+  return { changes: removed.map((ip) => `removed ${formatIpv4(ip)}/${prefix}`), removed, addrs: addrs.filter((a) => !removed.includes(a.address)) };
 }

@@ -81,10 +81,6 @@ export function planFdb(desired: readonly FdbEntry[], actual: readonly FdbEntry[
   return { append, replace, del, flushArp: [...flush].sort((a, b) => a - b) };
 }
 
-export function fdbPlanEmpty(p: FdbPlan): boolean {
-  return p.append.length === 0 && p.replace.length === 0 && p.del.length === 0;
-}
-
 /**
  * Permanent neighbour entries on the bridge for every peer's overlay IP.
  * The agent owns permanent entries inside the overlay CIDR (except the VIP,

@@ -1,10 +1,7 @@
-// Layer: discovery transport (raw L2). Contract: sends and receives our
-// discovery packets as Ethernet broadcast frames with our own EtherType on
-// the physical interface, through the native AF_PACKET socket. Hosts find
-// each other this way even before a NIC has an IPv4 address, or when DHCP
-// put them in different IP subnets of one L2 segment. A frame carries its
-// own length (u16, big endian) because short frames get padded on the wire.
-// Reopened whenever the interface index changes.
+// Layer: discovery transport (raw L2). Contract: our packets as Ethernet
+// broadcast frames (own EtherType, native AF_PACKET) on the physical interface,
+// so hosts meet before they have IPv4 or when DHCP split one segment into
+// subnets. Reopened whenever the interface index changes.
 
 import { openPacketSocket, type PacketSocket } from '../native/addon.js';
 
@@ -19,6 +16,7 @@ export interface RawOpener {
 
 export const openRaw: RawOpener = (ifindex, onFrame, onError) => openPacketSocket(ifindex, DISCOVERY_ETHERTYPE, onFrame, onError);
 
+/** Length (u16 BE) first: short frames get padded on the wire. */
 export function frame(packet: Buffer): Buffer {
   const out = Buffer.alloc(2 + packet.length);
   out.writeUInt16BE(packet.length, 0);

@@ -1,11 +1,7 @@
-// Layer: discovery transport (real). Contract: Transport over UDP/IPv4.
-// Two sockets, because one cannot do both jobs: the receiver is bound to
-// 0.0.0.0:port so it hears limited broadcasts (a socket bound to a unicast
-// address does not); the sender is bound to the physical interface's own
-// address, and the kernel routes a limited broadcast from a bound source out
-// of the interface that owns that address (no SO_BINDTODEVICE needed). When
-// DHCP renumbers the host, setSource() rebinds the sender. Broadcasts also
-// go out as raw L2 frames (discovery/raw.ts) when a raw channel is given.
+// Layer: discovery transport (real). Contract: Transport over UDP/IPv4, plus
+// raw L2 frames (discovery/raw.ts) when asked. Two sockets: the receiver on
+// 0.0.0.0:port hears limited broadcasts; the sender, bound to the physical
+// interface's address (setSource() rebinds it on renumbering), pins them there.
 
 import dgram from 'node:dgram';
 import type { Endpoint, Transport } from './transport.js';

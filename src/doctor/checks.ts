@@ -1,14 +1,12 @@
-// Layer: doctor (preflight checks, policy only). Contract: each check looks at
-// the host through a DoctorEnv (real: doctor/system.ts; tests: a fake) and
-// returns ok / not ok with one line of detail and one of advice; with `fix`
-// the checks that can repair (offloads, network manager drop-ins) do so and
-// say so. No check throws: an unexpected error is a failed check.
+// Layer: doctor (preflight checks, policy only). Contract: each check reads the
+// host through a DoctorEnv and returns ok / not ok, one line of detail and one
+// of advice; with `fix`, repairable ones repair. An error is a failed check.
 
 import { formatCidr, formatIpv4, overlaps, parseCidr, type Cidr } from '../net/ipv4.js';
 import type { StatusReport } from '../agent/status.js';
 import type { Addr, Link } from '../kernel/types.js';
 import type { EthtoolFeature } from '../native/addon.js';
-import { VXLAN_OVERHEAD } from '../agent/config.js';
+import { VXLAN_OVERHEAD } from '../dataplane/devices.js';
 
 export interface CheckResult {
   id: string;
@@ -60,12 +58,17 @@ type Check = (env: DoctorEnv, opt: DoctorOptions) => Promise<CheckResult>;
 const kernel: Check = async (env) => {
   const br = await env.link(env.bridge);
   const vx = await env.link(env.vxlanDevice);
-  if (br?.kind === 'bridge' && vx?.kind === 'vxlan') return { id: 'kernel', ok: true, detail: `${env.bridge} and ${env.vxlanDevice} exist: bridge and vxlan work` };
+  if (br?.kind === 'bridge' && vx?.kind === 'vxlan') {
+    return { id: 'kernel', ok: true, detail: `${env.bridge} and ${env.vxlanDevice} exist: bridge and vxlan work` };
+  }
   const phys = await env.link(env.iface);
   if (!phys) return { id: 'kernel', ok: false, detail: 'cannot test vxlan without the physical interface', advice: `fix the interface first (${env.iface})` };
   const err = await env.probeDevices(phys.index);
   return err
-    ? { id: 'kernel', ok: false, detail: `creating test bridge/vxlan devices failed: ${err}`, advice: 'load the modules (modprobe bridge vxlan) or use a kernel with CONFIG_BRIDGE and CONFIG_VXLAN' }
+    ? {
+      id: 'kernel', ok: false, detail: `creating test bridge/vxlan devices failed: ${err}`,
+      advice: 'load the modules (modprobe bridge vxlan) or use a kernel with CONFIG_BRIDGE and CONFIG_VXLAN',
+    }
     : { id: 'kernel', ok: true, detail: 'bridge and vxlan devices can be created' };
 };
 
@@ -74,7 +77,12 @@ const iface: Check = async (env) => {
   if (!l) return { id: 'interface', ok: false, detail: `${env.iface} does not exist`, advice: 'set "interface:" to the NIC that faces the LAN (ip -br link)' };
   if (!l.up) return { id: 'interface', ok: false, detail: `${env.iface} is down`, advice: `bring it up: ip link set ${env.iface} up` };
   const v4 = (await env.addrs(l.index)).filter((a) => (a.address >>> 16) !== 0xa9fe);
-  if (v4.length === 0) return { id: 'interface', ok: false, detail: `${env.iface} is up but has no IPv4 address`, advice: 'check DHCP and cabling; the agent waits (raw L2 discovery still works)' };
+  if (v4.length === 0) {
+    return {
+      id: 'interface', ok: false, detail: `${env.iface} is up but has no IPv4 address`,
+      advice: 'check DHCP and cabling; the agent waits (raw L2 discovery still works)',
+    };
+  }
   return { id: 'interface', ok: true, detail: `${env.iface} is up with ${v4.map((a) => `${formatIpv4(a.address)}/${a.prefix}`).join(', ')}` };
 };
 
@@ -83,25 +91,46 @@ const broadcast: Check = async (env, opt) => {
     const alive = env.status.peers.filter((p) => p.state === 'alive').length;
     return alive > 0
       ? { id: 'broadcast', ok: true, detail: `the agent hears ${alive} peer${alive === 1 ? '' : 's'}` }
-      : { id: 'broadcast', ok: false, detail: 'the agent hears no other host', advice: 'broadcasts may be blocked (VMware: allow promiscuous mode; switch port isolation), or no other host runs the agent' };
+      : {
+        id: 'broadcast', ok: false, detail: 'the agent hears no other host',
+        advice: 'broadcasts may be blocked (VMware: allow promiscuous mode; switch port isolation), or no other host runs the agent',
+      };
   }
   const heard = await env.listen(opt.listenMs);
   return heard.ours > 0
     ? { id: 'broadcast', ok: true, detail: `heard ${heard.ours} discovery packet${heard.ours === 1 ? '' : 's'} of this cluster in ${opt.listenMs / 1000} s` }
-    : { id: 'broadcast', ok: false, detail: `no discovery packet of this cluster heard in ${opt.listenMs / 1000} s`, advice: 'start the agent on the other hosts, or allow broadcasts between them (VMware promiscuous mode, switch isolation)' };
+    : {
+      id: 'broadcast', ok: false, detail: `no discovery packet of this cluster heard in ${opt.listenMs / 1000} s`,
+      advice: 'start the agent on the other hosts, or allow broadcasts between them (VMware promiscuous mode, switch isolation)',
+    };
 };
 
 const mtu: Check = async (env) => {
   const l = await env.link(env.iface);
   if (!l) return { id: 'mtu', ok: false, detail: 'no physical interface', advice: `fix the interface first (${env.iface})` };
   const want = l.mtu - VXLAN_OVERHEAD;
-  if (want < 1280) return { id: 'mtu', ok: false, detail: `${env.iface} MTU ${l.mtu} leaves ${want} for the overlay`, advice: 'IPv6 and most CNIs need 1280+: raise the physical MTU' };
+  if (want < 1280) {
+    return {
+      id: 'mtu', ok: false, detail: `${env.iface} MTU ${l.mtu} leaves ${want} for the overlay`,
+      advice: 'IPv6 and most CNIs need 1280+: raise the physical MTU',
+    };
+  }
   const br = await env.link(env.bridge);
-  if (br && br.mtu !== want) return { id: 'mtu', ok: false, detail: `${env.bridge} MTU is ${br.mtu}, want ${want} (physical ${l.mtu} - ${VXLAN_OVERHEAD})`, advice: 'the running agent corrects it; if it does not, restart it' };
+  if (br && br.mtu !== want) {
+    return {
+      id: 'mtu', ok: false, detail: `${env.bridge} MTU is ${br.mtu}, want ${want} (physical ${l.mtu} - ${VXLAN_OVERHEAD})`,
+      advice: 'the running agent corrects it; if it does not, restart it',
+    };
+  }
   const peer = env.status?.peers.find((p) => p.state === 'alive' && p.underlayIp !== '0.0.0.0');
   if (peer) {
     const r = await env.run('ping', ['-M', 'do', '-s', String(l.mtu - 28), '-c', '1', '-W', '1', peer.underlayIp]);
-    if (r && r.code !== 0) return { id: 'mtu', ok: false, detail: `full-size (${l.mtu}) frames to ${peer.underlayIp} do not get through`, advice: 'lower the physical MTU to what the path carries, or fix the switch' };
+    if (r && r.code !== 0) {
+      return {
+        id: 'mtu', ok: false, detail: `full-size (${l.mtu}) frames to ${peer.underlayIp} do not get through`,
+        advice: 'lower the physical MTU to what the path carries, or fix the switch',
+      };
+    }
   }
   return { id: 'mtu', ok: true, detail: `overlay MTU ${want} (physical ${l.mtu} - ${VXLAN_OVERHEAD})${peer ? `; full frames reach ${peer.underlayIp}` : ''}` };
 };
@@ -115,7 +144,10 @@ const cidr: Check = async (env) => {
     });
   return clashes.length === 0
     ? { id: 'cidr', ok: true, detail: `${formatCidr(env.cidr)} overlaps no route or address of this host` }
-    : { id: 'cidr', ok: false, detail: `${formatCidr(env.cidr)} overlaps ${clashes.map((r) => `${r.dst} dev ${r.dev}`).join(', ')}`, advice: 'choose an overlay CIDR no network on this host uses (before the cluster is created)' };
+    : {
+      id: 'cidr', ok: false, detail: `${formatCidr(env.cidr)} overlaps ${clashes.map((r) => `${r.dst} dev ${r.dev}`).join(', ')}`,
+      advice: 'choose an overlay CIDR no network on this host uses (before the cluster is created)',
+    };
 };
 
 const foreign: Check = async (env, opt) => {
@@ -127,8 +159,14 @@ const foreign: Check = async (env, opt) => {
     });
   const bad = list.filter((c) => c.overlapping);
   return bad.length === 0
-    ? { id: 'other-clusters', ok: true, detail: list.length ? `other clusters on the LAN (${list.map((c) => c.name).join(', ')}) use other CIDRs` : 'no other cluster heard on the LAN' }
-    : { id: 'other-clusters', ok: false, detail: `cluster ${bad.map((c) => `"${c.name}" (${c.cidr})`).join(', ')} overlaps ${formatCidr(env.cidr)}`, advice: 'give one of the clusters another overlay CIDR' };
+    ? {
+      id: 'other-clusters', ok: true,
+      detail: list.length ? `other clusters on the LAN (${list.map((c) => c.name).join(', ')}) use other CIDRs` : 'no other cluster heard on the LAN',
+    }
+    : {
+      id: 'other-clusters', ok: false, detail: `cluster ${bad.map((c) => `"${c.name}" (${c.cidr})`).join(', ')} overlaps ${formatCidr(env.cidr)}`,
+      advice: 'give one of the clusters another overlay CIDR',
+    };
 };
 
 const port: Check = async (env) => {
@@ -140,7 +178,10 @@ const port: Check = async (env) => {
     .filter((e) => e.includes(`"right":${env.vxlanPort}`) && /"(drop|reject)"/.test(e));
   return blocking.length === 0
     ? { id: 'vxlan-port', ok: true, detail: `no firewall rule outside ours drops UDP ${env.vxlanPort}` }
-    : { id: 'vxlan-port', ok: false, detail: `${blocking.length} firewall rule(s) drop UDP ${env.vxlanPort}`, advice: `allow UDP ${env.vxlanPort} from the LAN (edge-overlay filters it to the cluster's hosts itself)` };
+    : {
+      id: 'vxlan-port', ok: false, detail: `${blocking.length} firewall rule(s) drop UDP ${env.vxlanPort}`,
+      advice: `allow UDP ${env.vxlanPort} from the LAN (edge-overlay filters it to the cluster's hosts itself)`,
+    };
 };
 
 const offloads: Check = async (env, opt) => {
@@ -150,7 +191,12 @@ const offloads: Check = async (env, opt) => {
   const on = feats.filter((f) => TUNNEL_OFFLOADS.includes(f.name) && f.active);
   const affected = driver === 'vmxnet3' || opt.disableTunnelOffloads;
   if (on.length === 0 || !affected) {
-    return { id: 'offloads', ok: true, detail: `driver ${driver ?? 'unknown'}; ${on.length ? `${on.map((f) => f.name).join(', ')} on (fine for this driver)` : 'UDP tunnel segmentation offloads off'}` };
+    return {
+      id: 'offloads', ok: true,
+      detail: `driver ${driver ?? 'unknown'}; ${on.length
+        ? `${on.map((f) => f.name).join(', ')} on (fine for this driver)`
+        : 'UDP tunnel segmentation offloads off'}`,
+    };
   }
   const names = on.map((f) => f.name);
   if (opt.fix || opt.disableTunnelOffloads) {
@@ -185,15 +231,28 @@ const managers: Check = async (env, opt) => {
     const done = await env.installUnmanaged();
     return { id: 'network-managers', ok: true, fixed: true, detail: `${problems.join('; ')}: installed ${done.join(', ')}` };
   }
-  return { id: 'network-managers', ok: false, detail: problems.join('; '), advice: 'they may flush our addresses (a known way overlays die): run doctor --fix to install the drop-ins (systemd/)' };
+  return {
+    id: 'network-managers', ok: false, detail: problems.join('; '),
+    advice: 'they may flush our addresses (a known way overlays die): run doctor --fix to install the drop-ins (systemd/)',
+  };
 };
 
 const clock: Check = async (env) => {
   const year = new Date(env.now()).getUTCFullYear();
-  if (year < 2024) return { id: 'clock', ok: false, detail: `the clock says ${new Date(env.now()).toISOString()}`, advice: 'set the time (NTP); the overlay does not depend on it, but TLS certificates do' };
+  if (year < 2024) {
+    return {
+      id: 'clock', ok: false, detail: `the clock says ${new Date(env.now()).toISOString()}`,
+      advice: 'set the time (NTP); the overlay does not depend on it, but TLS certificates do',
+    };
+  }
   const skews = (env.status?.peers ?? []).map((p) => p.clockSkewMs).filter((x): x is number => x !== null);
   const worst = skews.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
-  if (worst > 300_000) return { id: 'clock', ok: false, detail: `a peer's clock is ${Math.round(worst / 1000)} s off ours`, advice: 'sync the clocks (NTP); replay protection does not use them, Kubernetes does' };
+  if (worst > 300_000) {
+    return {
+      id: 'clock', ok: false, detail: `a peer's clock is ${Math.round(worst / 1000)} s off ours`,
+      advice: 'sync the clocks (NTP); replay protection does not use them, Kubernetes does',
+    };
+  }
   return { id: 'clock', ok: true, detail: skews.length ? `peers' clocks within ${Math.round(worst / 1000)} s of ours` : 'the clock looks sane' };
 };
 
@@ -212,5 +271,6 @@ export async function runChecks(env: DoctorEnv, opt: DoctorOptions): Promise<Che
 }
 
 export function formatChecks(results: CheckResult[]): string {
-  return `${results.map((r) => `${r.ok ? '✓' : '✗'} ${r.id}: ${r.detail}${r.fixed ? ' (fixed)' : ''}${!r.ok && r.advice ? `\n    → ${r.advice}` : ''}`).join('\n')}\n`;
+  return `${results.map((r) => `${r.ok ? '✓' : '✗'} ${r.id}: ${r.detail}${r.fixed ? ' (fixed)' : ''}`
+    + `${!r.ok && r.advice ? `\n    → ${r.advice}` : ''}`).join('\n')}\n`;
 }

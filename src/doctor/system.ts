@@ -78,7 +78,10 @@ export function realDoctorEnv(cfg: AgentConfig, kernel: Kernel, keys: Keyring | 
     run,
     async installUnmanaged() {
       const done: string[] = [];
-      for (const [path, text] of [[NETWORKD_DROPIN, networkdDropin(cfg.bridge, cfg.vxlanDevice)], [NM_DROPIN, nmDropin(cfg.bridge, cfg.vxlanDevice)]] as const) {
+      for (const [path, text] of [
+        [NETWORKD_DROPIN, networkdDropin(cfg.bridge, cfg.vxlanDevice)],
+        [NM_DROPIN, nmDropin(cfg.bridge, cfg.vxlanDevice)],
+      ] as const) {
         mkdirSync(path.slice(0, path.lastIndexOf('/')), { recursive: true });
         writeFileSync(path, text);
         done.push(path);

@@ -1,19 +1,15 @@
 // Layer: firewall (real; built only by main). Contract: an nftables table of
-// our own, "ip edge_overlay", that drops VXLAN (UDP to the VXLAN port,
-// arriving on the physical interface, for a local address) from any source
-// that is not the current underlay address of an authenticated peer.
-// Without it, anyone on the LAN could inject frames into the overlay. The
-// allowed set is replaced atomically (one nft transaction); the hook is
-// prerouting at raw priority so dropped packets never reach conntrack. The
-// table is installed with `nft`; the set is then updated through a fast
-// netlink writer when one is given (kernel/netlink/nftables.ts), falling back
-// to `nft` if that fails. When nft is missing or fails, the agent runs on and
-// reports "unfiltered".
+// our own, "ip edge_overlay", that drops VXLAN arriving on the physical
+// interface for a local address unless it comes from the current underlay
+// address of an authenticated peer (prerouting at raw priority: before
+// conntrack). `nft` installs the table; the allowed set is then replaced
+// through a fast netlink writer when one is given, falling back to `nft`.
 
 import { execFile } from 'node:child_process';
+import { systemClock, type Clock } from '../clock.js';
+import { EdgeError } from '../errors.js';
 import { formatIpv4, type Ipv4 } from '../net/ipv4.js';
-import type { Firewall } from '../agent/reconciler.js';
-import type { FilterReport } from '../agent/status.js';
+import type { FilterReport, Firewall } from './types.js';
 
 export const NFT_TABLE = 'edge_overlay';
 /** the drop counter is read with `nft`: not more often than this */
@@ -27,9 +23,9 @@ export interface SetWriter {
 }
 
 /** The `nft` binary is not installed: the agent runs unfiltered. */
-export class NftMissing extends Error {
+export class NftMissing extends EdgeError {
   constructor() {
-    super('nft is not installed (Debian package nftables)');
+    super('E_FILTER', 'nft is not installed (Debian package nftables)');
   }
 }
 
@@ -37,7 +33,7 @@ export const runNft: Runner = (args, input) => new Promise((resolve, reject) => 
   const child = execFile('nft', args, { timeout: 5000 }, (err, stdout, stderr) => {
     if (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      reject(code === 'ENOENT' ? new NftMissing() : new Error(stderr.trim().split('\n')[0] || err.message));
+      reject(code === 'ENOENT' ? new NftMissing() : new EdgeError('E_FILTER', stderr.trim().split('\n')[0] || err.message));
     } else {
       resolve(stdout);
     }
@@ -81,48 +77,51 @@ export class NftFirewall implements Firewall {
 
   constructor(
     private readonly iface: string, private readonly port: number, private readonly run: Runner = runNft,
-    private readonly fast?: SetWriter,
+    private readonly fast?: SetWriter, private readonly clock: Clock = systemClock,
   ) {}
 
-  async apply(allowed: Ipv4[]): Promise<void> {
+  async apply(allowed: readonly Ipv4[]): Promise<void> {
     const sorted = [...allowed].sort((a, b) => a - b);
     const key = sorted.join(',');
     if (this.installed && key === this.applied) return;
-    if (this.installed && this.fast) {
-      try {
-        await this.fast.replace(NFT_TABLE, 'peers', sorted);
-        this.applied = key;
-        this.allowedCount = sorted.length;
-        this.error = null;
-        return;
-      } catch {
-        this.installed = false; // the table may be gone: reinstall it with nft below
-      }
-    }
     try {
-      await this.run(['-f', '-'], this.installed ? setScript(sorted) : tableScript(this.iface, this.port, sorted));
-      this.installed = true;
-      this.applied = key;
-      this.allowedCount = sorted.length;
-      this.error = null;
+      if (!this.installed || !this.fast || !(await this.replaceFast(sorted))) {
+        await this.run(['-f', '-'], this.installed ? setScript(sorted) : tableScript(this.iface, this.port, sorted));
+      }
     } catch (err) {
+      const wasWorking = this.error === null;
       this.installed = false; // reinstall the whole table next time
-      const repeated = this.error === (err as Error).message;
       this.error = (err as Error).message;
-      if (!repeated) throw err; // report each distinct failure once
+      if (wasWorking) throw err; // the filter just broke; while it stays broken, report() says so
+      return;
+    }
+    this.installed = true;
+    this.applied = key;
+    this.allowedCount = sorted.length;
+    this.error = null;
+  }
+
+  /** false: the set could not be replaced (the table may be gone): install it with nft. */
+  private async replaceFast(sorted: Ipv4[]): Promise<boolean> {
+    try {
+      await this.fast!.replace(NFT_TABLE, 'peers', sorted);
+      return true;
+    } catch {
+      this.installed = false;
+      return false;
     }
   }
 
   /**
-   * Reads the drop counter with `nft`, at most every few seconds (a status or
-   * metrics read, and the agent's periodic resync, call it; report() shows
-   * the last value). A table someone deleted is noticed here and reinstalled
-   * by the next apply() (the resync makes one right after). Never rejects.
+   * Reads the drop counter with `nft`, at most every few seconds (monotonic
+   * clock: a wall clock stepped back must not stall it). A table someone
+   * deleted is noticed here; the next apply() reinstalls it.
    */
   async refresh(): Promise<void> {
-    if (!this.installed || this.refreshing || performance.now() - this.refreshedAt < COUNTER_REFRESH_MS) return;
+    const now = this.clock.monotonic();
+    if (!this.installed || this.refreshing || now - this.refreshedAt < COUNTER_REFRESH_MS) return;
     this.refreshing = true;
-    this.refreshedAt = performance.now(); // monotonic: a wall clock stepped back must not stall it
+    this.refreshedAt = now;
     try {
       const out = await this.run(['-j', 'list', 'counter', 'ip', NFT_TABLE, 'dropped']);
       const doc = JSON.parse(out) as { nftables?: { counter?: { packets?: number } }[] };
@@ -135,7 +134,6 @@ export class NftFirewall implements Firewall {
   }
 
   report(): FilterReport {
-    void this.refresh();
     return { mode: this.installed && !this.error ? 'filtered' : 'unfiltered', allowed: this.allowedCount, droppedPackets: this.dropped, error: this.error };
   }
 }

@@ -79,7 +79,6 @@ export type KernelEvent =
   | { type: 'resync'; reason: string };
 
 export interface Kernel {
-  links(): Promise<Link[]>;
   linkByName(name: string): Promise<Link | undefined>;
   createBridge(name: string, mtu: number, mac: string): Promise<void>;
   createVxlan(name: string, spec: VxlanSpec): Promise<void>;

@@ -14,6 +14,8 @@ import type { Counters } from '../agent/counters.js';
 export interface MetricsSource {
   status(): StatusReport;
   readonly counters: Counters;
+  /** re-reads what status takes from the kernel (the filter's drop counter), before a scrape */
+  refresh?(): Promise<void>;
 }
 
 /** Sets a counter to an absolute (monotonic) value read from the agent. */
@@ -88,7 +90,10 @@ export function buildRegistry(agent: MetricsSource): client.Registry {
   });
   new client.Counter({
     name: 'edge_overlay_filter_dropped_packets_total', help: 'VXLAN packets from non-peers dropped by the ingress filter', registers: [r],
-    collect() { mirror(this, status().filter.droppedPackets); },
+    async collect() {
+      await agent.refresh?.();
+      mirror(this, agent.status().filter.droppedPackets);
+    },
   });
   new client.Counter({
     name: 'edge_overlay_announcements_sent_total', help: 'Discovery messages sent, by type', labelNames: ['type'], registers: [r],

@@ -1,9 +1,6 @@
-// Layer: seam to the native addon. Contract: the only module that loads
-// build/Release/edge_overlay.node; it turns the addon's errno returns into
-// EdgeErrors. Loaded lazily, so commands that need no syscall (status,
-// keygen) work even where the addon was not built. The addon holds only
-// syscalls Node lacks: flock, AF_PACKET sockets, unix datagrams
-// (sd_notify), ethtool ioctls.
+// Layer: seam to the native addon (flock, AF_PACKET, sd_notify, ethtool).
+// Contract: the only module that loads build/Release/edge_overlay.node, lazily
+// (status and keygen work without it); errno returns become E_NATIVE errors.
 
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
@@ -65,7 +62,9 @@ export interface PacketSocket {
  * Opens an AF_PACKET socket on one interface for one EtherType. onFrame gets
  * each received frame's payload and source MAC; onError a positive errno.
  */
-export function openPacketSocket(ifindex: number, ethertype: number, onFrame: (frame: Buffer, srcMac: string) => void, onError: (errno: number) => void): PacketSocket {
+export function openPacketSocket(
+  ifindex: number, ethertype: number, onFrame: (frame: Buffer, srcMac: string) => void, onError: (errno: number) => void,
+): PacketSocket {
   const Native = load().PacketSocket;
   try {
     return new Native(ifindex, ethertype, (frame, x) => {

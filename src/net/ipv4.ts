@@ -3,6 +3,8 @@
 // An overlay CIDR reserves its network address, its first host address
 // (the cluster VIP) and its broadcast address; the rest go to hosts.
 
+import { EdgeError } from '../errors.js';
+
 export type Ipv4 = number;
 
 export interface Cidr {
@@ -34,7 +36,7 @@ export function ipv4ToBytes(ip: Ipv4): Buffer {
 }
 
 export function ipv4FromBytes(b: Uint8Array): Ipv4 {
-  if (b.length !== 4) throw new RangeError(`IPv4 address needs 4 bytes, got ${b.length}`);
+  if (b.length !== 4) throw new EdgeError('E_INTERNAL', `IPv4 address needs 4 bytes, got ${b.length}`);
   return ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
 }
 
@@ -109,7 +111,7 @@ export function parseMac(text: string): Buffer | undefined {
 /** parseMac for a MAC we built ourselves: a bad one is a bug, so it throws. */
 export function macBytes(mac: string): Buffer {
   const b = parseMac(mac);
-  if (!b) throw new RangeError(`bad MAC ${mac}`);
+  if (!b) throw new EdgeError('E_INTERNAL', `bad MAC ${mac}`);
   return b;
 }
 

@@ -1,10 +1,7 @@
-// Layer: membership (pure, time passed in). Contract: the set of other hosts
-// of the cluster, keyed by node id, with their overlay claim and current
-// underlay address. Nothing is ever dropped for being silent: a peer not
-// heard from for `staleAfterMs` is only *reported* stale, and its FDB entries
-// and address reservation stay (a host down for a day gets its IP back).
-// Only `forget` removes a peer. Replay protection lives here too: per sender,
-// sequence numbers must strictly increase, across restarts (persisted).
+// Layer: membership (pure, time passed in). Contract: the cluster's other hosts
+// by node id, with overlay claim and underlay address. A silent peer is only
+// reported stale (FDB entries and address reservation stay); only `forget`
+// removes one. Per sender, sequence numbers strictly increase (persisted).
 
 import { formatIpv4, parseIpv4, type Ipv4 } from '../net/ipv4.js';
 import type { AnnounceMsg } from '../wire/codec.js';

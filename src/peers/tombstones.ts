@@ -1,9 +1,7 @@
-// Layer: membership (pure). Contract: claims an operator released with
-// `edge-overlay forget`. A tombstone (node id, claimedAt) voids that claim
-// and every older one of the node: its announcements are ignored and answered
-// with a FORGET, so a forgotten host that comes back gives the address up and
-// claims a new one. A newer claim by the same node clears the tombstone.
-// Bounded, persisted with the state.
+// Layer: membership (pure). Contract: claims released with `edge-overlay
+// forget`. A tombstone (node id, claimedAt) voids that claim and the node's
+// older ones (announcements of them are ignored and answered with a FORGET);
+// a newer claim by the node clears it. Bounded, persisted with the state.
 
 export interface Tombstone {
   id: string;

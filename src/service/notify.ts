@@ -9,11 +9,7 @@ import type { Clock, TimerHandle } from '../clock.js';
 
 export type NotifySink = (message: string) => void;
 
-/**
- * What the status line needs — a StatusReport has this shape, and so does the
- * agent's cheap serviceView(), which skips what a full status costs (the
- * firewall's counter read runs `nft`): the notifier polls every second.
- */
+/** What the status line needs (a StatusReport has this shape); read every second. */
 export interface ServiceView {
   node: { overlayIp: string | null; addressState: string };
   peers: { state: 'alive' | 'stale' }[];

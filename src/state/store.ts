@@ -1,10 +1,7 @@
-// Layer: persistence. Contract: load() returns the validated state, undefined
-// when none exists yet, or throws E_STATE naming the file and the way out — it
-// never hands back something the agent could mistake for "no address yet".
-// The file carries a SHA-256 checksum of its content; the version it replaced
-// is kept beside it (state.json.prev) and used, and said so, when the current
-// one is damaged. save() is atomic (temp file, fsync, rename, fsync dir) and
-// serialised: a crash at any instant leaves the old or the new version.
+// Layer: persistence. Contract: load() returns the checksummed state (or the
+// kept state.json.prev when the current file is damaged, and says so),
+// undefined for a new host, or throws E_STATE — never a false "no address yet".
+// save() order: temp file, fsync, rename, fsync dir; a crash leaves old or new.
 
 import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, linkSync, openSync, readdirSync, renameSync, writeSync, readFileSync, mkdirSync, unlinkSync } from 'node:fs';

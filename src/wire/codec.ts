@@ -12,7 +12,11 @@
 // then the HMAC, and only then the meaning of the fields.
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { EdgeError } from '../errors.js';
 import { formatMac, ipv4FromBytes, ipv4ToBytes, macBytes, type Cidr } from '../net/ipv4.js';
+import { MessageType, type DropReason, type Message, type MessageKind } from './messages.js';
+
+export * from './messages.js';
 
 export const MAGIC = Buffer.from('EOVL', 'latin1');
 export const VERSION = 1;
@@ -21,9 +25,6 @@ export const MAC_LEN = 32;
 export const MAX_PACKET = 512;
 export const MAX_CLUSTER_NAME = 63;
 
-/** Append-only: never renumber or reuse a type. */
-export const MessageType = { announce: 1, probe: 2, defend: 3, forget: 4, challenge: 5 } as const;
-export type MessageKind = keyof typeof MessageType;
 const KIND_BY_CODE = new Map<number, MessageKind>(
   Object.entries(MessageType).map(([k, v]) => [v, k as MessageKind]),
 );
@@ -38,70 +39,6 @@ const FLAG_PINNED = 1;
 /** the sender just started or just got a new address: it may have missed news, answer it */
 const FLAG_FRESH = 2;
 
-export const DROP_REASONS = [
-  'too-short', 'too-long', 'bad-magic', 'bad-version', 'bad-length', 'unknown-type',
-  'malformed', 'other-cluster', 'bad-auth',
-] as const;
-export type DropReason = (typeof DROP_REASONS)[number];
-
-interface Common {
-  cluster: string;
-  nodeId: string; // 32 hex characters
-  seq: number;
-  sentAt: number; // sender's wall clock, ms
-}
-/** An established holder states where it is. `echo` answers a challenge. */
-export interface AnnounceMsg extends Common {
-  type: 'announce';
-  overlayIp: number;
-  underlayIp: number;
-  mac: string;
-  claimedAt: number;
-  /** how long the sender has held this claim, on its own monotonic clock (0 in a probe) */
-  heldMs: number;
-  cidr: Cidr;
-  vni: number;
-  /** the address was pinned by an operator (--overlay-ip) */
-  pinned?: boolean;
-  /** the sender just started, or its own underlay address just changed: peers should announce back */
-  fresh?: boolean;
-  /** MAC of the sender's physical interface: a raw L2 frame from it proves the sender shares our segment */
-  physMac?: string;
-  echo?: string;
-}
-/** A newcomer asks whether `overlayIp` is free (RFC 5227 style probe). */
-export interface ProbeMsg extends Omit<AnnounceMsg, 'type' | 'echo' | 'fresh'> {
-  type: 'probe';
-}
-/** "overlayIp is held by holderId (claim made at holderClaimedAt, held for holderHeldMs)" — sent to targetId. */
-export interface DefendMsg extends Common {
-  type: 'defend';
-  overlayIp: number;
-  holderId: string;
-  holderClaimedAt: number;
-  holderHeldMs: number;
-  targetId: string;
-  echo?: string;
-}
-/** An operator released targetId's claim (made at targetClaimedAt) on overlayIp. */
-export interface ForgetMsg extends Common {
-  type: 'forget';
-  overlayIp: number;
-  targetId: string;
-  targetClaimedAt: number;
-}
-/**
- * "Prove you still claim overlayIp": the target answers with a fresh
- * announce/defend echoing `nonce`. Sent before a host gives up its address,
- * so a replayed packet can never make it move.
- */
-export interface ChallengeMsg extends Common {
-  type: 'challenge';
-  overlayIp: number;
-  targetId: string;
-  nonce: string; // 16 hex digits
-}
-export type Message = AnnounceMsg | ProbeMsg | DefendMsg | ForgetMsg | ChallengeMsg;
 export type Decoded<K extends SigningKey = SigningKey> =
   | { ok: true; msg: Message; key: K }
   | { ok: false; reason: DropReason; cluster?: string; cidr?: Cidr };
@@ -175,7 +112,7 @@ export function encode(msg: Message, key: SigningKey): Buffer {
   header.writeUInt16BE(body.length, 8);
   const signed = Buffer.concat([header, body]);
   const packet = Buffer.concat([signed, sign(key.key, signed)]);
-  if (packet.length > MAX_PACKET) throw new RangeError(`packet of ${packet.length} bytes exceeds ${MAX_PACKET}`);
+  if (packet.length > MAX_PACKET) throw new EdgeError('E_PACKET', `packet of ${packet.length} bytes exceeds ${MAX_PACKET}`);
   return packet;
 }
 
@@ -202,7 +139,12 @@ const SIZES: Record<number, number> = {
   [F.nonce]: 8, [F.echo]: 8, [F.flags]: 1, [F.heldMs]: 8, [F.physMac]: 6,
 };
 
-class Malformed extends Error {}
+/** A field decode() cannot use; caught inside decode(), never escapes. */
+class Malformed extends EdgeError {
+  constructor(message: string) {
+    super('E_PACKET', message);
+  }
+}
 
 function field(f: Fields, id: number): Buffer {
   const v = f.get(id);

@@ -1,9 +1,7 @@
 // Layer: configuration input. Contract: loadKeyring() returns the cluster's
-// keys — the first signs, all verify — or throws one EdgeError('E_KEYFILE')
-// whose message tells the operator exactly what to fix. Each key is at least
-// 32 random bytes as hex, one per line, optionally labelled "id:". A file
-// with one bare key is a keyring of one. Rotation: add the new key on every
-// host, make it first everywhere, then remove the old one.
+// keys (hex, one per line, optionally "id:"-labelled) — the first signs, all
+// verify — or throws one E_KEYFILE saying what to fix. Rotation order: add the
+// new key on every host, make it first everywhere, then remove the old one.
 
 import { createHash, randomBytes } from 'node:crypto';
 import { EdgeError } from '../errors.js';
@@ -36,10 +34,12 @@ function parseLine(line: string, n: number, path: string): ClusterKey {
   const hex = m[2]!.trim();
   const where = `line ${n} of ${path}`;
   if (!/^[0-9a-fA-F]+$/.test(hex)) {
-    throw new EdgeError('E_KEYFILE', `cluster key on ${where} is not hexadecimal (expected ${MIN_KEY_HEX} hex characters from edge-overlay keygen, optionally after "id:")`);
+    throw new EdgeError('E_KEYFILE', `cluster key on ${where} is not hexadecimal `
+      + `(expected ${MIN_KEY_HEX} hex characters from edge-overlay keygen, optionally after "id:")`);
   }
   if (hex.length < MIN_KEY_HEX || hex.length % 2 !== 0) {
-    throw new EdgeError('E_KEYFILE', `cluster key on ${where} is too short: ${hex.length} hex characters, need at least ${MIN_KEY_HEX} (32 bytes); generate one with edge-overlay keygen`);
+    throw new EdgeError('E_KEYFILE', `cluster key on ${where} is too short: ${hex.length} hex characters, `
+      + `need at least ${MIN_KEY_HEX} (32 bytes); generate one with edge-overlay keygen`);
   }
   const key = Buffer.from(hex, 'hex');
   const digest = createHash('sha256').update(key).digest();
@@ -73,7 +73,10 @@ export async function loadKeyring(path: string | undefined, fs: KeyFileSystem): 
     st = await fs.stat(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new EdgeError('E_KEYFILE', `cluster key file ${path} does not exist (create it with: edge-overlay keygen > ${path} && chmod 600 ${path})`);
+    if (code === 'ENOENT') {
+      throw new EdgeError('E_KEYFILE', `cluster key file ${path} does not exist `
+        + `(create it with: edge-overlay keygen > ${path} && chmod 600 ${path})`);
+    }
     throw new EdgeError('E_KEYFILE', `cannot read cluster key file ${path}: ${code ?? String(err)}`);
   }
   if (!st.isFile()) throw new EdgeError('E_KEYFILE', `cluster key file ${path} is not a regular file`);

@@ -2,16 +2,26 @@
 // relies on — EEXIST/ENOENT/ENODEV, ENOTSUP when REPLACE targets the
 // all-zeros FDB entry, REPLACE repointing a unicast entry's first
 // destination, primary/secondary addresses with promote_secondaries, MTU
-// limits of a VXLAN device — and an op log in `bridge`/`ip` words.
+// limits of a VXLAN device, a bridge's MTU following its ports, routes and
+// neighbours dropped with their device or source address — and an op log in
+// `bridge`/`ip` words. test/integration/kernel-contract.test.ts holds it to
+// the real kernel's answers.
 
 import { KernelError } from '../../src/errors.js';
 import { formatIpv4, maskOf, ZERO_MAC, type Ipv4 } from '../../src/net/ipv4.js';
 import type { Addr, FdbEntry, HostRoute, Kernel, KernelEvent, Link, LinkChange, Neigh, VxlanSpec } from '../../src/kernel/types.js';
 
-const ERRNO: Record<string, number> = { EEXIST: 17, ENOENT: 2, ENODEV: 19, ENOTSUP: 95, EINVAL: 22, EIO: 5, EBUSY: 16, ESRCH: 3 };
+/** neither multicast nor all-zeros: the entries REPLACE may repoint */
+const isUnicast = (mac: string): boolean => mac !== ZERO_MAC && (parseInt(mac.slice(0, 2), 16) & 1) === 0;
+
+const ERRNO: Record<string, number> = {
+  EEXIST: 17, ENOENT: 2, ENODEV: 19, ENOTSUP: 95, EINVAL: 22, EIO: 5, EBUSY: 16, ESRCH: 3, EADDRNOTAVAIL: 99, ENETDOWN: 100,
+};
 
 interface FakeLink extends Link {
   promote: boolean;
+  /** a bridge whose MTU was set explicitly no longer follows its ports */
+  mtuSet: boolean;
 }
 
 export class FakeKernel implements Kernel {
@@ -31,7 +41,7 @@ export class FakeKernel implements Kernel {
 
   addPhysical(name: string, mtu = 1500, mac = '52:54:00:00:00:01'): number {
     const index = this.nextIndex++;
-    this.linkMap.set(index, { index, name, kind: undefined, mtu, up: true, mac, master: undefined, vxlan: undefined, promote: false });
+    this.linkMap.set(index, { index, name, kind: undefined, mtu, up: true, mac, master: undefined, vxlan: undefined, promote: false, mtuSet: false });
     return index;
   }
 
@@ -94,12 +104,6 @@ export class FakeKernel implements Kernel {
 
   // ---- links -----------------------------------------------------------------
 
-  async links(): Promise<Link[]> {
-    let out: Link[] = [];
-    await this.op('dump links', false, () => { out = [...this.linkMap.values()].map((l) => ({ ...l })); });
-    return out;
-  }
-
   async linkByName(name: string): Promise<Link | undefined> {
     let out: Link | undefined;
     await this.op(`get link ${name}`, false, () => {
@@ -114,7 +118,7 @@ export class FakeKernel implements Kernel {
     await this.op(text, true, () => {
       if (this.link(name)) this.fail(text, 'EEXIST');
       const index = this.nextIndex++;
-      this.linkMap.set(index, { index, name, kind: 'bridge', mtu, up: false, mac, master: undefined, vxlan: undefined, promote: false });
+      this.linkMap.set(index, { index, name, kind: 'bridge', mtu, up: false, mac, master: undefined, vxlan: undefined, promote: false, mtuSet: false });
       this.emit({ type: 'link', op: 'new', index, name });
     });
   }
@@ -124,11 +128,10 @@ export class FakeKernel implements Kernel {
     await this.op(text, true, () => {
       if (this.link(name)) this.fail(text, 'EEXIST');
       const lower = this.get(spec.link, text);
-      if (spec.mtu > lower.mtu - 50) this.fail(text, 'EINVAL');
       const index = this.nextIndex++;
-      this.linkMap.set(index, {
-        index, name, kind: 'vxlan', mtu: spec.mtu, up: false, mac: '0a:00:00:00:00:' + index.toString(16).padStart(2, '0'),
-        master: undefined, promote: false, vxlan: { vni: spec.vni, port: spec.port, link: spec.link, local: undefined, learning: false },
+      this.linkMap.set(index, { // creation caps the MTU at lower - 50 silently; only setLink refuses more
+        index, name, kind: 'vxlan', mtu: Math.min(spec.mtu, lower.mtu - 50), up: false, mac: '0a:00:00:00:00:' + index.toString(16).padStart(2, '0'),
+        master: undefined, promote: false, mtuSet: false, vxlan: { vni: spec.vni, port: spec.port, link: spec.link, local: undefined, learning: false },
       });
       this.fdbs.set(index, []);
       this.emit({ type: 'link', op: 'new', index, name });
@@ -143,8 +146,20 @@ export class FakeKernel implements Kernel {
         const lower = this.linkMap.get(l.vxlan.link);
         if (lower && change.mtu > lower.mtu - 50) this.fail(text, 'EINVAL');
       }
-      if (change.master !== undefined && this.linkMap.get(change.master)?.kind !== 'bridge') this.fail(text, 'EINVAL');
+      const m = change.master ? this.linkMap.get(change.master) : undefined; // master 0: release
+      if (change.master && m?.kind !== 'bridge') {
+        const was = l.master; // the kernel lets go of the old bridge before it refuses
+        l.master = undefined;
+        this.followPorts(was);
+        this.fail(text, m ? 'ENOTSUP' : 'EINVAL');
+      }
+      const old = { ...l };
       Object.assign(l, change);
+      if (change.master === 0) l.master = undefined;
+      if (l.kind === 'bridge' && l.mtu !== old.mtu) l.mtuSet = true;
+      if (change.up === false && old.up) this.flushDown(index);
+      this.followPorts(old.master);
+      this.followPorts(l.master);
       this.emit({ type: 'link', op: 'new', index, name: l.name });
     });
   }
@@ -153,7 +168,7 @@ export class FakeKernel implements Kernel {
     const text = `ip link set ${this.name(index)} type vxlan local ${local === undefined ? '0.0.0.0' : formatIpv4(local)}`;
     await this.op(text, true, () => {
       const l = this.get(index, text);
-      if (!l.vxlan) this.fail(text, 'EINVAL');
+      if (!l.vxlan) this.fail(text, 'ENOTSUP');
       l.vxlan.local = local;
     });
   }
@@ -166,15 +181,38 @@ export class FakeKernel implements Kernel {
 
   async deleteLink(index: number): Promise<void> {
     const text = `ip link del ${this.name(index)}`;
-    await this.op(text, true, () => {
-      const l = this.get(index, text);
-      this.linkMap.delete(index);
-      this.addrList = this.addrList.filter((a) => a.index !== index);
-      this.fdbs.delete(index);
-      this.neighTable.delete(index);
-      for (const other of this.linkMap.values()) if (other.master === index) other.master = undefined;
-      this.emit({ type: 'link', op: 'del', index, name: l.name });
-    });
+    await this.op(text, true, () => this.removeLink(this.get(index, text)));
+  }
+
+  private removeLink(l: FakeLink): void {
+    const { index } = l;
+    // VXLAN devices bound to it go with it (the kernel unregisters them with their lower device)
+    for (const v of [...this.linkMap.values()]) if (v.vxlan?.link === index) this.removeLink(v);
+    for (const a of this.addrList.filter((x) => x.index === index)) this.dropAddr(a);
+    this.flushDown(index);
+    this.linkMap.delete(index);
+    this.fdbs.delete(index);
+    this.neighTable.delete(index);
+    for (const other of this.linkMap.values()) if (other.master === index) other.master = undefined;
+    this.followPorts(l.master);
+    this.emit({ type: 'link', op: 'del', index, name: l.name });
+  }
+
+  /** A bridge whose MTU was never set takes its smallest port's MTU (1500 without ports). */
+  private followPorts(bridge: number | undefined): void {
+    const br = bridge === undefined ? undefined : this.linkMap.get(bridge);
+    if (br?.kind !== 'bridge' || br.mtuSet) return;
+    const ports = [...this.linkMap.values()].filter((p) => p.master === br.index);
+    br.mtu = ports.length ? Math.min(...ports.map((p) => p.mtu)) : 1500;
+  }
+
+  /** A device going down loses its routes and its neighbour entries, permanent ones too. */
+  private flushDown(index: number): void {
+    for (const r of [...this.routeTable.values()]) if (r.index === index) this.routeTable.delete(r.dst);
+    for (const n of [...(this.neighTable.get(index)?.values() ?? [])]) {
+      this.neighTable.get(index)!.delete(n.dst);
+      this.emit({ type: 'neigh', op: 'del', index, dst: n.dst, mac: n.mac, permanent: n.permanent });
+    }
   }
 
   async setPromoteSecondaries(name: string): Promise<void> {
@@ -209,26 +247,35 @@ export class FakeKernel implements Kernel {
 
   async delAddr(index: number, address: Ipv4, prefix: number): Promise<void> {
     const text = `ip addr del ${formatIpv4(address)}/${prefix} dev ${this.name(index)}`;
-    await this.op(text, true, () => this.removeAddr(index, address, prefix, text));
+    await this.op(text, true, () => {
+      this.get(index, text);
+      this.removeAddr(index, address, prefix, text);
+    });
   }
 
   /** Test control and implementation: what `ip addr del` does, secondaries included. */
   removeAddr(index: number, address: Ipv4, prefix: number, text = 'ip addr del'): void {
     const a = this.addrList.find((x) => x.index === index && x.address === address && x.prefix === prefix);
-    if (!a) this.fail(text, 'ENOENT');
-    this.addrList = this.addrList.filter((x) => x !== a);
-    this.emit({ type: 'addr', op: 'del', index, address, prefix });
+    if (!a) this.fail(text, 'EADDRNOTAVAIL');
+    this.dropAddr(a);
     if (a.secondary) return;
     const secs = this.addrList.filter((x) => x.index === index && x.secondary && this.sameSubnet(x, address, prefix));
     if (secs.length === 0) return;
     if (this.linkMap.get(index)?.promote) {
       secs[0]!.secondary = false;
+      this.emit({ type: 'addr', op: 'new', index, address: secs[0]!.address, prefix });
     } else {
-      for (const s of secs) {
-        this.addrList = this.addrList.filter((x) => x !== s);
-        this.emit({ type: 'addr', op: 'del', index, address: s.address, prefix });
-      }
+      for (const s of secs) this.dropAddr(s);
     }
+  }
+
+  /** One address goes, with the routes that used it as their source. */
+  private dropAddr(a: Addr): void {
+    this.addrList = this.addrList.filter((x) => x !== a);
+    if (!this.addrList.some((x) => x.address === a.address)) {
+      for (const r of [...this.routeTable.values()]) if (r.src === a.address) this.routeTable.delete(r.dst);
+    }
+    this.emit({ type: 'addr', op: 'del', index: a.index, address: a.address, prefix: a.prefix });
   }
 
   // ---- fdb -------------------------------------------------------------------
@@ -249,7 +296,8 @@ export class FakeKernel implements Kernel {
     const text = `bridge fdb append ${e.mac} dev ${this.name(index)} dst ${formatIpv4(e.dst)}`;
     await this.op(text, true, () => {
       const list = this.fdbList(index, text);
-      if (list.some((x) => x.mac === e.mac && x.dst === e.dst)) this.fail(text, 'EEXIST');
+      // the kernel accepts a duplicate and ignores APPEND on an existing unicast MAC: no change, no event
+      if (list.some((x) => x.mac === e.mac && (x.dst === e.dst || isUnicast(e.mac)))) return;
       list.push({ ...e });
       this.emit({ type: 'fdb', op: 'new', index, mac: e.mac, dst: e.dst, self: true });
     });
@@ -259,8 +307,10 @@ export class FakeKernel implements Kernel {
     const text = `bridge fdb replace ${e.mac} dev ${this.name(index)} dst ${formatIpv4(e.dst)}`;
     await this.op(text, true, () => {
       const list = this.fdbList(index, text);
+      // "Cannot replace non-unicast fdb entries", nor create one with REPLACE
+      if (!isUnicast(e.mac)) this.fail(text, 'ENOTSUP');
       const first = list.find((x) => x.mac === e.mac);
-      if (first && e.mac === ZERO_MAC) this.fail(text, 'ENOTSUP'); // "Cannot replace non-unicast fdb entries"
+      if (first?.dst === e.dst) return;
       if (first) first.dst = e.dst;
       else list.push({ ...e });
       this.emit({ type: 'fdb', op: 'new', index, mac: e.mac, dst: e.dst, self: true });
@@ -275,8 +325,9 @@ export class FakeKernel implements Kernel {
   /** Test control and implementation: what `bridge fdb del` does. */
   removeFdb(index: number, e: FdbEntry, text = 'bridge fdb del'): void {
     const list = this.fdbList(index, text);
+    if (!list.some((x) => x.mac === e.mac)) this.fail(text, 'ENOENT');
     const i = list.findIndex((x) => x.mac === e.mac && x.dst === e.dst);
-    if (i < 0) this.fail(text, 'ENOENT');
+    if (i < 0) return; // the MAC is there with other destinations: the kernel answers OK and changes nothing
     list.splice(i, 1);
     this.emit({ type: 'fdb', op: 'del', index, mac: e.mac, dst: e.dst, self: true });
   }
@@ -311,7 +362,9 @@ export class FakeKernel implements Kernel {
       const n = t?.get(dst);
       if (!t || !n) this.fail(text, 'ENOENT');
       t.delete(dst);
-      this.emit({ type: 'neigh', op: 'del', index, dst, mac: n.mac, permanent: n.permanent });
+      // the kernel first reports the entry FAILED (no lladdr), then deleted
+      this.emit({ type: 'neigh', op: 'new', index, dst, mac: undefined, permanent: false });
+      this.emit({ type: 'neigh', op: 'del', index, dst, mac: undefined, permanent: false });
     });
   }
 
@@ -328,7 +381,8 @@ export class FakeKernel implements Kernel {
   async hostRouteReplace(r: HostRoute): Promise<void> {
     const text = `ip route replace ${formatIpv4(r.dst)}/32 dev ${this.name(r.index)} scope link src ${formatIpv4(r.src)}`;
     await this.op(text, true, () => {
-      this.get(r.index, text);
+      if (!this.get(r.index, text).up) this.fail(text, 'ENETDOWN'); // "Device for nexthop is not up"
+      if (!this.addrList.some((a) => a.address === r.src)) this.fail(text, 'EINVAL'); // "Invalid prefsrc address"
       this.routeTable.set(r.dst, { ...r });
     });
   }
@@ -336,7 +390,8 @@ export class FakeKernel implements Kernel {
   async hostRouteDel(r: HostRoute): Promise<void> {
     const text = `ip route del ${formatIpv4(r.dst)}/32 dev ${this.name(r.index)}`;
     await this.op(text, true, () => {
-      if (!this.routeTable.delete(r.dst)) this.fail(text, 'ESRCH');
+      if (this.routeTable.get(r.dst)?.index !== r.index) this.fail(text, 'ESRCH');
+      this.routeTable.delete(r.dst);
     });
   }
 

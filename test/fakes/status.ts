@@ -3,6 +3,7 @@
 // call. Each section can be overridden field by field; peers are replaced.
 
 import type { PeerReport, StatusReport } from '../../src/agent/status.js';
+import { Counters } from '../../src/agent/counters.js';
 
 export interface StatusOverrides {
   node?: Partial<StatusReport['node']>;
@@ -20,7 +21,7 @@ export function statusReport(over: StatusOverrides = {}): StatusReport {
     dataplane: { ready: true, lastReconcileAt: '2026-01-01T00:00:00.000Z', lastReconcileMs: 1, readySince: '2026-01-01T00:00:00.000Z', lastChangeAt: '2026-01-01T00:00:00.000Z', fdbEntries: 2, neighEntries: 1, lastError: null, ...over.dataplane },
     filter: { mode: 'filtered', allowed: 1, droppedPackets: 3, error: null, ...over.filter },
     security: { keys: [], unconfirmedClaims: 0, foreignClusters: [], forgotten: [] },
-    counters: {}, agent: { pid: 1, version: '0', startedAt: '', stateFile: '', persistError: null, ...over.agent },
+    counters: new Counters().snapshot(), agent: { pid: 1, version: '0', startedAt: '', stateFile: '', persistError: null, ...over.agent },
   };
 }
 

@@ -1,6 +1,7 @@
 // Simulation harness: many agents, each with a fake kernel and an in-memory
 // state file, on one fake LAN, driven by one fake clock. Deterministic for a
-// given seed.
+// given seed. Every host's NIC has a MAC of its own; raw L2 discovery is
+// opt-in (SimOptions.rawL2), an ingress filter per host (HostOptions).
 
 import { randomBytes } from 'node:crypto';
 import { Agent } from '../../src/agent/agent.js';
@@ -10,6 +11,7 @@ import { StateStore } from '../../src/state/store.js';
 import { parseKeyText, type Keyring } from '../../src/wire/keyfile.js';
 import { FakeClock, HostClock } from '../fakes/clock.js';
 import { FakeKernel } from '../fakes/kernel.js';
+import { FakeFirewall } from '../fakes/firewall.js';
 import { FakeLan, type FakeTransport } from '../fakes/network.js';
 import { MemoryStateFs } from '../fakes/state.js';
 import { captureLog, type CapturedLog } from '../fakes/log.js';
@@ -31,7 +33,12 @@ export interface SimHost {
   transport: FakeTransport;
   fs: MemoryStateFs;
   physIndex: number;
+  /** the NIC's IPv4 address ('' while it has none) */
   underlay: string;
+  /** the NIC's MAC (distinct per host: raw L2 frames come from it) */
+  mac: string;
+  /** the agent's ingress filter, if it has one (logs to kernel.ops) */
+  firewall: FakeFirewall | undefined;
   agent: Agent | undefined;
   logs: CapturedLog;
   config: AgentConfig;
@@ -39,6 +46,22 @@ export interface SimHost {
   keys: Keyring | undefined;
   /** this host's clock: the simulation's time, with a wall clock of its own (stepWall) */
   clock: HostClock;
+}
+
+export interface SimOptions {
+  /**
+   * The LAN also carries raw L2 frames, as the real transport sends them.
+   * Off by default: with it, a host that loses its IPv4 address can still
+   * send, so it no longer abandons a probe (security.test.ts expects that).
+   */
+  rawL2?: boolean;
+}
+
+export interface HostOptions {
+  /** L2 segment (default 0) */
+  segment?: number;
+  /** give the agent a fake ingress filter writing to the kernel's op log */
+  firewall?: boolean;
 }
 
 export class Sim {
@@ -50,18 +73,23 @@ export class Sim {
   readonly hosts: SimHost[] = [];
   readonly cidr: Cidr;
 
-  constructor(seed = 1, cidr = '100.64.192.0/24') {
+  constructor(seed = 1, cidr = '100.64.192.0/24', opts: SimOptions = {}) {
     this.random = seededRandom(seed);
     this.lan = new FakeLan(this.clock);
+    this.lan.raw = opts.rawL2 ?? false;
     this.cidr = parseCidr(cidr) as Cidr;
   }
 
-  addHost(name: string, underlay: string, overrides: Partial<AgentConfig> = {}): SimHost {
+  /** A host whose eth0 has `underlay`/24 (undefined: no address yet, as before DHCP answers). */
+  addHost(name: string, underlay: string | undefined, overrides: Partial<AgentConfig> = {}, opts: HostOptions = {}): SimHost {
     const kernel = new FakeKernel();
-    const physIndex = kernel.addPhysical('eth0', 1500);
-    void kernel.addAddr(physIndex, parseIpv4(underlay)!, 24);
+    const transport = this.lan.join();
+    if (opts.segment !== undefined) this.lan.segments.set(transport, opts.segment);
+    const physIndex = kernel.addPhysical('eth0', 1500, transport.mac);
+    if (underlay !== undefined) void kernel.addAddr(physIndex, parseIpv4(underlay)!, 24);
     const host: SimHost = {
-      name, kernel, transport: this.lan.join(), fs: new MemoryStateFs(), physIndex, underlay, agent: undefined, logs: captureLog(),
+      name, kernel, transport, fs: new MemoryStateFs(), physIndex, underlay: underlay ?? '', mac: transport.mac,
+      firewall: opts.firewall ? new FakeFirewall(kernel.ops) : undefined, agent: undefined, logs: captureLog(),
       keys: undefined, clock: new HostClock(this.clock),
       config: {
         cluster: 'sim', interface: 'eth0', cidr: this.cidr, vni: 100, vxlanPort: 4789, bridge: 'scbr-100', vxlanDevice: 'scvx-100',
@@ -80,9 +108,9 @@ export class Sim {
 
   async start(h: SimHost): Promise<Agent> {
     h.transport.closed = false;
-    const agent = new Agent(h.config, {
+    const agent = Agent.create(h.config, {
       kernel: h.kernel, transport: h.transport, clock: h.clock, store: new StateStore(h.config.stateDir, h.fs),
-      log: h.logs.log, keys: h.keys ?? this.keys, random: this.random,
+      log: h.logs.log, keys: h.keys ?? this.keys, random: this.random, firewall: h.firewall,
     });
     h.agent = agent;
     await agent.start();
@@ -96,9 +124,9 @@ export class Sim {
     h.transport.handler = undefined;
   }
 
-  /** DHCP gave the host a new address: the old one goes, the new one comes. */
+  /** DHCP gave the host a new address: the old one (if any) goes, the new one comes. */
   async renumber(h: SimHost, next: string): Promise<void> {
-    h.kernel.removeAddr(h.physIndex, parseIpv4(h.underlay)!, 24);
+    if (h.underlay) h.kernel.removeAddr(h.physIndex, parseIpv4(h.underlay)!, 24);
     await h.kernel.addAddr(h.physIndex, parseIpv4(next)!, 24);
     h.underlay = next;
   }
@@ -113,8 +141,8 @@ export class Sim {
 }
 
 /** A simulation of n hosts h1..hn on 10.0.0.11.., all started and given 3 s to form the cluster. */
-export async function startedSim(n: number, seed = 1, cidr?: string): Promise<Sim> {
-  const sim = new Sim(seed, cidr);
+export async function startedSim(n: number, seed = 1, cidr?: string, opts: SimOptions = {}): Promise<Sim> {
+  const sim = new Sim(seed, cidr, opts);
   for (let i = 1; i <= n; i++) sim.addHost(`h${i}`, `10.0.0.${10 + i}`);
   for (const h of sim.hosts) await sim.start(h);
   await sim.run(3000);

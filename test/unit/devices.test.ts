@@ -75,13 +75,13 @@ describe('applyFdb', () => {
     const { k, phys, vx } = await setup();
     const peers = [{ id: 'p', overlayIp: ip('100.64.192.5'), underlayIp: ip('10.0.0.2'), mac: '02:00:00:00:00:02' }];
     const want = desiredFdb(peers);
-    const first = await applyFdb(k, vx, phys, planFdb(want, []));
+    const first = await applyFdb(k, vx, planFdb(want, []));
     expect(first.failed).toEqual([]);
     // applying the same (now stale) plan again: EEXIST on append is fine
-    const again = await applyFdb(k, vx, phys, planFdb(want, []));
+    const again = await applyFdb(k, vx, planFdb(want, []));
     expect(again.failed).toEqual([]);
     const moved = desiredFdb([{ ...peers[0]!, underlayIp: ip('10.0.0.9') }]);
-    const res = await applyFdb(k, vx, phys, planFdb(moved, await k.fdb(vx)));
+    const res = await applyFdb(k, vx, planFdb(moved, await k.fdb(vx)));
     expect(res.failed).toEqual([]);
     expect(k.fdbOf('scvx-100').sort((a, b) => a.mac.localeCompare(b.mac))).toEqual([
       { mac: '00:00:00:00:00:00', dst: ip('10.0.0.9') }, { mac: '02:00:00:00:00:02', dst: ip('10.0.0.9') },
@@ -96,7 +96,7 @@ describe('applyFdb', () => {
       { id: 'p', overlayIp: ip('100.64.192.5'), underlayIp: ip('10.0.0.2'), mac: '02:00:00:00:00:02' },
       { id: 'q', overlayIp: ip('100.64.192.6'), underlayIp: ip('10.0.0.3'), mac: '02:00:00:00:00:03' },
     ]);
-    const res = await applyFdb(k, vx, phys, planFdb(want, []));
+    const res = await applyFdb(k, vx, planFdb(want, []));
     expect(res.failed.map((f) => f.op)).toEqual(['fdb append 00:00:00:00:00:00 dst 10.0.0.2', 'fdb replace 02:00:00:00:00:02 dst 10.0.0.2']);
     expect(k.fdbOf('scvx-100')).toHaveLength(2);
   });

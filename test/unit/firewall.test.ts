@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { NftFirewall, setScript, tableScript } from '../../src/firewall/nft.js';
 import { setBatch } from '../../src/kernel/netlink/nftables.js';
 import { parseIpv4 } from '../../src/net/ipv4.js';
-import { flush } from '../fakes/clock.js';
 
 const ip = (s: string): number => parseIpv4(s)!;
 
@@ -37,8 +36,8 @@ describe('nftables filter', () => {
     fastOk = false; // someone deleted our table
     await fw.apply([ip('10.0.0.4')]);
     expect(calls.filter((c) => c.startsWith('-f -: flush table')).length).toBe(2); // reinstalled whole
-    fw.report(); // reads the counter in the background
-    await flush();
+    await fw.refresh(); // reads the counter
+    await fw.refresh();
     expect(fw.report()).toMatchObject({ mode: 'filtered', allowed: 1, droppedPackets: 7 });
     expect(calls.filter((c) => c.includes('counter')).length).toBe(1); // not again within 2 s
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { desiredFdb, fdbPlanEmpty, planFdb, planNeigh, type PeerRoute } from '../../src/dataplane/plan.js';
+import { desiredFdb, planFdb, planNeigh, type PeerRoute } from '../../src/dataplane/plan.js';
 import { parseCidr, parseIpv4, ZERO_MAC, type Cidr } from '../../src/net/ipv4.js';
 
 const ip = (s: string): number => parseIpv4(s)!;
@@ -15,7 +15,7 @@ describe('FDB planner', () => {
     expect(plan.append).toEqual([{ mac: ZERO_MAC, dst: ip('10.0.0.1') }, { mac: ZERO_MAC, dst: ip('10.0.0.2') }]);
     expect(plan.replace).toHaveLength(2);
     expect(plan.del).toEqual([]);
-    expect(fdbPlanEmpty(planFdb(want, want))).toBe(true);
+    expect(planFdb(want, want)).toMatchObject({ append: [], replace: [], del: [] });
   });
 
   it('moves a renumbered peer: append new flood dst, repoint unicast, delete old flood dst, flush both ARP entries', () => {

@@ -36,11 +36,6 @@ export class NetlinkKernel implements Kernel {
     return build((s) => nl.rt.formatLinkMessage({ kind: 'link', data, attrs }, s));
   }
 
-  async links(): Promise<Link[]> {
-    const msgs = await this.req.request('dump links', RTM.GETLINK, F.DUMP, this.linkMsg({}, {}));
-    return msgs.map(toLink).filter((l): l is Link => l !== undefined);
-  }
-
   async linkByName(name: string): Promise<Link | undefined> {
     try {
       const msgs = await this.req.request(`get link ${name}`, RTM.GETLINK, 0, this.linkMsg({}, { ifname: name }));
@@ -167,7 +162,8 @@ export class NetlinkKernel implements Kernel {
   }
 
   async hostRouteReplace(r: HostRoute): Promise<void> {
-    await this.req.request(`route replace ${formatIpv4(r.dst)}/32 dev ${r.index} src ${formatIpv4(r.src)}`, RTM.NEWROUTE, F.CREATE | F.REPLACE, this.routePayload(r, true));
+    await this.req.request(`route replace ${formatIpv4(r.dst)}/32 dev ${r.index} src ${formatIpv4(r.src)}`, RTM.NEWROUTE, F.CREATE | F.REPLACE,
+      this.routePayload(r, true));
   }
 
   async hostRouteDel(r: HostRoute): Promise<void> {

@@ -1,10 +1,7 @@
-// Layer: kernel (nf_tables over netlink). Contract: replaces the elements of
-// one IPv4 set of an existing nftables table in a single atomic batch
-// (flush + add), in well under a millisecond — the `nft` binary takes
-// 15-20 ms to start, which would sit on the path of every renumbering. The
-// table, chain and set themselves are created with `nft` (firewall/nft.ts);
-// a failure here (set missing, no nf_tables) is reported to the caller,
-// which falls back to `nft`.
+// Layer: kernel (nf_tables over netlink). Contract: atomically replaces the
+// elements of one IPv4 set of an existing table (flush + add, one batch),
+// without `nft`'s 15-20 ms start-up. Failures go to the caller, which falls
+// back to `nft` (firewall/nft.ts, which also creates the table and set).
 
 import type { Ipv4 } from '../../net/ipv4.js';
 import { ipv4ToBytes } from '../../net/ipv4.js';

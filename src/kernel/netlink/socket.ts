@@ -1,12 +1,7 @@
 // Layer: kernel (netlink transport). Contract: the only place that creates
-// netlink sockets. RequestSocket turns a request into parsed replies or a
-// KernelError carrying errno; dumps run one at a time on their own socket,
-// other requests at most MAX_INFLIGHT at once, and a socket that errs or
-// times out is dropped and reopened on next use.
-// EventSocket delivers multicast notifications and reports lost ones
-// (ENOBUFS overrun, reopen) so the caller resyncs from a full dump. It relies
-// on our patch to netlink@0.3.0 (native/netlink-0.3.0.patch): unpatched, an
-// overrun aborts the process instead of reaching the 'error' handler.
+// netlink sockets. RequestSocket returns parsed replies or a KernelError
+// (errno); EventSocket delivers multicast notifications and reports lost ones
+// so the caller resyncs from a full dump.
 
 import { createRequire } from 'node:module';
 import { EdgeError, errnoName, KernelError } from '../../errors.js';
@@ -34,6 +29,12 @@ const REQUEST_TIMEOUT_MS = 5000;
 /** Default event socket buffer: rides out bursts of thousands of neighbour events. */
 export const EVENT_RCVBUF = 8 * 1024 * 1024;
 
+/** Fails the requests waiting on a dropped socket; `message` is just the reason. */
+class SocketDropped extends EdgeError {
+  constructor(why: string) {
+    super('E_KERNEL_SOCKET', why);
+  }
+}
 
 /**
  * One netlink socket with a bound on requests in flight. A socket that errs,
@@ -76,7 +77,7 @@ export class Channel {
       this.sock = undefined;
       this.broken = undefined;
     }
-    broken?.reject(new Error(why));
+    broken?.reject(new SocketDropped(why));
     try { s.close(); } catch { /* already closed */ }
   }
 
@@ -133,7 +134,7 @@ export class RequestSocket {
       }
       return out;
     }).catch((err: unknown) => {
-      if (err instanceof EdgeError) throw err;
+      if (err instanceof EdgeError && !(err instanceof SocketDropped)) throw err; // a drop's reason gets the op prefix
       throw new EdgeError('E_KERNEL_SOCKET', `${op}: netlink socket failed: ${(err as Error).message}`, { op });
     });
   }
@@ -149,6 +150,11 @@ export interface EventSink {
   lost(reason: string): void;
 }
 
+/**
+ * Reports ENOBUFS overruns and reopens as lost events. Relies on our patch to
+ * netlink@0.3.0 (native/netlink-0.3.0.patch): unpatched, an overrun aborts
+ * the process instead of reaching the 'error' handler.
+ */
 export class EventSocket {
   private sock: NetlinkSocket | undefined;
   private reopenTimer: TimerHandle | undefined;

@@ -36,9 +36,9 @@ try {
   out.zeroReplace = { code: err.code, errname: err.errname, errno: err.errno, op: err.op };
 }
 const peers = [{ id: 'p', overlayIp: ip('100.64.192.5'), underlayIp: ip('10.9.0.5'), mac: '02:00:00:00:00:05' }];
-const r1 = await applyFdb(k, v1.index, phys.index, planFdb(desiredFdb(peers), await k.fdb(v1.index)));
+const r1 = await applyFdb(k, v1.index, planFdb(desiredFdb(peers), await k.fdb(v1.index)));
 const moved = [{ ...peers[0], underlayIp: ip('10.9.0.6') }];
-const r2 = await applyFdb(k, v1.index, phys.index, planFdb(desiredFdb(moved), await k.fdb(v1.index)));
+const r2 = await applyFdb(k, v1.index, planFdb(desiredFdb(moved), await k.fdb(v1.index)));
 out.apply = [r1.ops, r1.failed.map((f) => f.op), r2.ops, r2.failed.map((f) => f.op)];
 out.fdbAfter = execFileSync('bridge', ['fdb', 'show', 'dev', 'scvx-100'], { encoding: 'utf8' });
 

@@ -1,0 +1,107 @@
+// Layer: agent (composition root). Contract: builds every component of one
+// agent, complete and in dependency order, from the state document read at
+// start and the injected dependencies. Components reach back to the agent
+// only through the typed `AgentHooks`.
+
+import type { Clock } from '../clock.js';
+import type { Logger } from '../log.js';
+import { vipOf, type Ipv4 } from '../net/ipv4.js';
+import type { Kernel } from '../kernel/types.js';
+import type { Transport } from '../discovery/transport.js';
+import type { Firewall } from '../firewall/types.js';
+import type { Keyring } from '../wire/keyfile.js';
+import type { StateStore } from '../state/store.js';
+import { PeerTable } from '../peers/table.js';
+import { Tombstones } from '../peers/tombstones.js';
+import type { PersistedState } from '../state/schema.js';
+import { bridgeMacFor } from '../state/identity.js';
+import { desiredState } from '../dataplane/desired.js';
+import type { AgentConfig } from './config.js';
+import { Addressing, type AddressingEvents } from './addressing.js';
+import { Announcer } from './announcer.js';
+import { Counters } from './counters.js';
+import { ForeignClusters } from './foreign.js';
+import { Inbound } from './inbound.js';
+import { DataplaneLoop } from './loop.js';
+import { Membership } from './membership.js';
+import { AgentState } from './persistence.js';
+import { Relay } from './relay.js';
+import { Sender, type Identity } from './sender.js';
+import { Tenure } from './tenure.js';
+import { UnderlayWatcher, type UnderlayChange } from './underlay.js';
+
+/** What an agent runs on: only main builds the real ones; tests give fakes. */
+export interface AgentDeps {
+  kernel: Kernel;
+  transport: Transport;
+  clock: Clock;
+  store: StateStore;
+  log: Logger;
+  keys: Keyring;
+  random: () => number;
+  /** VXLAN ingress filter (nftables); absent: the overlay is unfiltered */
+  firewall?: Firewall | undefined;
+}
+
+/** How components reach the agent: claim changes, and every read of the physical interface. */
+export interface AgentHooks extends AddressingEvents {
+  underlayRead(change: UnderlayChange | undefined): void;
+}
+
+export interface Parts {
+  identity: Identity;
+  vip: Ipv4;
+  counters: Counters;
+  state: AgentState;
+  membership: Membership;
+  foreign: ForeignClusters;
+  underlay: UnderlayWatcher;
+  sender: Sender;
+  addressing: Addressing;
+  announcer: Announcer;
+  inbound: Inbound;
+  loop: DataplaneLoop;
+}
+
+export function compose(config: AgentConfig, d: AgentDeps, doc: PersistedState, hooks: AgentHooks): Parts {
+  const { clock, log, transport, kernel } = d;
+  const t = config.timings;
+  const identity: Identity = { cluster: config.cluster, nodeId: doc.nodeId, cidr: config.cidr, vni: config.vni, mac: bridgeMacFor(doc.nodeId) };
+  const vip = vipOf(config.cidr);
+  const counters = new Counters();
+  const peers = new PeerTable(t.staleAfterMs);
+  peers.load(doc.peers.filter((p) => p.id !== doc.nodeId));
+  const tombstones = new Tombstones();
+  tombstones.load(doc.forgotten ?? []);
+  const tenure = new Tenure(clock);
+  const state = new AgentState(doc, { store: d.store, clock, log, persistDelayMs: t.persistDelayMs, sources: { peers, tombstones, tenure } });
+  const underlay = new UnderlayWatcher({
+    kernel, transport, iface: config.interface, clock, log, counters, retryMs: t.retryMs, onRead: (c) => hooks.underlayRead(c),
+  });
+  const relay = new Relay({ transport, peers, underlay, discoveryPort: config.discoveryPort, counters });
+  const membership = new Membership({ clock, log, peers, tombstones, relay, counters });
+  const foreign = new ForeignClusters(config.cidr);
+  const sender = new Sender({
+    identity, transport, clock, counters, underlay, peers, nextSeq: () => state.nextSeq(), discoveryPort: config.discoveryPort,
+    keys: d.keys, seeds: config.seeds,
+  });
+  const addressing = new Addressing({
+    clock, log, cidr: config.cidr, nodeId: identity.nodeId, peers, timings: t, random: d.random, pinned: config.pinnedIp,
+    send: sender, claims: state, tenure, events: hooks,
+  });
+  const announcer = new Announcer({ clock, sender, claim: addressing, timings: t, random: d.random });
+  const inbound = new Inbound({
+    self: identity, keys: () => sender.keys, clock, log, counters, foreign, membership, addressing, announcer, sender,
+    ownSeqRange: () => [state.firstSeq, state.lastSeq],
+  });
+  const loop = new DataplaneLoop({
+    kernel, firewall: d.firewall, clock, log, counters, retryMs: t.retryMs,
+    spec: {
+      iface: config.interface, bridge: config.bridge, vxlanDevice: config.vxlanDevice, vni: config.vni, vxlanPort: config.vxlanPort,
+      mac: identity.mac, cidr: config.cidr, vip,
+    },
+    // read at the start of every run: the peers, our claim and our underlay as they are then
+    desired: () => desiredState({ ...membership.view(), ownIp: addressing.ip, underlay: underlay.address }),
+  });
+  return { identity, vip, counters, state, membership, foreign, underlay, sender, addressing, announcer, inbound, loop };
+}

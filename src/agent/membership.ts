@@ -1,0 +1,165 @@
+// Layer: agent (membership). Contract: who is in the cluster — the peer
+// table, the claims an operator released (tombstones), who shares our
+// Ethernet segment — and what a change means for the rest of the agent,
+// returned as Effects. Silent peers are only reported stale: they keep
+// their FDB entries and address; only a forget removes a peer.
+
+import type { Clock, TimerHandle } from '../clock.js';
+import type { Logger } from '../log.js';
+import { formatIpv4 } from '../net/ipv4.js';
+import { claimWins, type Claim } from '../alloc/allocator.js';
+import type { AnnounceMsg } from '../wire/codec.js';
+import type { FdbEntry } from '../kernel/types.js';
+import type { PeerRoute } from '../dataplane/plan.js';
+import type { Peer, PeerTable } from '../peers/table.js';
+import type { Tombstones } from '../peers/tombstones.js';
+import type { Counters } from './counters.js';
+import type { Relay } from './relay.js';
+import { resolvePeer } from './operator.js';
+
+/** What a membership change requires of the agent. */
+export interface Effects {
+  /** the peers' part of the dataplane must follow (fast path) */
+  routes: boolean;
+  /** the state file must be written (peers or tombstones changed) */
+  persist: boolean;
+}
+
+export const NO_EFFECTS: Effects = { routes: false, persist: false };
+
+export type AnnounceOutcome =
+  /** a claim an operator released: its holder must hear so (`reply`: not told in the last few seconds) */
+  | { kind: 'forgotten'; claimedAt: number; reply: boolean }
+  | { kind: 'new' | 'updated' | 'refreshed'; effects: Effects };
+
+const FORGET_REPLY_INTERVAL_MS = 5000;
+const SWEEP_EVERY_MS = 1000;
+
+export interface MembershipDeps {
+  clock: Clock;
+  log: Logger;
+  peers: PeerTable;
+  tombstones: Tombstones;
+  relay: Relay;
+  counters: Counters;
+}
+
+export class Membership {
+  readonly peers: PeerTable;
+  readonly tombstones: Tombstones;
+  private readonly forgetReplied = new Map<string, number>();
+  private readonly staleLogged = new Set<string>();
+  private sweep: TimerHandle | undefined;
+
+  constructor(private readonly d: MembershipDeps) {
+    this.peers = d.peers;
+    this.tombstones = d.tombstones;
+  }
+
+  /** Logs peers going stale (once each) from now on. */
+  start(): void {
+    this.sweep = this.d.clock.setInterval(() => this.sweepStale(), SWEEP_EVERY_MS);
+  }
+
+  stop(): void {
+    this.sweep?.cancel();
+    this.sweep = undefined;
+  }
+
+  /** An authenticated announcement of our overlay. */
+  onAnnounce(msg: AnnounceMsg, packet: Buffer): AnnounceOutcome {
+    const { clock, log, peers, tombstones } = this.d;
+    const peer = msg.nodeId;
+    const now = clock.monotonic();
+    const dead = tombstones.get(peer);
+    if (dead && tombstones.covers(peer, msg.claimedAt)) {
+      const last = this.forgetReplied.get(peer) ?? -Infinity;
+      const reply = now - last >= FORGET_REPLY_INTERVAL_MS;
+      if (reply) this.forgetReplied.set(peer, now);
+      return { kind: 'forgotten', claimedAt: dead.claimedAt, reply };
+    }
+    if (dead) tombstones.clear(peer); // a newer claim than the forgotten one
+    const before = peers.get(peer);
+    const wasStale = before !== undefined && peers.state(before, now) === 'stale';
+    const obs = peers.observe(msg, clock.now(), now);
+    this.d.relay.onAnnounce(msg, packet, obs.kind === 'new');
+    if (obs.kind === 'new') {
+      log.info({ peer, overlayIp: formatIpv4(msg.overlayIp), underlayIp: formatIpv4(msg.underlayIp) }, 'peer joined');
+    } else if (obs.kind === 'updated') {
+      if (obs.underlayChanged) {
+        this.d.counters.underlayChangesPeer++;
+        log.info({ peer, old: formatIpv4(obs.old.underlayIp), new: formatIpv4(msg.underlayIp) }, 'peer underlay address changed');
+      }
+      if (obs.overlayChanged) log.info({ peer, old: formatIpv4(obs.old.overlayIp), new: formatIpv4(msg.overlayIp) }, 'peer overlay address changed');
+      if (obs.macChanged) log.info({ peer, old: obs.old.mac, new: msg.mac }, 'peer bridge MAC changed');
+    } else if (wasStale) {
+      log.info({ peer, underlayIp: formatIpv4(msg.underlayIp) }, 'peer is back');
+    }
+    const moved = obs.kind !== 'refreshed';
+    return { kind: obs.kind, effects: { routes: moved, persist: moved || dead !== undefined } };
+  }
+
+  /** A raw L2 frame straight from `id`: it shares our segment (on-link routes may follow). */
+  markAdjacent(id: string): Effects {
+    return this.d.peers.markL2(id, this.d.clock.monotonic()) ? { routes: true, persist: false } : NO_EFFECTS;
+  }
+
+  /**
+   * Voids the claim (id, claimedAt) and every older one of that node: a
+   * tombstone, the peer dropped with its address and entries. `by`: the host
+   * whose operator asked (undefined: ours). Nothing if an equal or newer
+   * forget was already known.
+   */
+  forget(id: string, claimedAt: number, by?: string): Effects {
+    const { clock, log, peers, tombstones } = this.d;
+    if (!tombstones.add({ id, claimedAt, at: clock.now() })) return NO_EFFECTS;
+    const p = peers.get(id);
+    if (!p || !tombstones.covers(p.id, p.claimedAt)) return { routes: false, persist: true };
+    peers.forget(p.id);
+    this.d.relay.forget(p.id);
+    log.warn({ peer: p.id, overlayIp: formatIpv4(p.overlayIp), by: by ?? 'this host' }, 'peer forgotten on operator request; its address is free again');
+    return { routes: true, persist: true };
+  }
+
+  /** `edge-overlay forget NODE` on this host: the peer it names (refused with one line if ambiguous or alive). */
+  resolve(query: string, force: boolean): Peer {
+    return resolvePeer(this.d.peers, query, force, this.d.clock.monotonic());
+  }
+
+  /** What the dataplane should program: one winner per contested overlay address, and who is on our segment. */
+  view(): { routes: PeerRoute[]; adjacent: Set<string> } {
+    const { peers } = this.d;
+    const now = this.d.clock.monotonic();
+    const claim = (p: Peer): Claim => ({ nodeId: p.id, heldMs: peers.heldNow(p, now), pinned: p.pinned });
+    const routes = peers.routes((a, b) => claimWins(claim(a), claim(b)));
+    return { routes, adjacent: new Set(routes.filter((r) => peers.l2Adjacent(r.id, now)).map((r) => r.id)) };
+  }
+
+  /**
+   * A restarted agent trusts the kernel's FDB over its state file: a peer may
+   * have moved after our last write, and rolling it back would cut it off.
+   */
+  adopt(fdb: readonly FdbEntry[]): void {
+    for (const p of this.d.peers.all()) {
+      const e = fdb.find((f) => f.mac === p.mac);
+      if (e && e.dst !== p.underlayIp) {
+        this.d.log.info({ peer: p.id, old: formatIpv4(p.underlayIp), new: formatIpv4(e.dst) }, 'adopting newer peer underlay address from the kernel FDB');
+        this.d.peers.setUnderlay(p.id, e.dst);
+      }
+    }
+  }
+
+  private sweepStale(): void {
+    const now = this.d.clock.monotonic();
+    for (const p of this.d.peers.all()) {
+      const stale = this.d.peers.state(p, now) === 'stale';
+      if (stale && !this.staleLogged.has(p.id)) {
+        this.staleLogged.add(p.id);
+        this.d.log.warn({ peer: p.id, overlayIp: formatIpv4(p.overlayIp), lastSeenAt: new Date(p.lastSeenAt).toISOString() },
+          'peer stale: not heard from; keeping its FDB entries and address reservation');
+      } else if (!stale) {
+        this.staleLogged.delete(p.id);
+      }
+    }
+  }
+}

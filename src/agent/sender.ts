@@ -1,0 +1,174 @@
+// Layer: agent (sending). Contract: builds, signs and sends every message
+// this host sends. A broadcast also goes by unicast to the seeds (--peer) and
+// to known peers beyond our LAN, so the overlay spans routed underlays. A
+// reply goes to one host: unicast to its underlay address, or broadcast when
+// it has none (raw L2 only). Nothing is sent while the host cannot broadcast.
+
+import type { Clock } from '../clock.js';
+import { formatIpv4, type Cidr, type Ipv4 } from '../net/ipv4.js';
+import { encode, type AnnounceMsg, type Message } from '../wire/codec.js';
+import type { Keyring } from '../wire/keyfile.js';
+import type { Endpoint, Transport } from '../discovery/transport.js';
+import type { PeerTable } from '../peers/table.js';
+import type { Counters } from './counters.js';
+
+/** What this host is in the cluster (fixed while the agent runs). */
+export interface Identity {
+  cluster: string;
+  nodeId: string;
+  cidr: Cidr;
+  vni: number;
+  /** the bridge's MAC */
+  mac: string;
+}
+
+/** The physical interface as last read (agent/underlay.ts). */
+export interface UnderlayView {
+  readonly ip: Ipv4 | undefined;
+  /** MAC of the physical interface: a raw L2 frame from it proves we share a segment */
+  readonly mac: string | undefined;
+  onLan(ip: Ipv4): boolean;
+}
+
+/** Our established claim, as an announcement states it. */
+export interface OwnClaim {
+  ip: Ipv4;
+  claimedAt: number;
+  heldMs: number;
+  pinned: boolean;
+}
+
+export interface SenderDeps {
+  identity: Identity;
+  transport: Transport;
+  clock: Clock;
+  counters: Counters;
+  underlay: UnderlayView;
+  peers: PeerTable;
+  nextSeq: () => number;
+  discoveryPort: number;
+  keys: Keyring;
+  seeds: Endpoint[];
+}
+
+export class Sender {
+  private keyring: Keyring;
+  private seeds: Endpoint[];
+  private stopped = false;
+
+  constructor(private readonly d: SenderDeps) {
+    this.keyring = d.keys;
+    this.seeds = d.seeds;
+  }
+
+  /** The keyring: the first key signs, every key verifies. */
+  get keys(): Keyring {
+    return this.keyring;
+  }
+
+  setKeys(keys: Keyring): void {
+    this.keyring = keys;
+  }
+
+  setSeeds(seeds: Endpoint[]): void {
+    this.seeds = seeds;
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** Unicast copies of every broadcast: the seeds, and known peers beyond our LAN. */
+  private remotes(): Endpoint[] {
+    const out = new Map<string, Endpoint>();
+    for (const s of this.seeds) out.set(`${s.address}:${s.port}`, s);
+    for (const p of this.d.peers.values()) {
+      if (this.d.underlay.onLan(p.underlayIp)) continue;
+      const e = this.endpoint(p.underlayIp);
+      out.set(`${e.address}:${e.port}`, e);
+    }
+    return [...out.values()];
+  }
+
+  private endpoint(ip: Ipv4): Endpoint {
+    return { address: formatIpv4(ip), port: this.d.discoveryPort };
+  }
+
+  /** A reply to a host: unicast to its underlay address, broadcast when it has none (raw L2 only) or it is unknown. */
+  private replyTo(ip: Ipv4 | undefined): Endpoint | undefined {
+    return ip === undefined || ip === 0 ? undefined : this.endpoint(ip);
+  }
+
+  /** Can anything leave right now (an IPv4 source, or raw L2 on a link)? */
+  canSend(): boolean {
+    return !this.stopped && this.d.transport.canBroadcast();
+  }
+
+  private common(): { cluster: string; nodeId: string; seq: number; sentAt: number } | undefined {
+    if (!this.canSend()) return undefined;
+    const { cluster, nodeId } = this.d.identity;
+    return { cluster, nodeId, seq: this.d.nextSeq(), sentAt: this.d.clock.now() };
+  }
+
+  /** Signs and sends: to one endpoint, or broadcast plus the unicast remotes. */
+  private send(msg: Message, to?: Endpoint): void {
+    const packet = encode(msg, this.keyring[0]!);
+    if (to) {
+      this.d.transport.unicast(packet, to);
+    } else {
+      this.d.transport.broadcast(packet);
+      for (const r of this.remotes()) this.d.transport.unicast(packet, r);
+    }
+    this.d.counters.sent(msg.type);
+  }
+
+  /** Our announcement: broadcast (and to remotes), or a reply to one host; `echo` answers a challenge. */
+  announce(claim: OwnClaim, opts: { to?: Ipv4 | undefined; echo?: string | undefined; fresh: boolean }): void {
+    const c = this.common();
+    if (!c) return;
+    const { identity: id, underlay } = this.d;
+    const msg: AnnounceMsg = {
+      ...c, type: 'announce', overlayIp: claim.ip, underlayIp: underlay.ip ?? 0, mac: id.mac, claimedAt: claim.claimedAt,
+      heldMs: Math.round(claim.heldMs), cidr: id.cidr, vni: id.vni, ...(claim.pinned ? { pinned: true } : {}),
+      ...(underlay.mac ? { physMac: underlay.mac } : {}), ...(opts.echo ? { echo: opts.echo } : {}), ...(opts.fresh ? { fresh: true } : {}),
+    };
+    this.send(msg, this.replyTo(opts.to));
+  }
+
+  /** false when nothing could be sent (no IPv4 source and no raw L2). */
+  probe(candidate: Ipv4, startedAt: number): boolean {
+    const c = this.common();
+    if (!c) return false;
+    const { identity: id, underlay } = this.d;
+    this.send({
+      ...c, type: 'probe', overlayIp: candidate, underlayIp: underlay.ip ?? 0, mac: id.mac, claimedAt: startedAt, heldMs: 0,
+      cidr: id.cidr, vni: id.vni, ...(underlay.mac ? { physMac: underlay.mac } : {}),
+    });
+    return true;
+  }
+
+  /** Tells `to` that `holder` holds overlayIp; unicast when its address is known, else broadcast. */
+  defend(
+    to: { nodeId: string; underlayIp: Ipv4 | undefined }, overlayIp: Ipv4, holder: { id: string; claimedAt: number; heldMs: number },
+    echo?: string,
+  ): void {
+    const c = this.common();
+    if (!c) return;
+    this.send({
+      ...c, type: 'defend', overlayIp, holderId: holder.id, holderClaimedAt: holder.claimedAt, holderHeldMs: Math.round(holder.heldMs),
+      targetId: to.nodeId, ...(echo ? { echo } : {}),
+    }, this.replyTo(to.underlayIp));
+  }
+
+  challenge(targetId: string, overlayIp: Ipv4, nonce: string, targetUnderlay: Ipv4 | undefined): void {
+    const c = this.common();
+    if (!c) return;
+    this.send({ ...c, type: 'challenge', overlayIp, targetId, nonce }, targetUnderlay === undefined ? undefined : this.endpoint(targetUnderlay));
+  }
+
+  forget(targetId: string, targetClaimedAt: number, overlayIp: Ipv4, toUnderlay?: Ipv4): void {
+    const c = this.common();
+    if (!c) return;
+    this.send({ ...c, type: 'forget', overlayIp, targetId, targetClaimedAt }, toUnderlay === undefined ? undefined : this.endpoint(toUnderlay));
+  }
+}

@@ -1,0 +1,58 @@
+// Layer: dataplane policy (pure). Contract: the state the dataplane should
+// have, from the peers (contested addresses already given to one winner),
+// our own claim and our underlay address. Nothing here reads the kernel.
+
+import { sameSubnet, type Ipv4 } from '../net/ipv4.js';
+import { desiredFdb, type PeerRoute } from './plan.js';
+
+export interface UnderlayAddress {
+  ip: Ipv4;
+  prefix: number;
+}
+
+export interface DesiredInput {
+  /** every peer, one winner per contested overlay address (PeerTable.routes) */
+  routes: readonly PeerRoute[];
+  /** ids of the peers heard over raw L2 recently: they share our Ethernet segment */
+  adjacent: ReadonlySet<string>;
+  ownIp: Ipv4 | undefined;
+  underlay: UnderlayAddress | undefined;
+}
+
+export interface Desired {
+  ownIp: Ipv4 | undefined;
+  routes: PeerRoute[];
+  /** underlay IPs of peers on our L2 segment but outside our subnet: on-link /32 routes */
+  onLink: Ipv4[];
+  underlayIp: Ipv4 | undefined;
+}
+
+export function desiredState(i: DesiredInput): Desired {
+  const own = i.underlay?.ip;
+  const routes = i.routes
+    // no underlay yet (raw L2 only), or claiming our own underlay address (misconfiguration): no FDB entries
+    .filter((r) => r.underlayIp !== 0 && r.underlayIp !== own)
+    // a peer that claims our overlay address gets FDB entries but no neighbour entry
+    .map((r) => (r.overlayIp === i.ownIp ? { ...r, overlayIp: undefined } : r));
+  const onLan = (ip: Ipv4): boolean => i.underlay !== undefined && sameSubnet(ip, i.underlay.ip, i.underlay.prefix);
+  const onLink = routes.filter((r) => !onLan(r.underlayIp) && i.adjacent.has(r.id)).map((r) => r.underlayIp);
+  return { ownIp: i.ownIp, routes, onLink, underlayIp: own };
+}
+
+/** The filter's allowed set: every underlay address the FDB sends to. */
+export function allowedSenders(d: Desired): Ipv4[] {
+  return [...new Set(d.routes.map((r) => r.underlayIp))];
+}
+
+/** The FDB entries ("mac/dst") and neighbour entries (overlay IP -> MAC) we keep: kernel events are judged against them. */
+export interface Wanted {
+  fdb: ReadonlySet<string>;
+  neigh: ReadonlyMap<Ipv4, string>;
+}
+
+export function wantedEntries(d: Desired): Wanted {
+  return {
+    fdb: new Set(desiredFdb(d.routes).map((e) => `${e.mac}/${e.dst}`)),
+    neigh: new Map(d.routes.filter((r) => r.overlayIp !== undefined).map((r) => [r.overlayIp!, r.mac])),
+  };
+}
