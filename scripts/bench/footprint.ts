@@ -48,7 +48,7 @@ export async function footprint(windowS: number, peers = 10, settleS = 13): Prom
     const h = lab.hosts[0]!;
     const pid = h.agent!.pid!;
     const port = `${lab.prefix}h1`;
-    const sentBefore = ((await lab.status(h)).counters as { sent: Record<string, number> }).sent.announce!;
+    const sentBefore = (await lab.status(h)).counters.sent.announce;
     const t0 = Date.now();
     const cpu0 = cpuTicks(pid);
     const net0 = portStats(lab, port);
@@ -60,7 +60,7 @@ export async function footprint(windowS: number, peers = 10, settleS = 13): Prom
     const secs = (Date.now() - t0) / 1000;
     const cpu = (cpuTicks(pid) - cpu0) / TICKS;
     const net1 = portStats(lab, port);
-    const sentAfter = ((await lab.status(h)).counters as { sent: Record<string, number> }).sent.announce!;
+    const sentAfter = (await lab.status(h)).counters.sent.announce;
     return {
       peers, windowS: Math.round(secs), cpuPercentOfOneCore: (cpu / secs) * 100, rssMaxMB: rssMax, rssEndMB: rssMB(pid),
       announcementsPerS: (sentAfter - sentBefore) / secs, lanBytesPerS: (net1.bytes - net0.bytes) / secs, lanPacketsPerS: (net1.packets - net0.packets) / secs,

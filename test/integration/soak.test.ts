@@ -135,7 +135,7 @@ describe.skipIf(why)('soak: renumbering, vanished hosts, clock steps', () => {
     writeFileSync(clockFile, '+0\n');
     const env = { LD_PRELOAD: FAKETIME!, FAKETIME_TIMESTAMP_FILE: clockFile, FAKETIME_NO_CACHE: '1', DONT_FAKE_MONOTONIC: '1' };
     const drops = async (): Promise<number[]> => Promise.all([h(1), h(2)].map(async (y) => {
-      const d = ((await lab.status(y)).counters as { dropped: Record<string, number> }).dropped;
+      const d = (await lab.status(y)).counters.dropped;
       return d.replay! + d['bad-auth']! + d.forgotten!;
     }));
     try {
