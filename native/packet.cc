@@ -4,7 +4,8 @@
 // the kernel builds and strips the Ethernet header. send(buf) broadcasts one
 // frame (ff:ff:ff:ff:ff:ff); frames received (not our own outgoing ones)
 // reach onFrame(buf, srcMac) from the event loop via uv_poll. Errors are
-// returned as positive errnos (send) or reported as onFrame(null, errno).
+// returned as positive errnos (send) or reported as onFrame(null, errno);
+// after a reported error the socket receives nothing more: close it.
 // No policy here: framing, authentication and dedup live in TypeScript.
 #include "common.h"
 #include <uv.h>
@@ -85,7 +86,11 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     Napi::Env env = self->Env();
     Napi::HandleScope scope(env);
     if (status < 0) {
-      self->Emit(env, env.Null(), Napi::Number::New(env, -status));
+      // libuv stops the handle on POLLERR and says EBADF; the socket knows why (ENETDOWN, ENXIO...)
+      int err = 0;
+      socklen_t len = sizeof(err);
+      if (self->fd_ < 0 || getsockopt(self->fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err == 0) err = -status;
+      self->Emit(env, env.Null(), Napi::Number::New(env, err));
       return;
     }
     unsigned char buf[2048];

@@ -5,7 +5,9 @@
 # measure from the moment the new address appears. If $EO_LAB_HOOK is set it
 # runs "$EO_LAB_HOOK OLD NEW" right after (the benchmark's hand-run repair
 # script). It never touches /etc/resolv.conf or anything outside the host's
-# network namespace (the hook may).
+# network namespace (the hook may). On TIMEOUT (no server answered) it
+# refuses the old lease, so the client keeps asking instead of sitting on an
+# address it never configured until the renewal time.
 events="${EO_LAB_EVENTS:-/dev/null}"
 
 mask2prefix() {
@@ -40,6 +42,9 @@ case "$reason" in
     if [ -n "$new_routers" ]; then
       ip -4 route replace default via "${new_routers%% *}" dev "$interface"
     fi
+    ;;
+  TIMEOUT)
+    exit 1
     ;;
   EXPIRE|FAIL|RELEASE|STOP)
     if [ -n "$old_ip_address" ]; then

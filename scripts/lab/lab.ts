@@ -5,110 +5,29 @@
 // (dhclient). Everything it makes carries the lab's prefix; destroy() ends
 // exactly the processes it started (by PID) and deletes exactly its
 // namespaces and files. Traffic never leaves the namespaces it created.
+// The verbs below are the one API the demo, tests and benchmarks use; the
+// work is in dhcp.ts (server and clients), physical.ts (links, NICs, MTU,
+// firewall, power), probes.ts (ping, TCP, tcpdump) and agents.ts; etcd.ts
+// adds an etcd cluster on the overlay.
 
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ask } from '../../src/control/client.js';
 import type { StatusReport } from '../../src/agent/status.js';
+import { ROOT, endProcess, sh, sleep } from './shell.js';
+import * as dhcp from './dhcp.js';
+import * as physical from './physical.js';
+import * as probes from './probes.js';
+import { AGENT_BIN, agentCommand, converged } from './agents.js';
+import type { Host, LabOptions } from './types.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-/** repository root, from scripts/lab (tests) or dist/scripts/lab (built) */
-export const ROOT = existsSync(join(here, '../../package.json')) ? resolve(here, '../..') : resolve(here, '../../..');
-export const AGENT_BIN = join(ROOT, 'dist', 'src', 'main.js');
-const SCRIPT = join(ROOT, 'scripts', 'lab', 'dhclient-script.sh');
-export const TCP_PROBE = join(ROOT, 'scripts', 'lab', 'tcp-probe.mjs');
-
-export function sh(cmd: string, args: string[], opts: { input?: string; allowFail?: boolean } = {}): string {
-  try {
-    return execFileSync(cmd, args, { encoding: 'utf8', input: opts.input, stdio: ['pipe', 'pipe', 'pipe'] });
-  } catch (err) {
-    if (opts.allowFail) return '';
-    const e = err as { stderr?: string; message: string };
-    throw new Error(`${cmd} ${args.join(' ')}: ${e.stderr?.trim() || e.message}`);
-  }
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-export async function until<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000, everyMs = 20): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
-
-/** How to run the built agent: via its shebang, or under the profiler when EO_AGENT_CPU_PROF names a directory. */
-function agentCommand(): string[] {
-  const dir = process.env.EO_AGENT_CPU_PROF;
-  if (!dir) return [AGENT_BIN];
-  const v8flags = (readFileSync(AGENT_BIN, 'utf8').split('\n', 1)[0] ?? '').split(' ').filter((f) => f.startsWith('--'));
-  return [process.execPath, '--cpu-prof', `--cpu-prof-dir=${dir}`, ...v8flags, AGENT_BIN];
-}
-
-/** Whether `bin` is on the PATH. */
-export function have(bin: string): boolean {
-  return sh('sh', ['-c', `command -v ${bin} || true`]).trim() !== '';
-}
-
-/** Why the lab cannot run here, or undefined if it can. */
-export function labUnavailable(): string | undefined {
-  if (process.getuid?.() !== 0) return 'integration tests need root (network namespaces); run as root';
-  for (const bin of ['ip', 'dnsmasq', 'dhclient', 'ping', 'nft', 'tcpdump']) {
-    if (!have(bin)) return `${bin} is not installed (the test command installs it with apt-get)`;
-  }
-  if (!existsSync(AGENT_BIN)) return `${AGENT_BIN} is missing; run npm run build`;
-  return undefined;
-}
-
-export interface Host {
-  name: string;
-  ns: string;
-  mac: string;
-  dir: string;
-  ip: string | undefined;
-  dhclient: ChildProcess | undefined;
-  agent: ChildProcess | undefined;
-  events: string;
-}
-
-export interface LabOptions {
-  hosts: number;
-  /** second octet of 10.X.0.0/24 used for the first LAN segment (segment k uses 10.X+k.0.0/24) */
-  subnet?: number;
-  /** number of L2 segments (bridges in the switch namespace, which routes between them) */
-  segments?: number;
-  /** segment of each host (index = host number - 1); default all on segment 0 */
-  hostSegments?: number[];
-  /** host numbers that get no DHCP client at creation (their NIC has no IPv4 address) */
-  noDhcp?: number[];
-  cluster?: string;
-  /** extra agent flags */
-  agentArgs?: string[];
-  /** per host: a script the DHCP client runs as "HOOK OLD NEW" right after a new address is set */
-  dhcpHook?: (h: Host, lab: Lab) => string;
-  /** prefix length of each segment (default 24; 16 leaves room for hundreds of fake peers) */
-  prefixLen?: 16 | 24;
-}
-
-/** What a long-lived TCP probe saw (scripts/lab/tcp-probe.mjs). */
-export interface TcpResult {
-  /** bytes the client sent, got back, and the server received */
-  sent: number;
-  echoed: number;
-  received: number;
-  /** every echoed byte was the one sent at its offset */
-  intact: boolean;
-  maxGapMs: number;
-  error: string | null;
-  closed: boolean;
-}
+export { ROOT, have, sh, sleep, until } from './shell.js';
+export { TCP_PROBE, type TcpResult } from './probes.js';
+export { AGENT_BIN, labUnavailable } from './agents.js';
+export type { Host, LabOptions } from './types.js';
 
 export class Lab {
   readonly prefix = `eo${randomBytes(2).toString('hex')}`;
@@ -116,14 +35,15 @@ export class Lab {
   readonly sw = `${this.prefix}-sw`;
   readonly hosts: Host[] = [];
   readonly keyFile = join(this.dir, 'cluster.key');
+  readonly dhcp: dhcp.DhcpServer;
   private readonly base: number;
-  private dnsmasq: ChildProcess | undefined;
-  private readonly procs = new Set<ChildProcess>();
-  private nextIp = 150;
+  /** every live process the lab started, with its namespace */
+  private readonly procs = new Map<ChildProcess, string>();
   private namespaces: string[] = [];
 
   constructor(private readonly opts: LabOptions) {
     this.base = opts.subnet ?? 77;
+    this.dhcp = new dhcp.DhcpServer(this, opts.segments ?? 1, opts.prefixLen ?? 24);
   }
 
   /** "10.X.0" prefix of a segment's /24 */
@@ -150,12 +70,16 @@ export class Lab {
     return sh('ip', ['-n', ns, ...args]);
   }
 
+  private addNamespace(ns: string): void {
+    sh('ip', ['netns', 'add', ns]);
+    this.namespaces.push(ns);
+    appendFileSync(join(this.dir, 'namespaces'), `${ns}\n`);
+    this.ipns(ns, 'link', 'set', 'lo', 'up');
+  }
+
   private async build(): Promise<void> {
     writeFileSync(this.keyFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
-    sh('ip', ['netns', 'add', this.sw]);
-    this.namespaces.push(this.sw);
-    appendFileSync(join(this.dir, 'namespaces'), `${this.sw}\n`);
-    this.ipns(this.sw, 'link', 'set', 'lo', 'up');
+    this.addNamespace(this.sw);
     const segments = this.opts.segments ?? 1;
     for (let k = 0; k < segments; k++) {
       this.ipns(this.sw, 'link', 'add', `br${k}`, 'type', 'bridge');
@@ -164,41 +88,30 @@ export class Lab {
     }
     // the switch namespace is also the router between segments (the default gateway DHCP hands out)
     if (segments > 1) sh('ip', ['netns', 'exec', this.sw, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
-    const hostsFile = join(this.dir, 'dhcp-hosts');
-    writeFileSync(hostsFile, '');
-    for (let i = 1; i <= this.opts.hosts; i++) this.addHostNs(i);
-    this.writeReservations();
+    for (let i = 1; i <= this.opts.hosts; i++) this.addHost(i);
+    // hooks last: a hook may name every host
     if (this.opts.dhcpHook) for (const h of this.hosts) writeFileSync(join(h.dir, 'dhcp-hook'), this.opts.dhcpHook(h, this), { mode: 0o755 });
-    this.startDnsmasq();
+    this.dhcp.writeReservations();
+    await this.dhcp.start();
     await Promise.all(this.hosts.filter((h) => !(this.opts.noDhcp ?? []).includes(Number(h.name.slice(1)))).map((h) => this.startDhcp(h)));
   }
 
-  private addHostNs(i: number): Host {
+  private addHost(i: number): Host {
     const name = `h${i}`;
     const ns = `${this.prefix}-${name}`;
     const mac = `52:54:00:${randomBytes(1).toString('hex')}:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
     const dir = join(this.dir, name);
     mkdirSync(dir, { recursive: true });
-    sh('ip', ['netns', 'add', ns]);
-    this.namespaces.push(ns);
-    appendFileSync(join(this.dir, 'namespaces'), `${ns}\n`);
-    const port = `${this.prefix}h${i}`;
+    this.addNamespace(ns);
     const segment = this.opts.hostSegments?.[i - 1] ?? 0;
-    sh('ip', ['link', 'add', port, 'netns', this.sw, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns, 'address', mac]);
-    this.ipns(this.sw, 'link', 'set', port, 'master', `br${segment}`, 'up');
-    this.ipns(ns, 'link', 'set', 'lo', 'up');
-    this.ipns(ns, 'link', 'set', 'eth0', 'up');
-    const host: Host = { name, ns, mac, dir, ip: `${this.net(segment)}.${100 + i}`, dhclient: undefined, agent: undefined, events: join(dir, 'dhcp-events') };
-    const hook = this.opts.dhcpHook ? `EO_LAB_HOOK='${join(dir, 'dhcp-hook')}' ` : '';
-    writeFileSync(join(dir, 'dhclient-script'), `#!/bin/sh\nEO_LAB_EVENTS='${host.events}' ${hook}exec '${SCRIPT}' "$@"\n`, { mode: 0o755 });
-    writeFileSync(join(dir, 'dhclient.conf'), 'request subnet-mask, broadcast-address, routers;\ninitial-interval 1;\nbackoff-cutoff 2;\ntimeout 30;\nretry 1;\n');
+    const host: Host = {
+      name, ns, mac, port: `${this.prefix}h${i}`, mtu: 1500, dir, ip: `${this.net(segment)}.${100 + i}`,
+      dhclient: undefined, agent: undefined, events: join(dir, 'dhcp-events'),
+    };
     this.hosts.push(host);
+    physical.plugNic(this, host);
+    dhcp.writeClientFiles(host, this.opts.dhcpHook ? join(dir, 'dhcp-hook') : undefined);
     return host;
-  }
-
-  private writeReservations(): void {
-    const lines = this.hosts.map((h) => `${h.mac},${h.ip}`).join('\n');
-    writeFileSync(join(this.dir, 'dhcp-hosts'), `${lines}\n`);
   }
 
   /** Starts `cmd` in namespace `ns`, output appended to `logFile`; the lab ends it in destroy() (and records its PID for scripts/test.sh). */
@@ -208,40 +121,61 @@ export class Lab {
     closeSync(out);
     // recorded so scripts/test.sh can clean up even if this process dies hard
     if (p.pid !== undefined) appendFileSync(join(this.dir, 'pids'), `${p.pid}\n`);
-    this.procs.add(p);
+    this.procs.set(p, ns);
     p.on('exit', () => this.procs.delete(p));
     return p;
   }
 
-  private startDnsmasq(): void {
-    const d = this.dir;
-    const segments = this.opts.segments ?? 1;
-    const perSegment: string[] = [];
-    const mask = this.opts.prefixLen === 16 ? '255.255.0.0' : '255.255.255.0';
-    for (let k = 0; k < segments; k++) perSegment.push(`--interface=br${k}`, `--dhcp-range=${this.net(k)}.100,${this.net(k)}.250,${mask},10m`);
-    this.dnsmasq = this.spawnIn(this.sw, [
-      'dnsmasq', '--keep-in-foreground', '--conf-file=/dev/null', '--port=0', '--bind-interfaces', ...perSegment,
-      `--dhcp-hostsfile=${d}/dhcp-hosts`,
-      `--dhcp-leasefile=${d}/dnsmasq.leases`, '--dhcp-authoritative', '--no-ping', `--pid-file=${d}/dnsmasq.pid`,
-      '--user=root', '--group=root', `--log-facility=${d}/dnsmasq.log`, '--log-dhcp',
-    ], join(d, 'dnsmasq.out'));
+  /** The live processes the lab started in namespace `ns`. */
+  processesIn(ns: string): ChildProcess[] {
+    return [...this.procs].filter(([p, n]) => n === ns && p.exitCode === null && p.signalCode === null).map(([p]) => p);
   }
 
-  /** Starts the host's DHCP client and waits for its reserved address. */
-  async startDhcp(h: Host): Promise<void> {
-    h.dhclient = this.spawnIn(h.ns, [
-      'dhclient', '-d', '-4', '-cf', join(h.dir, 'dhclient.conf'), '-lf', join(h.dir, 'dhclient.leases'),
-      '-pf', join(h.dir, 'dhclient.pid'), '-sf', join(h.dir, 'dhclient-script'), 'eth0',
-    ], join(h.dir, 'dhclient.log'));
-    const want = h.ip;
-    await until(`${h.name} to get ${want} by DHCP`, () => this.addressOf(h) === want || undefined, 20_000, 20);
-  }
+  // --- DHCP (dhcp.ts): the server can be down; h.ip is the address it reserves for h ---
 
+  /** Starts the host's DHCP client; unless `wait: false`, waits for its reserved address. */
+  startDhcp(h: Host, opts: { wait?: boolean } = {}): Promise<void> { return dhcp.startDhcp(this, h, opts.wait !== false); }
+  /** Ends the host's DHCP client (SIGTERM releases the lease; SIGKILL is a power cut) and waits for it. */
+  async stopDhcp(h: Host, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const p = h.dhclient;
+    h.dhclient = undefined;
+    await endProcess(p, signal);
+  }
+  /** Starts the DHCP server (dnsmasq) and waits until it has read its reservations. */
+  startDhcpServer(): Promise<void> { return this.dhcp.start(); }
+  /** Stops the DHCP server; clients keep their leases and keep asking. */
+  stopDhcpServer(): Promise<void> { return this.dhcp.stop(); }
+  /** Reserves a new address for each of `hs` (sets h.ip); clients get it when they next ask. Works with the server stopped. */
+  moveReservations(hs: Host[]): Promise<void> { return this.dhcp.moveReservations(hs); }
+  /** New reservations and restarted DHCP clients: each host's new address and when it appeared (ms epoch). */
+  renumber(hs: Host[]): ReturnType<typeof dhcp.renumber> { return dhcp.renumber(this, hs); }
+  /** When the DHCP script last put `ip` on the host's eth0 (ms since epoch). */
+  boundAt(h: Host, ip: string): number | undefined { return dhcp.boundAt(h, ip); }
+  /** Gives a host a static address instead of DHCP (stops its DHCP client). */
+  setStatic(h: Host, cidr: string, gateway?: string): Promise<void> { return dhcp.setStatic(this, h, cidr, gateway); }
   /** The IPv4 address currently on a host's eth0. */
-  addressOf(h: Host): string | undefined {
-    const out = this.ipns(h.ns, '-4', '-o', 'addr', 'show', 'dev', 'eth0');
-    return /inet (\d+\.\d+\.\d+\.\d+)\//.exec(out)?.[1];
-  }
+  addressOf(h: Host): string | undefined { return dhcp.addressOf(h); }
+
+  // --- hardware (physical.ts) ---
+
+  /** Cable pulled / put back: the host's eth0 loses / regains its link. */
+  linkDown(h: Host): void { physical.linkDown(h); }
+  linkUp(h: Host): void { physical.linkUp(h); }
+  /** NIC re-plugged: eth0 deleted, back `awayMs` later with a new ifindex (same name, MAC, port); DHCP client restarted, not awaited. */
+  replug(h: Host, awayMs = 1000): Promise<void> { return physical.replug(this, h, awayMs); }
+  /** MTU of each host's eth0 and switch port (and of the switch bridges). */
+  setMtu(hs: Host[], mtu: number): void { physical.setMtu(this, hs, mtu); }
+  /** UDP discovery to and from the host dropped (nftables in its namespace): only raw L2 carries news. */
+  blockUdpDiscovery(h: Host, port?: number): void { physical.blockUdpDiscovery(this, h, port); }
+  unblockUdpDiscovery(h: Host): void { physical.unblockUdpDiscovery(this, h); }
+  /** UDP discovery packets the block has dropped on the host so far. */
+  udpDiscoveryDropped(h: Host): number { return physical.udpDiscoveryDropped(this, h); }
+  /** Power cut: every process the lab started in the host SIGKILLed, its kernel state gone, its disk kept. */
+  powerOff(h: Host): Promise<void> { return physical.powerOff(this, h); }
+  /** Boot: eth0 up, DHCP client started (not awaited), agent started. */
+  boot(h: Host, agentArgs: string[] = []): void { physical.boot(this, h, agentArgs); }
+
+  // --- the agent ---
 
   exec(h: Host, cmd: string[], allowFail = false, input?: string): string {
     return sh('ip', ['netns', 'exec', h.ns, ...cmd], { allowFail, ...(input === undefined ? {} : { input }) });
@@ -270,10 +204,7 @@ export class Lab {
   async stopAgent(h: Host, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     const p = h.agent;
     h.agent = undefined;
-    if (!p || p.exitCode !== null) return;
-    const gone = new Promise<void>((r) => p.once('exit', () => r()));
-    p.kill(signal);
-    await gone;
+    await endProcess(p, signal);
   }
 
   async status(h: Host): Promise<StatusReport> {
@@ -288,123 +219,8 @@ export class Lab {
     }
   }
 
-  /**
-   * Waits until the agents of `hosts` (default: all) each have an address, a
-   * ready dataplane, and every other one of them as an alive peer at its
-   * current underlay address.
-   */
-  async converged(timeoutMs = 20_000, hosts: Host[] = this.hosts): Promise<StatusReport[]> {
-    return until('the overlay to converge', async () => {
-      const all = await Promise.all(hosts.map((h) => this.tryStatus(h)));
-      if (all.some((s) => !s || !s.dataplane.ready || !s.node.overlayIp)) return undefined;
-      const ok = all.every((s) => s!.peers.filter((p) => p.state === 'alive').length === hosts.length - 1
-        && s!.peers.every((p) => hosts.some((h) => h.ip === p.underlayIp)));
-      return ok ? (all as StatusReport[]) : undefined;
-    }, timeoutMs, 50);
-  }
-
-  /** Runs a lab helper script (outsider.mjs, ...) in a host namespace; returns its last stdout line as JSON. */
-  helper(h: Host, script: string, args: string[]): unknown {
-    const out = this.exec(h, [process.execPath, join(ROOT, 'scripts', 'lab', script), ...args]);
-    return JSON.parse(out.trim().split('\n').at(-1) ?? 'null');
-  }
-
-  /** Starts tcpdump on a host's interface; stop() returns the lines it printed. */
-  async capture(h: Host, iface: string, filter: string): Promise<{ stop: () => Promise<string[]> }> {
-    const log = join(h.dir, `tcpdump-${iface}-${randomBytes(2).toString('hex')}.log`);
-    const p = this.spawnIn(h.ns, ['tcpdump', '-l', '-n', '-e', '-i', iface, filter], log);
-    await until('tcpdump to listen', () => (existsSync(log) && readFileSync(log, 'utf8').includes('listening on')) || undefined, 5000, 20);
-    return {
-      stop: async () => {
-        await sleep(200);
-        const gone = new Promise<void>((r) => p.once('exit', () => r()));
-        p.kill('SIGINT');
-        await gone;
-        return readFileSync(log, 'utf8').split('\n').filter((l) => /^\d\d:\d\d/.test(l));
-      },
-    };
-  }
-
-  ping(from: Host, to: string, count = 3, intervalS = 0.2): boolean {
-    return this.exec(from, ['ping', '-c', String(count), '-i', String(intervalS), '-W', '1', '-q', to], true).includes(` ${count} received`);
-  }
-
-  /** Pings `to` from `from` every `intervalS`; `stop` returns each reply's wall-clock ms and icmp_seq (same order), and how many were sent. */
-  pinger(from: Host, to: string, intervalS = 0.01): { stop: () => Promise<{ replies: number[]; seqs: number[]; sent: number }> } {
-    const log = join(from.dir, `ping-${Date.now()}-${randomBytes(2).toString('hex')}.log`);
-    const p = this.spawnIn(from.ns, ['ping', '-D', '-i', String(intervalS), '-W', '1', to], log);
-    return {
-      stop: async () => {
-        const gone = new Promise<void>((r) => p.once('exit', () => r()));
-        p.kill('SIGINT');
-        await gone;
-        const text = readFileSync(log, 'utf8');
-        const lines = [...text.matchAll(/^\[(\d+\.\d+)\] \d+ bytes from .*?icmp_seq=(\d+)/gm)];
-        const replies = lines.map((m) => Number(m[1]) * 1000);
-        const seqs = lines.map((m) => Number(m[2]));
-        const sent = Number(/(\d+) packets transmitted/.exec(text)?.[1] ?? 0);
-        return { replies, seqs, sent };
-      },
-    };
-  }
-
-  /** Starts a TCP echo server in `server` and a client in `client` talking over the overlay. */
-  async tcp(client: Host, server: Host, serverIp: string, port = 7700): Promise<{ stop: () => Promise<TcpResult> }> {
-    const srvOut = join(server.dir, `tcp-server-${Date.now()}.log`);
-    const printed = (f: string, what: string) => () => (existsSync(f) && readFileSync(f, 'utf8').includes(what)) || undefined;
-    const srv = this.spawnIn(server.ns, [process.execPath, TCP_PROBE, 'server', String(port)], srvOut);
-    await until('the TCP probe server to listen', printed(srvOut, '"listening"'), 5000);
-    const out = join(client.dir, `tcp-client-${Date.now()}.log`);
-    const cli = this.spawnIn(client.ns, [process.execPath, TCP_PROBE, 'client', serverIp, String(port), '20'], out);
-    await until('the TCP probe client to connect', printed(out, '"connected"'), 5000);
-    const lastLine = (f: string): Record<string, unknown> => JSON.parse(readFileSync(f, 'utf8').trim().split('\n').at(-1) || '{}') as Record<string, unknown>;
-    return {
-      stop: async () => {
-        // the client stops sending and drains its echoes before it reports
-        const gone = new Promise<void>((r) => cli.once('exit', () => r()));
-        cli.kill('SIGTERM');
-        await gone;
-        const srvGone = new Promise<void>((r) => srv.once('exit', () => r()));
-        srv.kill('SIGTERM');
-        await srvGone;
-        return { ...(lastLine(out) as Omit<TcpResult, 'received'>), received: Number(lastLine(srvOut).received ?? NaN) };
-      },
-    };
-  }
-
-  /**
-   * Renumbers hosts through DHCP, as after a power cut: the DHCP server now
-   * reserves a different address for each host's MAC, and each host's DHCP
-   * client restarts (its REQUEST for the old lease is NAKed, it DISCOVERs).
-   * Resolves with each host's new address and when it appeared (ms epoch).
-   */
-  async renumber(hs: Host[]): Promise<{ host: Host; old: string | undefined; ip: string; boundAt: number }[]> {
-    const olds = hs.map((h) => h.ip);
-    for (const h of hs) h.ip = `${this.net(this.segmentOf(h))}.${this.nextIp++}`;
-    this.writeReservations();
-    const logBefore = readFileSync(join(this.dir, 'dnsmasq.log'), 'utf8').split('\n').length;
-    this.dnsmasq!.kill('SIGHUP');
-    await until('dnsmasq to reread its host reservations', () => {
-      const lines = readFileSync(join(this.dir, 'dnsmasq.log'), 'utf8').split('\n').slice(logBefore - 1);
-      return lines.some((l) => l.includes('dhcp-hosts')) || undefined;
-    }, 5000, 10);
-    await Promise.all(hs.map((h) => this.stopDhcp(h)));
-    await Promise.all(hs.map((h) => this.startDhcp(h)));
-    // the script appends its event right after `ip addr add`: the address can be seen a moment before it
-    const bound = await Promise.all(hs.map((h) => until(`${h.name}'s DHCP script to log ${h.ip}`, () => this.boundAt(h, h.ip!), 2000, 5)));
-    return hs.map((h, i) => ({ host: h, old: olds[i], ip: h.ip!, boundAt: bound[i]! }));
-  }
-
-  /** Ends the host's DHCP client (SIGTERM releases the lease; SIGKILL is a power cut) and waits for it. */
-  async stopDhcp(h: Host, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    const p = h.dhclient;
-    h.dhclient = undefined;
-    if (p && p.exitCode === null) {
-      const gone = new Promise<void>((r) => p.once('exit', () => r()));
-      p.kill(signal);
-      await gone;
-    }
-  }
+  /** Waits until the agents of `hosts` (default: all) each have an address, a ready dataplane and the others as alive peers at their current underlay addresses. */
+  converged(timeoutMs = 20_000, hosts: Host[] = this.hosts): Promise<StatusReport[]> { return converged(this, timeoutMs, hosts); }
 
   /** Starts an agent on every host and waits for the overlay (see converged); the statuses in host order. */
   async startAll(timeoutMs?: number): Promise<StatusReport[]> {
@@ -419,21 +235,22 @@ export class Lab {
     rmSync(join(h.dir, 'state'), { recursive: true, force: true });
   }
 
-  /** When the DHCP script last put `ip` on the host's eth0 (ms since epoch). */
-  boundAt(h: Host, ip: string): number | undefined {
-    const lines = existsSync(h.events) ? readFileSync(h.events, 'utf8').trim().split('\n') : [];
-    const line = lines.reverse().find((l) => l.endsWith(` bound ${ip}`));
-    return line === undefined ? undefined : Number(BigInt(line.split(' ')[0]!) / 1000n) / 1000;
+  // --- probes (probes.ts) ---
+
+  /** Runs a lab helper script (outsider.mjs, ...) in a host namespace; returns its last stdout line as JSON. */
+  helper(h: Host, script: string, args: string[]): unknown {
+    const out = this.exec(h, [process.execPath, join(ROOT, 'scripts', 'lab', script), ...args]);
+    return JSON.parse(out.trim().split('\n').at(-1) ?? 'null');
   }
 
-  /** Gives a host a static address instead of DHCP (stops its DHCP client). */
-  async setStatic(h: Host, cidr: string, gateway?: string): Promise<void> {
-    await this.stopDhcp(h);
-    this.ipns(h.ns, '-4', 'addr', 'flush', 'dev', 'eth0');
-    this.ipns(h.ns, 'addr', 'add', cidr, 'dev', 'eth0');
-    if (gateway) this.ipns(h.ns, 'route', 'replace', 'default', 'via', gateway);
-    h.ip = cidr.split('/')[0];
-  }
+  /** Starts tcpdump on a host's interface; stop() returns the lines it printed. */
+  capture(h: Host, iface: string, filter: string): ReturnType<typeof probes.capture> { return probes.capture(this, h, iface, filter); }
+  /** `count` pings; true if all were answered. `extra`: more ping flags (e.g. -M do -s SIZE). */
+  ping(from: Host, to: string, count = 3, intervalS = 0.2, extra: string[] = []): boolean { return probes.ping(this, from, to, count, intervalS, extra); }
+  /** Pings `to` every `intervalS`; `stop` returns each reply's wall-clock ms and icmp_seq (same order), and how many were sent. */
+  pinger(from: Host, to: string, intervalS = 0.01): ReturnType<typeof probes.pinger> { return probes.pinger(this, from, to, intervalS); }
+  /** Starts a TCP echo server in `server` and a client in `client` talking over the overlay. */
+  tcp(client: Host, server: Host, serverIp: string, port = 7700): ReturnType<typeof probes.tcp> { return probes.tcp(this, client, server, serverIp, port); }
 
   note(text: string): void {
     appendFileSync(join(this.dir, 'notes'), `${new Date().toISOString()} ${text}\n`);
@@ -441,7 +258,7 @@ export class Lab {
 
   async destroy(): Promise<void> {
     for (const h of this.hosts) await this.stopAgent(h).catch(() => {});
-    const live = [...this.procs];
+    const live = [...this.procs.keys()];
     for (const p of live) if (p.exitCode === null) p.kill('SIGTERM');
     await Promise.race([Promise.all(live.map((p) => (p.exitCode !== null ? undefined : new Promise((r) => p.once('exit', r))))), sleep(3000)]);
     for (const p of live) if (p.exitCode === null) p.kill('SIGKILL');

@@ -15,7 +15,7 @@ import type { Counters } from './counters.js';
 import type { Effects } from './membership.js';
 import { readState } from './persistence.js';
 import { statusOf, type StatusReport } from './status.js';
-import type { UnderlayChange } from './underlay.js';
+import type { UnderlayRead } from './underlay.js';
 
 export type { AgentDeps };
 
@@ -149,7 +149,10 @@ export class Agent implements AgentHooks {
   }
 
   status(): StatusReport {
-    return statusOf(this.config, this.p, { clock: this.d.clock, filter: this.d.firewall?.report(), startedAt: this.startedAt, pid: process.pid });
+    const { clock, firewall, transport } = this.d;
+    return statusOf(this.config, this.p, {
+      clock, filter: firewall?.report(), discovery: transport.health(), startedAt: this.startedAt, pid: process.pid,
+    });
   }
 
   /** A membership change: the dataplane follows (fast path), the state file is written soon. */
@@ -174,16 +177,15 @@ export class Agent implements AgentHooks {
 
   // AgentHooks
 
-  /** After every read of the physical interface (the watcher logs a change). */
-  underlayRead(change: UnderlayChange | undefined): void {
+  /** After every read of the physical interface (the watcher logs what changed). */
+  underlayRead({ change, carrierBack }: UnderlayRead): void {
     const { addressing, announcer, loop } = this.p;
     addressing.setCanSend(this.d.transport.canBroadcast());
-    if (!change) return;
-    if (change.next !== undefined) {
+    if (carrierBack || change?.next !== undefined) {
       announcer.markFresh(); // we may have been cut off: peers answer with their news
       announcer.burst();
     }
-    loop.request(); // a peer may have claimed our new underlay address
+    if (change) loop.request(); // a peer may have claimed our new underlay address
   }
 
   established(): void {

@@ -28,7 +28,7 @@ import { AgentState } from './persistence.js';
 import { Relay } from './relay.js';
 import { Sender, type Identity } from './sender.js';
 import { Tenure } from './tenure.js';
-import { UnderlayWatcher, type UnderlayChange } from './underlay.js';
+import { UnderlayWatcher, type UnderlayRead } from './underlay.js';
 
 /** What an agent runs on: only main builds the real ones; tests give fakes. */
 export interface AgentDeps {
@@ -45,7 +45,7 @@ export interface AgentDeps {
 
 /** How components reach the agent: claim changes, and every read of the physical interface. */
 export interface AgentHooks extends AddressingEvents {
-  underlayRead(change: UnderlayChange | undefined): void;
+  underlayRead(read: UnderlayRead): void;
 }
 
 export interface Parts {

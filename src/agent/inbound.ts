@@ -42,6 +42,8 @@ const DUPLICATE_WINDOW_MS = 1000;
 const IMPOSTOR_LOG_EVERY_MS = 60_000;
 
 export class Inbound {
+  /** wall-clock ms of the last authenticated packet from another host, per channel (null: none yet) */
+  readonly lastPeerAt: { udp: number | null; raw: number | null } = { udp: null, raw: null };
   private readonly mismatchLogged = new Set<string>();
   private impostorLoggedAt = -Infinity;
   /** tag -> who sent it and from which physical MAC (to mark L2 adjacency on the raw copy) */
@@ -89,6 +91,7 @@ export class Inbound {
     const dup = this.seen(tag);
     if (dup) {
       d.counters.duplicates++;
+      if (dup.nodeId !== d.self.nodeId) this.heard(from);
       return isL2(from) ? this.adjacency(dup.nodeId, dup.physMac, from) : NO_EFFECTS;
     }
     const res = decode(packet, d.self.cluster, d.keys());
@@ -103,6 +106,7 @@ export class Inbound {
       this.checkOwnEcho(msg.seq, from);
       return NO_EFFECTS;
     }
+    this.heard(from);
     const adjacent = isL2(from) && (msg.type === 'announce' || msg.type === 'probe') ? this.adjacency(msg.nodeId, msg.physMac, from) : NO_EFFECTS;
     const seq = d.membership.peers.acceptSeq(msg.nodeId, msg.seq);
     if (seq !== 'new') {
@@ -113,6 +117,10 @@ export class Inbound {
     d.counters.received(msg.type);
     d.counters.verified(res.key.label);
     return merge(adjacent, this.act(msg, packet, from));
+  }
+
+  private heard(from: Endpoint): void {
+    this.lastPeerAt[isL2(from) ? 'raw' : 'udp'] = this.d.clock.now();
   }
 
   private act(msg: Message, packet: Buffer, from: Endpoint): Effects {

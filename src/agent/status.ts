@@ -7,6 +7,7 @@ import type { PeerTable } from '../peers/table.js';
 import type { ClusterKey } from '../wire/keyfile.js';
 import type { DataplaneStatus } from '../dataplane/reconcile.js';
 import type { FilterReport } from '../firewall/types.js';
+import type { ChannelHealth, TransportHealth } from '../discovery/transport.js';
 import type { AgentConfig } from './config.js';
 import type { CountersSnapshot } from './counters.js';
 import type { ForeignCluster } from './foreign.js';
@@ -30,6 +31,18 @@ export interface PeerReport {
   clockSkewMs: number | null;
 }
 
+/** One discovery channel (udp: signed UDP broadcasts; raw: raw L2 frames). */
+export interface ChannelReport {
+  /** up: open and working; down: wanted but not working (`error` says why); off: not used on this host */
+  state: 'up' | 'down' | 'off';
+  error: string | null;
+  /** ms since the last authenticated packet from another host on this channel; null: none since the agent started */
+  lastPeerPacketMs: number | null;
+  /** packets received on this channel (any, before authentication) */
+  received: number;
+  sendErrors: number;
+}
+
 export interface StatusReport {
   node: {
     id: string;
@@ -46,9 +59,12 @@ export interface StatusReport {
     claimedAt: string | null;
     /** the cluster VIP is on this host's bridge (kube-vip leader) */
     holdsVip: boolean;
+    /** the physical interface is up with carrier */
+    carrier: boolean;
   };
   cluster: { name: string; cidr: string; vip: string; vni: number; vxlanPort: number; discoveryPort: number };
   peers: PeerReport[];
+  discovery: { udp: ChannelReport; raw: ChannelReport };
   dataplane: {
     ready: boolean;
     lastReconcileAt: string | null;
@@ -76,17 +92,28 @@ export interface StatusReport {
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
 
+function channel(h: ChannelHealth, lastPeerAt: number | null, now: number): ChannelReport {
+  return {
+    state: h.state, error: h.error, lastPeerPacketMs: lastPeerAt === null ? null : Math.max(0, Math.round(now - lastPeerAt)),
+    received: h.received, sendErrors: h.sendErrors,
+  };
+}
+
 export interface StatusInput {
   config: AgentConfig;
   nodeId: string;
   mac: string;
   overlayIp: Ipv4 | undefined;
   underlayIp: Ipv4 | undefined;
+  carrier: boolean;
   addressState: string;
   pinned: boolean;
   claimedAt: number | undefined;
   vip: Ipv4;
   peers: PeerTable;
+  discovery: TransportHealth;
+  /** wall-clock ms of the last authenticated packet from another host, per channel */
+  lastPeerAt: { udp: number | null; raw: number | null };
   dataplane: DataplaneStatus;
   filter: FilterReport;
   keys: readonly ClusterKey[];
@@ -107,7 +134,7 @@ export function buildStatus(i: StatusInput): StatusReport {
       id: i.nodeId, overlayIp: i.overlayIp === undefined ? null : formatIpv4(i.overlayIp),
       underlayIp: i.underlayIp === undefined ? null : formatIpv4(i.underlayIp),
       interface: c.interface, bridge: c.bridge, vxlan: c.vxlanDevice, mac: i.mac, mtu: dp.mtu ?? null,
-      addressState: i.addressState, pinned: i.pinned, claimedAt: iso(i.claimedAt), holdsVip: dp.holdsVip,
+      addressState: i.addressState, pinned: i.pinned, claimedAt: iso(i.claimedAt), holdsVip: dp.holdsVip, carrier: i.carrier,
     },
     cluster: { name: c.cluster, cidr: formatCidr(c.cidr), vip: formatIpv4(i.vip), vni: c.vni, vxlanPort: c.vxlanPort, discoveryPort: c.discoveryPort },
     peers: i.peers.all().map((p) => ({
@@ -117,6 +144,7 @@ export function buildStatus(i: StatusInput): StatusReport {
       lastSeenAt: new Date(p.lastSeenAt).toISOString(), claimedAt: new Date(p.claimedAt).toISOString(), pinned: p.pinned,
       clockSkewMs: p.clockSkewMs === undefined ? null : Math.round(p.clockSkewMs),
     })),
+    discovery: { udp: channel(i.discovery.udp, i.lastPeerAt.udp, i.nowWall), raw: channel(i.discovery.raw, i.lastPeerAt.raw, i.nowWall) },
     dataplane: {
       ready: dp.ready, lastReconcileAt: iso(dp.lastAt), lastReconcileMs: dp.lastMs === undefined ? null : Math.round(dp.lastMs * 10) / 10,
       readySince: iso(dp.readySince), lastChangeAt: iso(dp.lastChangeAt),
@@ -139,12 +167,14 @@ export function buildStatus(i: StatusInput): StatusReport {
 
 /** The status of a running agent, read from its parts. */
 export function statusOf(
-  config: AgentConfig, p: Parts, env: { clock: Clock; filter: FilterReport | undefined; startedAt: number; pid: number },
+  config: AgentConfig, p: Parts,
+  env: { clock: Clock; filter: FilterReport | undefined; discovery: TransportHealth; startedAt: number; pid: number },
 ): StatusReport {
   const a = p.addressing;
   return buildStatus({
-    config, nodeId: p.identity.nodeId, mac: p.identity.mac, overlayIp: a.ip, underlayIp: p.underlay.ip, addressState: a.phase.kind,
-    pinned: a.isPinned, claimedAt: a.claimedAt, vip: p.vip, peers: p.membership.peers, dataplane: p.loop.status,
+    config, nodeId: p.identity.nodeId, mac: p.identity.mac, overlayIp: a.ip, underlayIp: p.underlay.ip, carrier: p.underlay.carrier,
+    addressState: a.phase.kind, pinned: a.isPinned, claimedAt: a.claimedAt, vip: p.vip, peers: p.membership.peers,
+    discovery: env.discovery, lastPeerAt: p.inbound.lastPeerAt, dataplane: p.loop.status,
     filter: env.filter ?? NO_FILTER, keys: p.sender.keys, unconfirmedClaims: a.unconfirmed, foreign: p.foreign.list(),
     forgotten: p.membership.tombstones.list(), counters: p.counters.snapshot(), nowWall: env.clock.now(), nowMono: env.clock.monotonic(),
     agent: { pid: env.pid, version: VERSION, startedAt: env.startedAt, stateFile: p.state.path, persistError: p.state.persistError },

@@ -20,6 +20,14 @@ export interface UnderlayChange {
   next: Ipv4 | undefined;
 }
 
+/** What one read of the physical interface found. */
+export interface UnderlayRead {
+  /** our IPv4 address changed */
+  change: UnderlayChange | undefined;
+  /** the link is up with carrier again after it was lost (or down): we may have missed news */
+  carrierBack: boolean;
+}
+
 export interface UnderlayDeps {
   kernel: Kernel;
   transport: Transport;
@@ -28,8 +36,8 @@ export interface UnderlayDeps {
   log: Logger;
   counters: Counters;
   retryMs: number;
-  /** after every read: the address change, if there was one */
-  onRead(change: UnderlayChange | undefined): void;
+  /** after every read */
+  onRead(read: UnderlayRead): void;
 }
 
 export class UnderlayWatcher implements UnderlayView {
@@ -37,6 +45,8 @@ export class UnderlayWatcher implements UnderlayView {
   prefix: number | undefined;
   physIndex: number | undefined;
   mac: string | undefined;
+  /** up with carrier (unknown: true until the first read) */
+  carrier = true;
   private readonly flight: SingleFlight;
   private retryTimer: TimerHandle | undefined;
   private stopped = false;
@@ -98,6 +108,13 @@ export class UnderlayWatcher implements UnderlayView {
     if (this.stopped) return;
     this.physIndex = link?.index;
     this.mac = link?.mac || undefined;
+    const carrier = link !== undefined && link.up && link.carrier;
+    const carrierBack = carrier && !this.carrier;
+    if (carrier !== this.carrier) {
+      if (carrier) this.d.log.info({ ifname: this.d.iface }, 'physical link has carrier again; announcing');
+      else this.d.log.warn({ ifname: this.d.iface, up: link?.up ?? false }, 'physical link lost carrier (cable, switch or NIC down)');
+      this.carrier = carrier;
+    }
     this.prefix = next?.prefix;
     const old = this.ip;
     this.ip = next?.address;
@@ -106,11 +123,11 @@ export class UnderlayWatcher implements UnderlayView {
     // on a recreated interface.
     transport.setLink(this.physIndex);
     transport.setSource(this.ip === undefined ? undefined : formatIpv4(this.ip));
-    if (old === this.ip) return this.d.onRead(undefined);
+    if (old === this.ip) return this.d.onRead({ change: undefined, carrierBack });
     const next4 = this.ip;
     if (old !== undefined && next4 !== undefined) this.d.counters.underlayChangesOwn++;
     this.d.log.info({ ifname: this.d.iface, old: old === undefined ? null : formatIpv4(old), new: next4 === undefined ? null : formatIpv4(next4) },
       next4 === undefined ? 'underlay address lost; waiting for a new one' : 'underlay address changed; announcing');
-    this.d.onRead({ old, next: next4 });
+    this.d.onRead({ change: { old, next: next4 }, carrierBack });
   }
 }

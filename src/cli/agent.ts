@@ -102,7 +102,7 @@ export async function runAgent(configPath: string | undefined, flags: Flags): Pr
   const store = new StateStore(cfg.agent.stateDir, nodeStateFs);
   let transport: UdpTransport;
   try {
-    transport = await UdpTransport.open(cfg.agent.discoveryPort);
+    transport = await UdpTransport.open(cfg.agent.discoveryPort, systemClock, { log });
   } catch (err) {
     throw new EdgeError('E_PORT', `cannot listen on UDP port ${cfg.agent.discoveryPort} for discovery: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
@@ -131,7 +131,6 @@ export async function runAgent(configPath: string | undefined, flags: Flags): Pr
     if (req.cmd === 'forget') return agent.forget(String(req.node ?? ''), req.force === true);
     throw new EdgeError('E_CONTROL', `unknown command ${req.cmd}`);
   });
-  if (transport.rawError) log.warn({ reason: transport.rawError }, 'raw L2 discovery is off; using UDP broadcast only');
 
   process.on('uncaughtException', (err) => {
     log.fatal({ ...errFields(err), stack: err.stack }, 'uncaught exception; exiting so the service manager restarts the agent');

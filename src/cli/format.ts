@@ -1,7 +1,7 @@
 // Layer: CLI presentation (pure). Contract: turns a StatusReport into the
 // aligned text a person reads at a glance (`status`, `peers`).
 
-import type { PeerReport, StatusReport } from '../agent/status.js';
+import type { ChannelReport, PeerReport, StatusReport } from '../agent/status.js';
 
 export function ago(ms: number): string {
   if (ms < 1000) return `${ms}ms ago`;
@@ -33,6 +33,12 @@ function peerRows(s: StatusReport, peers: PeerReport[]): string[][] {
   return [...rows, ...all.map(([, r]) => r)];
 }
 
+function channel(name: string, c: ChannelReport): string {
+  const state = c.state === 'up' ? 'up' : c.state === 'off' ? 'off' : 'DOWN';
+  const last = c.lastPeerPacketMs === null ? (c.state === 'off' ? '' : ', no peer packet yet') : `, last peer packet ${ago(c.lastPeerPacketMs)}`;
+  return `${name} ${state}${c.state !== 'up' && c.error ? ` (${c.error})` : ''}${last}`;
+}
+
 export function formatStatus(s: StatusReport): string {
   const stale = s.peers.filter((p) => p.state === 'stale').length;
   const f = s.filter;
@@ -42,16 +48,17 @@ export function formatStatus(s: StatusReport): string {
   const lines = [
     `cluster ${s.cluster.name}  overlay ${s.cluster.cidr}  VIP ${s.cluster.vip}${s.node.holdsVip ? ' (held by this host)' : ''}  VNI ${s.cluster.vni}`,
     `this host ${s.node.overlayIp ?? '(no overlay address yet)'} (${s.node.addressState}${s.node.pinned ? ', pinned' : ''})`
-      + ` via ${s.node.interface} ${s.node.underlayIp ?? '(no address)'}`
+      + ` via ${s.node.interface}${s.node.carrier ? '' : ' (NO CARRIER)'} ${s.node.underlayIp ?? '(no address)'}`
       + `  bridge ${s.node.bridge} mtu ${s.node.mtu ?? '?'}  dataplane ${s.dataplane.ready ? 'ready' : 'NOT READY'}`,
     `peers ${s.peers.length - stale} alive, ${stale} stale  ingress filter ${filter}`,
+    `discovery ${channel('udp', s.discovery.udp)}; ${channel('raw', s.discovery.raw)}`,
   ];
   if (s.dataplane.lastError) lines.push(`last error: ${s.dataplane.lastError}`);
   if (s.agent.persistError) lines.push(`state file error: ${s.agent.persistError}`);
   for (const c of s.security.foreignClusters.filter((x) => x.overlapping)) {
     lines.push(`WARNING: cluster "${c.name}" on this LAN (${c.from}) uses ${c.cidr}, which overlaps ${s.cluster.cidr}`);
   }
-  const dup = (s.counters as { duplicateNodeId?: number }).duplicateNodeId ?? 0;
+  const dup = s.counters.duplicateNodeId;
   if (dup > 0) lines.push(`WARNING: another host uses this node id (${dup} packets): cloned disk or state directory?`);
   if (s.security.unconfirmedClaims > 0) {
     lines.push(`note: ${s.security.unconfirmedClaims} claim(s) on our address were not confirmed when challenged (replays?)`);

@@ -1,12 +1,21 @@
 // Layer: discovery transport (raw L2). Contract: our packets as Ethernet
-// broadcast frames (own EtherType, native AF_PACKET) on the physical interface,
-// so hosts meet before they have IPv4 or when DHCP split one segment into
-// subnets. Reopened whenever the interface index changes.
+// broadcast frames (own EtherType, native AF_PACKET) on the physical
+// interface, so hosts meet before they have IPv4 or when DHCP split one
+// segment into subnets. A socket that reports an error (the link went down,
+// the NIC vanished) is closed; setLink() — called on every link event —
+// opens a new one at once, and a timer retries with backoff meanwhile.
 
+import type { Clock, TimerHandle } from '../clock.js';
+import { errnoName } from '../errors.js';
+import type { Logger } from '../log.js';
 import { openPacketSocket, type PacketSocket } from '../native/addon.js';
+import type { ChannelHealth } from './transport.js';
 
 /** IEEE 802 "Local Experimental Ethertype 1". */
 export const DISCOVERY_ETHERTYPE = 0x88b5;
+
+const RETRY_FIRST_MS = 250;
+const RETRY_MAX_MS = 8000;
 
 export type FrameHandler = (packet: Buffer, srcMac: string) => void;
 
@@ -34,37 +43,98 @@ export function unframe(f: Buffer): Buffer {
 export class RawChannel {
   private sock: PacketSocket | undefined;
   private index: number | undefined;
-  sendErrors = 0;
-  openError: string | undefined;
+  private error: string | null = null;
+  private retryTimer: TimerHandle | undefined;
+  private backoffMs = RETRY_FIRST_MS;
+  private lastReceivedAt: number | null = null;
+  private received = 0;
+  private sendErrors = 0;
+  private closed = false;
 
-  constructor(private readonly onPacket: FrameHandler, private readonly open: RawOpener = openRaw) {}
+  private readonly clock: Clock;
+  private readonly open: RawOpener;
+  private readonly log: Logger | undefined;
+  /** the last state logged: only changes are logged, not every retry */
+  private loggedDown = false;
 
+  constructor(private readonly onPacket: FrameHandler, o: { clock: Clock; log?: Logger | undefined; open?: RawOpener }) {
+    this.clock = o.clock;
+    this.log = o.log;
+    this.open = o.open ?? openRaw;
+  }
+
+  /** The physical interface (undefined: none): opens a socket on it unless one is open and working there. */
   setLink(index: number | undefined): void {
     if (index === this.index && (this.sock || index === undefined)) return;
+    this.drop();
+    this.index = index;
+    this.error = null;
+    if (index === undefined) return;
+    this.connect();
+  }
+
+  private connect(): void {
+    const index = this.index;
+    if (index === undefined || this.closed) return;
+    try {
+      const sock = this.open(index, (f, mac) => this.frameIn(f, mac), (errno) => this.failed(sock, errnoName(errno)));
+      this.sock = sock;
+      this.error = null;
+      if (this.loggedDown) this.log?.info({ channel: 'raw', ifindex: index }, 'raw L2 discovery socket open again');
+      this.loggedDown = false;
+    } catch (err) {
+      this.failed(undefined, (err as Error).message); // e.g. no CAP_NET_RAW: UDP discovery still works
+    }
+  }
+
+  private frameIn(f: Buffer, mac: string): void {
+    this.received++;
+    this.lastReceivedAt = this.clock.now();
+    this.backoffMs = RETRY_FIRST_MS;
+    this.onPacket(unframe(f), mac);
+  }
+
+  /** The socket receives nothing more: close it, and try again later unless a link event comes first. */
+  private failed(sock: PacketSocket | undefined, why: string): void {
+    if (sock && sock !== this.sock) return; // an old socket's last word
+    this.drop();
+    this.error = why;
+    if (!this.loggedDown) this.log?.warn({ channel: 'raw', ifindex: this.index, err: why }, 'raw L2 discovery socket failed; reopening');
+    this.loggedDown = true;
+    if (this.retryTimer || this.closed) return;
+    const delay = this.backoffMs;
+    this.backoffMs = Math.min(RETRY_MAX_MS, this.backoffMs * 2);
+    this.retryTimer = this.clock.setTimeout(() => {
+      this.retryTimer = undefined;
+      if (!this.sock) this.connect();
+    }, delay);
+  }
+
+  private drop(): void {
     this.sock?.close();
     this.sock = undefined;
-    this.index = index;
-    if (index === undefined) return;
-    try {
-      this.sock = this.open(index, (f, mac) => this.onPacket(unframe(f), mac), () => { this.sendErrors++; });
-      this.openError = undefined;
-    } catch (err) {
-      this.openError = (err as Error).message; // e.g. no CAP_NET_RAW: UDP discovery still works
-    }
   }
 
   get ready(): boolean {
     return this.sock !== undefined;
   }
 
+  health(): ChannelHealth {
+    const error = this.sock ? null : this.error ?? 'no physical interface';
+    return { state: this.sock ? 'up' : 'down', error, lastReceivedAt: this.lastReceivedAt, received: this.received, sendErrors: this.sendErrors };
+  }
+
   broadcast(packet: Buffer): void {
     if (!this.sock) return;
-    if (this.sock.send(frame(packet)) !== 0) this.sendErrors++;
+    const errno = this.sock.send(frame(packet));
+    if (errno !== 0) this.sendErrors++;
   }
 
   close(): void {
-    this.sock?.close();
-    this.sock = undefined;
+    this.closed = true;
+    this.retryTimer?.cancel();
+    this.retryTimer = undefined;
+    this.drop();
     this.index = undefined;
   }
 }

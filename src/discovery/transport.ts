@@ -11,6 +11,22 @@ export interface Endpoint {
 
 export const isL2 = (e: Endpoint): boolean => e.address.startsWith('l2:');
 
+/** How one discovery channel is doing (status, metrics, doctor). */
+export interface ChannelHealth {
+  /** up: open and working; down: wanted but not working (`error` says why); off: not used on this host */
+  state: 'up' | 'down' | 'off';
+  error: string | null;
+  /** wall-clock ms of the last packet received; null: none since the agent started */
+  lastReceivedAt: number | null;
+  received: number;
+  sendErrors: number;
+}
+
+export interface TransportHealth {
+  udp: ChannelHealth;
+  raw: ChannelHealth;
+}
+
 export interface Transport {
   /** Limited broadcast (255.255.255.255) out of the physical interface. */
   broadcast(packet: Buffer): void;
@@ -30,7 +46,7 @@ export interface Transport {
   canBroadcast(): boolean;
   /** Each packet is a buffer of its own, never reused by the transport: the handler may keep it. */
   onPacket(handler: (packet: Buffer, from: Endpoint) => void): void;
-  /** Packets that could not be sent (no source address, socket error). */
-  readonly sendErrors: number;
+  /** Each channel's state, last packet and errors. */
+  health(): TransportHealth;
   close(): Promise<void>;
 }

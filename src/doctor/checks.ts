@@ -3,7 +3,7 @@
 // of advice; with `fix`, repairable ones repair. An error is a failed check.
 
 import { formatCidr, formatIpv4, overlaps, parseCidr, type Cidr } from '../net/ipv4.js';
-import type { StatusReport } from '../agent/status.js';
+import type { ChannelReport, StatusReport } from '../agent/status.js';
 import type { Addr, Link } from '../kernel/types.js';
 import type { EthtoolFeature } from '../native/addon.js';
 import { VXLAN_OVERHEAD } from '../dataplane/devices.js';
@@ -103,6 +103,28 @@ const broadcast: Check = async (env, opt) => {
       id: 'broadcast', ok: false, detail: `no discovery packet of this cluster heard in ${opt.listenMs / 1000} s`,
       advice: 'start the agent on the other hosts, or allow broadcasts between them (VMware promiscuous mode, switch isolation)',
     };
+};
+
+/** silent this long while the other channel hears peers: deaf (3 announce periods) */
+const DEAF_MS = 15_000;
+
+/** Each discovery channel works: not down, and not deaf while the other one hears peers (a socket lost on a link flap). */
+const discovery: Check = async (env) => {
+  const d = env.status?.discovery;
+  if (!d) return { id: 'discovery', ok: true, detail: 'no agent answers: its discovery channels were not checked' };
+  const hears = (c: ChannelReport): boolean => c.lastPeerPacketMs !== null && c.lastPeerPacketMs < DEAF_MS;
+  const bad: string[] = [];
+  for (const [name, other] of [['udp', 'raw'], ['raw', 'udp']] as const) {
+    const c = d[name];
+    if (c.state === 'down') bad.push(`${name} is down (${c.error ?? 'no reason given'})`);
+    else if (c.state === 'up' && c.lastPeerPacketMs !== null && !hears(c) && hears(d[other])) {
+      bad.push(`${name} heard peers before but nothing for ${Math.round(c.lastPeerPacketMs / 1000)} s, while ${other} still does`);
+    }
+  }
+  const up = (['udp', 'raw'] as const).filter((n) => d[n].state === 'up');
+  return bad.length === 0
+    ? { id: 'discovery', ok: true, detail: `channels up: ${up.join(', ') || 'none'}` }
+    : { id: 'discovery', ok: false, detail: bad.join('; '), advice: 'check the NIC and cable (ip link), the firewall for UDP 9477; see the agent log' };
 };
 
 const mtu: Check = async (env) => {
@@ -256,7 +278,7 @@ const clock: Check = async (env) => {
   return { id: 'clock', ok: true, detail: skews.length ? `peers' clocks within ${Math.round(worst / 1000)} s of ours` : 'the clock looks sane' };
 };
 
-export const CHECKS: Check[] = [kernel, iface, broadcast, mtu, cidr, foreign, port, offloads, managers, clock];
+export const CHECKS: Check[] = [kernel, iface, broadcast, discovery, mtu, cidr, foreign, port, offloads, managers, clock];
 
 export async function runChecks(env: DoctorEnv, opt: DoctorOptions): Promise<CheckResult[]> {
   const out: CheckResult[] = [];

@@ -24,6 +24,8 @@ export interface Link {
   mtu: number;
   /** administratively up (IFF_UP) */
   up: boolean;
+  /** the link has carrier (IFF_LOWER_UP): a cable and a peer at its other end */
+  carrier: boolean;
   mac: string;
   master: number | undefined;
   vxlan: VxlanInfo | undefined;

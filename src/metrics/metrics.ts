@@ -81,6 +81,25 @@ export function buildRegistry(agent: MetricsSource): client.Registry {
     },
   });
   new client.Gauge({
+    name: 'edge_overlay_discovery_channel_up', help: 'Discovery channels (udp, raw) open and working: 1, or 0', labelNames: ['channel'],
+    registers: [r],
+    collect() {
+      const d = status().discovery;
+      for (const c of ['udp', 'raw'] as const) if (d[c].state !== 'off') this.set({ channel: c }, d[c].state === 'up' ? 1 : 0);
+    },
+  });
+  new client.Gauge({
+    name: 'edge_overlay_discovery_last_peer_packet_seconds', help: 'Seconds since a channel last carried an authenticated packet from a peer',
+    labelNames: ['channel'], registers: [r],
+    collect() {
+      const d = status().discovery;
+      for (const c of ['udp', 'raw'] as const) {
+        const ms = d[c].lastPeerPacketMs;
+        if (ms !== null) this.set({ channel: c }, ms / 1000);
+      }
+    },
+  });
+  new client.Gauge({
     name: 'edge_overlay_foreign_clusters_overlapping', help: 'Other clusters on the LAN whose overlay CIDR overlaps ours', registers: [r],
     collect() { this.set(status().security.foreignClusters.filter((c) => c.overlapping).length); },
   });

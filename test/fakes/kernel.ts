@@ -19,6 +19,8 @@ const ERRNO: Record<string, number> = {
 };
 
 interface FakeLink extends Link {
+  /** a cable in, and a peer at its other end (physical devices; others have carrier while up) */
+  cable: boolean;
   promote: boolean;
   /** a bridge whose MTU was set explicitly no longer follows its ports */
   mtuSet: boolean;
@@ -41,8 +43,19 @@ export class FakeKernel implements Kernel {
 
   addPhysical(name: string, mtu = 1500, mac = '52:54:00:00:00:01'): number {
     const index = this.nextIndex++;
-    this.linkMap.set(index, { index, name, kind: undefined, mtu, up: true, mac, master: undefined, vxlan: undefined, promote: false, mtuSet: false });
+    this.linkMap.set(index, {
+      index, name, kind: undefined, mtu, up: true, carrier: true, cable: true, mac, master: undefined, vxlan: undefined, promote: false, mtuSet: false,
+    });
+    this.emit({ type: 'link', op: 'new', index, name }); // a NIC plugged in is news
     return index;
+  }
+
+  /** Test control: the cable of a physical device pulled (false) or plugged back in (true). */
+  setCable(name: string, on: boolean): void {
+    const l = this.link(name);
+    if (!l || l.cable === on) return;
+    l.cable = on;
+    this.emit({ type: 'link', op: 'new', index: l.index, name });
   }
 
   /** The next `times` operations whose text contains `match` fail with `errname`. */
@@ -108,7 +121,7 @@ export class FakeKernel implements Kernel {
     let out: Link | undefined;
     await this.op(`get link ${name}`, false, () => {
       const l = this.link(name);
-      out = l ? { ...l, vxlan: l.vxlan ? { ...l.vxlan } : undefined } : undefined;
+      out = l ? { ...l, carrier: l.up && l.cable, vxlan: l.vxlan ? { ...l.vxlan } : undefined } : undefined;
     });
     return out;
   }
@@ -118,7 +131,7 @@ export class FakeKernel implements Kernel {
     await this.op(text, true, () => {
       if (this.link(name)) this.fail(text, 'EEXIST');
       const index = this.nextIndex++;
-      this.linkMap.set(index, { index, name, kind: 'bridge', mtu, up: false, mac, master: undefined, vxlan: undefined, promote: false, mtuSet: false });
+      this.linkMap.set(index, { index, name, kind: 'bridge', mtu, up: false, carrier: false, cable: true, mac, master: undefined, vxlan: undefined, promote: false, mtuSet: false });
       this.emit({ type: 'link', op: 'new', index, name });
     });
   }
@@ -130,7 +143,7 @@ export class FakeKernel implements Kernel {
       const lower = this.get(spec.link, text);
       const index = this.nextIndex++;
       this.linkMap.set(index, { // creation caps the MTU at lower - 50 silently; only setLink refuses more
-        index, name, kind: 'vxlan', mtu: Math.min(spec.mtu, lower.mtu - 50), up: false, mac: '0a:00:00:00:00:' + index.toString(16).padStart(2, '0'),
+        index, name, kind: 'vxlan', mtu: Math.min(spec.mtu, lower.mtu - 50), up: false, carrier: false, cable: true, mac: '0a:00:00:00:00:' + index.toString(16).padStart(2, '0'),
         master: undefined, promote: false, mtuSet: false, vxlan: { vni: spec.vni, port: spec.port, link: spec.link, local: undefined, learning: false },
       });
       this.fdbs.set(index, []);

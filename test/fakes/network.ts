@@ -7,7 +7,7 @@
 // (setLink), with or without IPv4. Delivery goes through the fake clock;
 // both paths can be partitioned, dropped (loss), captured and injected.
 
-import { isL2, type Endpoint, type Transport } from '../../src/discovery/transport.js';
+import { isL2, type ChannelHealth, type Endpoint, type Transport, type TransportHealth } from '../../src/discovery/transport.js';
 import type { FakeClock } from './clock.js';
 
 /** how a copy travels */
@@ -75,7 +75,9 @@ export class FakeLan {
   private later(to: FakeTransport, packet: Buffer, from: Endpoint): void {
     const raw = isL2(from);
     this.clock.setTimeout(() => {
-      if (!to.closed && (!raw || to.rawOpen)) to.handler?.(Buffer.from(packet), from);
+      if (to.closed || (raw && !to.rawOpen)) return;
+      to.heard(raw ? 'raw' : 'udp', this.clock.now());
+      to.handler?.(Buffer.from(packet), from);
     }, raw ? this.rawDelayMs : this.delayMs);
   }
 }
@@ -89,6 +91,7 @@ export class FakeTransport implements Transport {
   sendErrors = 0;
   /** sends that left (a broadcast counts once, whatever the paths) */
   sent = 0;
+  private readonly last = { udp: { at: null as number | null, n: 0 }, raw: { at: null as number | null, n: 0 } };
 
   constructor(private readonly lan: FakeLan, readonly mac: string) {}
 
@@ -107,6 +110,22 @@ export class FakeTransport implements Transport {
 
   canBroadcast(): boolean {
     return this.source !== undefined || this.rawOpen;
+  }
+
+  /** A packet arrived over `channel` (the LAN calls this). */
+  heard(channel: 'udp' | 'raw', at: number): void {
+    this.last[channel].at = at;
+    this.last[channel].n++;
+  }
+
+  health(): TransportHealth {
+    const ch = (up: boolean, error: string, c: { at: number | null; n: number }): ChannelHealth => (
+      { state: up ? 'up' : 'down', error: up ? null : error, lastReceivedAt: c.at, received: c.n, sendErrors: this.sendErrors });
+    return {
+      udp: ch(this.source !== undefined, 'no IPv4 address on the physical interface', this.last.udp),
+      raw: this.lan.raw ? ch(this.rawOpen, 'no physical interface', this.last.raw)
+        : { state: 'off', error: 'raw L2 discovery is disabled', lastReceivedAt: null, received: 0, sendErrors: 0 },
+    };
   }
 
   onPacket(handler: (packet: Buffer, from: Endpoint) => void): void {

@@ -2,7 +2,7 @@
 // 100.64.192.9 in cluster "edge", dataplane ready, no peers), fresh on every
 // call. Each section can be overridden field by field; peers are replaced.
 
-import type { PeerReport, StatusReport } from '../../src/agent/status.js';
+import type { ChannelReport, PeerReport, StatusReport } from '../../src/agent/status.js';
 import { Counters } from '../../src/agent/counters.js';
 
 export interface StatusOverrides {
@@ -10,14 +10,19 @@ export interface StatusOverrides {
   peers?: PeerReport[];
   dataplane?: Partial<StatusReport['dataplane']>;
   filter?: Partial<StatusReport['filter']>;
+  discovery?: { udp?: Partial<ChannelReport>; raw?: Partial<ChannelReport> };
   agent?: Partial<StatusReport['agent']>;
 }
 
 export function statusReport(over: StatusOverrides = {}): StatusReport {
   return {
-    node: { id: 'a'.repeat(32), overlayIp: '100.64.192.9', underlayIp: '10.0.0.2', interface: 'eth0', bridge: 'scbr-100', vxlan: 'scvx-100', mac: '02:00:00:00:00:01', mtu: 1450, addressState: 'established', pinned: false, claimedAt: null, holdsVip: false, ...over.node },
+    node: { id: 'a'.repeat(32), overlayIp: '100.64.192.9', underlayIp: '10.0.0.2', interface: 'eth0', bridge: 'scbr-100', vxlan: 'scvx-100', mac: '02:00:00:00:00:01', mtu: 1450, addressState: 'established', pinned: false, claimedAt: null, holdsVip: false, carrier: true, ...over.node },
     cluster: { name: 'edge', cidr: '100.64.192.0/24', vip: '100.64.192.1', vni: 100, vxlanPort: 4789, discoveryPort: 9477 },
     peers: over.peers ?? [],
+    discovery: {
+      udp: { state: 'up', error: null, lastPeerPacketMs: 900, received: 10, sendErrors: 0, ...over.discovery?.udp },
+      raw: { state: 'up', error: null, lastPeerPacketMs: 900, received: 10, sendErrors: 0, ...over.discovery?.raw },
+    },
     dataplane: { ready: true, lastReconcileAt: '2026-01-01T00:00:00.000Z', lastReconcileMs: 1, readySince: '2026-01-01T00:00:00.000Z', lastChangeAt: '2026-01-01T00:00:00.000Z', fdbEntries: 2, neighEntries: 1, lastError: null, ...over.dataplane },
     filter: { mode: 'filtered', allowed: 1, droppedPackets: 3, error: null, ...over.filter },
     security: { keys: [], unconfirmedClaims: 0, foreignClusters: [], forgotten: [] },

@@ -21,7 +21,11 @@ const MTU = 9000; // eth0's
 const BR_MAC = '02:aa:bb:cc:dd:ee';
 const VX = { vni: 100, port: 4789, mtu: MTU - 50 };
 
-interface Env { eth0: number }
+interface Env {
+  eth0: number;
+  /** pulls eth0's cable (false) or plugs it back in (true): the far end of the link goes down or up */
+  cable(on: boolean): Promise<void>;
+}
 type Case = (k: Kernel, env: Env) => Promise<void>;
 
 async function refused(p: Promise<unknown>, errname: string): Promise<void> {
@@ -244,6 +248,14 @@ const cases: Record<string, Case> = {
       { type: 'link', op: 'del', index: vx, name: 'scvx-100' },
     ]);
   },
+  'reports carrier: lost when the cable is pulled (a link event says so), back when it is plugged in': async (k, env) => {
+    expect((await k.linkByName('eth0'))!.carrier).toBe(true);
+    await reports(k, () => env.cable(false), () => [{ type: 'link', op: 'new', index: env.eth0 }]);
+    await until('carrier to go', async () => (await k.linkByName('eth0'))!.carrier === false || undefined, 3000, 5);
+    expect((await k.linkByName('eth0'))!.up).toBe(true); // still administratively up
+    await reports(k, () => env.cable(true), () => [{ type: 'link', op: 'new', index: env.eth0 }]);
+    await until('carrier to come back', async () => (await k.linkByName('eth0'))!.carrier || undefined, 3000, 5);
+  },
 };
 
 // ---- the two kernels ---------------------------------------------------------
@@ -252,7 +264,7 @@ describe('kernel contract: fake kernel', () => {
   for (const [title, run] of Object.entries(cases)) {
     it(title, () => {
       const k = new FakeKernel();
-      return run(k, { eth0: k.addPhysical('eth0', MTU) });
+      return run(k, { eth0: k.addPhysical('eth0', MTU), cable: async (on) => k.setCable('eth0', on) });
     });
   }
 });
@@ -317,7 +329,8 @@ describe.skipIf(why !== undefined)('kernel contract: real kernel', () => {
   for (const [title, run] of Object.entries(cases)) {
     it(title, async () => {
       reset();
-      return run(rk.kernel, { eth0: (await rk.kernel.linkByName('eth0'))!.index });
+      const cable = async (on: boolean): Promise<void> => { ipn('link', 'set', 'eth0p', on ? 'up' : 'down'); };
+      return run(rk.kernel, { eth0: (await rk.kernel.linkByName('eth0'))!.index, cable });
     });
   }
 });

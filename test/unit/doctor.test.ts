@@ -7,7 +7,7 @@ import type { EthtoolFeature } from '../../src/native/addon.js';
 import { peerReport, statusReport } from '../fakes/status.js';
 
 const link = (index: number, name: string, kind: string | undefined, mtu: number, up = true): Link =>
-  ({ index, name, kind, mtu, up, mac: '02:00:00:00:00:01', master: undefined, vxlan: undefined });
+  ({ index, name, kind, mtu, up, carrier: up, mac: '02:00:00:00:00:01', master: undefined, vxlan: undefined });
 
 interface Fake extends DoctorEnv {
   set: string[][];
@@ -49,7 +49,7 @@ const byId = (rs: CheckResult[], id: string): CheckResult => rs.find((r) => r.id
 describe('doctor', () => {
   it('passes every check on a healthy host, and prints ✓ lines', async () => {
     const rs = await runChecks(fakeEnv(), opts);
-    expect(rs.map((r) => r.id)).toEqual(['kernel', 'interface', 'broadcast', 'mtu', 'cidr', 'other-clusters', 'vxlan-port', 'offloads', 'network-managers', 'clock']);
+    expect(rs.map((r) => r.id)).toEqual(['kernel', 'interface', 'broadcast', 'discovery', 'mtu', 'cidr', 'other-clusters', 'vxlan-port', 'offloads', 'network-managers', 'clock']);
     expect(rs.filter((r) => !r.ok)).toEqual([]);
     expect(formatChecks(rs)).toContain('✓ interface: eth0 is up with 10.0.0.2/24');
   });
@@ -95,5 +95,22 @@ describe('doctor', () => {
     expect(byId(rs, 'broadcast')).toMatchObject({ ok: true, detail: 'the agent hears 1 peer' });
     expect(byId(rs, 'clock')).toMatchObject({ ok: false, detail: "a peer's clock is 600 s off ours" });
     expect(byId(rs, 'mtu')).toMatchObject({ ok: false, detail: 'full-size (1500) frames to 10.0.0.3 do not get through' });
+  });
+
+  it.each([
+    [{ raw: { state: 'down' as const, error: 'ENETDOWN' } }, 'raw is down (ENETDOWN)'],
+    [{ udp: { state: 'down' as const, error: 'no IPv4 address on the physical interface' } }, 'udp is down (no IPv4 address on the physical interface)'],
+    // the socket lost on a link flap: raw heard peers once, now only udp does
+    [{ raw: { lastPeerPacketMs: 40_000 }, udp: { lastPeerPacketMs: 800 } }, 'raw heard peers before but nothing for 40 s, while udp still does'],
+  ])('reports a dead discovery channel from the agent\'s view (%o)', async (discovery, detail) => {
+    const r = byId(await runChecks(fakeEnv({ status: statusReport({ discovery }) }), opts), 'discovery');
+    expect(r).toMatchObject({ ok: false, detail });
+    expect(r.advice).toBeTruthy();
+  });
+
+  it('passes the discovery check when both channels hear peers, or raw is off on this host', async () => {
+    expect(byId(await runChecks(fakeEnv({ status: statusReport() }), opts), 'discovery')).toMatchObject({ ok: true, detail: 'channels up: udp, raw' });
+    const off = statusReport({ discovery: { raw: { state: 'off', lastPeerPacketMs: null } } });
+    expect(byId(await runChecks(fakeEnv({ status: off }), opts), 'discovery')).toMatchObject({ ok: true, detail: 'channels up: udp' });
   });
 });

@@ -56,6 +56,7 @@ describe('status formatting', () => {
       'cluster edge  overlay 100.64.192.0/24  VIP 100.64.192.1  VNI 100',
       'this host 100.64.192.20 (established) via eth0 10.0.0.2  bridge scbr-100 mtu 1450  dataplane ready',
       'peers 1 alive, 1 stale  ingress filter filtered (2 peers may send VXLAN, 0 packets dropped)',
+      'discovery udp up, last peer packet 900ms ago; raw up, last peer packet 900ms ago',
       '',
       'OVERLAY IP      UNDERLAY IP  STATE  LAST SEEN  NODE',
       '100.64.192.3    10.0.0.3     alive  850ms ago  bbbbbbbbbbbb',

@@ -84,6 +84,15 @@ describe('metrics', () => {
     expect(text).toContain('edge_overlay_last_reconcile_timestamp_seconds 1767225600');
     expect(text).toContain('edge_overlay_process_resident_memory_bytes');
   });
+
+  it('exposes each discovery channel: up or not, and how long since it carried a peer packet', async () => {
+    const st = statusReport({ discovery: { udp: { lastPeerPacketMs: 1500 }, raw: { state: 'down', error: 'ENETDOWN', lastPeerPacketMs: 42_000 } } });
+    const text = await buildRegistry({ status: () => st, counters: new Counters() }).metrics();
+    for (const line of [
+      'edge_overlay_discovery_channel_up{channel="udp"} 1', 'edge_overlay_discovery_channel_up{channel="raw"} 0',
+      'edge_overlay_discovery_last_peer_packet_seconds{channel="udp"} 1.5', 'edge_overlay_discovery_last_peer_packet_seconds{channel="raw"} 42',
+    ]) expect(text).toContain(line);
+  });
 });
 
 describe('shipped files', () => {

@@ -80,6 +80,7 @@ export function toLink(m: RtMessage): Link | undefined {
     kind: info.kind,
     mtu: attrs.mtu ?? 0,
     up: Boolean(data.flags?.up),
+    carrier: Boolean(data.flags?.lowerUp),
     mac: attrs.address && attrs.address.length === 6 ? formatMac(attrs.address) : '',
     master: attrs.master || undefined,
     vxlan: info.vxlan,

@@ -1,0 +1,85 @@
+// Lab (traffic probes). Contract: ping, a timed pinger, a long-lived TCP
+// echo probe and tcpdump, each run inside a host namespace through the lab
+// (so destroy() ends them) and read back from its log file.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { ROOT, sleep, until } from './shell.js';
+import type { Lab } from './lab.js';
+import type { Host } from './types.js';
+
+export const TCP_PROBE = join(ROOT, 'scripts', 'lab', 'tcp-probe.mjs');
+
+/** What a long-lived TCP probe saw (scripts/lab/tcp-probe.mjs). */
+export interface TcpResult {
+  /** bytes the client sent, got back, and the server received */
+  sent: number;
+  echoed: number;
+  received: number;
+  /** every echoed byte was the one sent at its offset */
+  intact: boolean;
+  maxGapMs: number;
+  error: string | null;
+  closed: boolean;
+}
+
+export function ping(lab: Lab, from: Host, to: string, count: number, intervalS: number, extra: string[] = []): boolean {
+  return lab.exec(from, ['ping', ...extra, '-c', String(count), '-i', String(intervalS), '-W', '1', '-q', to], true).includes(` ${count} received`);
+}
+
+export function pinger(lab: Lab, from: Host, to: string, intervalS: number): { stop: () => Promise<{ replies: number[]; seqs: number[]; sent: number }> } {
+  const log = join(from.dir, `ping-${Date.now()}-${randomBytes(2).toString('hex')}.log`);
+  const p = lab.spawnIn(from.ns, ['ping', '-D', '-i', String(intervalS), '-W', '1', to], log);
+  return {
+    stop: async () => {
+      const gone = new Promise<void>((r) => p.once('exit', () => r()));
+      p.kill('SIGINT');
+      await gone;
+      const text = readFileSync(log, 'utf8');
+      const lines = [...text.matchAll(/^\[(\d+\.\d+)\] \d+ bytes from .*?icmp_seq=(\d+)/gm)];
+      const replies = lines.map((m) => Number(m[1]) * 1000);
+      const seqs = lines.map((m) => Number(m[2]));
+      const sent = Number(/(\d+) packets transmitted/.exec(text)?.[1] ?? 0);
+      return { replies, seqs, sent };
+    },
+  };
+}
+
+export async function capture(lab: Lab, h: Host, iface: string, filter: string): Promise<{ stop: () => Promise<string[]> }> {
+  const log = join(h.dir, `tcpdump-${iface}-${randomBytes(2).toString('hex')}.log`);
+  const p = lab.spawnIn(h.ns, ['tcpdump', '-l', '-n', '-e', '-i', iface, filter], log);
+  await until('tcpdump to listen', () => (existsSync(log) && readFileSync(log, 'utf8').includes('listening on')) || undefined, 5000, 20);
+  return {
+    stop: async () => {
+      await sleep(200);
+      const gone = new Promise<void>((r) => p.once('exit', () => r()));
+      p.kill('SIGINT');
+      await gone;
+      return readFileSync(log, 'utf8').split('\n').filter((l) => /^\d\d:\d\d/.test(l));
+    },
+  };
+}
+
+export async function tcp(lab: Lab, client: Host, server: Host, serverIp: string, port: number): Promise<{ stop: () => Promise<TcpResult> }> {
+  const srvOut = join(server.dir, `tcp-server-${Date.now()}.log`);
+  const printed = (f: string, what: string) => () => (existsSync(f) && readFileSync(f, 'utf8').includes(what)) || undefined;
+  const srv = lab.spawnIn(server.ns, [process.execPath, TCP_PROBE, 'server', String(port)], srvOut);
+  await until('the TCP probe server to listen', printed(srvOut, '"listening"'), 5000);
+  const out = join(client.dir, `tcp-client-${Date.now()}.log`);
+  const cli = lab.spawnIn(client.ns, [process.execPath, TCP_PROBE, 'client', serverIp, String(port), '20'], out);
+  await until('the TCP probe client to connect', printed(out, '"connected"'), 5000);
+  const lastLine = (f: string): Record<string, unknown> => JSON.parse(readFileSync(f, 'utf8').trim().split('\n').at(-1) || '{}') as Record<string, unknown>;
+  return {
+    stop: async () => {
+      // the client stops sending and drains its echoes before it reports
+      const gone = new Promise<void>((r) => cli.once('exit', () => r()));
+      cli.kill('SIGTERM');
+      await gone;
+      const srvGone = new Promise<void>((r) => srv.once('exit', () => r()));
+      srv.kill('SIGTERM');
+      await srvGone;
+      return { ...(lastLine(out) as Omit<TcpResult, 'received'>), received: Number(lastLine(srvOut).received ?? NaN) };
+    },
+  };
+}
