@@ -6,6 +6,8 @@
 // reach onFrame(buf, srcMac) from the event loop via uv_poll. Errors are
 // returned as positive errnos (send) or reported as onFrame(null, errno);
 // after a reported error the socket receives nothing more: close it.
+// pause()/resume() stop and restart reading (a flood waits, and is dropped,
+// in the kernel).
 // No policy here: framing, authentication and dedup live in TypeScript.
 #include "common.h"
 #include <uv.h>
@@ -26,6 +28,8 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     Napi::Function f = DefineClass(env, "PacketSocket", {
       InstanceMethod<&PacketSocket::Send>("send"),
       InstanceMethod<&PacketSocket::Close>("close"),
+      InstanceMethod<&PacketSocket::Pause>("pause"),
+      InstanceMethod<&PacketSocket::Resume>("resume"),
     });
     exports.Set("PacketSocket", f);
   }
@@ -142,6 +146,17 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
       n = sendto(fd_, data.Data(), data.Length(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
     } while (n < 0 && errno == EINTR);
     return Napi::Number::New(env, n < 0 ? errno : 0);
+  }
+
+  // Stop / start reading: frames wait in the kernel (which drops what no longer fits).
+  Napi::Value Pause(const Napi::CallbackInfo& info) {
+    if (poll_) uv_poll_stop(poll_);
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Resume(const Napi::CallbackInfo& info) {
+    if (poll_ && fd_ >= 0) uv_poll_start(poll_, UV_READABLE, OnReadable);
+    return info.Env().Undefined();
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {

@@ -4,14 +4,18 @@
 # The package holds what scripts/install.sh --files-only installs; its
 # postinst writes a default config and a fresh cluster key only where none
 # exist, then enables the service. It needs Node.js 20 on the host (Debian's
-# own nodejs is older, so it is not a dependency) and recommends nftables.
+# own nodejs is older, so it is not a dependency) and depends on nftables
+# (the agent does not report READY without its VXLAN ingress filter) and
+# iproute2. Every file in it is root:root, writable by its owner only.
 set -euo pipefail
+umask 022
 cd "$(dirname "$0")/.."
 OUT=$(realpath "${1:-.}")
 VERSION=$(node -p "require('./package.json').version")
 ARCH=$(dpkg --print-architecture)
 STAGE=$(mktemp -d)
 trap 'rm -rf "$STAGE"' EXIT
+chmod 755 "$STAGE" # the package's ./ (mktemp made it 0700)
 
 bash scripts/install.sh --destdir "$STAGE" --files-only --no-start >/dev/null
 mkdir -p "$STAGE/DEBIAN"
@@ -20,8 +24,7 @@ Package: edge-overlay
 Version: $VERSION
 Architecture: $ARCH
 Maintainer: edge-overlay maintainers <edge-overlay@example.invalid>
-Depends: iproute2
-Recommends: nftables
+Depends: nftables, iproute2
 Section: net
 Priority: optional
 Description: VXLAN overlay with stable overlay IPs for edge Kubernetes hosts

@@ -7,6 +7,7 @@
 #
 #   configure.sh ETC_DIR RELEASE_DIR KEYGEN [IFACE] [KEYFILE]
 set -eu
+umask 077 # nothing here is for other users' eyes until chmod says so
 ETC=$1 REL=$2 KEYGEN=$3 IFACE=${4:-} KEYFILE=${5:-}
 mkdir -p "$ETC"
 chmod 700 "$ETC"
@@ -21,7 +22,8 @@ if [ ! -f "$ETC/cluster.key" ]; then
     install -m 600 "$KEYFILE" "$ETC/cluster.key"
     echo "installed the cluster key from $KEYFILE"
   else
-    (umask 077; sh -c "$KEYGEN" > "$ETC/cluster.key")
+    sh -c "$KEYGEN" > "$ETC/cluster.key"
+    chmod 600 "$ETC/cluster.key"
     echo "generated a new cluster key in $ETC/cluster.key: copy it to every other host of the cluster"
   fi
 fi

@@ -13,7 +13,11 @@
 # cluster key (0600; copied from --key-file, else freshly generated).
 # --uninstall removes the program, unit and drop-ins; --purge also the
 # configuration, keys and state (the persisted overlay address!).
+# Everything installed is root:root (when run as root) and writable by its
+# owner only — files 0644/0755, directories 0755 — whatever the checkout's
+# owner and modes and the caller's umask: the agent runs as root.
 set -euo pipefail
+umask 022
 cd "$(dirname "$0")/.."
 SRC=$(pwd)
 
@@ -33,7 +37,7 @@ while [ $# -gt 0 ]; do
     --no-start) START=0; shift ;;
     --uninstall) UNINSTALL=1; shift ;;
     --purge) PURGE=1; shift ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -62,6 +66,7 @@ fi
 NODE=$(command -v node) || { echo "install.sh: node (Node.js 20) is not on PATH" >&2; exit 1; }
 
 # 1. the program: our files plus the production dependency tree, as built here
+rm -rf "$OPT.new" # never build on a leftover someone else may have filled
 mkdir -p "$OPT.new"
 cp -a package.json README.md dist "$OPT.new/"
 rm -rf "$OPT.new/dist/scripts" # the lab and demo are not part of a release
@@ -75,6 +80,12 @@ npm ls --omit=dev --all --parseable 2>/dev/null | tail -n +2 | while read -r dir
   cp -a "$dir" "$OPT.new/$rel"
 done
 rm -rf "$OPT.new/node_modules/netlink/build/Release/obj.target" "$OPT"
+# cp -a kept the checkout's owner and modes: a user who owns the checkout
+# must not own (and so be able to change) code that runs as root
+if [ "$(id -u)" = 0 ]; then chown -R -h 0:0 "$OPT.new"; fi
+find "$OPT.new" -type d -exec chmod 755 {} +
+find "$OPT.new" -type f -perm /111 -exec chmod 755 {} +
+find "$OPT.new" -type f ! -perm /111 -exec chmod 644 {} +
 mv "$OPT.new" "$OPT"
 
 # 2. the command, the unit, the drop-ins
@@ -85,6 +96,7 @@ chmod 755 "$BIN"
 install -m 644 systemd/edge-overlay.service "$UNIT"
 install -m 644 systemd/10-edge-overlay-unmanaged.network "$NETWORKD"
 install -m 644 systemd/edge-overlay-unmanaged.conf "$NM"
+if [ "$(id -u)" = 0 ]; then chown 0:0 "$BIN" "$UNIT" "$NETWORKD" "$NM"; fi
 
 # 3. configuration and key, only where none exist
 if [ "$FILES_ONLY" = 0 ]; then

@@ -13,6 +13,7 @@ import { mesh, type MeshRun } from './mesh.js';
 import { footprint, type FootprintRun } from './footprint.js';
 import { scale, type ScaleRun } from './scale.js';
 import { datapath, type DatapathRun } from './datapath.js';
+import { flood, type FloodRun } from './flood.js';
 import { writeReport } from './report.js';
 
 export interface Results {
@@ -25,6 +26,7 @@ export interface Results {
   footprint?: FootprintRun;
   scale?: ScaleRun;
   datapath?: DatapathRun;
+  flood?: FloodRun;
 }
 
 const args = process.argv.slice(2);
@@ -33,8 +35,8 @@ const only = args.includes('--only') ? (args[args.indexOf('--only') + 1] ?? '').
 const want = (name: string): boolean => !only || only.includes(name);
 
 const plan = quick
-  ? { trials: 2, meshSizes: [[3, 1], [5, 1]] as [number, number][], footprintS: 5, settleS: 1, scalePeers: 50, scaleRounds: 1, iperfS: 1, iperfRounds: 1 }
-  : { trials: 15, meshSizes: [[3, 3], [10, 3], [30, 3]] as [number, number][], footprintS: 60, settleS: 13, scalePeers: 200, scaleRounds: 5, iperfS: 2, iperfRounds: 7 };
+  ? { trials: 2, meshSizes: [[3, 1], [5, 1]] as [number, number][], footprintS: 5, settleS: 1, scalePeers: 50, scaleRounds: 1, iperfS: 1, iperfRounds: 1, floodTrials: 1 }
+  : { trials: 15, meshSizes: [[3, 3], [10, 3], [30, 3]] as [number, number][], footprintS: 60, settleS: 13, scalePeers: 200, scaleRounds: 5, iperfS: 2, iperfRounds: 7, floodTrials: 10 };
 
 async function main(): Promise<void> {
   if (args.includes('--report-only')) {
@@ -76,6 +78,10 @@ async function main(): Promise<void> {
       step(`data path: iperf3 ${plan.iperfS} s x ${plan.iperfRounds} rounds`);
       results.datapath = await datapath(plan.iperfS, plan.iperfRounds);
     }
+  }
+  if (want('flood')) {
+    step(`renumbering under a forged-announcement flood: ${plan.floodTrials} quiet and ${plan.floodTrials} flooded trials, interleaved`);
+    results.flood = await flood(plan.floodTrials);
   }
   results.durationS = Math.round((Date.now() - t0) / 1000);
   mkdirSync(join(ROOT, 'bench'), { recursive: true });

@@ -1,8 +1,9 @@
 // Benchmark 4: scale of the control path. A load generator holding the
 // cluster key plays N peers (distinct node ids, underlay addresses on the
-// LAN). Measured from its first packet: until the agent's kernel holds
-// every flood + unicast FDB entry and neighbour entry; then, after all N
-// renumber at once, until every FDB entry points at the new addresses and
+// LAN, each answering the agent's first-contact challenge). Measured from
+// its first packet: until the agent's kernel holds every flood + unicast FDB
+// entry and neighbour entry (one challenge round trip included); then,
+// after all N renumber at once, until every FDB entry points at the new addresses and
 // the old flood entries are gone. Times come from netlink events seen by
 // `ip -ts monitor neigh` in the agent's namespace (C and fast: a watcher in
 // Node would add its own parsing lag to 600+ events on a 2-core machine).
@@ -77,19 +78,22 @@ async function round(lab: Lab, n: number): Promise<{ program?: number; reprogram
   const peers: CrowdPeer[] = crowd(n, st.cluster.cidr, [parseIpv4(agentIp)!], lanPrefix);
   const log = join(agentHost.dir, `monitor-${Date.now()}.log`);
   const watcher = lab.spawnIn(agentHost.ns, ['ip', '-ts', 'monitor', 'neigh'], log); // tracked: destroy() ends it if a step throws
+  // every fake peer sends from its own underlay address (before and after the storm), as real ones would
+  const addrs = peers.flatMap((p) => [p.first, p.storm]).map((a) => `addr replace ${a}/16 dev eth0`).join('\n');
+  lab.exec(crowdHost, ['ip', '-batch', '-'], false, `${addrs}\n`);
   await sleep(200); // the monitor subscribes at once; nothing is programmed before the crowd speaks
-  const gen = (phase: string): { t0: number; t1: number } => {
-    const out = lab.exec(crowdHost, [process.execPath, BIN('loadgen'), lab.keyFile, 'bench', st.cluster.cidr, String(n), agentIp, lanPrefix, phase, crowdHost.ip!]);
+  const gen = (phase: string, serveMs: number): { t0: number; t1: number } => {
+    const out = lab.exec(crowdHost, [process.execPath, BIN('loadgen'), lab.keyFile, 'bench', st.cluster.cidr, String(n), agentIp, lanPrefix, phase, String(serveMs)]);
     return JSON.parse(out) as { t0: number; t1: number };
   };
   const events = (): Ev[] => parseMonitor(readFileSync(log, 'utf8'));
   const programmed = (f: Set<string>, nb: Map<string, string>): boolean =>
     peers.every((p) => f.has(`${ZERO}/${p.first}`) && f.has(`${p.mac}/${p.first}`) && nb.get(formatIpv4(p.overlayIp)) === p.mac);
   const moved = (f: Set<string>): boolean => peers.every((p) => f.has(`${ZERO}/${p.storm}`) && f.has(`${p.mac}/${p.storm}`) && !f.has(`${ZERO}/${p.first}`));
-  const a = gen('first');
+  const a = gen('first', 3000); // the agent challenges each stranger once (first contact): the crowd answers
   const tProg = await until('the crowd to be programmed', () => firstTime(events(), a.t0, programmed), 15_000, 50).catch(() => undefined);
   await sleep(500);
-  const b = gen('storm');
+  const b = gen('storm', 500);
   const tRe = await until('the crowd to be reprogrammed', () => firstTime(events(), b.t0, (f) => moved(f)), 15_000, 50).catch(() => undefined);
   watcher.kill('SIGTERM');
   const status = (await lab.status(agentHost)).counters;

@@ -74,6 +74,11 @@ export class DhcpServer {
    */
   async moveReservations(hs: Host[]): Promise<void> {
     for (const h of hs) h.ip = `${this.lab.net(this.lab.segmentOf(h))}.${this.nextIp++}`;
+    await this.reload();
+  }
+
+  /** Writes the host file; a running server rereads it (SIGHUP) before this resolves. */
+  async reload(): Promise<void> {
     this.writeReservations();
     if (!this.running) return;
     const from = this.logLines().length;

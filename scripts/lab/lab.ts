@@ -7,8 +7,8 @@
 // namespaces and files. Traffic never leaves the namespaces it created.
 // The verbs below are the one API the demo, tests and benchmarks use; the
 // work is in dhcp.ts (server and clients), physical.ts (links, NICs, MTU,
-// firewall, power), probes.ts (ping, TCP, tcpdump) and agents.ts; etcd.ts
-// adds an etcd cluster on the overlay.
+// firewall, power), probes.ts (ping, TCP, tcpdump), pods.ts (second
+// interfaces) and agents.ts; etcd.ts adds an etcd cluster on the overlay.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,13 +21,16 @@ import { ROOT, endProcess, sh, sleep } from './shell.js';
 import * as dhcp from './dhcp.js';
 import * as physical from './physical.js';
 import * as probes from './probes.js';
+import { addPod, type Pod } from './pods.js';
 import { AGENT_BIN, agentCommand, converged } from './agents.js';
 import type { Host, LabOptions } from './types.js';
 
 export { ROOT, have, sh, sleep, until } from './shell.js';
 export { TCP_PROBE, type TcpResult } from './probes.js';
 export { AGENT_BIN, labUnavailable } from './agents.js';
+export { cpuTicks, cpuWindow, type CpuWindow } from './procstat.js';
 export type { Host, LabOptions } from './types.js';
+export type { Pod } from './pods.js';
 
 export class Lab {
   readonly prefix = `eo${randomBytes(2).toString('hex')}`;
@@ -40,6 +43,7 @@ export class Lab {
   /** every live process the lab started, with its namespace */
   private readonly procs = new Map<ChildProcess, string>();
   private namespaces: string[] = [];
+  private pods = 0;
 
   constructor(private readonly opts: LabOptions) {
     this.base = opts.subnet ?? 77;
@@ -70,7 +74,8 @@ export class Lab {
     return sh('ip', ['-n', ns, ...args]);
   }
 
-  private addNamespace(ns: string): void {
+  /** Creates a namespace the lab owns (lo up); destroy() deletes it. */
+  addNamespace(ns: string): void {
     sh('ip', ['netns', 'add', ns]);
     this.namespaces.push(ns);
     appendFileSync(join(this.dir, 'namespaces'), `${ns}\n`);
@@ -88,7 +93,7 @@ export class Lab {
     }
     // the switch namespace is also the router between segments (the default gateway DHCP hands out)
     if (segments > 1) sh('ip', ['netns', 'exec', this.sw, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
-    for (let i = 1; i <= this.opts.hosts; i++) this.addHost(i);
+    for (let i = 1; i <= this.opts.hosts; i++) this.createHost(i);
     // hooks last: a hook may name every host
     if (this.opts.dhcpHook) for (const h of this.hosts) writeFileSync(join(h.dir, 'dhcp-hook'), this.opts.dhcpHook(h, this), { mode: 0o755 });
     this.dhcp.writeReservations();
@@ -96,7 +101,7 @@ export class Lab {
     await Promise.all(this.hosts.filter((h) => !(this.opts.noDhcp ?? []).includes(Number(h.name.slice(1)))).map((h) => this.startDhcp(h)));
   }
 
-  private addHost(i: number): Host {
+  private createHost(i: number): Host {
     const name = `h${i}`;
     const ns = `${this.prefix}-${name}`;
     const mac = `52:54:00:${randomBytes(1).toString('hex')}:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
@@ -112,6 +117,15 @@ export class Lab {
     physical.plugNic(this, host);
     dhcp.writeClientFiles(host, this.opts.dhcpHook ? join(dir, 'dhcp-hook') : undefined);
     return host;
+  }
+
+  /** A new host on the LAN after creation: next number, its own DHCP reservation, DHCP started (and awaited unless `dhcp: false`); no agent. */
+  async addHost(opts: { dhcp?: boolean } = {}): Promise<Host> {
+    const h = this.createHost(this.hosts.length + 1);
+    if (this.opts.dhcpHook) writeFileSync(join(h.dir, 'dhcp-hook'), this.opts.dhcpHook(h, this), { mode: 0o755 });
+    await this.dhcp.reload();
+    if (opts.dhcp !== false) await this.startDhcp(h);
+    return h;
   }
 
   /** Starts `cmd` in namespace `ns`, output appended to `logFile`; the lab ends it in destroy() (and records its PID for scripts/test.sh). */
@@ -174,10 +188,15 @@ export class Lab {
   powerOff(h: Host): Promise<void> { return physical.powerOff(this, h); }
   /** Boot: eth0 up, DHCP client started (not awaited), agent started. */
   boot(h: Host, agentArgs: string[] = []): void { physical.boot(this, h, agentArgs); }
+  /** Taken away for good: powered off, NIC unplugged (veth deleted), state dir wiped. */
+  decommission(h: Host): Promise<void> { return physical.decommission(this, h); }
+  /** A second interface on `h`: a pod namespace behind a veth (10.199.N.0/24), routed through the host. */
+  addPod(h: Host): Pod { return addPod(this, h, this.pods++); }
 
   // --- the agent ---
 
-  exec(h: Host, cmd: string[], allowFail = false, input?: string): string {
+  /** Runs `cmd` in a host's (or a pod's) namespace; its stdout. */
+  exec(h: Pick<Host, 'ns'>, cmd: string[], allowFail = false, input?: string): string {
     return sh('ip', ['netns', 'exec', h.ns, ...cmd], { allowFail, ...(input === undefined ? {} : { input }) });
   }
 
@@ -238,9 +257,14 @@ export class Lab {
   // --- probes (probes.ts) ---
 
   /** Runs a lab helper script (outsider.mjs, ...) in a host namespace; returns its last stdout line as JSON. */
-  helper(h: Host, script: string, args: string[]): unknown {
+  helper(h: Pick<Host, 'ns'>, script: string, args: string[]): unknown {
     const out = this.exec(h, [process.execPath, join(ROOT, 'scripts', 'lab', script), ...args]);
     return JSON.parse(out.trim().split('\n').at(-1) ?? 'null');
+  }
+
+  /** The same in the background (destroy() ends it): `started` once it printed a first line, `done` with its last line as JSON; stop() ends it early (SIGTERM). */
+  helperInBackground(h: Pick<Host, 'ns'>, script: string, args: string[]): ReturnType<typeof probes.background> {
+    return probes.background(this, h.ns, [process.execPath, join(ROOT, 'scripts', 'lab', script), ...args]);
   }
 
   /** Starts tcpdump on a host's interface; stop() returns the lines it printed. */

@@ -121,3 +121,14 @@ export function boot(lab: Lab, h: Host, agentArgs: string[] = []): void {
   startClient(lab, h);
   lab.startAgent(h, agentArgs);
 }
+
+/**
+ * A host taken away for good (decommissioned): powered off, its NIC unplugged
+ * (the veth and its switch port deleted) and its disk wiped (state dir). Its
+ * namespace stays, empty, until the lab is destroyed.
+ */
+export async function decommission(lab: Lab, h: Host): Promise<void> {
+  await powerOff(lab, h);
+  sh('ip', ['-n', h.ns, 'link', 'del', 'eth0'], { allowFail: true });
+  rmSync(join(h.dir, 'state'), { recursive: true, force: true });
+}

@@ -1,6 +1,7 @@
 // Lab (traffic probes). Contract: ping, a timed pinger, a long-lived TCP
-// echo probe and tcpdump, each run inside a host namespace through the lab
-// (so destroy() ends them) and read back from its log file.
+// echo probe, tcpdump and any helper run in the background, each inside a
+// namespace through the lab (so destroy() ends them) and read back from its
+// log file.
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -82,4 +83,29 @@ export async function tcp(lab: Lab, client: Host, server: Host, serverIp: string
       return { ...(lastLine(out) as Omit<TcpResult, 'received'>), received: Number(lastLine(srvOut).received ?? NaN) };
     },
   };
+}
+
+/**
+ * A helper (prints JSON lines) run in the background in namespace `ns`:
+ * `started` resolves on its first line, `done` with its last line parsed;
+ * stop() sends SIGTERM and returns `done`.
+ */
+export function background(lab: Lab, ns: string, cmd: string[]): { started: Promise<void>; done: Promise<unknown>; stop: () => Promise<unknown> } {
+  const log = join(lab.dir, `helper-${Date.now()}-${randomBytes(2).toString('hex')}.log`);
+  const p = lab.spawnIn(ns, cmd, log);
+  const lines = (): string[] => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').filter(Boolean) : []);
+  const done = new Promise<unknown>((resolve, reject) => p.once('exit', (code) => {
+    const last = lines().at(-1);
+    try {
+      resolve(JSON.parse(last ?? 'null'));
+    } catch {
+      reject(new Error(`${cmd.join(' ')} exited ${code}: ${readFileSync(log, 'utf8').slice(-500)}`));
+    }
+  }));
+  done.catch(() => {}); // awaited by the caller; never an unhandled rejection
+  const started = Promise.race([
+    until(`${cmd.slice(1, 3).join(' ')} to start`, () => lines().length > 0 || undefined, 10_000, 10).then(() => undefined),
+    done.then(() => undefined),
+  ]);
+  return { started, done, stop: () => { if (p.exitCode === null) p.kill('SIGTERM'); return done; } };
 }

@@ -73,6 +73,7 @@ export class Agent implements AgentHooks {
     });
     const persisted = p.state.claim;
     p.addressing.start(persisted);
+    void p.seeds.refresh().then((changed) => changed && p.loop.request()); // never hold start-up on DNS
     this.listening = true;
     p.underlay.request();
     await p.underlay.idle();
@@ -88,10 +89,10 @@ export class Agent implements AgentHooks {
       peers: p.membership.peers.size }, ip !== undefined ? 'agent started with its overlay address' : 'agent started; no overlay address yet');
   }
 
-  /** The periodic resync: the filter is re-read first, so that the full reconcile reinstalls a deleted table. */
+  /** The periodic resync: the filter and the seeds' names are re-read first, so that the full reconcile applies what changed. */
   private async resync(): Promise<void> {
     this.p.underlay.request();
-    await this.d.firewall?.refresh();
+    await Promise.all([this.d.firewall?.refresh(), this.p.seeds.refresh()]);
     this.p.loop.request();
   }
 
@@ -129,8 +130,9 @@ export class Agent implements AgentHooks {
 
   /** New unicast seeds (SIGHUP). */
   setSeeds(seeds: Endpoint[]): void {
-    this.p.sender.setSeeds(seeds);
+    this.p.seeds.set(seeds);
     this.d.log.info({ peers: seeds.map((s) => `${s.address}:${s.port}`) }, 'unicast seeds reloaded');
+    void this.p.seeds.refresh().then(() => this.p.loop.request()); // the filter lets them send discovery
   }
 
   /** `edge-overlay forget NODE`: release a host's address on every host. */
@@ -141,6 +143,18 @@ export class Agent implements AgentHooks {
     for (let i = 0; i < 3; i++) sender.forget(peer.id, peer.claimedAt, peer.overlayIp);
     state.save(); // the operator waits for the answer: on disk before it
     return { id: peer.id, overlayIp: formatIpv4(peer.overlayIp) };
+  }
+
+  /**
+   * Someone deleted or changed our ingress filter. Unless the guard table
+   * drops unvetted VXLAN meanwhile, the overlay is held down now; the
+   * reconcile puts the filter back, then the overlay.
+   */
+  filterBreached(guarded: boolean): void {
+    this.d.log.warn({ code: 'E_FILTER', guarded }, guarded ? 'the VXLAN ingress filter was changed by someone else; restoring it (the guard table holds meanwhile)'
+      : 'the VXLAN ingress filter was changed by someone else; overlay held down while it is restored');
+    if (guarded) this.p.loop.request();
+    else this.p.loop.holdDown();
   }
 
   /** Re-reads what status shows from the kernel (the filter's drop counter): before an operator's or a scrape's read. */

@@ -18,14 +18,17 @@ import { bridgeMacFor } from '../state/identity.js';
 import { desiredState } from '../dataplane/desired.js';
 import type { AgentConfig } from './config.js';
 import { Addressing, type AddressingEvents } from './addressing.js';
+import { Admission } from './admission.js';
 import { Announcer } from './announcer.js';
 import { Counters } from './counters.js';
 import { ForeignClusters } from './foreign.js';
+import { AuthGate } from './gate.js';
 import { Inbound } from './inbound.js';
 import { DataplaneLoop } from './loop.js';
 import { Membership } from './membership.js';
 import { AgentState } from './persistence.js';
 import { Relay } from './relay.js';
+import { Seeds } from './seeds.js';
 import { Sender, type Identity } from './sender.js';
 import { Tenure } from './tenure.js';
 import { UnderlayWatcher, type UnderlayRead } from './underlay.js';
@@ -57,9 +60,11 @@ export interface Parts {
   foreign: ForeignClusters;
   underlay: UnderlayWatcher;
   sender: Sender;
+  seeds: Seeds;
   addressing: Addressing;
   announcer: Announcer;
   inbound: Inbound;
+  admission: Admission;
   loop: DataplaneLoop;
 }
 
@@ -71,6 +76,7 @@ export function compose(config: AgentConfig, d: AgentDeps, doc: PersistedState, 
   const counters = new Counters();
   const peers = new PeerTable(t.staleAfterMs);
   peers.load(doc.peers.filter((p) => p.id !== doc.nodeId));
+  peers.floors.load(doc.floors ?? []);
   const tombstones = new Tombstones();
   tombstones.load(doc.forgotten ?? []);
   const tenure = new Tenure(clock);
@@ -80,19 +86,21 @@ export function compose(config: AgentConfig, d: AgentDeps, doc: PersistedState, 
   });
   const relay = new Relay({ transport, peers, underlay, discoveryPort: config.discoveryPort, counters });
   const membership = new Membership({ clock, log, peers, tombstones, relay, counters });
-  const foreign = new ForeignClusters(config.cidr);
+  const foreign = new ForeignClusters({ ours: config.cidr, clock, log, counters });
+  const seeds = new Seeds(config.seeds);
   const sender = new Sender({
     identity, transport, clock, counters, underlay, peers, nextSeq: () => state.nextSeq(), discoveryPort: config.discoveryPort,
-    keys: d.keys, seeds: config.seeds,
+    keys: d.keys, seeds,
   });
   const addressing = new Addressing({
     clock, log, cidr: config.cidr, nodeId: identity.nodeId, peers, timings: t, random: d.random, pinned: config.pinnedIp,
     send: sender, claims: state, tenure, events: hooks,
   });
   const announcer = new Announcer({ clock, sender, claim: addressing, timings: t, random: d.random });
+  const admission = new Admission({ clock, log, floors: peers.floors, send: sender });
   const inbound = new Inbound({
-    self: identity, keys: () => sender.keys, clock, log, counters, foreign, membership, addressing, announcer, sender,
-    ownSeqRange: () => [state.firstSeq, state.lastSeq],
+    self: identity, keys: () => sender.keys, clock, log, counters, foreign, gate: new AuthGate(clock), admission, membership,
+    addressing, announcer, sender, ownSeqRange: () => [state.firstSeq, state.lastSeq],
   });
   const loop = new DataplaneLoop({
     kernel, firewall: d.firewall, clock, log, counters, retryMs: t.retryMs,
@@ -101,7 +109,7 @@ export function compose(config: AgentConfig, d: AgentDeps, doc: PersistedState, 
       mac: identity.mac, cidr: config.cidr, vip,
     },
     // read at the start of every run: the peers, our claim and our underlay as they are then
-    desired: () => desiredState({ ...membership.view(), ownIp: addressing.ip, underlay: underlay.address }),
+    desired: () => desiredState({ ...membership.view(), seeds: seeds.addresses(), ownIp: addressing.ip, underlay: underlay.address }),
   });
-  return { identity, vip, counters, state, membership, foreign, underlay, sender, addressing, announcer, inbound, loop };
+  return { identity, vip, counters, state, membership, foreign, underlay, sender, seeds, addressing, announcer, inbound, admission, loop };
 }

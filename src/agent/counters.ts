@@ -5,7 +5,13 @@
 import { DROP_REASONS, MessageType, type DropReason, type MessageKind } from '../wire/codec.js';
 
 /** Reasons beyond the decoder's: authenticated but unusable packets. */
-export const AGENT_DROP_REASONS = ['replay', 'cidr-mismatch', 'vni-mismatch', 'bad-address', 'forgotten'] as const;
+export const AGENT_DROP_REASONS = [
+  'replay', 'cidr-mismatch', 'vni-mismatch', 'bad-address', 'forgotten',
+  /** a source over its budget of failed authentications, dropped unverified */
+  'rate-limited',
+  /** a stranger's announcement or forget before it answered our challenge */
+  'unconfirmed',
+] as const;
 export type AgentDropReason = DropReason | (typeof AGENT_DROP_REASONS)[number];
 
 function zeros<K extends string>(keys: readonly K[]): Record<K, number> {

@@ -1,13 +1,14 @@
 // Layer: agent (receiving). Contract: every packet from the LAN goes through
 // handle(), which never throws and returns what the packet changed (Effects).
-// Order: drop a second copy of a packet just accepted (UDP and raw L2),
-// decode and authenticate, drop our own echoes, reject replays (per-sender
-// sequence numbers), check the sender runs our overlay (CIDR, VNI), then act.
-// Every drop is counted by reason.
+// Order: drop a second copy of a packet just accepted (UDP and raw L2), hold
+// back sources that keep failing authentication (before any HMAC), decode and
+// authenticate, drop our own echoes, reject replays (per-sender sequence
+// numbers), admit strangers only once they answer a challenge, check the
+// sender runs our overlay (CIDR, VNI), then act. Every drop is counted.
 
 import type { Clock } from '../clock.js';
 import { errFields, type Logger } from '../log.js';
-import { formatCidr, isHostAddress, sameCidr, type Cidr } from '../net/ipv4.js';
+import { formatCidr, isHostAddress, parseIpv4, sameCidr, type Cidr, type Ipv4 } from '../net/ipv4.js';
 import { decode, type AnnounceMsg, type ChallengeMsg, type ForgetMsg, type Message, type ProbeMsg } from '../wire/codec.js';
 import type { ClusterKey } from '../wire/keyfile.js';
 import { isL2, type Endpoint } from '../discovery/transport.js';
@@ -15,7 +16,9 @@ import type { Peer } from '../peers/table.js';
 import type { Addressing } from './addressing.js';
 import type { Announcer } from './announcer.js';
 import type { Counters } from './counters.js';
+import type { Admission } from './admission.js';
 import type { ForeignClusters } from './foreign.js';
+import type { AuthGate } from './gate.js';
 import { NO_EFFECTS, type Effects, type Membership } from './membership.js';
 import type { Sender } from './sender.js';
 
@@ -27,6 +30,10 @@ export interface InboundDeps {
   log: Logger;
   counters: Counters;
   foreign: ForeignClusters;
+  /** budget for packets that fail authentication, per source */
+  gate: AuthGate;
+  /** first contact: strangers count once they answer a challenge */
+  admission: Admission;
   membership: Membership;
   addressing: Addressing;
   announcer: Announcer;
@@ -49,7 +56,12 @@ export class Inbound {
   /** tag -> who sent it and from which physical MAC (to mark L2 adjacency on the raw copy) */
   private readonly recent = new Map<string, { nodeId: string; physMac: string | undefined; at: number }>();
 
-  constructor(private readonly d: InboundDeps) {}
+  /** wall clock at start: our own packets sent before it are from an earlier run */
+  private readonly startedAt: number;
+
+  constructor(private readonly d: InboundDeps) {
+    this.startedAt = d.clock.now();
+  }
 
   handle(packet: Buffer, from: Endpoint): Effects {
     try {
@@ -94,29 +106,60 @@ export class Inbound {
       if (dup.nodeId !== d.self.nodeId) this.heard(from);
       return isL2(from) ? this.adjacency(dup.nodeId, dup.physMac, from) : NO_EFFECTS;
     }
+    // an HMAC costs tens of µs: a source whose packets keep failing it waits for budget
+    if (!d.gate.allow(from.address)) {
+      d.counters.drop('rate-limited');
+      return NO_EFFECTS;
+    }
     const res = decode(packet, d.self.cluster, d.keys());
     if (!res.ok) {
       d.counters.drop(res.reason);
-      if (res.reason === 'other-cluster' && res.cluster !== undefined) this.foreign(res.cluster, res.cidr, from);
+      if (res.reason === 'bad-auth') d.gate.failed(from.address);
+      if (res.reason === 'other-cluster' && res.cluster !== undefined) d.foreign.observe(res.cluster, res.cidr, from.address);
       return NO_EFFECTS;
     }
+    d.gate.passed(from.address);
     const msg = res.msg;
     this.remember(tag!, msg); // authenticated, so it carries a tag
     if (msg.nodeId === d.self.nodeId) {
-      this.checkOwnEcho(msg.seq, from);
+      this.checkOwnEcho(msg, from);
       return NO_EFFECTS;
     }
     this.heard(from);
-    const adjacent = isL2(from) && (msg.type === 'announce' || msg.type === 'probe') ? this.adjacency(msg.nodeId, msg.physMac, from) : NO_EFFECTS;
-    const seq = d.membership.peers.acceptSeq(msg.nodeId, msg.seq);
+    const seq = d.membership.peers.acceptSeq(msg.nodeId, msg.seq, msg.sentAt);
     if (seq !== 'new') {
       if (seq === 'duplicate') d.counters.duplicates++;
       else d.counters.drop('replay');
-      return adjacent;
+      return NO_EFFECTS; // a replayed frame proves nothing, adjacency included
+    }
+    if ((msg.type === 'announce' || msg.type === 'forget') && d.admission.check(msg, this.challengeTo(msg, from)) === 'unconfirmed') {
+      d.counters.drop('unconfirmed');
+      return NO_EFFECTS;
     }
     d.counters.received(msg.type);
     d.counters.verified(res.key.label);
+    const adjacent = isL2(from) && (msg.type === 'announce' || msg.type === 'probe') ? this.adjacency(msg.nodeId, msg.physMac, from) : NO_EFFECTS;
     return merge(adjacent, this.act(msg, packet, from));
+  }
+
+  /**
+   * Where a first-contact challenge goes: by broadcast to a frame straight
+   * from its sender (raw L2 reaches it; its unicast address may not be on-link
+   * yet), else to the address it signed (a relayed copy comes from the relay).
+   */
+  private challengeTo(msg: AnnounceMsg | ForgetMsg, from: Endpoint): Ipv4 | undefined {
+    if (msg.type === 'announce') {
+      if (msg.physMac !== undefined && from.address === `l2:${msg.physMac}`) return undefined;
+      if (msg.underlayIp !== 0) return msg.underlayIp;
+    }
+    return isL2(from) ? undefined : this.replyTo(msg.nodeId, from);
+  }
+
+  /** Where a reply to `nodeId` goes: its known underlay address, else the packet's UDP source; undefined: broadcast. */
+  private replyTo(nodeId: string, from: Endpoint): Ipv4 | undefined {
+    const known = this.d.membership.peers.get(nodeId)?.underlayIp;
+    if (known) return known;
+    return isL2(from) ? undefined : parseIpv4(from.address);
   }
 
   private heard(from: Endpoint): void {
@@ -129,7 +172,7 @@ export class Inbound {
         this.d.addressing.onDefend(msg);
         return NO_EFFECTS;
       case 'challenge':
-        this.onChallenge(msg);
+        this.onChallenge(msg, from);
         return NO_EFFECTS;
       case 'forget':
         return this.onForget(msg);
@@ -141,26 +184,19 @@ export class Inbound {
     }
   }
 
-  /** Another cluster on our LAN: remembered, and reported loudly if its CIDR overlaps ours. */
-  private foreign(cluster: string, cidr: Cidr | undefined, from: Endpoint): void {
-    const d = this.d;
-    if (!d.foreign.observe(cluster, cidr, from.address, d.clock.now())) return;
-    d.counters.foreignOverlaps++;
-    const theirs = cidr ? formatCidr(cidr) : '?';
-    const ours = formatCidr(d.self.cidr);
-    d.log.error({ code: 'E_CIDR_OVERLAP', cluster, theirs: cidr ? theirs : null, ours, from: from.address },
-      `ANOTHER CLUSTER ON THIS LAN USES AN OVERLAPPING OVERLAY CIDR: cluster "${cluster}" announces ${theirs} (ours: ${ours}); `
-      + 'the two overlays will hand out the same addresses — give one of them another CIDR');
-  }
-
   /**
-   * Our own broadcasts come back to us with sequence numbers we used.
+   * Our own broadcasts come back to us with sequence numbers this process
+   * used; an older one sent before we started is our own past, replayed.
    * Anything else with our node id is another host using it — a cloned disk
    * or state directory — which breaks the overlay for both: say so loudly.
    */
-  private checkOwnEcho(seq: number, from: Endpoint): void {
+  private checkOwnEcho(msg: Message, from: Endpoint): void {
     const [first, last] = this.d.ownSeqRange();
-    if (seq >= first && seq <= last) return;
+    if (msg.seq >= first && msg.seq <= last) return;
+    if (msg.seq < first && msg.sentAt < this.startedAt) {
+      this.d.counters.drop('replay');
+      return;
+    }
     this.d.counters.duplicateNodeId++;
     const now = this.d.clock.monotonic();
     if (now - this.impostorLoggedAt < IMPOSTOR_LOG_EVERY_MS) return;
@@ -230,16 +266,17 @@ export class Inbound {
   }
 
   /** Someone will give up an address only on a fresh answer: give it, if we still stand by the claim. */
-  private onChallenge(msg: ChallengeMsg): void {
+  private onChallenge(msg: ChallengeMsg, from: Endpoint): void {
     const { membership, announcer, addressing, sender, self } = this.d;
     if (msg.targetId !== self.nodeId) return;
-    const asker = membership.peers.get(msg.nodeId);
+    // answered the way it asked: by broadcast to a frame (its unicast address may not be on-link yet), else by unicast
+    const to = isL2(from) ? undefined : this.replyTo(msg.nodeId, from);
     if (addressing.ip === msg.overlayIp) {
-      announcer.announce(asker?.underlayIp, msg.nonce);
+      announcer.announce(to, msg.nonce);
       return;
     }
     const holder = membership.peers.holders(msg.overlayIp).find((h) => h.id !== msg.nodeId);
-    if (holder) sender.defend({ nodeId: msg.nodeId, underlayIp: asker?.underlayIp }, msg.overlayIp, this.claimOf(holder), msg.nonce);
+    if (holder) sender.defend({ nodeId: msg.nodeId, underlayIp: to }, msg.overlayIp, this.claimOf(holder), msg.nonce);
   }
 
   private onForget(msg: ForgetMsg): Effects {

@@ -68,6 +68,20 @@ export class DataplaneLoop {
     this.flight.request();
   }
 
+  /**
+   * The ingress filter is not in force any more: take the VXLAN device down
+   * at once (fail closed), then reconcile — which puts the filter back before
+   * it brings the device up again.
+   */
+  holdDown(): void {
+    const vx = this.current.vxlanIndex;
+    if (vx !== undefined && !this.stopped) {
+      void this.d.kernel.setLink(vx, { up: false }).catch((err: unknown) => this.d.log.error({ ...errFields(err) }, 'holding the VXLAN device down failed'));
+    }
+    this.model = undefined;
+    this.request();
+  }
+
   /** Lets the dataplane be changed from now on, starting with a full reconcile. */
   release(): void {
     this.held = false;

@@ -33,6 +33,8 @@ export type AnnounceOutcome =
   | { kind: 'new' | 'updated' | 'refreshed'; effects: Effects };
 
 const FORGET_REPLY_INTERVAL_MS = 5000;
+/** a stale peer's underlay address may still send VXLAN for this long after it was last heard (wall clock: survives restarts) */
+const TRUST_STALE_MS = 600_000;
 const SWEEP_EVERY_MS = 1000;
 
 export interface MembershipDeps {
@@ -126,13 +128,20 @@ export class Membership {
     return resolvePeer(this.d.peers, query, force, this.d.clock.monotonic());
   }
 
-  /** What the dataplane should program: one winner per contested overlay address, and who is on our segment. */
-  view(): { routes: PeerRoute[]; adjacent: Set<string> } {
-    const { peers } = this.d;
-    const now = this.d.clock.monotonic();
+  /**
+   * What the dataplane should program: one winner per contested overlay
+   * address, who is on our segment, and whose underlay may send VXLAN (not
+   * a peer silent for long: its old address may be someone else's by now).
+   */
+  view(): { routes: PeerRoute[]; adjacent: Set<string>; trusted: Set<string> } {
+    const { peers, clock } = this.d;
+    const now = clock.monotonic();
+    const wall = clock.now();
     const claim = (p: Peer): Claim => ({ nodeId: p.id, heldMs: peers.heldNow(p, now), pinned: p.pinned });
     const routes = peers.routes((a, b) => claimWins(claim(a), claim(b)));
-    return { routes, adjacent: new Set(routes.filter((r) => peers.l2Adjacent(r.id, now)).map((r) => r.id)) };
+    const trusted = new Set<string>();
+    for (const p of peers.values()) if (peers.state(p, now) === 'alive' || wall - p.lastSeenAt <= TRUST_STALE_MS) trusted.add(p.id);
+    return { routes, adjacent: new Set(routes.filter((r) => peers.l2Adjacent(r.id, now)).map((r) => r.id)), trusted };
   }
 
   /**

@@ -113,6 +113,7 @@ export class AgentState {
     const held = src.tenure.heldMs;
     if (held !== undefined) this.doc.heldMs = Math.round(held);
     this.doc.forgotten = src.tombstones.list();
+    this.doc.floors = src.peers.floors.toPersisted();
     try {
       store.save(this.doc);
       if (this.persistError) log.info({ file: this.path }, 'state file written again');

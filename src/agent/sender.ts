@@ -11,6 +11,7 @@ import type { Keyring } from '../wire/keyfile.js';
 import type { Endpoint, Transport } from '../discovery/transport.js';
 import type { PeerTable } from '../peers/table.js';
 import type { Counters } from './counters.js';
+import type { Seeds } from './seeds.js';
 
 /** What this host is in the cluster (fixed while the agent runs). */
 export interface Identity {
@@ -48,17 +49,15 @@ export interface SenderDeps {
   nextSeq: () => number;
   discoveryPort: number;
   keys: Keyring;
-  seeds: Endpoint[];
+  seeds: Seeds;
 }
 
 export class Sender {
   private keyring: Keyring;
-  private seeds: Endpoint[];
   private stopped = false;
 
   constructor(private readonly d: SenderDeps) {
     this.keyring = d.keys;
-    this.seeds = d.seeds;
   }
 
   /** The keyring: the first key signs, every key verifies. */
@@ -70,10 +69,6 @@ export class Sender {
     this.keyring = keys;
   }
 
-  setSeeds(seeds: Endpoint[]): void {
-    this.seeds = seeds;
-  }
-
   stop(): void {
     this.stopped = true;
   }
@@ -81,7 +76,7 @@ export class Sender {
   /** Unicast copies of every broadcast: the seeds, and known peers beyond our LAN. */
   private remotes(): Endpoint[] {
     const out = new Map<string, Endpoint>();
-    for (const s of this.seeds) out.set(`${s.address}:${s.port}`, s);
+    for (const s of this.d.seeds.list) out.set(`${s.address}:${s.port}`, s);
     for (const p of this.d.peers.values()) {
       if (this.d.underlay.onLan(p.underlayIp)) continue;
       const e = this.endpoint(p.underlayIp);

@@ -175,7 +175,7 @@ export function statusOf(
     config, nodeId: p.identity.nodeId, mac: p.identity.mac, overlayIp: a.ip, underlayIp: p.underlay.ip, carrier: p.underlay.carrier,
     addressState: a.phase.kind, pinned: a.isPinned, claimedAt: a.claimedAt, vip: p.vip, peers: p.membership.peers,
     discovery: env.discovery, lastPeerAt: p.inbound.lastPeerAt, dataplane: p.loop.status,
-    filter: env.filter ?? NO_FILTER, keys: p.sender.keys, unconfirmedClaims: a.unconfirmed, foreign: p.foreign.list(),
+    filter: env.filter ?? NO_FILTER, keys: p.sender.keys, unconfirmedClaims: a.unconfirmed + p.admission.unconfirmed, foreign: p.foreign.list(),
     forgotten: p.membership.tombstones.list(), counters: p.counters.snapshot(), nowWall: env.clock.now(), nowMono: env.clock.monotonic(),
     agent: { pid: env.pid, version: VERSION, startedAt: env.startedAt, stateFile: p.state.path, persistError: p.state.persistError },
   });

@@ -14,11 +14,12 @@ import { createLogger, errFields, type Logger } from '../log.js';
 import { systemClock } from '../clock.js';
 import { Agent } from '../agent/agent.js';
 import { NetlinkKernel } from '../kernel/netlink/kernel.js';
-import { NftSetWriter } from '../kernel/netlink/nftables.js';
+import { NftMonitor, NftSetWriter } from '../kernel/netlink/nftables.js';
 import { UdpTransport } from '../discovery/udp.js';
 import { StateStore, nodeStateFs } from '../state/store.js';
 import { loadKeyring, type KeyFileSystem } from '../wire/keyfile.js';
 import { NftFirewall } from '../firewall/nft.js';
+import { NftGuard } from '../firewall/guard.js';
 import { sdNotify, tryLock } from '../native/addon.js';
 import { ControlServer } from '../control/server.js';
 import { ServiceNotifier } from '../service/notify.js';
@@ -110,15 +111,24 @@ export async function runAgent(configPath: string | undefined, flags: Flags): Pr
   const rcvbuf = Number(process.env.EDGE_OVERLAY_EVENT_RCVBUF) || undefined;
   const kernel = new NetlinkKernel(systemClock, { eventRcvbuf: rcvbuf });
   const setWriter = new NftSetWriter();
-  const firewall = new NftFirewall(cfg.agent.interface, cfg.agent.vxlanPort, undefined, setWriter, systemClock);
+  let breached = (_guarded: boolean): void => undefined; // set once the agent exists
+  const a = cfg.agent;
+  const options = { iface: a.interface, vxlanPort: a.vxlanPort, vni: a.vni, discoveryPort: a.discoveryPort };
+  const firewall = cfg.filter ? new NftFirewall({
+    options, fast: setWriter, monitor: new NftMonitor(systemClock), guard: new NftGuard({ options, clock: systemClock, log }),
+    clock: systemClock, onBreach: (guarded) => breached(guarded),
+  }) : undefined;
+  if (!firewall) log.warn({ code: 'E_FILTER' }, 'filter: off — VXLAN from anyone on the LAN reaches the overlay; set filter: on');
   const release = async (): Promise<void> => {
     kernel.close();
     setWriter.close();
+    firewall?.close();
     await transport.close();
   };
   let agent: Agent;
   try {
     agent = Agent.create(cfg.agent, { kernel, transport, clock: systemClock, store, log, keys, random: Math.random, firewall });
+    breached = (guarded) => agent.filterBreached(guarded);
   } catch (err) {
     await release();
     throw err;
@@ -182,9 +192,7 @@ export async function runAgent(configPath: string | undefined, flags: Flags): Pr
         await agent.stop();
         await control.close();
         metrics?.close();
-        await transport.close();
-        kernel.close();
-        setWriter.close();
+        await release();
       } catch (err) {
         log.error(errFields(err), 'error while stopping');
       }

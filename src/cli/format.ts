@@ -44,7 +44,8 @@ export function formatStatus(s: StatusReport): string {
   const f = s.filter;
   const filter = f.mode === 'filtered'
     ? `filtered (${f.allowed} peer${f.allowed === 1 ? '' : 's'} may send VXLAN, ${f.droppedPackets} packet${f.droppedPackets === 1 ? '' : 's'} dropped)`
-    : f.mode === 'disabled' ? 'disabled' : `UNFILTERED${f.error ? ` (${f.error})` : ''}`;
+    : f.mode === 'disabled' ? 'OFF (filter: off): anyone on the LAN can send into the overlay'
+      : `FAILED${f.error ? ` (${f.error})` : ''}: the overlay is held down until it works`;
   const lines = [
     `cluster ${s.cluster.name}  overlay ${s.cluster.cidr}  VIP ${s.cluster.vip}${s.node.holdsVip ? ' (held by this host)' : ''}  VNI ${s.cluster.vni}`,
     `this host ${s.node.overlayIp ?? '(no overlay address yet)'} (${s.node.addressState}${s.node.pinned ? ', pinned' : ''})`

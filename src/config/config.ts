@@ -67,6 +67,8 @@ export const fileSchema = z.strictObject({
     const r = parseListen(s);
     if (typeof r === 'string') ctx.addIssue({ code: 'custom', message: r });
   }),
+  /** the VXLAN ingress filter; "off" runs the overlay open to anyone on the LAN, and says so loudly */
+  filter: z.enum(['on', 'off'], { error: 'must be "on" or "off"' }),
 }).partial();
 
 /** "HOST:PORT" for the metrics endpoint, or a reason. */
@@ -91,6 +93,7 @@ export const DEFAULTS = {
   vxlanPort: 4789,
   discoveryPort: 9477,
   logLevel: 'info' as LogLevel,
+  filter: 'on' as 'on' | 'off',
 };
 
 const NUMERIC: ConfigKey[] = ['vni', 'vxlanPort', 'discoveryPort'];
@@ -136,6 +139,8 @@ export function parseFlags(flags: Record<string, string | string[] | undefined>)
 
 export interface Resolved {
   agent: AgentConfig;
+  /** the VXLAN ingress filter is wanted (default); false only with `filter: off` */
+  filter: boolean;
   metricsListen: string | undefined;
   keyFile: string;
   logLevel: LogLevel;
@@ -170,6 +175,7 @@ export function resolve(file: ConfigInput, flags: ConfigInput, filePath = DEFAUL
       // host names are resolved by dgram at send time (a seed may not resolve at boot)
       seeds: seeds.map((x) => ({ address: x.host, port: x.port })),
     },
+    filter: m.filter !== 'off',
     metricsListen: m.metricsListen,
     keyFile: m.clusterKeyFile,
     logLevel: m.logLevel,

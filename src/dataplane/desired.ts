@@ -2,7 +2,8 @@
 // have, from the peers (contested addresses already given to one winner),
 // our own claim and our underlay address. Nothing here reads the kernel.
 
-import { sameSubnet, type Ipv4 } from '../net/ipv4.js';
+import { maskOf, sameSubnet, type Ipv4 } from '../net/ipv4.js';
+import type { FilterSpec } from '../firewall/types.js';
 import { desiredFdb, type PeerRoute } from './plan.js';
 
 export interface UnderlayAddress {
@@ -15,6 +16,10 @@ export interface DesiredInput {
   routes: readonly PeerRoute[];
   /** ids of the peers heard over raw L2 recently: they share our Ethernet segment */
   adjacent: ReadonlySet<string>;
+  /** ids of the peers whose underlay address may send VXLAN: alive, or stale but heard lately */
+  trusted: ReadonlySet<string>;
+  /** the unicast seeds' addresses */
+  seeds: readonly Ipv4[];
   ownIp: Ipv4 | undefined;
   underlay: UnderlayAddress | undefined;
 }
@@ -25,6 +30,8 @@ export interface Desired {
   /** underlay IPs of peers on our L2 segment but outside our subnet: on-link /32 routes */
   onLink: Ipv4[];
   underlayIp: Ipv4 | undefined;
+  /** the ingress filter: applied before the FDB points anywhere new */
+  filter: FilterSpec;
 }
 
 export function desiredState(i: DesiredInput): Desired {
@@ -36,12 +43,13 @@ export function desiredState(i: DesiredInput): Desired {
     .map((r) => (r.overlayIp === i.ownIp ? { ...r, overlayIp: undefined } : r));
   const onLan = (ip: Ipv4): boolean => i.underlay !== undefined && sameSubnet(ip, i.underlay.ip, i.underlay.prefix);
   const onLink = routes.filter((r) => !onLan(r.underlayIp) && i.adjacent.has(r.id)).map((r) => r.underlayIp);
-  return { ownIp: i.ownIp, routes, onLink, underlayIp: own };
-}
-
-/** The filter's allowed set: every underlay address the FDB sends to. */
-export function allowedSenders(d: Desired): Ipv4[] {
-  return [...new Set(d.routes.map((r) => r.underlayIp))];
+  const u = i.underlay;
+  const filter: FilterSpec = {
+    peers: [...new Set(routes.filter((r) => i.trusted.has(r.id)).map((r) => r.underlayIp))],
+    lan: u === undefined ? undefined : { network: (u.ip & maskOf(u.prefix)) >>> 0, prefix: u.prefix },
+    senders: [...new Set([...i.seeds, ...routes.filter((r) => !onLan(r.underlayIp)).map((r) => r.underlayIp)])],
+  };
+  return { ownIp: i.ownIp, routes, onLink, underlayIp: own, filter };
 }
 
 /** The FDB entries ("mac/dst") and neighbour entries (overlay IP -> MAC) we keep: kernel events are judged against them. */

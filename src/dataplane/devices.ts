@@ -25,6 +25,8 @@ export interface VxlanDeviceSpec {
   link: number;
   mtu: number;
   master: number;
+  /** false: held down (fail closed: the ingress filter is not in force); default up */
+  up?: boolean;
 }
 
 export interface EnsureResult {
@@ -63,9 +65,12 @@ function linkChanges(link: Link, want: LinkChange): { change: LinkChange; notes:
     change.master = want.master;
     notes.push(`master ${link.master ?? 'none'} -> ${want.master}`);
   }
-  if (want.up && !link.up) {
+  if (want.up === true && !link.up) {
     change.up = true;
     notes.push('set up');
+  } else if (want.up === false && link.up) {
+    change.up = false;
+    notes.push('set down');
   }
   return { change, notes };
 }
@@ -75,8 +80,9 @@ async function adjust(k: Kernel, link: Link, want: LinkChange, changes: string[]
   if (notes.length === 0) return;
   // MTU, MAC and master before "up": a port comes up already enslaved and sized.
   const { up, ...rest } = change;
+  if (up === false) await k.setLink(link.index, { up: false }); // down first: nothing passes while it changes
   if (Object.keys(rest).length > 0) await k.setLink(link.index, rest);
-  if (up) await k.setLink(link.index, { up: true });
+  if (up === true) await k.setLink(link.index, { up: true });
   changes.push(...notes);
 }
 
@@ -125,7 +131,7 @@ export async function ensureVxlan(k: Kernel, spec: VxlanDeviceSpec): Promise<Ens
     await k.setVxlanLocal(link.index, undefined);
     changes.push(`cleared fixed local ${formatIpv4(link.vxlan.local)}`);
   }
-  await adjust(k, link, { mtu: spec.mtu, master: spec.master, up: true }, changes);
+  await adjust(k, link, { mtu: spec.mtu, master: spec.master, up: spec.up ?? true }, changes);
   return { index: link.index, changes };
 }
 

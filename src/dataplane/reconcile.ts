@@ -1,9 +1,10 @@
 // Layer: dataplane (reconcile steps). Contract: reconcileFull() makes the
-// kernel match `desired` from fresh dumps — devices, our address, then the
-// peers' part; reconcileFast() does only the peers' part, diffed against the
-// model the last run left. Both log nothing and schedule nothing: they return
-// what they did, the new model (undefined: dump the kernel next time) and the
-// status, as values.
+// kernel match `desired` from fresh dumps — the ingress filter, devices, our
+// address, then the peers' part; reconcileFast() does only the peers' part,
+// diffed against the model the last run left. Fail closed: the VXLAN device
+// is up only while the filter is in force (when there is one). Both log and
+// schedule nothing: they return what they did, the new model (undefined: dump
+// the kernel next time) and the status, as values.
 
 import type { Clock } from '../clock.js';
 import { contains, type Cidr, type Ipv4 } from '../net/ipv4.js';
@@ -12,7 +13,7 @@ import type { Firewall } from '../firewall/types.js';
 import { ensureBridge, ensureOverlayAddress, ensureVxlan, VXLAN_OVERHEAD } from './devices.js';
 import { desiredFdb, planFdb, planHostRoutes, planNeigh } from './plan.js';
 import { applyArpFlush, applyFdb, applyHostRoutes, applyNeigh, type Applied } from './apply.js';
-import { allowedSenders, type Desired } from './desired.js';
+import type { Desired } from './desired.js';
 
 export interface DataplaneSpec {
   iface: string;
@@ -100,10 +101,14 @@ export async function reconcileFull(env: RunEnv, desired: Desired, prev: Datapla
     return { notes: [{ kind: 'no-interface' }], applied: [], model: undefined, status };
   }
   const notes: Note[] = [];
+  // The filter before the VXLAN device comes up: VXLAN from strangers must never reach the bridge, not even at boot.
+  const filtered = await applyFilter(env, desired, notes);
   const mtu = phys.mtu - VXLAN_OVERHEAD;
   const br = await ensureBridge(k, { name: spec.bridge, mtu, mac: spec.mac });
   if (br.changes.length) notes.push({ kind: 'device', ifname: spec.bridge, changes: br.changes });
-  const vx = await ensureVxlan(k, { name: spec.vxlanDevice, vni: spec.vni, port: spec.vxlanPort, link: phys.index, mtu, master: br.index });
+  const vx = await ensureVxlan(k, {
+    name: spec.vxlanDevice, vni: spec.vni, port: spec.vxlanPort, link: phys.index, mtu, master: br.index, up: filtered,
+  });
   if (vx.changes.length) notes.push({ kind: 'device', ifname: spec.vxlanDevice, changes: vx.changes });
 
   const own = desired.ownIp;
@@ -117,32 +122,42 @@ export async function reconcileFull(env: RunEnv, desired: Desired, prev: Datapla
   const devices = { phys: phys.index, bridge: br.index, vxlan: vx.index };
   const actual = { fdb: await k.fdb(vx.index), neigh: await k.neighs(br.index), routes: await k.hostRoutes() };
   const status = { ...prev, physIndex: phys.index, bridgeIndex: br.index, vxlanIndex: vx.index, mtu, holdsVip };
-  const r = await reconcilePeers(env, devices, desired, actual, status, t0);
+  const r = await reconcilePeers(env, devices, desired, actual, status, t0, filtered);
   return { ...r, notes: [...notes, ...r.notes] };
 }
 
-/** The fast path: only the peers changed; diff against what the last run left. Undefined: our own address moved (a full run's job). */
+/**
+ * The fast path: only the peers changed; diff against what the last run left.
+ * Undefined: a full run's job (our own address moved, or the filter failed).
+ */
 export async function reconcileFast(env: RunEnv, model: Model, desired: Desired, prev: DataplaneStatus): Promise<RunResult | undefined> {
   if (desired.ownIp !== model.ownIp) return undefined;
-  return reconcilePeers(env, model, desired, model, prev, env.clock.monotonic());
+  // The filter first: a peer's new underlay address must be let in before
+  // the FDB sends it traffic whose replies come from there.
+  const notes: Note[] = [];
+  if (!(await applyFilter(env, desired, notes))) return undefined;
+  const r = await reconcilePeers(env, model, desired, model, prev, env.clock.monotonic(), true);
+  return { ...r, notes: [...notes, ...r.notes] };
 }
 
-/** Ingress filter, on-link routes, FDB and neighbour entries: the part that follows the peers. */
+/** Applies the filter; true when it is in force (or there is none). */
+async function applyFilter(env: RunEnv, want: Desired, notes: Note[]): Promise<boolean> {
+  if (!env.firewall) return true;
+  try {
+    await env.firewall.apply(want.filter);
+  } catch (err) {
+    notes.push({ kind: 'filter-failed', err });
+  }
+  return env.firewall.working;
+}
+
+/** On-link routes, FDB and neighbour entries: the part that follows the peers. */
 async function reconcilePeers(
   env: RunEnv, dev: Devices, want: Desired, actual: { fdb: FdbEntry[]; neigh: Neigh[]; routes: HostRoute[] },
-  prev: DataplaneStatus, t0: number,
+  prev: DataplaneStatus, t0: number, filtered: boolean,
 ): Promise<RunResult> {
   const { kernel: k, spec, clock } = env;
   const notes: Note[] = [];
-  // The filter first: a peer's new underlay address must be let in before
-  // the FDB sends it traffic whose replies come from there.
-  if (env.firewall) {
-    try {
-      await env.firewall.apply(allowedSenders(want));
-    } catch (err) {
-      notes.push({ kind: 'filter-failed', err });
-    }
-  }
   // On-link /32 routes before the FDB: VXLAN to a peer in another subnet of
   // our segment needs them (and its answers pass rp_filter thanks to its own).
   const under = want.underlayIp;
@@ -164,14 +179,15 @@ async function reconcilePeers(
   const now = clock.now();
   const failed = applied.reduce((n, a) => n + a.failed.length, 0);
   const changed = applied.some((a) => a.ops.length > 0);
-  const ready = failed === 0 && want.ownIp !== undefined;
+  const ready = failed === 0 && want.ownIp !== undefined && filtered;
   const status: DataplaneStatus = {
     ...prev, ready, readySince: ready === prev.ready ? prev.readySince : ready ? now : undefined,
     lastAt: now, lastMs: clock.monotonic() - t0, lastChangeAt: changed ? now : prev.lastChangeAt,
     fdbEntries: fdbWant.length, neighEntries: neighWant.size,
-    lastError: failed > 0 ? `${failed} dataplane operation(s) failed` : undefined,
+    lastError: !filtered ? 'the VXLAN ingress filter is not in force: the VXLAN device is held down (fail closed)'
+      : failed > 0 ? `${failed} dataplane operation(s) failed` : undefined,
   };
-  const model = failed > 0 ? undefined : { // the kernel is not what we think: the next run dumps it
+  const model = failed > 0 || !filtered ? undefined : { // the kernel is not what we think: the next run dumps it
     ...dev, ownIp: want.ownIp, fdb: fdbWant, routes: hostWant,
     neigh: [...neighWant].map(([dst, mac]) => ({ index: dev.bridge, dst, mac, permanent: true })),
   };

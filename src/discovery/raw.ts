@@ -3,12 +3,14 @@
 // interface, so hosts meet before they have IPv4 or when DHCP split one
 // segment into subnets. A socket that reports an error (the link went down,
 // the NIC vanished) is closed; setLink() — called on every link event —
-// opens a new one at once, and a timer retries with backoff meanwhile.
+// opens a new one at once, and a timer retries with backoff meanwhile. A
+// flood of frames is read at a bounded rate: the rest waits in the kernel.
 
 import type { Clock, TimerHandle } from '../clock.js';
 import { errnoName } from '../errors.js';
 import type { Logger } from '../log.js';
 import { openPacketSocket, type PacketSocket } from '../native/addon.js';
+import { TokenBucket } from '../util/ratelimit.js';
 import type { ChannelHealth } from './transport.js';
 
 /** IEEE 802 "Local Experimental Ethertype 1". */
@@ -16,6 +18,14 @@ export const DISCOVERY_ETHERTYPE = 0x88b5;
 
 const RETRY_FIRST_MS = 250;
 const RETRY_MAX_MS = 8000;
+/**
+ * Frames read a second (and a burst), whatever arrives: nftables cannot see
+ * AF_PACKET frames, so a flood is left to wait, and be dropped, in the
+ * kernel. A LAN of hundreds of hosts renumbering at once stays well under.
+ */
+const READ_PER_SECOND = 2000;
+const READ_BURST = 1000;
+const FLOOD_PAUSE_MS = 100;
 
 export type FrameHandler = (packet: Buffer, srcMac: string) => void;
 
@@ -50,6 +60,9 @@ export class RawChannel {
   private received = 0;
   private sendErrors = 0;
   private closed = false;
+  private readonly budget: TokenBucket;
+  private resumeTimer: TimerHandle | undefined;
+  private floodLoggedAt = -Infinity;
 
   private readonly clock: Clock;
   private readonly open: RawOpener;
@@ -61,6 +74,7 @@ export class RawChannel {
     this.clock = o.clock;
     this.log = o.log;
     this.open = o.open ?? openRaw;
+    this.budget = new TokenBucket(READ_PER_SECOND, READ_BURST, o.clock.monotonic());
   }
 
   /** The physical interface (undefined: none): opens a socket on it unless one is open and working there. */
@@ -91,7 +105,24 @@ export class RawChannel {
     this.received++;
     this.lastReceivedAt = this.clock.now();
     this.backoffMs = RETRY_FIRST_MS;
+    const now = this.clock.monotonic();
+    if (!this.budget.take(now)) return this.flooded(now);
     this.onPacket(unframe(f), mac);
+  }
+
+  /** More frames than a LAN sends: stop reading for a moment (the kernel drops the excess, not our CPU). */
+  private flooded(now: number): void {
+    const sock = this.sock;
+    if (!sock || this.resumeTimer) return;
+    sock.pause();
+    if (now - this.floodLoggedAt >= 60_000) {
+      this.floodLoggedAt = now;
+      this.log?.warn({ channel: 'raw', ifindex: this.index }, `raw L2 discovery flooded: reading at most ${READ_PER_SECOND} frames a second`);
+    }
+    this.resumeTimer = this.clock.setTimeout(() => {
+      this.resumeTimer = undefined;
+      if (this.sock === sock) sock.resume();
+    }, FLOOD_PAUSE_MS);
   }
 
   /** The socket receives nothing more: close it, and try again later unless a link event comes first. */
@@ -134,6 +165,8 @@ export class RawChannel {
     this.closed = true;
     this.retryTimer?.cancel();
     this.retryTimer = undefined;
+    this.resumeTimer?.cancel();
+    this.resumeTimer = undefined;
     this.drop();
     this.index = undefined;
   }

@@ -56,7 +56,8 @@ export class UdpTransport implements Transport {
   }
 
   static async open(port: number, clock: Clock, opts: TransportOptions = {}): Promise<UdpTransport> {
-    const rx = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+    // no SO_REUSEADDR: nobody else may bind the port on one of our addresses and take unicast discovery
+    const rx = dgram.createSocket({ type: 'udp4' });
     await new Promise<void>((resolve, reject) => {
       rx.once('error', reject);
       rx.bind(port, '0.0.0.0', () => {

@@ -2,58 +2,12 @@
 // host through a DoctorEnv and returns ok / not ok, one line of detail and one
 // of advice; with `fix`, repairable ones repair. An error is a failed check.
 
-import { formatCidr, formatIpv4, overlaps, parseCidr, type Cidr } from '../net/ipv4.js';
-import type { ChannelReport, StatusReport } from '../agent/status.js';
-import type { Addr, Link } from '../kernel/types.js';
-import type { EthtoolFeature } from '../native/addon.js';
+import { formatCidr, formatIpv4, overlaps, parseCidr } from '../net/ipv4.js';
 import { VXLAN_OVERHEAD } from '../dataplane/devices.js';
+import { TUNNEL_OFFLOADS, type Check, type CheckResult, type DoctorEnv, type DoctorOptions } from './types.js';
+import { discovery, filter } from './view.js';
 
-export interface CheckResult {
-  id: string;
-  ok: boolean;
-  detail: string;
-  advice?: string;
-  fixed?: boolean;
-}
-
-export const TUNNEL_OFFLOADS = ['tx-udp_tnl-segmentation', 'tx-udp_tnl-csum-segmentation'];
-
-export interface DoctorEnv {
-  iface: string;
-  bridge: string;
-  vxlanDevice: string;
-  cidr: Cidr;
-  vxlanPort: number;
-  /** the running agent's status, if one answers */
-  status: StatusReport | undefined;
-  link(name: string): Promise<Link | undefined>;
-  addrs(index: number): Promise<Addr[]>;
-  /** every IPv4 route as "a.b.c.d/n" with its device */
-  routes(): Promise<{ dst: string; dev: string }[]>;
-  /** creates and deletes throwaway bridge and vxlan devices; the error text if it fails */
-  probeDevices(physIndex: number): Promise<string | undefined>;
-  driver(ifname: string): string | undefined;
-  features(ifname: string): EthtoolFeature[] | undefined;
-  setFeatures(ifname: string, names: string[], on: boolean): void;
-  /** contents of a file, or undefined */
-  read(path: string): string | undefined;
-  /** runs a command; undefined if it is not installed */
-  run(cmd: string, args: string[]): Promise<{ code: number; stdout: string } | undefined>;
-  /** installs the drop-ins telling networkd / NetworkManager to leave our devices alone */
-  installUnmanaged(): Promise<string[]>;
-  /** listens for discovery packets for `ms` (only when no agent runs) */
-  listen(ms: number): Promise<{ ours: number; foreign: { name: string; cidr: string | null }[] }>;
-  now(): number;
-}
-
-export interface DoctorOptions {
-  fix: boolean;
-  /** switch the tunnel offloads off whatever the driver (same symptom on other NICs) */
-  disableTunnelOffloads: boolean;
-  listenMs: number;
-}
-
-type Check = (env: DoctorEnv, opt: DoctorOptions) => Promise<CheckResult>;
+export type { Check, CheckResult, DoctorEnv, DoctorOptions } from './types.js';
 
 const kernel: Check = async (env) => {
   const br = await env.link(env.bridge);
@@ -103,28 +57,6 @@ const broadcast: Check = async (env, opt) => {
       id: 'broadcast', ok: false, detail: `no discovery packet of this cluster heard in ${opt.listenMs / 1000} s`,
       advice: 'start the agent on the other hosts, or allow broadcasts between them (VMware promiscuous mode, switch isolation)',
     };
-};
-
-/** silent this long while the other channel hears peers: deaf (3 announce periods) */
-const DEAF_MS = 15_000;
-
-/** Each discovery channel works: not down, and not deaf while the other one hears peers (a socket lost on a link flap). */
-const discovery: Check = async (env) => {
-  const d = env.status?.discovery;
-  if (!d) return { id: 'discovery', ok: true, detail: 'no agent answers: its discovery channels were not checked' };
-  const hears = (c: ChannelReport): boolean => c.lastPeerPacketMs !== null && c.lastPeerPacketMs < DEAF_MS;
-  const bad: string[] = [];
-  for (const [name, other] of [['udp', 'raw'], ['raw', 'udp']] as const) {
-    const c = d[name];
-    if (c.state === 'down') bad.push(`${name} is down (${c.error ?? 'no reason given'})`);
-    else if (c.state === 'up' && c.lastPeerPacketMs !== null && !hears(c) && hears(d[other])) {
-      bad.push(`${name} heard peers before but nothing for ${Math.round(c.lastPeerPacketMs / 1000)} s, while ${other} still does`);
-    }
-  }
-  const up = (['udp', 'raw'] as const).filter((n) => d[n].state === 'up');
-  return bad.length === 0
-    ? { id: 'discovery', ok: true, detail: `channels up: ${up.join(', ') || 'none'}` }
-    : { id: 'discovery', ok: false, detail: bad.join('; '), advice: 'check the NIC and cable (ip link), the firewall for UDP 9477; see the agent log' };
 };
 
 const mtu: Check = async (env) => {
@@ -195,7 +127,8 @@ const port: Check = async (env) => {
   const r = await env.run('nft', ['-j', 'list', 'ruleset']);
   if (!r || r.code !== 0) return { id: 'vxlan-port', ok: true, detail: 'no nftables ruleset to inspect' };
   const rules = (JSON.parse(r.stdout) as { nftables?: { rule?: { table: string; expr: unknown[] } }[] }).nftables ?? [];
-  const blocking = rules.filter((x) => x.rule && x.rule.table !== 'edge_overlay')
+  const ours = new Set(['edge_overlay', 'edge_overlay_guard']); // our own tables drop only what is not ours
+  const blocking = rules.filter((x) => x.rule && !ours.has(x.rule.table))
     .map((x) => JSON.stringify(x.rule!.expr))
     .filter((e) => e.includes(`"right":${env.vxlanPort}`) && /"(drop|reject)"/.test(e));
   return blocking.length === 0
@@ -278,7 +211,7 @@ const clock: Check = async (env) => {
   return { id: 'clock', ok: true, detail: skews.length ? `peers' clocks within ${Math.round(worst / 1000)} s of ours` : 'the clock looks sane' };
 };
 
-export const CHECKS: Check[] = [kernel, iface, broadcast, discovery, mtu, cidr, foreign, port, offloads, managers, clock];
+export const CHECKS: Check[] = [kernel, iface, broadcast, discovery, filter, mtu, cidr, foreign, port, offloads, managers, clock];
 
 export async function runChecks(env: DoctorEnv, opt: DoctorOptions): Promise<CheckResult[]> {
   const out: CheckResult[] = [];

@@ -1,29 +1,45 @@
 // Layer: firewall seam. Contract: the VXLAN ingress filter as the dataplane
-// sees it — only the peers' current underlay addresses may send VXLAN to us.
-// main builds the real one (firewall/nft.ts); tests use a fake.
+// sees it — only the peers' current underlay addresses may send VXLAN with
+// our VNI to this host, and only on the physical interface; UDP discovery is
+// rate-limited, hardest from beyond our LAN and known hosts. main builds
+// the real one (firewall/nft.ts); tests use a fake.
 
-import type { Ipv4 } from '../net/ipv4.js';
+import type { Cidr, Ipv4 } from '../net/ipv4.js';
+
+/** What the filter lets in. */
+export interface FilterSpec {
+  /** underlay addresses that may send VXLAN (the peers') */
+  peers: readonly Ipv4[];
+  /** our LAN: UDP discovery from it is accepted (undefined: no IPv4 address yet) */
+  lan: Cidr | undefined;
+  /** hosts beyond the LAN whose UDP discovery is accepted too (seeds, peers on other segments) */
+  senders: readonly Ipv4[];
+}
 
 export interface FilterReport {
-  /** "filtered": only peers may send VXLAN; "unfiltered": nftables missing or failing */
+  /** filtered: in force; unfiltered: it failed — the overlay is held down; disabled: `filter: off` */
   mode: 'filtered' | 'unfiltered' | 'disabled';
   allowed: number;
   droppedPackets: number;
   error: string | null;
+  /** the guard table (survives `nft flush ruleset`) is in place */
+  guard: boolean;
 }
 
 export interface Firewall {
   /**
-   * Makes the allowed set exactly `allowed` (atomic, safe to repeat). Rejects
-   * when the filter stops working; while it stays broken it retries quietly
-   * and report() carries the error.
+   * Makes the filter exactly `spec` (atomic, safe to repeat). Rejects when
+   * the filter stops working; while it stays broken it retries quietly and
+   * report() carries the error.
    */
-  apply(allowed: readonly Ipv4[]): Promise<void>;
-  /** Re-reads what the kernel holds (the drop counter; a deleted table is noticed here). Throttled; never rejects. */
+  apply(spec: FilterSpec): Promise<void>;
+  /** Re-reads what the kernel holds (the drop counter; a table someone changed is noticed here). Throttled; never rejects. */
   refresh(): Promise<void>;
+  /** Is the filter in force right now (the VXLAN device may be up)? */
+  readonly working: boolean;
   /** What the last apply() and refresh() found. Pure. */
   report(): FilterReport;
 }
 
-/** The report of an agent that runs without a filter. */
-export const NO_FILTER: FilterReport = { mode: 'disabled', allowed: 0, droppedPackets: 0, error: null };
+/** The report of an agent told to run without a filter (`filter: off`). */
+export const NO_FILTER: FilterReport = { mode: 'disabled', allowed: 0, droppedPackets: 0, error: null, guard: false };

@@ -11,6 +11,8 @@ import { EdgeError, errnoName } from '../errors.js';
 
 interface NativePacketSocket {
   send(frame: Buffer): number;
+  pause(): void;
+  resume(): void;
   close(): void;
 }
 
@@ -55,6 +57,9 @@ export function tryLock(fd: number): boolean {
 export interface PacketSocket {
   /** Broadcasts one frame; returns 0 or a positive errno. */
   send(frame: Buffer): number;
+  /** Stops reading: frames wait in the kernel, which drops what does not fit. */
+  pause(): void;
+  resume(): void;
   close(): void;
 }
 

@@ -7,6 +7,7 @@ import { formatIpv4, parseIpv4, type Ipv4 } from '../net/ipv4.js';
 import type { AnnounceMsg } from '../wire/codec.js';
 import type { PersistedPeer } from '../state/schema.js';
 import type { PeerRoute } from '../dataplane/plan.js';
+import { Floors, type SeqVerdict } from './floors.js';
 
 export interface Peer {
   id: string;
@@ -35,24 +36,16 @@ export type Observation =
 
 export class PeerTable {
   private readonly peers = new Map<string, Peer>();
-  /** highest sequence number accepted per sender (probers included) */
-  private readonly seqs = new Map<string, number>();
+  /** replay protection for every sender (probers included) */
+  readonly floors = new Floors();
   /** when an authenticated packet of each node last arrived as a raw L2 frame (monotonic) */
   private readonly l2 = new Map<string, number>();
 
   constructor(private readonly staleAfterMs: number) {}
 
-  /**
-   * Replay check: 'new' (and recorded) only if `seq` is newer than anything
-   * seen from `nodeId`; 'duplicate' for the newest one again (the same packet
-   * over a second path: UDP and raw L2); 'old' for anything older.
-   */
-  acceptSeq(nodeId: string, seq: number): 'new' | 'duplicate' | 'old' {
-    const last = this.seqs.get(nodeId);
-    if (last !== undefined && seq === last) return 'duplicate';
-    if (last !== undefined && seq < last) return 'old';
-    this.seqs.set(nodeId, seq);
-    return 'new';
+  /** Replay check (see Floors.check); records `seq` when it is new. */
+  acceptSeq(nodeId: string, seq: number, sentAt = 0): SeqVerdict {
+    return this.floors.check(nodeId, seq, sentAt);
   }
 
   observe(msg: AnnounceMsg, nowWall: number, nowMono: number): Observation {
@@ -156,7 +149,7 @@ export class PeerTable {
   toPersisted(): PersistedPeer[] {
     return this.all().map((p) => ({
       id: p.id, overlayIp: formatIpv4(p.overlayIp), underlayIp: formatIpv4(p.underlayIp), mac: p.mac,
-      claimedAt: p.claimedAt, heldMs: p.heldMs, lastSeq: Math.max(p.lastSeq, this.seqs.get(p.id) ?? 0), lastSeenAt: p.lastSeenAt,
+      claimedAt: p.claimedAt, heldMs: p.heldMs, lastSeq: Math.max(p.lastSeq, this.floors.get(p.id)?.seq ?? 0), lastSeenAt: p.lastSeenAt,
       ...(p.pinned ? { pinned: true } : {}),
     }));
   }
@@ -168,7 +161,7 @@ export class PeerTable {
         claimedAt: p.claimedAt, heldMs: p.heldMs ?? 0, pinned: p.pinned ?? false, lastSeq: p.lastSeq, lastSeenAt: p.lastSeenAt, lastSeenMono: undefined,
         clockSkewMs: undefined,
       });
-      this.seqs.set(p.id, Math.max(this.seqs.get(p.id) ?? 0, p.lastSeq));
+      this.floors.load([{ id: p.id, seq: p.lastSeq, sentAt: 0, admitted: true }]); // a peer of ours has proved it is alive
     }
   }
 }

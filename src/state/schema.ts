@@ -24,6 +24,8 @@ export const peerSchema = z.object({
 
 export const tombstoneSchema = z.object({ id: nodeId, claimedAt: ms, at: ms });
 
+export const floorSchema = z.object({ id: nodeId, seq: ms, sentAt: ms, admitted: z.boolean().optional() });
+
 export const stateSchema = z.object({
   version: z.literal(1),
   nodeId,
@@ -38,6 +40,8 @@ export const stateSchema = z.object({
   peers: z.array(peerSchema),
   /** claims released with `edge-overlay forget` (absent in files from 0.1) */
   forgotten: z.array(tombstoneSchema).optional(),
+  /** replay floors of every sender heard, peers or not (absent in files from 0.1) */
+  floors: z.array(floorSchema).optional(),
 });
 
 export type PersistedPeer = z.infer<typeof peerSchema>;

@@ -1,7 +1,9 @@
 // Layer: configuration input. Contract: loadKeyring() returns the cluster's
 // keys (hex, one per line, optionally "id:"-labelled) — the first signs, all
-// verify — or throws one E_KEYFILE saying what to fix. Rotation order: add the
-// new key on every host, make it first everywhere, then remove the old one.
+// verify — or throws one E_KEYFILE saying what to fix. The file must be a
+// regular file owned by root or the agent's user, with no group or other
+// access (0600/0400). Rotation order: add the new key on every host, make it
+// first everywhere, then remove the old one.
 
 import { createHash, randomBytes } from 'node:crypto';
 import { EdgeError } from '../errors.js';
@@ -20,7 +22,8 @@ export interface ClusterKey extends SigningKey {
 export type Keyring = readonly ClusterKey[];
 
 export interface KeyFileSystem {
-  stat(path: string): Promise<{ mode: number; isFile(): boolean }>;
+  /** follows symlinks (a mounted secret is often one): the target is checked */
+  stat(path: string): Promise<{ mode: number; uid: number; isFile(): boolean }>;
   readFile(path: string): Promise<string>;
 }
 
@@ -66,7 +69,24 @@ export function parseKeyText(text: string, path: string): Keyring {
   return keys;
 }
 
-export async function loadKeyring(path: string | undefined, fs: KeyFileSystem): Promise<Keyring> {
+/** Why the key file's owner or mode is unsafe, with the command that fixes it; undefined if both are safe. */
+function unsafe(path: string, st: { mode: number; uid: number }, agentUid: number): string | undefined {
+  const problems: string[] = [];
+  const fixes: string[] = [];
+  if (st.uid !== 0 && st.uid !== agentUid) {
+    problems.push(`is owned by uid ${st.uid} (must be root${agentUid !== 0 ? ` or the agent's user, uid ${agentUid}` : ''})`);
+    fixes.push(`chown root ${path}`);
+  }
+  if ((st.mode & 0o077) !== 0) {
+    const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
+    problems.push((st.mode & 0o004) !== 0 ? `is readable by every user (mode ${mode})` : `is open to group or others (mode ${mode}; must be 0600 or 0400)`);
+    fixes.push(`chmod 600 ${path}`);
+  }
+  return problems.length === 0 ? undefined : `cluster key file ${path} ${problems.join(' and ')}; run: ${fixes.join(' && ')}`;
+}
+
+/** `agentUid`: the user the agent runs as (root, or the owner of a key file it may read). */
+export async function loadKeyring(path: string | undefined, fs: KeyFileSystem, agentUid = process.geteuid?.() ?? 0): Promise<Keyring> {
   if (!path) throw new EdgeError('E_KEYFILE', 'no cluster key file given (use --cluster-key-file FILE; create one with edge-overlay keygen)');
   let st;
   try {
@@ -79,11 +99,9 @@ export async function loadKeyring(path: string | undefined, fs: KeyFileSystem): 
     }
     throw new EdgeError('E_KEYFILE', `cannot read cluster key file ${path}: ${code ?? String(err)}`);
   }
-  if (!st.isFile()) throw new EdgeError('E_KEYFILE', `cluster key file ${path} is not a regular file`);
-  if ((st.mode & 0o004) !== 0) {
-    const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
-    throw new EdgeError('E_KEYFILE', `cluster key file ${path} is readable by every user (mode ${mode}); run: chmod 600 ${path}`);
-  }
+  if (!st.isFile()) throw new EdgeError('E_KEYFILE', `cluster key file ${path} is not a regular file (a directory, device, socket or pipe); point the agent at the key file itself`);
+  const why = unsafe(path, st, agentUid);
+  if (why) throw new EdgeError('E_KEYFILE', why);
   let text: string;
   try {
     text = await fs.readFile(path);

@@ -7,7 +7,7 @@
 // fail (the first one rejects, the rest quietly, per the seam); report()
 // only reads.
 
-import type { FilterReport, Firewall } from '../../src/firewall/types.js';
+import type { FilterReport, FilterSpec, Firewall } from '../../src/firewall/types.js';
 import { formatIpv4, type Ipv4 } from '../../src/net/ipv4.js';
 
 const TICKS = 8;
@@ -30,8 +30,15 @@ export class FakeFirewall implements Firewall {
     this.failures = { times, message };
   }
 
-  async apply(allowed: readonly Ipv4[]): Promise<void> {
-    const sorted = [...new Set(allowed)].sort((a, b) => a - b);
+  /** the last spec applied (senders and LAN included) */
+  spec: FilterSpec | undefined;
+
+  get working(): boolean {
+    return this.allowed !== undefined && this.error === null;
+  }
+
+  async apply(spec: FilterSpec): Promise<void> {
+    const sorted = [...new Set(spec.peers)].sort((a, b) => a - b);
     this.calls.push(sorted);
     for (let i = 0; i < TICKS; i++) await Promise.resolve();
     if (this.failures.times > 0) {
@@ -42,6 +49,7 @@ export class FakeFirewall implements Firewall {
       return;
     }
     this.error = null;
+    this.spec = spec;
     if (this.allowed?.join() === sorted.join()) return;
     this.allowed = sorted;
     this.ops.push(`nft set peers { ${sorted.map(formatIpv4).join(', ')}${sorted.length ? ' ' : ''}}`);
@@ -53,8 +61,8 @@ export class FakeFirewall implements Firewall {
 
   report(): FilterReport {
     return {
-      mode: this.allowed !== undefined && this.error === null ? 'filtered' : 'unfiltered',
-      allowed: this.allowed?.length ?? 0, droppedPackets: this.droppedPackets, error: this.error,
+      mode: this.working ? 'filtered' : 'unfiltered',
+      allowed: this.allowed?.length ?? 0, droppedPackets: this.droppedPackets, error: this.error, guard: false,
     };
   }
 

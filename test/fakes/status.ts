@@ -24,7 +24,7 @@ export function statusReport(over: StatusOverrides = {}): StatusReport {
       raw: { state: 'up', error: null, lastPeerPacketMs: 900, received: 10, sendErrors: 0, ...over.discovery?.raw },
     },
     dataplane: { ready: true, lastReconcileAt: '2026-01-01T00:00:00.000Z', lastReconcileMs: 1, readySince: '2026-01-01T00:00:00.000Z', lastChangeAt: '2026-01-01T00:00:00.000Z', fdbEntries: 2, neighEntries: 1, lastError: null, ...over.dataplane },
-    filter: { mode: 'filtered', allowed: 1, droppedPackets: 3, error: null, ...over.filter },
+    filter: { mode: 'filtered', allowed: 1, droppedPackets: 3, error: null, guard: true, ...over.filter },
     security: { keys: [], unconfirmedClaims: 0, foreignClusters: [], forgotten: [] },
     counters: new Counters().snapshot(), agent: { pid: 1, version: '0', startedAt: '', stateFile: '', persistError: null, ...over.agent },
   };

@@ -43,6 +43,46 @@ describe.skipIf(why)('packaging and shipped files', () => {
     expect(readdirSync(join(dest, 'etc'))).not.toContain('edge-overlay');
   });
 
+  // A checkout owned by an ordinary user, with sloppy modes (umask 000): what
+  // `sudo scripts/install.sh` from a home directory meets.
+  let userTree: string | undefined;
+  afterAll(() => { if (userTree) rmSync(userTree, { recursive: true, force: true }); });
+  function untrustedCheckout(): string {
+    if (userTree) return userTree;
+    userTree = mkdtempSync(join(tmpdir(), 'eo-user-checkout-'));
+    for (const p of ['package.json', 'package-lock.json', 'README.md', 'dist', 'node_modules', 'systemd', 'scripts/install.sh', 'scripts/build-deb.sh', 'scripts/configure.sh', 'build/Release/edge_overlay.node']) {
+      execFileSync('cp', ['-a', '--parents', p, userTree], { cwd: ROOT });
+    }
+    execFileSync('chmod', ['-R', 'g+w,o+w', userTree]);
+    execFileSync('chown', ['-R', '65534:65534', userTree]);
+    return userTree;
+  }
+  /** "uid:gid mode type path" of `paths` and everything under them */
+  const listing = (paths: string[]): string[] => execFileSync('find', [...paths, '-printf', '%U:%G %m %y %p\\n'], { encoding: 'utf8' }).trim().split('\n');
+
+  it('install.sh from a checkout an ordinary user owns installs root:root files nobody else can write, whatever the umask', () => {
+    const src = untrustedCheckout();
+    for (const umask of ['000', '077']) {
+      const dir = mkdtempSync(join(tmpdir(), 'eo-owned-'));
+      try {
+        execFileSync('sh', ['-c', `umask ${umask}; exec bash "$0/scripts/install.sh" --destdir "$1" --interface eth7`, src, dir], { encoding: 'utf8' });
+        const rel = ['opt/edge-overlay', 'usr/local/bin/edge-overlay', 'etc/systemd/system/edge-overlay.service',
+          'etc/systemd/network/10-edge-overlay-unmanaged.network', 'etc/NetworkManager/conf.d/edge-overlay-unmanaged.conf'];
+        const all = listing(rel.map((r) => join(dir, r)));
+        expect(all.length).toBeGreaterThan(100);
+        const bad = all.filter((l) => !/^0:0 (755 d|644 f|755 f|777 l) /.test(l));
+        expect(bad, `umask ${umask}`).toEqual([]);
+        expect(all.filter((l) => / f .*\/(edge-overlay|main\.js)$/.test(l)).map((l) => l.split(' ')[1])).toEqual(['755', '755']);
+        // the parents it made, and the configuration, are root's too
+        expect(listing([join(dir, 'opt'), join(dir, 'usr/local/bin'), join(dir, 'etc/systemd/system')]).filter((l) => / d /.test(l) && !l.startsWith('0:0 755 d'))).toEqual([]);
+        expect(listing([join(dir, 'etc/edge-overlay')]).map((l) => l.replace(`${dir}/`, ''))).toEqual(expect.arrayContaining([
+          '0:0 700 d etc/edge-overlay', '0:0 600 f etc/edge-overlay/cluster.key', '0:0 600 f etc/edge-overlay/config.yaml']));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  });
+
   it.skipIf(!have('systemd-analyze'))('systemd-analyze verify accepts the unit (and rejects a broken one)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'eo-unit-'));
     try {
@@ -85,6 +125,22 @@ describe.skipIf(why)('packaging and shipped files', () => {
       const files = execFileSync('dpkg-deb', ['-c', deb], { encoding: 'utf8' });
       for (const f of ['./usr/local/bin/edge-overlay', './etc/systemd/system/edge-overlay.service', './opt/edge-overlay/dist/src/main.js']) expect(files).toContain(f);
       expect(files).not.toContain('cluster.key'); // keys are made on the host, never shipped
+      // the agent refuses READY without its ingress filter: nftables is a hard dependency
+      expect(info).toMatch(/^ Depends: nftables, iproute2$/m);
+      expect(info).not.toMatch(/Recommends:/);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
+  it.skipIf(!have('dpkg-deb'))('the .deb built from a checkout an ordinary user owns holds only root:root entries nobody else can write', () => {
+    const out = mkdtempSync(join(tmpdir(), 'eo-deb-'));
+    try {
+      const deb = execFileSync('sh', ['-c', 'umask 000; exec bash "$0/scripts/build-deb.sh" "$1"', untrustedCheckout(), out], { encoding: 'utf8' }).trim();
+      const entries = execFileSync('dpkg-deb', ['-c', deb], { encoding: 'utf8' }).trim().split('\n');
+      expect(entries.length).toBeGreaterThan(100);
+      expect(entries.filter((l) => !/^(drwxr-xr-x|-rw-r--r--|-rwxr-xr-x|lrwxrwxrwx) root\/root /.test(l))).toEqual([]);
+      expect(entries.find((l) => l.endsWith(' ./'))).toMatch(/^drwxr-xr-x /);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }

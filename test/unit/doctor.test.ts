@@ -49,7 +49,7 @@ const byId = (rs: CheckResult[], id: string): CheckResult => rs.find((r) => r.id
 describe('doctor', () => {
   it('passes every check on a healthy host, and prints ✓ lines', async () => {
     const rs = await runChecks(fakeEnv(), opts);
-    expect(rs.map((r) => r.id)).toEqual(['kernel', 'interface', 'broadcast', 'discovery', 'mtu', 'cidr', 'other-clusters', 'vxlan-port', 'offloads', 'network-managers', 'clock']);
+    expect(rs.map((r) => r.id)).toEqual(['kernel', 'interface', 'broadcast', 'discovery', 'filter', 'mtu', 'cidr', 'other-clusters', 'vxlan-port', 'offloads', 'network-managers', 'clock']);
     expect(rs.filter((r) => !r.ok)).toEqual([]);
     expect(formatChecks(rs)).toContain('✓ interface: eth0 is up with 10.0.0.2/24');
   });
@@ -104,6 +104,15 @@ describe('doctor', () => {
     [{ raw: { lastPeerPacketMs: 40_000 }, udp: { lastPeerPacketMs: 800 } }, 'raw heard peers before but nothing for 40 s, while udp still does'],
   ])('reports a dead discovery channel from the agent\'s view (%o)', async (discovery, detail) => {
     const r = byId(await runChecks(fakeEnv({ status: statusReport({ discovery }) }), opts), 'discovery');
+    expect(r).toMatchObject({ ok: false, detail });
+    expect(r.advice).toBeTruthy();
+  });
+
+  it.each([
+    [{ mode: 'unfiltered' as const, error: 'nft is not installed' }, 'the VXLAN ingress filter is NOT in force (nft is not installed): the overlay is held down'],
+    [{ mode: 'disabled' as const }, 'the VXLAN ingress filter is OFF (filter: off): anyone on the LAN can send into the overlay'],
+  ])('says loudly when the ingress filter is not in force (%o)', async (filter, detail) => {
+    const r = byId(await runChecks(fakeEnv({ status: statusReport({ filter }) }), opts), 'filter');
     expect(r).toMatchObject({ ok: false, detail });
     expect(r.advice).toBeTruthy();
   });

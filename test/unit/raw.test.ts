@@ -6,16 +6,16 @@ import { RawChannel, frame, type RawOpener } from '../../src/discovery/raw.js';
 import type { PacketSocket } from '../../src/native/addon.js';
 import { FakeClock } from '../fakes/clock.js';
 
-interface Sock { index: number; closed: boolean; frame: (f: Buffer, mac: string) => void; error: (errno: number) => void }
+interface Sock { index: number; closed: boolean; paused: boolean; frame: (f: Buffer, mac: string) => void; error: (errno: number) => void }
 
 function opener(): { open: RawOpener; socks: Sock[]; refuse: { n: number } } {
   const socks: Sock[] = [];
   const refuse = { n: 0 };
   const open: RawOpener = (index, onFrame, onError) => {
     if (refuse.n > 0) { refuse.n--; throw new Error('cannot open a packet socket on ifindex 2: EPERM'); }
-    const s: Sock = { index, closed: false, frame: onFrame, error: onError };
+    const s: Sock = { index, closed: false, paused: false, frame: onFrame, error: onError };
     socks.push(s);
-    const sock: PacketSocket = { send: () => 0, close: () => { s.closed = true; } };
+    const sock: PacketSocket = { send: () => 0, close: () => { s.closed = true; }, pause: () => { s.paused = true; }, resume: () => { s.paused = false; } };
     return sock;
   };
   return { open, socks, refuse };
@@ -77,5 +77,22 @@ describe('raw L2 channel', () => {
     ch.setLink(2);
     ch.setLink(undefined);
     expect(ch.health()).toMatchObject({ state: 'down', error: 'no physical interface' });
+  });
+
+  it('reads a flood of frames at a bounded rate: it stops reading for a moment and lets the kernel drop the rest', async () => {
+    const clock = new FakeClock();
+    const o = opener();
+    let got = 0;
+    const ch = new RawChannel(() => { got++; }, { clock, open: o.open });
+    ch.setLink(2);
+    const s = o.socks[0]!;
+    for (let i = 0; i < 5000 && !s.paused; i++) s.frame(frame(Buffer.from('x')), '02:00:00:00:00:66');
+    expect(got).toBe(1000); // the burst
+    expect(s.paused).toBe(true);
+    await clock.advance(100);
+    expect(s.paused).toBe(false); // reading again, at 2,000 frames a second
+    for (let i = 0; i < 5000 && !s.paused; i++) s.frame(frame(Buffer.from('x')), '02:00:00:00:00:66');
+    expect(got).toBe(1200);
+    expect(ch.health().state).toBe('up');
   });
 });

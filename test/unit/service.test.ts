@@ -98,9 +98,18 @@ describe('metrics', () => {
 describe('shipped files', () => {
   it('the unit is Type=notify, restarts always, keeps its run dir, and is hardened', () => {
     const u = file('systemd/edge-overlay.service');
+    const lines = u.split('\n');
     for (const l of ['Type=notify', 'Restart=always', 'StateDirectory=edge-overlay', 'RuntimeDirectory=edge-overlay', 'RuntimeDirectoryPreserve=yes',
       'CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW', 'ProtectSystem=strict', 'ProtectHome=yes', 'NoNewPrivileges=yes', 'PrivateTmp=yes',
-      'RestrictAddressFamilies=AF_NETLINK AF_INET AF_INET6 AF_UNIX AF_PACKET', 'WatchdogSec=', 'ExecReload=/bin/kill -HUP $MAINPID']) expect(u).toContain(l);
+      'RestrictAddressFamilies=AF_NETLINK AF_INET AF_INET6 AF_UNIX AF_PACKET', 'ExecReload=/bin/sh -c \'kill -HUP "$$MAINPID"\'',
+      'ProtectKernelModules=yes', 'ProtectKernelLogs=yes', 'ProtectKernelTunables=yes', 'ReadWritePaths=/proc/sys/net/ipv4/conf',
+      'PrivateDevices=yes', 'PrivateMounts=yes', 'ProtectProc=invisible', 'UMask=0077', 'MemoryDenyWriteExecute=yes',
+      'SystemCallFilter=@system-service', 'SystemCallFilter=pkey_alloc pkey_free pkey_mprotect', 'SystemCallFilter=~@privileged @resources',
+      'SystemCallErrorNumber=EPERM']) expect(lines).toContain(l);
+    expect(u).toMatch(/^WatchdogSec=\d+$/m);
+    // what the agent cannot live with: it configures the host's network and writes /proc/sys/net/ipv4/conf
+    expect(u).not.toMatch(/^(PrivateNetwork|PrivateUsers|ProcSubset|IPAddressDeny|DynamicUser|User)=/m);
+    expect(u).not.toMatch(/^AmbientCapabilities=/m); // root: the bounding set is what counts
     expect(u).not.toMatch(/^After=.*network-online\.target/m); // must not block boot while DHCP is down
   });
 

@@ -162,7 +162,7 @@ export class EventSocket {
 
   constructor(
     private readonly groups: number[], private readonly sink: EventSink, private readonly clock: Clock,
-    private readonly rcvbuf = EVENT_RCVBUF,
+    private readonly rcvbuf = EVENT_RCVBUF, private readonly protocol: number = nl.Protocol.ROUTE,
   ) {}
 
   start(): void {
@@ -171,7 +171,7 @@ export class EventSocket {
   }
 
   private open(): void {
-    const s = nl.createNetlink(nl.Protocol.ROUTE, { recvBufferSize: this.rcvbuf, sendBufferSize: 1 << 16 });
+    const s = nl.createNetlink(this.protocol, { recvBufferSize: this.rcvbuf, sendBufferSize: 1 << 16 });
     for (const g of this.groups) s.addMembership(g);
     s.on('message', (msgs) => {
       try {
