@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `npm run bench [-- --quick] [-- --only recovery,mesh,footprint,scale,datapath,flood] [-- --report-only]`
+# `npm run bench [-- --quick] [-- --only recovery,mesh,mesh-nodhcp,footprint,scale,datapath,flood,family-switch] [-- --report-only]`
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then

@@ -54,6 +54,7 @@ const AGENT_FLAGS = [
   ['logLevel', '--log-level <level>', `trace, debug, info, warn, error (default ${DEFAULTS.logLevel})`],
   ['overlayIp', '--overlay-ip <ip>', 'pin this host\'s overlay IP (refuses to start if another host holds it)'],
   ['metricsListen', '--metrics-listen <host:port>', 'serve Prometheus metrics, e.g. 127.0.0.1:9478 (default off)'],
+  ['underlay', '--underlay <mode>', 'what carries VXLAN: auto (IPv6 link-local when every host can), ipv4, ipv6-link-local (default auto)'],
 ] as const;
 
 function pick(opts: Record<string, unknown>, keys: readonly string[]): Record<string, string | undefined> {

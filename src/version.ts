@@ -1,3 +1,3 @@
 // Layer: shared. Contract: the version the CLI and `status` report; a unit
 // test keeps it equal to package.json's.
-export const VERSION = '0.1.0';
+export const VERSION = '0.2.0';

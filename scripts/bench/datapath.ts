@@ -1,14 +1,17 @@
 // Benchmark 5: data path. iperf3, one TCP stream, between two namespace
 // hosts, in alternating rounds over: the physical network; the agent's
-// overlay; the hand-built reference overlay (same settings the agent uses,
-// built with iproute2 on its own VNI and devices beside the agent's); and,
-// as exploration, reference variants with one setting the agent controls
-// changed (outer UDP checksum off; a smaller overlay MTU). Reported: Gbit/s
-// per path and the overlay/physical ratios.
+// overlay on IPv4 (`--underlay ipv4`); the hand-built reference overlay (same
+// settings the agent uses on IPv4, built with iproute2 on its own VNI and
+// devices beside the agent's); as exploration, reference variants with one
+// setting the agent controls changed (outer UDP checksum off; a smaller
+// overlay MTU); and the agent's overlay on IPv6 link-local (the default
+// `auto`), from a second two-host lab, since one host runs one agent.
+// Reported: Gbit/s per path and the overlay/physical ratios.
 
 import { join } from 'node:path';
 import { Lab, sleep, type Host } from '../lab/lab.js';
 import { buildReference } from './reference.js';
+import { onFamily } from './settle.js';
 
 export interface DatapathRun {
   seconds: number;
@@ -44,30 +47,45 @@ function iperf(lab: Lab, client: Host, server: string, seconds: number): number 
   }
 }
 
-export async function datapath(seconds: number, rounds: number): Promise<DatapathRun> {
-  const lab = await Lab.create({ hosts: 2, cluster: 'bench' });
-  const out: DatapathRun = { seconds, rounds, gbps: {} };
+/** A two-host lab with agents (`agentArgs`), settled on `family`, and an iperf3 server on h2. */
+async function agentLab(agentArgs: string[], family: 'ipv4' | 'link-local'): Promise<{ lab: Lab; overlayIp: string }> {
+  const lab = await Lab.create({ hosts: 2, cluster: 'bench', agentArgs });
   try {
-    const st = await lab.startAll();
+    await lab.startAll();
+    const st = await onFamily(lab, lab.hosts, family);
+    const h2 = lab.hosts[1]!;
+    lab.spawnIn(h2.ns, ['iperf3', '-s'], join(h2.dir, 'iperf3-server.log')); // lab.destroy() ends it
+    return { lab, overlayIp: st[1]!.node.overlayIp! };
+  } catch (err) {
+    await lab.destroy();
+    throw err;
+  }
+}
+
+export async function datapath(seconds: number, rounds: number): Promise<DatapathRun> {
+  const out: DatapathRun = { seconds, rounds, gbps: {} };
+  const labs: Lab[] = [];
+  try {
+    const v4 = await agentLab(['--underlay', 'ipv4'], 'ipv4');
+    labs.push(v4.lab);
+    const ll = await agentLab([], 'link-local');
+    labs.push(ll.lab);
+    const lab = v4.lab;
     for (const v of VARIANTS) buildVariant(lab, v);
-    const [h1, h2] = lab.hosts as [Host, Host];
-    const server = lab.spawnIn(h2.ns, ['iperf3', '-s'], join(h2.dir, 'iperf3-server.log'));
+    const h2 = lab.hosts[1]!;
     await sleep(500);
-    const targets: [string, string][] = [
-      ['physical', h2.ip!], ['agent', st[1]!.node.overlayIp!], ...VARIANTS.map((v): [string, string] => [v.name, `${v.net}.2`]),
+    const targets: [string, Lab, string][] = [
+      ['physical', lab, h2.ip!], ['agent', lab, v4.overlayIp], ['link-local', ll.lab, ll.overlayIp],
+      ...VARIANTS.map((v): [string, Lab, string] => [v.name, lab, `${v.net}.2`]),
     ];
-    try {
-      for (let r = 0; r < rounds; r++) {
-        for (const [name, ip] of targets) {
-          (out.gbps[name] ??= []).push(iperf(lab, h1, ip, seconds));
-          await sleep(300);
-        }
+    for (let r = 0; r < rounds; r++) {
+      for (const [name, l, ip] of targets) {
+        (out.gbps[name] ??= []).push(iperf(l, l.hosts[0]!, ip, seconds));
+        await sleep(300);
       }
-    } finally {
-      server.kill('SIGTERM');
     }
     return out;
   } finally {
-    await lab.destroy();
+    for (const l of labs.reverse()) await l.destroy();
   }
 }

@@ -7,29 +7,24 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../lab/lab.js';
 import { round, summarize } from './stats.js';
+import { ms, pctl, type Row } from './format.js';
+import { familySwitchRows, linkLocalThroughputRows, noDhcpRows, renumberingLossRows } from './report-underlay.js';
 import type { Results } from './run.js';
-
-interface Row { metric: string; measured: string; target: string; ok: boolean | undefined }
-
-const ms = (x: number): string => `${round(x)} ms`;
-const pctl = (xs: number[]): string => {
-  const s = summarize(xs);
-  return `median ${ms(s.median)}, p90 ${ms(s.p90)}, p99 ${ms(s.p99)} (n=${s.n})`;
-};
 
 export function rows(r: Results): Row[] {
   const out: Row[] = [];
   if (r.recovery) {
-    const { agent, reference } = r.recovery;
+    const { agent, reference } = r.recovery; // agent: on IPv4 (--underlay ipv4), as the reference
     const a = summarize([...agent.oneMs, ...agent.allMs]);
     const ref = summarize([...reference.oneMs, ...reference.allMs]);
-    out.push({ metric: 'recovery, one host renumbered (agent)', measured: pctl(agent.oneMs), target: 'median ≤ 100 ms', ok: summarize(agent.oneMs).median <= 100 });
-    out.push({ metric: 'recovery, all hosts renumbered (agent)', measured: pctl(agent.allMs), target: 'median ≤ 100 ms', ok: summarize(agent.allMs).median <= 100 });
-    out.push({ metric: 'recovery, all trials (agent)', measured: `p99 ${ms(a.p99)}, ${agent.failures} not recovered`, target: 'p99 ≤ 500 ms', ok: a.p99 <= 500 && agent.failures === 0 });
+    out.push({ metric: 'recovery, one host renumbered (agent, IPv4)', measured: pctl(agent.oneMs), target: 'median ≤ 100 ms', ok: summarize(agent.oneMs).median <= 100 });
+    out.push({ metric: 'recovery, all hosts renumbered (agent, IPv4)', measured: pctl(agent.allMs), target: 'median ≤ 100 ms', ok: summarize(agent.allMs).median <= 100 });
+    out.push({ metric: 'recovery, all trials (agent, IPv4)', measured: `p99 ${ms(a.p99)}, ${agent.failures} not recovered`, target: 'p99 ≤ 500 ms', ok: a.p99 <= 500 && agent.failures === 0 });
     out.push({ metric: 'recovery, all trials (hand-run reference)', measured: `${pctl([...reference.oneMs, ...reference.allMs])}, ${reference.failures} not recovered`, target: '—', ok: undefined });
-    out.push({ metric: 'agent / reference (medians)', measured: `${round(a.median / ref.median, 2)}×`, target: '≤ 1.2×', ok: a.median / ref.median <= 1.2 });
-    out.push({ metric: 'TCP across every renumbering (agent)', measured: `${agent.tcp.survived ? 'survived' : `FAILED (${agent.tcp.error ?? 'closed'})`}, longest gap ${agent.tcp.maxGapMs} ms, ${agent.tcp.echoedBytes}/${agent.tcp.sentBytes} B echoed`, target: 'never resets', ok: agent.tcp.survived });
+    out.push({ metric: 'agent / reference, IPv4 (medians)', measured: `${round(a.median / ref.median, 2)}×`, target: '≤ 1.2×', ok: a.median / ref.median <= 1.2 });
+    out.push({ metric: 'TCP across every renumbering (agent, IPv4)', measured: `${agent.tcp.survived ? 'survived' : `FAILED (${agent.tcp.error ?? 'closed'})`}, longest gap ${agent.tcp.maxGapMs} ms, ${agent.tcp.echoedBytes}/${agent.tcp.sentBytes} B echoed`, target: 'never resets', ok: agent.tcp.survived });
     out.push({ metric: 'TCP across every renumbering (reference)', measured: `${reference.tcp.survived ? 'survived' : 'FAILED'}, longest gap ${reference.tcp.maxGapMs} ms`, target: '—', ok: undefined });
+    out.push(...renumberingLossRows(r.recovery));
   }
   for (const m of r.mesh ?? []) {
     const s = summarize(m.fromLastReadyMs);
@@ -39,6 +34,7 @@ export function rows(r: Results): Row[] {
       target: m.hosts >= 30 ? '≤ 2 s after the last ready' : '—', ok: m.hosts >= 30 ? s.median <= 2000 && m.pairsOk === m.pairsTotal : undefined,
     });
   }
+  if (r.meshNoDhcp) out.push(...noDhcpRows(r.meshNoDhcp));
   if (r.footprint) {
     const f = r.footprint;
     out.push({ metric: `idle RSS, ${f.peers} peers`, measured: `${round(f.rssMaxMB)} MB max, ${round(f.rssEndMB)} MB at the end`, target: '≤ 64 MB', ok: f.rssMaxMB <= 64 });
@@ -64,14 +60,17 @@ export function rows(r: Results): Row[] {
     // round (same moment, same machine load) and then their median.
     const g = r.datapath.gbps;
     const perRound = (a: string, b: string): number => summarize((g[a] ?? []).map((x, i) => x / (g[b]?.[i] ?? NaN))).median;
+    const label: Record<string, string> = { agent: 'agent (IPv4)', 'link-local': 'agent (link-local)' };
     for (const k of Object.keys(g)) {
       const gbps = summarize(g[k] ?? []).median;
-      out.push({ metric: `iperf3 ${k}`, measured: `${round(gbps, 2)} Gbit/s${k === 'physical' ? '' : `, ${round(perRound(k, 'physical'), 3)} of physical`}`, target: '—', ok: undefined });
+      out.push({ metric: `iperf3 ${label[k] ?? k}`, measured: `${round(gbps, 2)} Gbit/s${k === 'physical' ? '' : `, ${round(perRound(k, 'physical'), 3)} of physical`}`, target: '—', ok: undefined });
     }
     const rel = perRound('agent', 'reference');
-    out.push({ metric: 'agent / reference throughput', measured: `${round(rel, 3)} (median of per-round ratios)`, target: '≥ 0.97', ok: rel >= 0.97 });
+    out.push({ metric: 'agent / reference throughput (IPv4)', measured: `${round(rel, 3)} (median of per-round ratios)`, target: '≥ 0.97', ok: rel >= 0.97 });
+    out.push(...linkLocalThroughputRows(r.datapath, perRound));
   }
   if (r.flood) out.push(...floodRows(r.flood));
+  if (r.familySwitch) out.push(...familySwitchRows(r.familySwitch));
   return out;
 }
 

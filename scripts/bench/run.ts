@@ -2,18 +2,21 @@
 // BENCHMARKS.md, in one run on this machine (root; network namespaces, real
 // dnsmasq DHCP, the real agent). Prints one summary table, writes
 // bench/results.json and regenerates BENCHMARKS.md. --quick is a smoke run
-// (under a minute) that keeps the scripts working; its numbers mean little.
+// (about two minutes) that keeps the scripts working; its numbers mean little.
+// NAME: recovery, mesh, mesh-nodhcp, footprint, scale, datapath, flood, family-switch.
 
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, labUnavailable, sh } from '../lab/lab.js';
-import { recovery, type RecoveryRun } from './recovery.js';
+import { recovery, type RecoveryResults } from './recovery.js';
 import { mesh, type MeshRun } from './mesh.js';
+import { meshNoDhcp, type NoDhcpMeshRun } from './mesh-nodhcp.js';
 import { footprint, type FootprintRun } from './footprint.js';
 import { scale, type ScaleRun } from './scale.js';
 import { datapath, type DatapathRun } from './datapath.js';
 import { flood, type FloodRun } from './flood.js';
+import { familySwitch, type FamilySwitchRun } from './family-switch.js';
 import { writeReport } from './report.js';
 
 export interface Results {
@@ -21,22 +24,27 @@ export interface Results {
   startedAt: string;
   durationS: number;
   machine: { cpu: string; cores: number; kernel: string; node: string; iperf3: string };
-  recovery?: { agent: RecoveryRun; reference: RecoveryRun };
+  recovery?: RecoveryResults;
   mesh?: MeshRun[];
+  meshNoDhcp?: NoDhcpMeshRun;
   footprint?: FootprintRun;
   scale?: ScaleRun;
   datapath?: DatapathRun;
   flood?: FloodRun;
+  familySwitch?: FamilySwitchRun;
 }
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const only = args.includes('--only') ? (args[args.indexOf('--only') + 1] ?? '').split(',') : undefined;
 const want = (name: string): boolean => !only || only.includes(name);
+const BENCHMARKS = ['recovery', 'mesh', 'mesh-nodhcp', 'footprint', 'scale', 'datapath', 'flood', 'family-switch'];
 
 const plan = quick
-  ? { trials: 2, meshSizes: [[3, 1], [5, 1]] as [number, number][], footprintS: 5, settleS: 1, scalePeers: 50, scaleRounds: 1, iperfS: 1, iperfRounds: 1, floodTrials: 1 }
-  : { trials: 15, meshSizes: [[3, 3], [10, 3], [30, 3]] as [number, number][], footprintS: 60, settleS: 13, scalePeers: 200, scaleRounds: 5, iperfS: 2, iperfRounds: 7, floodTrials: 10 };
+  ? { trials: 2, meshSizes: [[3, 1], [5, 1]] as [number, number][], footprintS: 5, settleS: 1, scalePeers: 50, scaleRounds: 1, iperfS: 1, iperfRounds: 1, floodTrials: 1,
+    noDhcpTrials: 1, noDhcpIpv4TimeoutMs: 3000, switchTrials: 1 }
+  : { trials: 15, meshSizes: [[3, 3], [10, 3], [30, 3]] as [number, number][], footprintS: 60, settleS: 13, scalePeers: 200, scaleRounds: 5, iperfS: 2, iperfRounds: 7, floodTrials: 10,
+    noDhcpTrials: 5, noDhcpIpv4TimeoutMs: 10_000, switchTrials: 7 };
 
 async function main(): Promise<void> {
   if (args.includes('--report-only')) {
@@ -45,6 +53,8 @@ async function main(): Promise<void> {
     process.stdout.write(writeReport(last, join(ROOT, 'BENCHMARKS.md')));
     return;
   }
+  const unknown = (only ?? []).filter((n) => !BENCHMARKS.includes(n));
+  if (unknown.length) throw new Error(`unknown benchmark ${unknown.join(', ')}; --only takes ${BENCHMARKS.join(',')}`);
   const why = labUnavailable();
   if (why) throw new Error(`cannot benchmark here: ${why}`);
   const t0 = Date.now();
@@ -54,7 +64,7 @@ async function main(): Promise<void> {
   };
   const step = (s: string): void => { process.stderr.write(`[bench ${Math.round((Date.now() - t0) / 1000)}s] ${s}\n`); };
   if (want('recovery')) {
-    step(`recovery after renumbering: agent and hand-run reference interleaved, ${plan.trials} trials each x (one host, all hosts)`);
+    step(`recovery after renumbering: agent on IPv4, agent on link-local and hand-run reference interleaved, ${plan.trials} trials each x (one host, all hosts)`);
     results.recovery = await recovery(plan.trials);
   }
   if (want('mesh')) {
@@ -63,6 +73,10 @@ async function main(): Promise<void> {
       step(`mesh formation: ${n} hosts x ${trials}`);
       results.mesh.push(await mesh(n, trials));
     }
+  }
+  if (want('mesh-nodhcp')) {
+    step(`mesh formation without DHCP: 3 hosts, link-local x ${plan.noDhcpTrials}, IPv4 once (${plan.noDhcpIpv4TimeoutMs / 1000} s timeout)`);
+    results.meshNoDhcp = await meshNoDhcp(3, plan.noDhcpTrials, plan.noDhcpIpv4TimeoutMs);
   }
   if (want('footprint')) {
     step(`footprint: idle agent with 10 peers for ${plan.footprintS} s`);
@@ -75,13 +89,17 @@ async function main(): Promise<void> {
   if (want('datapath')) {
     if (results.machine.iperf3 === 'not installed') step('data path: skipped, iperf3 is not installed');
     else {
-      step(`data path: iperf3 ${plan.iperfS} s x ${plan.iperfRounds} rounds`);
+      step(`data path: iperf3 ${plan.iperfS} s x ${plan.iperfRounds} rounds (physical, agent on IPv4 and on link-local, reference and variants)`);
       results.datapath = await datapath(plan.iperfS, plan.iperfRounds);
     }
   }
   if (want('flood')) {
     step(`renumbering under a forged-announcement flood: ${plan.floodTrials} quiet and ${plan.floodTrials} flooded trials, interleaved`);
     results.flood = await flood(plan.floodTrials);
+  }
+  if (want('family-switch')) {
+    step(`underlay family switch: link-local -> IPv4 -> link-local x ${plan.switchTrials}`);
+    results.familySwitch = await familySwitch(plan.switchTrials);
   }
   results.durationS = Math.round((Date.now() - t0) / 1000);
   mkdirSync(join(ROOT, 'bench'), { recursive: true });

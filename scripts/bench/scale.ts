@@ -101,7 +101,9 @@ async function round(lab: Lab, n: number): Promise<{ program?: number; reprogram
 }
 
 export async function scale(n: number, rounds: number): Promise<ScaleRun> {
-  const lab = await Lab.create({ hosts: 2, cluster: 'bench', prefixLen: 16 });
+  // IPv4: the crowd speaks release 0.1's wire format (no link-local capability), so an agent
+  // left on `auto` would rebuild its VXLAN device for IPv4 in the middle of the first storm
+  const lab = await Lab.create({ hosts: 2, cluster: 'bench', prefixLen: 16, agentArgs: ['--underlay', 'ipv4'] });
   const out: ScaleRun = { peers: n, programMs: [], reprogramMs: [], sendMs: [], kernelResyncs: 0, dropped: {}, announcementsReceived: 0 };
   try {
     for (let r = 0; r < rounds; r++) {

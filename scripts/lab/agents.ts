@@ -12,12 +12,12 @@ import type { Lab } from './lab.js';
 /** The built agent; EO_AGENT_BIN points a run at another build (e.g. a private build of HEAD). */
 export const AGENT_BIN = process.env.EO_AGENT_BIN ?? join(ROOT, 'dist', 'src', 'main.js');
 
-/** How to run the built agent: via its shebang, or under the profiler when EO_AGENT_CPU_PROF names a directory. */
-export function agentCommand(): string[] {
+/** How to run the built agent (`bin`: another build, e.g. an earlier release): via its shebang, or under the profiler when EO_AGENT_CPU_PROF names a directory. */
+export function agentCommand(bin = AGENT_BIN): string[] {
   const dir = process.env.EO_AGENT_CPU_PROF;
-  if (!dir) return [AGENT_BIN];
-  const v8flags = (readFileSync(AGENT_BIN, 'utf8').split('\n', 1)[0] ?? '').split(' ').filter((f) => f.startsWith('--'));
-  return [process.execPath, '--cpu-prof', `--cpu-prof-dir=${dir}`, ...v8flags, AGENT_BIN];
+  if (!dir) return [bin];
+  const v8flags = (readFileSync(bin, 'utf8').split('\n', 1)[0] ?? '').split(' ').filter((f) => f.startsWith('--'));
+  return [process.execPath, '--cpu-prof', `--cpu-prof-dir=${dir}`, ...v8flags, bin];
 }
 
 /** Why the lab cannot run here, or undefined if it can. */

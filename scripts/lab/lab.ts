@@ -174,6 +174,8 @@ export class Lab {
 
   /** Cable pulled / put back: the host's eth0 loses / regains its link. */
   linkDown(h: Host): void { physical.linkDown(h); }
+  setIpv6(h: Host, on: boolean): void { physical.setIpv6(h, on); }
+  linkLocalOf(h: Host): string | undefined { return physical.linkLocalOf(h); }
   linkUp(h: Host): void { physical.linkUp(h); }
   /** NIC re-plugged: eth0 deleted, back `awayMs` later with a new ifindex (same name, MAC, port); DHCP client restarted, not awaited. */
   replug(h: Host, awayMs = 1000): Promise<void> { return physical.replug(this, h, awayMs); }
@@ -204,12 +206,12 @@ export class Lab {
     return join(h.dir, 'run');
   }
 
-  /** The command line of the host's agent (to run inside its namespace), as startAgent runs it. */
+  /** The command line of the host's agent (its build: h.bin, default AGENT_BIN; to run inside its namespace), as startAgent runs it. */
   agentArgv(h: Host, extra: string[] = [], runDir = this.runDir(h)): string[] {
     // through the shebang, as installed: it carries the agent's V8 flags
     // (EO_AGENT_CPU_PROF=DIR: the same flags plus a CPU profile per agent in DIR)
     return [
-      ...agentCommand(), 'agent', '--interface', 'eth0', '--cluster', this.opts.cluster ?? 'lab',
+      ...agentCommand(h.bin), 'agent', '--interface', 'eth0', '--cluster', this.opts.cluster ?? 'lab',
       '--cluster-key-file', this.keyFile, '--state-dir', join(h.dir, 'state'), '--run-dir', runDir,
       ...(this.opts.agentArgs ?? []), ...extra,
     ];

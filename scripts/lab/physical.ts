@@ -29,6 +29,18 @@ export function plugNic(lab: Lab, h: Host): void {
   sh('ip', ['-n', h.ns, 'link', 'set', 'eth0', 'up']);
 }
 
+/** IPv6 on the host's NIC (net.ipv6.conf.eth0.disable_ipv6): off drops its link-local address, on brings it back (after DAD). */
+export function setIpv6(h: Host, on: boolean): void {
+  sh('ip', ['netns', 'exec', h.ns, 'sysctl', '-qw', `net.ipv6.conf.eth0.disable_ipv6=${on ? 0 : 1}`]);
+}
+
+/** The NIC's IPv6 link-local address (undefined: none, e.g. IPv6 off). */
+export function linkLocalOf(h: Host): string | undefined {
+  const out = sh('ip', ['-n', h.ns, '-6', '-j', 'addr', 'show', 'dev', 'eth0', 'scope', 'link']);
+  const info = (JSON.parse(out || '[]') as { addr_info?: { local?: string }[] }[])[0]?.addr_info ?? [];
+  return info.find((a) => a.local?.startsWith('fe80:'))?.local;
+}
+
 export function linkDown(h: Host): void {
   sh('ip', ['-n', h.ns, 'link', 'set', 'eth0', 'down']);
 }

@@ -18,6 +18,8 @@ export interface Host {
   dhclient: ChildProcess | undefined;
   agent: ChildProcess | undefined;
   events: string;
+  /** the agent build this host runs (another release's dist/src/main.js); undefined: AGENT_BIN */
+  bin?: string;
 }
 
 export interface LabOptions {

@@ -114,6 +114,7 @@ export class Agent implements AgentHooks {
     p.sender.stop();
     p.addressing.stop();
     p.membership.stop();
+    p.choice.stop();
     for (const t of this.timers) t.cancel();
     this.timers = [];
     p.state.save();
@@ -131,6 +132,7 @@ export class Agent implements AgentHooks {
   /** New unicast seeds (SIGHUP). */
   setSeeds(seeds: Endpoint[]): void {
     this.p.seeds.set(seeds);
+    this.p.choice.evaluate(); // seeds mean routed peers: no link-local
     this.d.log.info({ peers: seeds.map((s) => `${s.address}:${s.port}`) }, 'unicast seeds reloaded');
     void this.p.seeds.refresh().then(() => this.p.loop.request()); // the filter lets them send discovery
   }
@@ -169,8 +171,9 @@ export class Agent implements AgentHooks {
     });
   }
 
-  /** A membership change: the dataplane follows (fast path), the state file is written soon. */
+  /** A membership change: the dataplane follows (fast path), the state file is written soon, the family choice is checked. */
   private follow(fx: Effects): void {
+    if (fx.family) this.p.choice.evaluate();
     if (fx.routes) this.p.loop.requestRoutes();
     if (fx.persist) this.p.state.schedule();
   }
@@ -192,14 +195,33 @@ export class Agent implements AgentHooks {
   // AgentHooks
 
   /** After every read of the physical interface (the watcher logs what changed). */
-  underlayRead({ change, carrierBack }: UnderlayRead): void {
-    const { addressing, announcer, loop } = this.p;
+  underlayRead({ change, carrierBack, linkLocal, ipv6Changed }: UnderlayRead): void {
+    const { addressing, announcer, loop, state, choice } = this.p;
     addressing.setCanSend(this.d.transport.canBroadcast());
-    if (carrierBack || change?.next !== undefined) {
+    // a new link-local address is a renumbering like any other (it was kept while the link was down)
+    const llMoved = linkLocal !== undefined && state.linkLocal !== undefined && linkLocal !== state.linkLocal;
+    if (llMoved) {
+      this.counters.underlayChangesOwn++;
+      this.d.log.info({ ifname: this.config.interface, old: state.linkLocal, new: linkLocal }, 'link-local address changed; announcing');
+    }
+    if (linkLocal !== undefined) state.setLinkLocal(linkLocal);
+    if (ipv6Changed || linkLocal !== undefined) choice.evaluate();
+    if (carrierBack || change?.next !== undefined || llMoved) {
       announcer.markFresh(); // we may have been cut off: peers answer with their news
       announcer.burst();
+    } else if (ipv6Changed) {
+      announcer.burst(); // our capabilities changed
     }
-    if (change) loop.request(); // a peer may have claimed our new underlay address
+    if (change || llMoved) loop.request(); // a peer may have claimed our new underlay address; the VXLAN source moves
+  }
+
+  /** Our readiness for link-local changed: say so now; the family changed: rebuild the VXLAN device. */
+  familyChanged({ family, ready }: { family: boolean; ready: boolean }): void {
+    if (ready) this.p.announcer.burst();
+    if (family) {
+      this.counters.familySwitches++;
+      this.p.loop.request();
+    }
   }
 
   established(): void {

@@ -20,6 +20,9 @@ import type { AgentConfig } from './config.js';
 import { Addressing, type AddressingEvents } from './addressing.js';
 import { Admission } from './admission.js';
 import { Announcer } from './announcer.js';
+import { UnderlayChoice } from './choice.js';
+import { capable, type OwnFacts } from './family.js';
+import { Caps } from '../wire/messages.js';
 import { Counters } from './counters.js';
 import { ForeignClusters } from './foreign.js';
 import { AuthGate } from './gate.js';
@@ -29,7 +32,7 @@ import { Membership } from './membership.js';
 import { AgentState } from './persistence.js';
 import { Relay } from './relay.js';
 import { Seeds } from './seeds.js';
-import { Sender, type Identity } from './sender.js';
+import { Sender, type FamilyView, type Identity } from './sender.js';
 import { Tenure } from './tenure.js';
 import { UnderlayWatcher, type UnderlayRead } from './underlay.js';
 
@@ -46,9 +49,10 @@ export interface AgentDeps {
   firewall?: Firewall | undefined;
 }
 
-/** How components reach the agent: claim changes, and every read of the physical interface. */
+/** How components reach the agent: claim changes, every read of the physical interface, the family choice's changes. */
 export interface AgentHooks extends AddressingEvents {
   underlayRead(read: UnderlayRead): void;
+  familyChanged(what: { family: boolean; ready: boolean }): void;
 }
 
 export interface Parts {
@@ -59,6 +63,9 @@ export interface Parts {
   membership: Membership;
   foreign: ForeignClusters;
   underlay: UnderlayWatcher;
+  choice: UnderlayChoice;
+  /** what this host knows of its own IPv6 (the family choice's input) */
+  ownFacts(): OwnFacts;
   sender: Sender;
   seeds: Seeds;
   addressing: Addressing;
@@ -75,7 +82,7 @@ export function compose(config: AgentConfig, d: AgentDeps, doc: PersistedState, 
   const vip = vipOf(config.cidr);
   const counters = new Counters();
   const peers = new PeerTable(t.staleAfterMs);
-  peers.load(doc.peers.filter((p) => p.id !== doc.nodeId));
+  peers.load(doc.peers.filter((p) => p.id !== doc.nodeId), clock.monotonic());
   peers.floors.load(doc.floors ?? []);
   const tombstones = new Tombstones();
   tombstones.load(doc.forgotten ?? []);
@@ -88,9 +95,21 @@ export function compose(config: AgentConfig, d: AgentDeps, doc: PersistedState, 
   const membership = new Membership({ clock, log, peers, tombstones, relay, counters });
   const foreign = new ForeignClusters({ ours: config.cidr, clock, log, counters });
   const seeds = new Seeds(config.seeds);
+  const ownFacts = (): OwnFacts => ({
+    setting: config.underlay, ipv6: underlay.ipv6, linkLocal: underlay.linkLocal ?? state.linkLocal, seeds: seeds.list.length > 0,
+  });
+  const choice = new UnderlayChoice({
+    clock, log, own: ownFacts, peers: (now) => peers.facts(now), nextVerdict: (now) => peers.nextL2Verdict(now),
+    changed: (what) => hooks.familyChanged(what),
+  });
+  const family: FamilyView = {
+    get linkLocal() { return ownFacts().linkLocal; },
+    get caps() { return capable(ownFacts()) ? Caps.linkLocal : 0; },
+    get ready() { return choice.isReady; },
+  };
   const sender = new Sender({
     identity, transport, clock, counters, underlay, peers, nextSeq: () => state.nextSeq(), discoveryPort: config.discoveryPort,
-    keys: d.keys, seeds,
+    keys: d.keys, seeds, family,
   });
   const addressing = new Addressing({
     clock, log, cidr: config.cidr, nodeId: identity.nodeId, peers, timings: t, random: d.random, pinned: config.pinnedIp,
@@ -109,7 +128,12 @@ export function compose(config: AgentConfig, d: AgentDeps, doc: PersistedState, 
       mac: identity.mac, cidr: config.cidr, vip,
     },
     // read at the start of every run: the peers, our claim and our underlay as they are then
-    desired: () => desiredState({ ...membership.view(), seeds: seeds.addresses(), ownIp: addressing.ip, underlay: underlay.address }),
+    desired: () => desiredState({
+      ...membership.view(), seeds: seeds.addresses(), ownIp: addressing.ip, underlay: underlay.address, family: choice.current.family,
+      linkLocal: ownFacts().linkLocal,
+    }),
   });
-  return { identity, vip, counters, state, membership, foreign, underlay, sender, seeds, addressing, announcer, inbound, admission, loop };
+  return {
+    identity, vip, counters, state, membership, foreign, underlay, choice, ownFacts, sender, seeds, addressing, announcer, inbound, admission, loop,
+  };
 }

@@ -5,6 +5,7 @@
 
 import type { Cidr, Ipv4 } from '../net/ipv4.js';
 import type { Endpoint } from '../discovery/transport.js';
+import type { UnderlaySetting } from './family.js';
 
 export interface Timings {
   /** periodic announcement interval (jittered ±10%) */
@@ -59,5 +60,7 @@ export interface AgentConfig {
   pinnedIp?: Ipv4 | undefined;
   /** unicast seeds (--peer HOST[:PORT]) for routed underlays; address may be a host name */
   seeds: Endpoint[];
+  /** what carries VXLAN (agent/family.ts) */
+  underlay: UnderlaySetting;
   timings: Timings;
 }

@@ -29,6 +29,7 @@ export interface CountersSnapshot {
   duplicateNodeId: number;
   relayed: number;
   underlayChanges: { own: number; peer: number };
+  familySwitches: number;
   conflicts: number;
   reconciles: number;
   reconcileErrors: number;
@@ -50,6 +51,8 @@ export class Counters {
   relayed = 0;
   underlayChangesOwn = 0;
   underlayChangesPeer = 0;
+  /** the underlay family changed (the VXLAN device was rebuilt) */
+  familySwitches = 0;
   conflicts = 0;
   reconciles = 0;
   /** called with the duration (seconds) of every finished reconcile (metrics) */
@@ -84,6 +87,7 @@ export class Counters {
       duplicateNodeId: this.duplicateNodeId,
       relayed: this.relayed,
       underlayChanges: { own: this.underlayChangesOwn, peer: this.underlayChangesPeer },
+      familySwitches: this.familySwitches,
       conflicts: this.conflicts,
       reconciles: this.reconciles,
       reconcileErrors: this.reconcileErrors,

@@ -19,7 +19,7 @@ import type { Counters } from './counters.js';
 import type { Admission } from './admission.js';
 import type { ForeignClusters } from './foreign.js';
 import type { AuthGate } from './gate.js';
-import { NO_EFFECTS, type Effects, type Membership } from './membership.js';
+import { mergeEffects, NO_EFFECTS, type Effects, type Membership } from './membership.js';
 import type { Sender } from './sender.js';
 
 export interface InboundDeps {
@@ -139,7 +139,7 @@ export class Inbound {
     d.counters.received(msg.type);
     d.counters.verified(res.key.label);
     const adjacent = isL2(from) && (msg.type === 'announce' || msg.type === 'probe') ? this.adjacency(msg.nodeId, msg.physMac, from) : NO_EFFECTS;
-    return merge(adjacent, this.act(msg, packet, from));
+    return mergeEffects(adjacent, this.act(msg, packet, from));
   }
 
   /**
@@ -285,8 +285,4 @@ export class Inbound {
     if (addressing.claimedAt !== undefined && addressing.claimedAt <= msg.targetClaimedAt) addressing.onForgotten(msg.nodeId, msg.targetClaimedAt);
     return NO_EFFECTS;
   }
-}
-
-function merge(a: Effects, b: Effects): Effects {
-  return { routes: a.routes || b.routes, persist: a.persist || b.persist };
 }

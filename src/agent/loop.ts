@@ -135,7 +135,7 @@ export class DataplaneLoop {
     const { log, counters } = this.d;
     this.current = r.status;
     this.model = r.model;
-    const noInterface = r.notes.some((n) => n.kind === 'no-interface');
+    const noInterface = r.notes.some((n) => n.kind === 'no-interface' || n.kind === 'no-link-local');
     if (!noInterface) this.missingIfaceLogged = false;
     for (const n of r.notes) this.note(n);
     for (const a of r.applied) {
@@ -155,6 +155,10 @@ export class DataplaneLoop {
     switch (n.kind) {
       case 'no-interface':
         if (!this.missingIfaceLogged) log.error({ code: 'E_INTERFACE', ifname: spec.iface }, `physical interface ${spec.iface} not found; waiting for it`);
+        this.missingIfaceLogged = true;
+        return;
+      case 'no-link-local':
+        if (!this.missingIfaceLogged) log.warn({ ifname: n.ifname }, `no IPv6 link-local address on ${n.ifname} yet; the VXLAN device waits for it`);
         this.missingIfaceLogged = true;
         return;
       case 'device':

@@ -7,6 +7,7 @@
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Logger } from '../log.js';
 import { formatIpv4 } from '../net/ipv4.js';
+import { isIpv6 } from '../net/ipv6.js';
 import { claimWins, type Claim } from '../alloc/allocator.js';
 import type { AnnounceMsg } from '../wire/codec.js';
 import type { FdbEntry } from '../kernel/types.js';
@@ -23,9 +24,15 @@ export interface Effects {
   routes: boolean;
   /** the state file must be written (peers or tombstones changed) */
   persist: boolean;
+  /** the underlay family choice's inputs changed (agent/family.ts) */
+  family: boolean;
 }
 
-export const NO_EFFECTS: Effects = { routes: false, persist: false };
+export const NO_EFFECTS: Effects = { routes: false, persist: false, family: false };
+
+export function mergeEffects(a: Effects, b: Effects): Effects {
+  return { routes: a.routes || b.routes, persist: a.persist || b.persist, family: a.family || b.family };
+}
 
 export type AnnounceOutcome =
   /** a claim an operator released: its holder must hear so (`reply`: not told in the last few seconds) */
@@ -86,24 +93,31 @@ export class Membership {
     const obs = peers.observe(msg, clock.now(), now);
     this.d.relay.onAnnounce(msg, packet, obs.kind === 'new');
     if (obs.kind === 'new') {
-      log.info({ peer, overlayIp: formatIpv4(msg.overlayIp), underlayIp: formatIpv4(msg.underlayIp) }, 'peer joined');
+      log.info({ peer, overlayIp: formatIpv4(msg.overlayIp), underlayIp: formatIpv4(msg.underlayIp), linkLocal: msg.linkLocal ?? null }, 'peer joined');
     } else if (obs.kind === 'updated') {
       if (obs.underlayChanged) {
         this.d.counters.underlayChangesPeer++;
         log.info({ peer, old: formatIpv4(obs.old.underlayIp), new: formatIpv4(msg.underlayIp) }, 'peer underlay address changed');
       }
+      if (obs.linkLocalChanged && obs.old.linkLocal !== undefined) {
+        this.d.counters.underlayChangesPeer++;
+        log.info({ peer, old: obs.old.linkLocal, new: obs.peer.linkLocal }, 'peer link-local address changed');
+      }
+      if (obs.capsChanged) log.info({ peer, caps: obs.peer.caps ?? null, ready: obs.peer.ready }, 'peer underlay capabilities changed');
       if (obs.overlayChanged) log.info({ peer, old: formatIpv4(obs.old.overlayIp), new: formatIpv4(msg.overlayIp) }, 'peer overlay address changed');
       if (obs.macChanged) log.info({ peer, old: obs.old.mac, new: msg.mac }, 'peer bridge MAC changed');
     } else if (wasStale) {
       log.info({ peer, underlayIp: formatIpv4(msg.underlayIp) }, 'peer is back');
     }
     const moved = obs.kind !== 'refreshed';
-    return { kind: obs.kind, effects: { routes: moved, persist: moved || dead !== undefined } };
+    const family = obs.kind === 'new' || (obs.kind === 'updated' && (obs.capsChanged || obs.linkLocalChanged));
+    return { kind: obs.kind, effects: { routes: moved, persist: moved || dead !== undefined, family } };
   }
 
-  /** A raw L2 frame straight from `id`: it shares our segment (on-link routes may follow). */
+  /** A raw L2 frame straight from `id`: it shares our segment (on-link routes may follow; the first one ever counts for the family choice). */
   markAdjacent(id: string): Effects {
-    return this.d.peers.markL2(id, this.d.clock.monotonic()) ? { routes: true, persist: false } : NO_EFFECTS;
+    const { adjacent, seen } = this.d.peers.markL2(id, this.d.clock.monotonic());
+    return { routes: adjacent, persist: seen, family: seen };
   }
 
   /**
@@ -116,11 +130,11 @@ export class Membership {
     const { clock, log, peers, tombstones } = this.d;
     if (!tombstones.add({ id, claimedAt, at: clock.now() })) return NO_EFFECTS;
     const p = peers.get(id);
-    if (!p || !tombstones.covers(p.id, p.claimedAt)) return { routes: false, persist: true };
+    if (!p || !tombstones.covers(p.id, p.claimedAt)) return { routes: false, persist: true, family: false };
     peers.forget(p.id);
     this.d.relay.forget(p.id);
     log.warn({ peer: p.id, overlayIp: formatIpv4(p.overlayIp), by: by ?? 'this host' }, 'peer forgotten on operator request; its address is free again');
-    return { routes: true, persist: true };
+    return { routes: true, persist: true, family: true };
   }
 
   /** `edge-overlay forget NODE` on this host: the peer it names (refused with one line if ambiguous or alive). */
@@ -151,9 +165,15 @@ export class Membership {
   adopt(fdb: readonly FdbEntry[]): void {
     for (const p of this.d.peers.all()) {
       const e = fdb.find((f) => f.mac === p.mac);
-      if (e && e.dst !== p.underlayIp) {
+      if (!e) continue;
+      if (isIpv6(e.dst)) {
+        if (e.dst !== p.linkLocal) {
+          this.d.log.info({ peer: p.id, old: p.linkLocal ?? null, new: e.dst }, 'adopting newer peer link-local address from the kernel FDB');
+          this.d.peers.setUnderlay(p.id, { linkLocal: e.dst });
+        }
+      } else if (e.dst !== p.underlayIp) {
         this.d.log.info({ peer: p.id, old: formatIpv4(p.underlayIp), new: formatIpv4(e.dst) }, 'adopting newer peer underlay address from the kernel FDB');
-        this.d.peers.setUnderlay(p.id, e.dst);
+        this.d.peers.setUnderlay(p.id, { ip: e.dst });
       }
     }
   }

@@ -12,7 +12,9 @@ import { formatCidr, formatIpv4, isHostAddress, parseCidr, parseIpv4, sameCidr, 
 import type { PeerTable } from '../peers/table.js';
 import type { Tombstones } from '../peers/tombstones.js';
 import type { StateStore } from '../state/store.js';
-import type { PersistedState } from '../state/schema.js';
+import { SCHEMA, type PersistedState } from '../state/schema.js';
+import { migrate } from '../state/migrate.js';
+import type { Ipv6 } from '../net/ipv6.js';
 import { newNodeId } from '../state/identity.js';
 import type { AgentConfig } from './config.js';
 import type { Tenure } from './tenure.js';
@@ -28,8 +30,13 @@ export function readState(config: AgentConfig, store: StateStore, log: Logger): 
     log.warn({ file: path, why: loaded.fallback.why, used: loaded.fallback.used },
       `state file ${path} is damaged (${loaded.fallback.why}); using the kept previous version ${loaded.fallback.used}`);
   }
-  const s = loaded?.state;
-  if (!s) return { version: 1, nodeId: newNodeId(), cluster: config.cluster, cidr: formatCidr(config.cidr), seqFloor: 0, peers: [] };
+  if (!loaded) return { version: 1, schema: SCHEMA, nodeId: newNodeId(), cluster: config.cluster, cidr: formatCidr(config.cidr), seqFloor: 0, peers: [] };
+  const { state: s, from } = migrate(loaded.state);
+  if (from < SCHEMA) log.info({ file: path, old: from, new: SCHEMA }, 'state file layout upgraded (the previous release still reads it)');
+  if (from > SCHEMA) {
+    log.warn({ file: path, old: from, new: SCHEMA }, 'state file written by a newer release; keeping what this release knows of it');
+    s.schema = SCHEMA;
+  }
   const cidr = parseCidr(s.cidr);
   if (s.cluster !== config.cluster) {
     throw new EdgeError('E_STATE', `state file ${path} belongs to cluster "${s.cluster}", but this agent is configured for cluster `
@@ -150,6 +157,17 @@ export class AgentState {
     this.doc.claimedAt = undefined;
     this.doc.heldMs = undefined;
     return false;
+  }
+
+  /** This host's link-local address as last seen (kept for when the interface is down or missing). */
+  get linkLocal(): Ipv6 | undefined {
+    return this.doc.linkLocal as Ipv6 | undefined;
+  }
+
+  setLinkLocal(ll: Ipv6): void {
+    if (this.doc.linkLocal === ll) return;
+    this.doc.linkLocal = ll;
+    this.schedule();
   }
 
   clearClaim(): void {

@@ -6,6 +6,7 @@
 
 import type { Clock } from '../clock.js';
 import { formatIpv4, type Cidr, type Ipv4 } from '../net/ipv4.js';
+import type { Ipv6 } from '../net/ipv6.js';
 import { encode, type AnnounceMsg, type Message } from '../wire/codec.js';
 import type { Keyring } from '../wire/keyfile.js';
 import type { Endpoint, Transport } from '../discovery/transport.js';
@@ -31,6 +32,16 @@ export interface UnderlayView {
   onLan(ip: Ipv4): boolean;
 }
 
+/** What our announcements say about the underlay family (agent/family.ts). */
+export interface FamilyView {
+  /** our link-local address (current or last known) */
+  readonly linkLocal: Ipv6 | undefined;
+  /** Caps bits */
+  readonly caps: number;
+  /** we and every host we know can use link-local */
+  readonly ready: boolean;
+}
+
 /** Our established claim, as an announcement states it. */
 export interface OwnClaim {
   ip: Ipv4;
@@ -50,6 +61,7 @@ export interface SenderDeps {
   discoveryPort: number;
   keys: Keyring;
   seeds: Seeds;
+  family: FamilyView;
 }
 
 export class Sender {
@@ -121,11 +133,13 @@ export class Sender {
   announce(claim: OwnClaim, opts: { to?: Ipv4 | undefined; echo?: string | undefined; fresh: boolean }): void {
     const c = this.common();
     if (!c) return;
-    const { identity: id, underlay } = this.d;
+    const { identity: id, underlay, family } = this.d;
+    const ll = family.linkLocal;
     const msg: AnnounceMsg = {
       ...c, type: 'announce', overlayIp: claim.ip, underlayIp: underlay.ip ?? 0, mac: id.mac, claimedAt: claim.claimedAt,
       heldMs: Math.round(claim.heldMs), cidr: id.cidr, vni: id.vni, ...(claim.pinned ? { pinned: true } : {}),
       ...(underlay.mac ? { physMac: underlay.mac } : {}), ...(opts.echo ? { echo: opts.echo } : {}), ...(opts.fresh ? { fresh: true } : {}),
+      ...(ll !== undefined ? { linkLocal: ll } : {}), caps: family.caps, ...(family.ready ? { llReady: true } : {}),
     };
     this.send(msg, this.replyTo(opts.to));
   }

@@ -13,6 +13,8 @@ import type { CountersSnapshot } from './counters.js';
 import type { ForeignCluster } from './foreign.js';
 import type { Parts } from './compose.js';
 import type { Clock } from '../clock.js';
+import type { Family } from './family.js';
+import { Caps } from '../wire/messages.js';
 import { NO_FILTER } from '../firewall/types.js';
 import { VERSION } from '../version.js';
 
@@ -29,6 +31,30 @@ export interface PeerReport {
   pinned: boolean;
   /** its wall clock minus ours at its last announcement; null if not heard since start */
   clockSkewMs: number | null;
+  /** its IPv6 link-local address (null: unknown, or a release before 0.2) */
+  linkLocal: string | null;
+  /** can carry VXLAN over link-local (null: a release before 0.2, which says nothing) */
+  linkLocalCapable: boolean | null;
+  /** heard straight over raw L2: yes, no, or pending (too new to tell) */
+  l2: 'yes' | 'no' | 'pending';
+}
+
+/** What carries VXLAN, and why (agent/family.ts). */
+export interface UnderlayReport {
+  /** the family in use: ipv4 or link-local */
+  family: Family;
+  /** one line: why this family */
+  why: string;
+  /** the setting: auto, ipv4, ipv6-link-local */
+  setting: string;
+  /** IPv6 on the physical interface: on, off, dad-failed, unknown */
+  ipv6: string;
+  linkLocal: string | null;
+  /** we announce that we and every host we know can use link-local */
+  ready: boolean;
+  /** the VXLAN device in place carries this family (null: none yet) */
+  device: Family | null;
+  lastChangeAt: string | null;
 }
 
 /** One discovery channel (udp: signed UDP broadcasts; raw: raw L2 frames). */
@@ -63,6 +89,7 @@ export interface StatusReport {
     carrier: boolean;
   };
   cluster: { name: string; cidr: string; vip: string; vni: number; vxlanPort: number; discoveryPort: number };
+  underlay: UnderlayReport;
   peers: PeerReport[];
   discovery: { udp: ChannelReport; raw: ChannelReport };
   dataplane: {
@@ -110,6 +137,7 @@ export interface StatusInput {
   pinned: boolean;
   claimedAt: number | undefined;
   vip: Ipv4;
+  underlay: Omit<UnderlayReport, 'device'>;
   peers: PeerTable;
   discovery: TransportHealth;
   /** wall-clock ms of the last authenticated packet from another host, per channel */
@@ -129,6 +157,7 @@ export interface StatusInput {
 export function buildStatus(i: StatusInput): StatusReport {
   const c = i.config;
   const dp = i.dataplane;
+  const l2 = new Map(i.peers.facts(i.nowMono).map((f) => [f.id, f.l2]));
   return {
     node: {
       id: i.nodeId, overlayIp: i.overlayIp === undefined ? null : formatIpv4(i.overlayIp),
@@ -137,12 +166,15 @@ export function buildStatus(i: StatusInput): StatusReport {
       addressState: i.addressState, pinned: i.pinned, claimedAt: iso(i.claimedAt), holdsVip: dp.holdsVip, carrier: i.carrier,
     },
     cluster: { name: c.cluster, cidr: formatCidr(c.cidr), vip: formatIpv4(i.vip), vni: c.vni, vxlanPort: c.vxlanPort, discoveryPort: c.discoveryPort },
+    underlay: { ...i.underlay, device: dp.family ?? null },
     peers: i.peers.all().map((p) => ({
       id: p.id, overlayIp: formatIpv4(p.overlayIp), underlayIp: formatIpv4(p.underlayIp), mac: p.mac,
       state: i.peers.state(p, i.nowMono),
       lastSeenMs: Math.max(0, Math.round(p.lastSeenMono !== undefined ? i.nowMono - p.lastSeenMono : i.nowWall - p.lastSeenAt)),
       lastSeenAt: new Date(p.lastSeenAt).toISOString(), claimedAt: new Date(p.claimedAt).toISOString(), pinned: p.pinned,
       clockSkewMs: p.clockSkewMs === undefined ? null : Math.round(p.clockSkewMs),
+      linkLocal: p.linkLocal ?? null, linkLocalCapable: p.caps === undefined ? null : (p.caps & Caps.linkLocal) !== 0,
+      l2: l2.get(p.id) ?? 'no',
     })),
     discovery: { udp: channel(i.discovery.udp, i.lastPeerAt.udp, i.nowWall), raw: channel(i.discovery.raw, i.lastPeerAt.raw, i.nowWall) },
     dataplane: {
@@ -171,9 +203,15 @@ export function statusOf(
   env: { clock: Clock; filter: FilterReport | undefined; discovery: TransportHealth; startedAt: number; pid: number },
 ): StatusReport {
   const a = p.addressing;
+  const own = p.ownFacts();
+  const choice = p.choice.current;
   return buildStatus({
     config, nodeId: p.identity.nodeId, mac: p.identity.mac, overlayIp: a.ip, underlayIp: p.underlay.ip, carrier: p.underlay.carrier,
     addressState: a.phase.kind, pinned: a.isPinned, claimedAt: a.claimedAt, vip: p.vip, peers: p.membership.peers,
+    underlay: {
+      family: choice.family, why: choice.reason, setting: config.underlay, ipv6: own.ipv6, linkLocal: own.linkLocal ?? null, ready: p.choice.isReady,
+      lastChangeAt: iso(p.choice.changedAt),
+    },
     discovery: env.discovery, lastPeerAt: p.inbound.lastPeerAt, dataplane: p.loop.status,
     filter: env.filter ?? NO_FILTER, keys: p.sender.keys, unconfirmedClaims: a.unconfirmed + p.admission.unconfirmed, foreign: p.foreign.list(),
     forgotten: p.membership.tombstones.list(), counters: p.counters.snapshot(), nowWall: env.clock.now(), nowMono: env.clock.monotonic(),

@@ -19,14 +19,16 @@ export function table(rows: string[][]): string {
 }
 
 function peerRows(s: StatusReport, peers: PeerReport[]): string[][] {
-  const rows = [['OVERLAY IP', 'UNDERLAY IP', 'STATE', 'LAST SEEN', 'NODE']];
+  const rows = [['OVERLAY IP', 'UNDERLAY IP', 'LINK-LOCAL', 'STATE', 'LAST SEEN', 'NODE']];
   const self: [string, string[]] = [
     s.node.overlayIp ?? '-',
-    [s.node.overlayIp ?? '(none yet)', s.node.underlayIp ?? '(none)', 'self', '-', s.node.id.slice(0, 12)],
+    [s.node.overlayIp ?? '(none yet)', s.node.underlayIp ?? '(none)', s.underlay.linkLocal ?? '-', 'self', '-', s.node.id.slice(0, 12)],
   ];
+  const ll = (p: PeerReport): string => p.linkLocal ?? (p.linkLocalCapable === null ? '(old release)' : '-');
   const all: [string, string[]][] = [
     self,
-    ...peers.map((p): [string, string[]] => [p.overlayIp, [p.overlayIp, p.underlayIp, p.state, ago(p.lastSeenMs), p.id.slice(0, 12)]]),
+    ...peers.map((p): [string, string[]] => [p.overlayIp, [p.overlayIp, p.underlayIp === '0.0.0.0' ? '(none)' : p.underlayIp, ll(p), p.state,
+      ago(p.lastSeenMs), p.id.slice(0, 12)]]),
   ];
   const key = (ip: string): number => ip.split('.').reduce((a, o) => a * 256 + (Number(o) || 0), 0);
   all.sort((a, b) => key(a[0]) - key(b[0]));
@@ -37,6 +39,13 @@ function channel(name: string, c: ChannelReport): string {
   const state = c.state === 'up' ? 'up' : c.state === 'off' ? 'off' : 'DOWN';
   const last = c.lastPeerPacketMs === null ? (c.state === 'off' ? '' : ', no peer packet yet') : `, last peer packet ${ago(c.lastPeerPacketMs)}`;
   return `${name} ${state}${c.state !== 'up' && c.error ? ` (${c.error})` : ''}${last}`;
+}
+
+function underlay(s: StatusReport): string {
+  const u = s.underlay;
+  const name = u.family === 'link-local' ? 'IPv6 link-local' : 'IPv4';
+  const pending = u.device !== null && u.device !== u.family ? ` (the VXLAN device still carries ${u.device === 'link-local' ? 'IPv6 link-local' : 'IPv4'})` : '';
+  return `${name}${pending}: ${u.why}${u.setting === 'auto' ? '' : ` [underlay: ${u.setting}]`}`;
 }
 
 export function formatStatus(s: StatusReport): string {
@@ -51,6 +60,7 @@ export function formatStatus(s: StatusReport): string {
     `this host ${s.node.overlayIp ?? '(no overlay address yet)'} (${s.node.addressState}${s.node.pinned ? ', pinned' : ''})`
       + ` via ${s.node.interface}${s.node.carrier ? '' : ' (NO CARRIER)'} ${s.node.underlayIp ?? '(no address)'}`
       + `  bridge ${s.node.bridge} mtu ${s.node.mtu ?? '?'}  dataplane ${s.dataplane.ready ? 'ready' : 'NOT READY'}`,
+    `underlay ${underlay(s)}`,
     `peers ${s.peers.length - stale} alive, ${stale} stale  ingress filter ${filter}`,
     `discovery ${channel('udp', s.discovery.udp)}; ${channel('raw', s.discovery.raw)}`,
   ];

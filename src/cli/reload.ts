@@ -33,6 +33,7 @@ export function planReload(cur: Resolved, next: Resolved): ReloadPlan {
     ['interface', a.interface, b.interface], ['bridge', a.bridge, b.bridge], ['vxlanDevice', a.vxlanDevice, b.vxlanDevice],
     ['vxlanPort', a.vxlanPort, b.vxlanPort], ['discoveryPort', a.discoveryPort, b.discoveryPort], ['stateDir', a.stateDir, b.stateDir],
     ['runDir', a.runDir, b.runDir], ['overlayIp', a.pinnedIp, b.pinnedIp], ['metricsListen', cur.metricsListen, next.metricsListen],
+    ['underlay', a.underlay, b.underlay],
   ];
   for (const [key, x, y] of restart) {
     if (str(x) !== str(y)) plan.refused.push(`${key} cannot change while the agent runs (${str(x)} -> ${str(y)}); restart the agent to apply it`);

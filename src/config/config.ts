@@ -9,6 +9,7 @@ import { MAX_OVERLAY_PREFIX, broadcastOf, contains, formatCidr, isHostAddress, p
 import { LOG_LEVELS, type LogLevel } from '../log.js';
 import { DEFAULT_TIMINGS, type AgentConfig } from '../agent/config.js';
 import { MAX_CLUSTER_NAME } from '../wire/codec.js';
+import { UNDERLAY_SETTINGS, type UnderlaySetting } from '../agent/family.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/edge-overlay/config.yaml';
 
@@ -69,6 +70,8 @@ export const fileSchema = z.strictObject({
   }),
   /** the VXLAN ingress filter; "off" runs the overlay open to anyone on the LAN, and says so loudly */
   filter: z.enum(['on', 'off'], { error: 'must be "on" or "off"' }),
+  /** what carries VXLAN: auto (link-local when every host can), ipv4, ipv6-link-local */
+  underlay: z.enum(UNDERLAY_SETTINGS, { error: `must be one of ${UNDERLAY_SETTINGS.join(', ')}` }),
 }).partial();
 
 /** "HOST:PORT" for the metrics endpoint, or a reason. */
@@ -94,6 +97,7 @@ export const DEFAULTS = {
   discoveryPort: 9477,
   logLevel: 'info' as LogLevel,
   filter: 'on' as 'on' | 'off',
+  underlay: 'auto' as UnderlaySetting,
 };
 
 const NUMERIC: ConfigKey[] = ['vni', 'vxlanPort', 'discoveryPort'];
@@ -174,6 +178,7 @@ export function resolve(file: ConfigInput, flags: ConfigInput, filePath = DEFAUL
       stateDir: m.stateDir, runDir: m.runDir, timings: { ...DEFAULT_TIMINGS }, pinnedIp,
       // host names are resolved by dgram at send time (a seed may not resolve at boot)
       seeds: seeds.map((x) => ({ address: x.host, port: x.port })),
+      underlay: m.underlay,
     },
     filter: m.filter !== 'off',
     metricsListen: m.metricsListen,

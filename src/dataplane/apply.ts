@@ -7,7 +7,8 @@
 import { isKernelErrno } from '../errors.js';
 import type { FdbEntry, HostRoute, Kernel } from '../kernel/types.js';
 import type { FdbPlan, NeighPlan } from './plan.js';
-import { formatIpv4 as ip4, type Ipv4 } from '../net/ipv4.js';
+import { formatIpv4 as ip4 } from '../net/ipv4.js';
+import { formatIp, isIpv6, type IpAddr } from '../net/ipv6.js';
 
 export interface Applied {
   ops: string[];
@@ -36,7 +37,7 @@ async function phase(out: Applied, steps: Step[]): Promise<void> {
   }
 }
 
-const fdbOp = (verb: string, e: FdbEntry): string => `fdb ${verb} ${e.mac} dst ${ip4(e.dst)}`;
+const fdbOp = (verb: string, e: FdbEntry): string => `fdb ${verb} ${e.mac} dst ${formatIp(e.dst)}${e.via === undefined ? '' : ` via ${e.via}`}`;
 
 export async function applyFdb(k: Kernel, vxlanIndex: number, plan: FdbPlan): Promise<Applied> {
   const out: Applied = { ops: [], failed: [] };
@@ -48,10 +49,10 @@ export async function applyFdb(k: Kernel, vxlanIndex: number, plan: FdbPlan): Pr
   return out;
 }
 
-/** After the FDB moved: drop the physical device's ARP entries for these underlay IPs (FdbPlan.flushArp). */
-export async function applyArpFlush(k: Kernel, physIndex: number, ips: readonly Ipv4[]): Promise<Applied> {
+/** After the FDB moved: drop the physical device's ARP (or ND) entries for these underlay IPs (FdbPlan.flushArp). */
+export async function applyArpFlush(k: Kernel, physIndex: number, ips: readonly IpAddr[]): Promise<Applied> {
   const out: Applied = { ops: [], failed: [] };
-  await phase(out, ips.map((ip): Step => [`arp flush ${ip4(ip)}`, () => k.neighDel(physIndex, ip), ['ENOENT', 'ESRCH']]));
+  await phase(out, ips.map((ip): Step => [`${isIpv6(ip) ? 'nd' : 'arp'} flush ${formatIp(ip)}`, () => k.neighDel(physIndex, ip), ['ENOENT', 'ESRCH']]));
   return out;
 }
 

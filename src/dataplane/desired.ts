@@ -1,10 +1,13 @@
 // Layer: dataplane policy (pure). Contract: the state the dataplane should
 // have, from the peers (contested addresses already given to one winner),
-// our own claim and our underlay address. Nothing here reads the kernel.
+// our own claim, our underlay addresses and the underlay family in use.
+// Nothing here reads the kernel.
 
 import { maskOf, sameSubnet, type Ipv4 } from '../net/ipv4.js';
+import type { Ipv6 } from '../net/ipv6.js';
 import type { FilterSpec } from '../firewall/types.js';
-import { desiredFdb, type PeerRoute } from './plan.js';
+import type { Family } from '../agent/family.js';
+import { fdbKey, desiredFdb, type PeerRoute } from './plan.js';
 
 export interface UnderlayAddress {
   ip: Ipv4;
@@ -22,6 +25,9 @@ export interface DesiredInput {
   seeds: readonly Ipv4[];
   ownIp: Ipv4 | undefined;
   underlay: UnderlayAddress | undefined;
+  /** what carries VXLAN, and our link-local address (current or last known) */
+  family: Family;
+  linkLocal: Ipv6 | undefined;
 }
 
 export interface Desired {
@@ -30,26 +36,34 @@ export interface Desired {
   /** underlay IPs of peers on our L2 segment but outside our subnet: on-link /32 routes */
   onLink: Ipv4[];
   underlayIp: Ipv4 | undefined;
+  family: Family;
+  /** our link-local address: the VXLAN device's source with the link-local family */
+  linkLocal: Ipv6 | undefined;
   /** the ingress filter: applied before the FDB points anywhere new */
   filter: FilterSpec;
 }
 
 export function desiredState(i: DesiredInput): Desired {
   const own = i.underlay?.ip;
+  const ll = i.family === 'link-local';
   const routes = i.routes
-    // no underlay yet (raw L2 only), or claiming our own underlay address (misconfiguration): no FDB entries
-    .filter((r) => r.underlayIp !== 0 && r.underlayIp !== own)
+    // no underlay address yet (raw L2 only), or claiming our own (misconfiguration): no FDB entries
+    .filter((r) => (ll ? r.linkLocal !== undefined && r.linkLocal !== i.linkLocal : r.underlayIp !== 0 && r.underlayIp !== own))
     // a peer that claims our overlay address gets FDB entries but no neighbour entry
     .map((r) => (r.overlayIp === i.ownIp ? { ...r, overlayIp: undefined } : r));
   const onLan = (ip: Ipv4): boolean => i.underlay !== undefined && sameSubnet(ip, i.underlay.ip, i.underlay.prefix);
-  const onLink = routes.filter((r) => !onLan(r.underlayIp) && i.adjacent.has(r.id)).map((r) => r.underlayIp);
+  // on-link routes serve VXLAN over IPv4 only (link-local needs none)
+  const onLink = ll ? [] : routes.filter((r) => !onLan(r.underlayIp) && i.adjacent.has(r.id)).map((r) => r.underlayIp);
   const u = i.underlay;
+  const trusted = i.routes.filter((r) => i.trusted.has(r.id));
   const filter: FilterSpec = {
-    peers: [...new Set(routes.filter((r) => i.trusted.has(r.id)).map((r) => r.underlayIp))],
+    // both families: VXLAN keeps flowing from a peer still on the other one while a switch spreads
+    peers: [...new Set(trusted.filter((r) => r.underlayIp !== 0 && r.underlayIp !== own).map((r) => r.underlayIp))],
+    peers6: [...new Set(trusted.flatMap((r) => (r.linkLocal === undefined || r.linkLocal === i.linkLocal ? [] : [r.linkLocal])))],
     lan: u === undefined ? undefined : { network: (u.ip & maskOf(u.prefix)) >>> 0, prefix: u.prefix },
-    senders: [...new Set([...i.seeds, ...routes.filter((r) => !onLan(r.underlayIp)).map((r) => r.underlayIp)])],
+    senders: [...new Set([...i.seeds, ...i.routes.filter((r) => r.underlayIp !== 0 && r.underlayIp !== own && !onLan(r.underlayIp)).map((r) => r.underlayIp)])],
   };
-  return { ownIp: i.ownIp, routes, onLink, underlayIp: own, filter };
+  return { ownIp: i.ownIp, routes, onLink, underlayIp: own, family: i.family, linkLocal: i.linkLocal, filter };
 }
 
 /** The FDB entries ("mac/dst") and neighbour entries (overlay IP -> MAC) we keep: kernel events are judged against them. */
@@ -59,8 +73,10 @@ export interface Wanted {
 }
 
 export function wantedEntries(d: Desired): Wanted {
+  // `via` left out: an event is judged by MAC and destination
+  const target = d.family === 'ipv4' ? { family: 'ipv4' as const } : { family: 'link-local' as const, via: 0 };
   return {
-    fdb: new Set(desiredFdb(d.routes).map((e) => `${e.mac}/${e.dst}`)),
+    fdb: new Set(desiredFdb(d.routes, target).map((e) => fdbKey({ mac: e.mac, dst: e.dst }))),
     neigh: new Map(d.routes.filter((r) => r.overlayIp !== undefined).map((r) => [r.overlayIp!, r.mac])),
   };
 }

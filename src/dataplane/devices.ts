@@ -1,15 +1,20 @@
 // Layer: dataplane (devices). Contract: ensureBridge / ensureVxlan /
 // ensureOverlayAddress state a desired result and are safe to repeat. A
 // *Mismatch function says why an existing device cannot be used; only then is
-// it recreated. MTU, up, master, MAC and a fixed local address are changed in
-// place, so a restarted agent adopts what it finds without a flap.
+// it recreated (the kernel fixes a VXLAN device's address family at
+// creation). MTU, up, master, MAC and the local address within its family
+// are changed in place, so a restarted agent adopts what it finds without a
+// flap.
 
 import { EdgeError } from '../errors.js';
 import { formatIpv4, sameSubnet, type Ipv4 } from '../net/ipv4.js';
+import type { Ipv6 } from '../net/ipv6.js';
 import type { Addr, Kernel, Link, LinkChange } from '../kernel/types.js';
 
 /** VXLAN encapsulation overhead on IPv4: outer IP 20 + UDP 8 + VXLAN 8 + inner Ethernet 14. */
 export const VXLAN_OVERHEAD = 50;
+/** On IPv6 the outer header is 40 bytes: 70 in all. */
+export const VXLAN_OVERHEAD_V6 = 70;
 
 export interface BridgeSpec {
   name: string;
@@ -27,6 +32,8 @@ export interface VxlanDeviceSpec {
   master: number;
   /** false: held down (fail closed: the ingress filter is not in force); default up */
   up?: boolean;
+  /** VXLAN over IPv6 from this (link-local) address; undefined: over IPv4, source chosen per packet */
+  local6?: Ipv6 | undefined;
 }
 
 export interface EnsureResult {
@@ -47,6 +54,8 @@ export function vxlanMismatch(link: Link, spec: VxlanDeviceSpec): string | undef
   if (v.port !== spec.port) return `${link.name} uses UDP port ${v.port}, want ${spec.port}`;
   if (v.learning) return `${link.name} has learning on, want nolearning`;
   if (v.link !== spec.link) return `${link.name} is bound to ifindex ${v.link ?? 'none'}, want ${spec.link}`;
+  if (spec.local6 !== undefined && v.local6 === undefined) return `${link.name} carries VXLAN over IPv4, want IPv6 link-local`;
+  if (spec.local6 === undefined && v.local6 !== undefined) return `${link.name} carries VXLAN over IPv6, want IPv4`;
   return undefined;
 }
 
@@ -120,16 +129,23 @@ export async function ensureVxlan(k: Kernel, spec: VxlanDeviceSpec): Promise<Ens
     }
   }
   if (!link) {
-    await k.createVxlan(spec.name, { vni: spec.vni, port: spec.port, link: spec.link, mtu: spec.mtu });
+    await k.createVxlan(spec.name, {
+      vni: spec.vni, port: spec.port, link: spec.link, mtu: spec.mtu, ...(spec.local6 !== undefined ? { local6: spec.local6 } : {}),
+    });
     if (changes.length === 0) changes.push('created');
     link = await k.linkByName(spec.name);
     if (!link) throw new EdgeError('E_KERNEL', `vxlan device ${spec.name} vanished right after creation`);
   }
-  if (link.vxlan?.local !== undefined) {
+  if (spec.local6 === undefined && link.vxlan?.local !== undefined) {
     // A fixed source address breaks when DHCP renumbers the host; the kernel
     // lets us clear it in place, so the route lookup picks the current one.
     await k.setVxlanLocal(link.index, undefined);
     changes.push(`cleared fixed local ${formatIpv4(link.vxlan.local)}`);
+  }
+  if (spec.local6 !== undefined && link.vxlan?.local6 !== spec.local6) {
+    // our link-local address changed (a new NIC, addr_gen_mode random): same family, in place
+    await k.setVxlanLocal(link.index, spec.local6);
+    changes.push(`local ${link.vxlan?.local6 ?? 'none'} -> ${spec.local6}`);
   }
   await adjust(k, link, { mtu: spec.mtu, master: spec.master, up: spec.up ?? true }, changes);
   return { index: link.index, changes };

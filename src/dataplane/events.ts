@@ -6,6 +6,7 @@ import { contains } from '../net/ipv4.js';
 import type { KernelEvent } from '../kernel/types.js';
 import type { Wanted } from './desired.js';
 import type { DataplaneSpec, DataplaneStatus } from './reconcile.js';
+import { fdbKey } from './plan.js';
 
 export function touchesDataplane(e: KernelEvent, s: DataplaneStatus, spec: DataplaneSpec, wanted: Wanted): boolean {
   switch (e.type) {
@@ -16,9 +17,11 @@ export function touchesDataplane(e: KernelEvent, s: DataplaneStatus, spec: Datap
         || e.name === spec.iface || e.name === spec.bridge || e.name === spec.vxlanDevice;
     case 'addr':
       return e.index === s.bridgeIndex && contains(spec.cidr, e.address);
+    case 'addr6':
+      return false; // our link-local address is the underlay watcher's (agent/underlay.ts)
     case 'fdb': {
       if (e.index !== s.vxlanIndex || !e.self || e.dst === undefined) return false;
-      const kept = wanted.fdb.has(`${e.mac}/${e.dst}`);
+      const kept = wanted.fdb.has(fdbKey({ mac: e.mac, dst: e.dst }));
       return e.op === 'del' ? kept : !kept;
     }
     case 'neigh': {

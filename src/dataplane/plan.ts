@@ -4,6 +4,7 @@
 // before deletions so a peer that moves is never unreachable in between.
 
 import { contains, ZERO_MAC, type Cidr, type Ipv4 } from '../net/ipv4.js';
+import type { IpAddr, Ipv6 } from '../net/ipv6.js';
 import type { FdbEntry, HostRoute, Neigh } from '../kernel/types.js';
 
 /** What the dataplane needs to know about one peer. */
@@ -12,8 +13,13 @@ export interface PeerRoute {
   /** undefined: no neighbour entry (this peer lost a claim on its address) */
   overlayIp: Ipv4 | undefined;
   underlayIp: Ipv4;
+  /** its IPv6 link-local address, if known */
+  linkLocal?: Ipv6 | undefined;
   mac: string;
 }
+
+/** Where the FDB sends a peer's frames: its IPv4 address, or its link-local address out of the physical interface (`via`). */
+export type FdbTarget = { family: 'ipv4' } | { family: 'link-local'; via: number };
 
 export interface FdbPlan {
   /** all-zeros flood entries to add (the kernel refuses REPLACE on them: append). */
@@ -22,10 +28,10 @@ export interface FdbPlan {
   replace: FdbEntry[];
   /** entries to remove, after the additions. */
   del: FdbEntry[];
-  /** underlay IPs whose ARP entry on the physical device must be dropped:
-   *  a vanished or reassigned IP would otherwise stall VXLAN frames on an
-   *  INCOMPLETE/STALE entry for seconds. */
-  flushArp: Ipv4[];
+  /** underlay IPs whose ARP (or ND) entry on the physical device must be
+   *  dropped: a vanished or reassigned IP would otherwise stall VXLAN frames
+   *  on an INCOMPLETE/STALE entry for seconds. */
+  flushArp: IpAddr[];
 }
 
 export interface NeighPlan {
@@ -33,26 +39,34 @@ export interface NeighPlan {
   del: Ipv4[];
 }
 
-const key = (e: FdbEntry): string => `${e.mac}/${e.dst}`;
+/** Entries that differ only in `via` are distinct in the kernel. */
+export const fdbKey = (e: FdbEntry): string => `${e.mac}/${e.dst}${e.via === undefined ? '' : `%${e.via}`}`;
+const key = fdbKey;
 
-export function desiredFdb(peers: readonly PeerRoute[]): FdbEntry[] {
+/** The flood and unicast entries for every peer (with link-local, only those whose address we know). */
+export function desiredFdb(peers: readonly PeerRoute[], target: FdbTarget = { family: 'ipv4' }): FdbEntry[] {
   const out = new Map<string, FdbEntry>();
   for (const p of peers) {
-    const flood = { mac: ZERO_MAC, dst: p.underlayIp };
+    const to = target.family === 'ipv4' ? { dst: p.underlayIp as IpAddr } : p.linkLocal === undefined ? undefined : { dst: p.linkLocal, via: target.via };
+    if (!to) continue;
+    const flood = { mac: ZERO_MAC, ...to };
     out.set(key(flood), flood);
-    const uni = { mac: p.mac, dst: p.underlayIp };
+    const uni = { mac: p.mac, ...to };
     out.set(key(uni), uni);
   }
   return [...out.values()];
 }
+
+const byAddr = (a: IpAddr, b: IpAddr): number =>
+  typeof a === 'number' && typeof b === 'number' ? a - b : typeof a === 'number' ? -1 : typeof b === 'number' ? 1 : a < b ? -1 : a > b ? 1 : 0;
 
 export function planFdb(desired: readonly FdbEntry[], actual: readonly FdbEntry[]): FdbPlan {
   const have = new Set(actual.map(key));
   const want = new Set(desired.map(key));
   const append: FdbEntry[] = [];
   const replace: FdbEntry[] = [];
-  const flush = new Set<Ipv4>();
-  const actualByMac = new Map<string, Ipv4[]>();
+  const flush = new Set<IpAddr>();
+  const actualByMac = new Map<string, IpAddr[]>();
   for (const e of actual) actualByMac.set(e.mac, [...(actualByMac.get(e.mac) ?? []), e.dst]);
 
   for (const e of desired) {
@@ -78,7 +92,7 @@ export function planFdb(desired: readonly FdbEntry[], actual: readonly FdbEntry[
   const desiredDsts = new Set(desired.map((e) => e.dst));
   for (const d of actualDsts) if (!desiredDsts.has(d)) flush.add(d);
   for (const d of desiredDsts) if (!actualDsts.has(d)) flush.add(d);
-  return { append, replace, del, flushArp: [...flush].sort((a, b) => a - b) };
+  return { append, replace, del, flushArp: [...flush].sort(byAddr) };
 }
 
 /**

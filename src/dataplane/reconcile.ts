@@ -8,9 +8,11 @@
 
 import type { Clock } from '../clock.js';
 import { contains, type Cidr, type Ipv4 } from '../net/ipv4.js';
+import type { Ipv6 } from '../net/ipv6.js';
+import type { Family } from '../agent/family.js';
 import type { FdbEntry, HostRoute, Kernel, Neigh } from '../kernel/types.js';
 import type { Firewall } from '../firewall/types.js';
-import { ensureBridge, ensureOverlayAddress, ensureVxlan, VXLAN_OVERHEAD } from './devices.js';
+import { ensureBridge, ensureOverlayAddress, ensureVxlan, VXLAN_OVERHEAD, VXLAN_OVERHEAD_V6 } from './devices.js';
 import { desiredFdb, planFdb, planHostRoutes, planNeigh } from './plan.js';
 import { applyArpFlush, applyFdb, applyHostRoutes, applyNeigh, type Applied } from './apply.js';
 import type { Desired } from './desired.js';
@@ -35,6 +37,8 @@ interface Devices {
 /** What the kernel holds after a successful run (the fast path diffs against it). */
 export interface Model extends Devices {
   ownIp: Ipv4 | undefined;
+  family: Family;
+  linkLocal: Ipv6 | undefined;
   fdb: FdbEntry[];
   neigh: Neigh[];
   routes: HostRoute[];
@@ -46,6 +50,8 @@ export interface DataplaneStatus {
   bridgeIndex: number | undefined;
   vxlanIndex: number | undefined;
   mtu: number | undefined;
+  /** what the VXLAN device carries VXLAN over (undefined: no device yet) */
+  family: Family | undefined;
   /** wall time and duration (ms) of the last finished run */
   lastAt: number | undefined;
   lastMs: number | undefined;
@@ -61,7 +67,7 @@ export interface DataplaneStatus {
 }
 
 export const INITIAL_STATUS: DataplaneStatus = {
-  ready: false, physIndex: undefined, bridgeIndex: undefined, vxlanIndex: undefined, mtu: undefined, lastAt: undefined,
+  ready: false, physIndex: undefined, bridgeIndex: undefined, vxlanIndex: undefined, mtu: undefined, family: undefined, lastAt: undefined,
   lastMs: undefined, readySince: undefined, lastChangeAt: undefined, fdbEntries: 0, neighEntries: 0, lastError: undefined,
   holdsVip: false,
 };
@@ -69,6 +75,7 @@ export const INITIAL_STATUS: DataplaneStatus = {
 /** Something a run did or found that an operator should read about. */
 export type Note =
   | { kind: 'no-interface' }
+  | { kind: 'no-link-local'; ifname: string }
   | { kind: 'device'; ifname: string; changes: string[] }
   | { kind: 'address'; ifname: string; ip: Ipv4; changes: string[] }
   | { kind: 'address-removed'; ifname: string; ip: Ipv4 }
@@ -100,14 +107,20 @@ export async function reconcileFull(env: RunEnv, desired: Desired, prev: Datapla
     const status = { ...prev, ready: false, readySince: undefined, physIndex: undefined };
     return { notes: [{ kind: 'no-interface' }], applied: [], model: undefined, status };
   }
+  const ll = desired.family === 'link-local';
+  if (ll && desired.linkLocal === undefined) { // nothing to send from yet: leave the devices as they are
+    const status = { ...prev, ready: false, readySince: undefined, physIndex: phys.index, lastError: `waiting for an IPv6 link-local address on ${spec.iface}` };
+    return { notes: [{ kind: 'no-link-local', ifname: spec.iface }], applied: [], model: undefined, status };
+  }
   const notes: Note[] = [];
   // The filter before the VXLAN device comes up: VXLAN from strangers must never reach the bridge, not even at boot.
   const filtered = await applyFilter(env, desired, notes);
-  const mtu = phys.mtu - VXLAN_OVERHEAD;
+  const mtu = phys.mtu - (ll ? VXLAN_OVERHEAD_V6 : VXLAN_OVERHEAD);
   const br = await ensureBridge(k, { name: spec.bridge, mtu, mac: spec.mac });
   if (br.changes.length) notes.push({ kind: 'device', ifname: spec.bridge, changes: br.changes });
   const vx = await ensureVxlan(k, {
     name: spec.vxlanDevice, vni: spec.vni, port: spec.vxlanPort, link: phys.index, mtu, master: br.index, up: filtered,
+    local6: ll ? desired.linkLocal : undefined,
   });
   if (vx.changes.length) notes.push({ kind: 'device', ifname: spec.vxlanDevice, changes: vx.changes });
 
@@ -121,17 +134,17 @@ export async function reconcileFull(env: RunEnv, desired: Desired, prev: Datapla
 
   const devices = { phys: phys.index, bridge: br.index, vxlan: vx.index };
   const actual = { fdb: await k.fdb(vx.index), neigh: await k.neighs(br.index), routes: await k.hostRoutes() };
-  const status = { ...prev, physIndex: phys.index, bridgeIndex: br.index, vxlanIndex: vx.index, mtu, holdsVip };
+  const status = { ...prev, physIndex: phys.index, bridgeIndex: br.index, vxlanIndex: vx.index, mtu, family: desired.family, holdsVip };
   const r = await reconcilePeers(env, devices, desired, actual, status, t0, filtered);
   return { ...r, notes: [...notes, ...r.notes] };
 }
 
 /**
  * The fast path: only the peers changed; diff against what the last run left.
- * Undefined: a full run's job (our own address moved, or the filter failed).
+ * Undefined: a full run's job (our own address or the family moved, or the filter failed).
  */
 export async function reconcileFast(env: RunEnv, model: Model, desired: Desired, prev: DataplaneStatus): Promise<RunResult | undefined> {
-  if (desired.ownIp !== model.ownIp) return undefined;
+  if (desired.ownIp !== model.ownIp || desired.family !== model.family || desired.linkLocal !== model.linkLocal) return undefined;
   // The filter first: a peer's new underlay address must be let in before
   // the FDB sends it traffic whose replies come from there.
   const notes: Note[] = [];
@@ -163,7 +176,7 @@ async function reconcilePeers(
   const under = want.underlayIp;
   const hostWant: HostRoute[] = under === undefined ? [] : want.onLink.map((dst) => ({ dst, index: dev.phys, src: under }));
   const routesDone = await applyHostRoutes(k, planHostRoutes(hostWant, actual.routes));
-  const fdbWant = desiredFdb(want.routes);
+  const fdbWant = desiredFdb(want.routes, want.family === 'ipv4' ? { family: 'ipv4' } : { family: 'link-local', via: dev.phys });
   const fdbPlan = planFdb(fdbWant, actual.fdb);
   const fdbDone = await applyFdb(k, dev.vxlan, fdbPlan);
   const arpDone = await applyArpFlush(k, dev.phys, fdbPlan.flushArp);
@@ -188,7 +201,7 @@ async function reconcilePeers(
       : failed > 0 ? `${failed} dataplane operation(s) failed` : undefined,
   };
   const model = failed > 0 || !filtered ? undefined : { // the kernel is not what we think: the next run dumps it
-    ...dev, ownIp: want.ownIp, fdb: fdbWant, routes: hostWant,
+    ...dev, ownIp: want.ownIp, family: want.family, linkLocal: want.linkLocal, fdb: fdbWant, routes: hostWant,
     neigh: [...neighWant].map(([dst, mac]) => ({ index: dev.bridge, dst, mac, permanent: true })),
   };
   return { notes, applied, model, status };

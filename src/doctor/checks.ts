@@ -3,9 +3,10 @@
 // of advice; with `fix`, repairable ones repair. An error is a failed check.
 
 import { formatCidr, formatIpv4, overlaps, parseCidr } from '../net/ipv4.js';
-import { VXLAN_OVERHEAD } from '../dataplane/devices.js';
+import { VXLAN_OVERHEAD, VXLAN_OVERHEAD_V6 } from '../dataplane/devices.js';
 import { TUNNEL_OFFLOADS, type Check, type CheckResult, type DoctorEnv, type DoctorOptions } from './types.js';
 import { discovery, filter } from './view.js';
+import { ipv6, underlay } from './underlay.js';
 
 export type { Check, CheckResult, DoctorEnv, DoctorOptions } from './types.js';
 
@@ -34,7 +35,7 @@ const iface: Check = async (env) => {
   if (v4.length === 0) {
     return {
       id: 'interface', ok: false, detail: `${env.iface} is up but has no IPv4 address`,
-      advice: 'check DHCP and cabling; the agent waits (raw L2 discovery still works)',
+      advice: 'check DHCP and cabling; meanwhile raw L2 discovery works, and so does the overlay on a link-local underlay',
     };
   }
   return { id: 'interface', ok: true, detail: `${env.iface} is up with ${v4.map((a) => `${formatIpv4(a.address)}/${a.prefix}`).join(', ')}` };
@@ -62,7 +63,9 @@ const broadcast: Check = async (env, opt) => {
 const mtu: Check = async (env) => {
   const l = await env.link(env.iface);
   if (!l) return { id: 'mtu', ok: false, detail: 'no physical interface', advice: `fix the interface first (${env.iface})` };
-  const want = l.mtu - VXLAN_OVERHEAD;
+  // the agent's family decides the overhead; without an agent, the larger one (link-local, the default where it works)
+  const overhead = env.status?.underlay.family === 'ipv4' ? VXLAN_OVERHEAD : VXLAN_OVERHEAD_V6;
+  const want = l.mtu - overhead;
   if (want < 1280) {
     return {
       id: 'mtu', ok: false, detail: `${env.iface} MTU ${l.mtu} leaves ${want} for the overlay`,
@@ -70,9 +73,10 @@ const mtu: Check = async (env) => {
     };
   }
   const br = await env.link(env.bridge);
-  if (br && br.mtu !== want) {
+  // without an agent the family is unknown: either overhead is right
+  if (br && br.mtu !== want && (env.status || br.mtu !== l.mtu - VXLAN_OVERHEAD)) {
     return {
-      id: 'mtu', ok: false, detail: `${env.bridge} MTU is ${br.mtu}, want ${want} (physical ${l.mtu} - ${VXLAN_OVERHEAD})`,
+      id: 'mtu', ok: false, detail: `${env.bridge} MTU is ${br.mtu}, want ${want} (physical ${l.mtu} - ${overhead})`,
       advice: 'the running agent corrects it; if it does not, restart it',
     };
   }
@@ -86,7 +90,7 @@ const mtu: Check = async (env) => {
       };
     }
   }
-  return { id: 'mtu', ok: true, detail: `overlay MTU ${want} (physical ${l.mtu} - ${VXLAN_OVERHEAD})${peer ? `; full frames reach ${peer.underlayIp}` : ''}` };
+  return { id: 'mtu', ok: true, detail: `overlay MTU ${want} (physical ${l.mtu} - ${overhead})${peer ? `; full frames reach ${peer.underlayIp}` : ''}` };
 };
 
 const cidr: Check = async (env) => {
@@ -211,7 +215,7 @@ const clock: Check = async (env) => {
   return { id: 'clock', ok: true, detail: skews.length ? `peers' clocks within ${Math.round(worst / 1000)} s of ours` : 'the clock looks sane' };
 };
 
-export const CHECKS: Check[] = [kernel, iface, broadcast, discovery, filter, mtu, cidr, foreign, port, offloads, managers, clock];
+export const CHECKS: Check[] = [kernel, iface, ipv6, underlay, broadcast, discovery, filter, mtu, cidr, foreign, port, offloads, managers, clock];
 
 export async function runChecks(env: DoctorEnv, opt: DoctorOptions): Promise<CheckResult[]> {
   const out: CheckResult[] = [];

@@ -44,6 +44,11 @@ export function realDoctorEnv(cfg: AgentConfig, kernel: Kernel, keys: Keyring | 
     iface: cfg.interface, bridge: cfg.bridge, vxlanDevice: cfg.vxlanDevice, cidr: cfg.cidr, vxlanPort: cfg.vxlanPort, status,
     link: (name) => kernel.linkByName(name),
     addrs: (index) => kernel.addrs(index),
+    async ipv6(ifname) {
+      const disabled = await kernel.ipv6Disabled(ifname).catch(() => true);
+      const l = disabled ? undefined : await kernel.linkByName(ifname);
+      return { disabled, addrs: l ? await kernel.addrs6(l.index) : [] };
+    },
     async routes() {
       const r = await run('ip', ['-4', '-j', 'route', 'show', 'table', 'all']);
       if (!r || r.code !== 0) return [];

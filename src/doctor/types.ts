@@ -4,7 +4,7 @@
 
 import type { StatusReport } from '../agent/status.js';
 import type { Cidr } from '../net/ipv4.js';
-import type { Addr, Link } from '../kernel/types.js';
+import type { Addr, Addr6, Link } from '../kernel/types.js';
 import type { EthtoolFeature } from '../native/addon.js';
 
 export interface CheckResult {
@@ -27,6 +27,8 @@ export interface DoctorEnv {
   status: StatusReport | undefined;
   link(name: string): Promise<Link | undefined>;
   addrs(index: number): Promise<Addr[]>;
+  /** IPv6 on an interface: disabled (sysctl), and its addresses */
+  ipv6(ifname: string): Promise<{ disabled: boolean; addrs: Addr6[] }>;
   /** every IPv4 route as "a.b.c.d/n" with its device */
   routes(): Promise<{ dst: string; dev: string }[]>;
   /** creates and deletes throwaway bridge and vxlan devices; the error text if it fails */

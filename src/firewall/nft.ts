@@ -1,28 +1,24 @@
-// Layer: firewall (real; built only by main). Contract: an nftables table of
-// our own, "inet edge_overlay", hooked at prerouting/raw (before conntrack).
-// VXLAN with our VNI to this host (local, broadcast or multicast address)
-// passes only from a peer's underlay address on the physical interface;
-// from anywhere else it is dropped. UDP discovery passes only on the
-// physical interface, at a bounded rate per source and in all, and from
-// beyond our LAN, seeds and peers (a routed host meeting us) at a trickle. `nft` (an absolute path) installs the table; the peer
-// set is then replaced through a netlink writer. nf_tables notifications
-// tell when someone else changes the table: it is checked and put back.
+// Layer: firewall (real; built only by main). Contract: keeps our nftables
+// table "inet edge_overlay" (firewall/script.ts: VXLAN only from the peers'
+// underlay addresses, IPv4 or IPv6 link-local, on the physical interface;
+// UDP discovery rate-limited) in force. `nft` (an absolute path) installs the
+// table; the peer sets are then replaced through a netlink writer.
+// nf_tables notifications tell when someone else changes the table: it is
+// checked and put back.
 
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { systemClock, type Clock, type TimerHandle } from '../clock.js';
 import { EdgeError } from '../errors.js';
-import { formatCidr, formatIpv4, type Ipv4 } from '../net/ipv4.js';
+import type { IpAddr } from '../net/ipv6.js';
 import { SingleFlight } from '../util/singleflight.js';
 import type { FilterReport, FilterSpec, Firewall } from './types.js';
+import { NFT_TABLE, SHAPE, peers6Key, peersKey, sendersKey, setScript, tableScript, type TableOptions } from './script.js';
 
-export const NFT_TABLE = 'edge_overlay';
+export { NFT_TABLE, setScript, tableScript, type TableOptions };
+
 /** the drop counter is read with `nft`: not more often than this */
 const COUNTER_REFRESH_MS = 2000;
-/** UDP discovery: from strangers (not our LAN, a seed or a peer: a routed host meeting us), per source, and in all */
-const DISCOVERY_STRANGERS = 'limit rate over 50/second burst 100 packets';
-const DISCOVERY_PER_SOURCE = 'limit rate over 100/second burst 200 packets';
-const DISCOVERY_TOTAL = 'limit rate over 5000/second burst 5000 packets';
 
 /** Where Debian and others install nft: never resolved through PATH (the agent runs as root). */
 export const NFT_PATHS = ['/usr/sbin/nft', '/sbin/nft'];
@@ -32,7 +28,7 @@ type Runner = (args: string[], input?: string, started?: (pid: number) => void) 
 
 /** Replaces a set's elements directly (netlink); optional. */
 export interface SetWriter {
-  replace(table: string, set: string, elements: readonly Ipv4[]): Promise<void>;
+  replace(table: string, set: string, elements: readonly IpAddr[]): Promise<void>;
 }
 
 /** Reports committed transactions that changed our table, and who committed them (nf_tables notifications). */
@@ -59,93 +55,12 @@ export const runNft: Runner = (args, input, started) => new Promise((resolve, re
   if (input !== undefined) child.stdin?.end(input);
 });
 
-export interface TableOptions {
-  iface: string;
-  vxlanPort: number;
-  vni: number;
-  discoveryPort: number;
+/** What the sets hold, as keys. */
+interface Applied {
+  peers: string;
+  peers6: string;
+  senders: string;
 }
-
-const list = (xs: readonly string[]): string => (xs.length ? `{ ${xs.join(', ')} }` : '');
-
-/** The senders' set: our LAN and the known hosts beyond it. */
-function senders(spec: FilterSpec): string[] {
-  return [...(spec.lan ? [formatCidr(spec.lan)] : []), ...spec.senders.filter((ip) => !inLan(spec, ip)).map(formatIpv4)];
-}
-
-function inLan(spec: FilterSpec, ip: Ipv4): boolean {
-  if (!spec.lan) return false;
-  const mask = spec.lan.prefix === 0 ? 0 : (~0 << (32 - spec.lan.prefix)) >>> 0;
-  return ((ip & mask) >>> 0) === spec.lan.network;
-}
-
-/**
- * The whole table, declared idempotently in one transaction. It is created
- * if missing and flushed (not deleted) before the rules go in again: a
- * re-run replaces rules without removing the table, its sets or chains.
- */
-export function tableScript(o: TableOptions, spec: FilterSpec): string {
-  const t = `inet ${NFT_TABLE}`;
-  const iif = JSON.stringify(o.iface);
-  const lines = [
-    // the table of releases before 0.2 (family ip): its peer set would go stale
-    `table ip ${NFT_TABLE} {}`,
-    `delete table ip ${NFT_TABLE}`,
-    `table ${t} {}`,
-    `flush table ${t}`,
-    `table ${t} {`,
-    '  set peers { type ipv4_addr; }',
-    '  set senders { type ipv4_addr; flags interval; }',
-    '  set discovery_rate { type ipv4_addr; size 65535; flags dynamic,timeout; timeout 1m; }',
-    '  counter dropped {}',
-    '  counter discovery_dropped {}',
-    '  chain prerouting {',
-    '    type filter hook prerouting priority raw - 10; policy accept;', // before the guard (-305) and iptables' raw (-300)
-    // the VNI sits at bytes 4-6 of the VXLAN header, right after UDP's 8
-    `    udp dport ${o.vxlanPort} @th,96,24 ${o.vni} fib daddr type { local, broadcast, multicast } jump vxlan`,
-    `    udp dport ${o.discoveryPort} jump discovery`,
-    '  }',
-    '  chain vxlan {',
-    `    iifname != ${iif} counter name dropped drop`,
-    '    fib daddr type != local counter name dropped drop', // peers send to our address, never to broadcast or multicast
-    `    ip saddr @peers meta mark set meta mark | ${VETTED} accept`, // vetted: the guard table lets it pass
-    '    counter name dropped drop',
-    '  }',
-    '  chain unmark {', // the vetted bit is ours alone: cleared before anyone else's rules run, guard or not
-    '    type filter hook prerouting priority -304; policy accept;',
-    `    udp dport ${o.vxlanPort} meta mark set meta mark & ${UNVETTED}`,
-    '  }',
-    '  chain discovery {',
-    `    iifname != ${iif} counter name discovery_dropped drop`,
-    `    ip saddr != @senders ${DISCOVERY_STRANGERS} counter name discovery_dropped drop`,
-    `    update @discovery_rate { ip saddr ${DISCOVERY_PER_SOURCE} } counter name discovery_dropped drop`,
-    '    ip saddr @peers accept', // a flood from many made-up sources must not silence the peers
-    `    ${DISCOVERY_TOTAL} counter name discovery_dropped drop`,
-    '  }',
-    '}',
-  ];
-  if (spec.peers.length) lines.push(`add element ${t} peers ${list(spec.peers.map(formatIpv4))}`);
-  if (senders(spec).length) lines.push(`add element ${t} senders ${list(senders(spec))}`);
-  return `${lines.join('\n')}\n`;
-}
-
-/** Replaces the sets in one transaction. */
-export function setScript(spec: FilterSpec, which: { peers: boolean; senders: boolean }): string {
-  const t = `inet ${NFT_TABLE}`;
-  const lines: string[] = [];
-  if (which.peers) lines.push(`flush set ${t} peers`, ...(spec.peers.length ? [`add element ${t} peers ${list(spec.peers.map(formatIpv4))}`] : []));
-  if (which.senders) lines.push(`flush set ${t} senders`, ...(senders(spec).length ? [`add element ${t} senders ${list(senders(spec))}`] : []));
-  return `${lines.join('\n')}\n`;
-}
-
-/** What tableScript() declares: a table with fewer is not whole. */
-const SHAPE = { chains: 4, rules: 12, sets: 3 };
-/** the mark bit for the guard table (firewall/guard.ts: VETTED_MARK) */
-const VETTED = '0x10000000';
-const UNVETTED = '0xefffffff';
-
-const peersKey = (spec: FilterSpec): string => [...spec.peers].sort((a, b) => a - b).join(',');
-const sendersKey = (spec: FilterSpec): string => senders(spec).sort().join(',');
 
 export interface NftFirewallDeps {
   options: TableOptions;
@@ -166,7 +81,7 @@ export interface NftFirewallDeps {
 
 export class NftFirewall implements Firewall {
   private installed = false;
-  private applied: { peers: string; senders: string } | undefined;
+  private applied: Applied | undefined;
   private spec: FilterSpec | undefined;
   private dropped = 0;
   private error: string | null = null;
@@ -199,9 +114,9 @@ export class NftFirewall implements Firewall {
 
   async apply(spec: FilterSpec): Promise<void> {
     this.spec = spec;
-    const want = { peers: peersKey(spec), senders: sendersKey(spec) };
+    const want: Applied = { peers: peersKey(spec), peers6: peers6Key(spec), senders: sendersKey(spec) };
     const a = this.applied;
-    if (this.installed && a && a.peers === want.peers && a.senders === want.senders) return;
+    if (this.installed && a && a.peers === want.peers && a.peers6 === want.peers6 && a.senders === want.senders) return;
     try {
       if (this.installed && a) await this.update(spec, a, want).catch(() => this.install(spec)); // the table may be gone
       else await this.install(spec);
@@ -235,14 +150,18 @@ export class NftFirewall implements Firewall {
   }
 
   /** The table is there: change what differs — the peers through netlink when it can (a renumbering waits for this). */
-  private async update(spec: FilterSpec, a: { peers: string; senders: string }, want: { peers: string; senders: string }): Promise<void> {
-    let peersByNft = false;
-    if (a.peers !== want.peers) {
-      if (this.d.fast) await this.d.fast.replace(NFT_TABLE, 'peers', [...spec.peers].sort((x, y) => x - y)).catch(() => { peersByNft = true; });
-      else peersByNft = true;
-    }
-    const sendersByNft = a.senders !== want.senders;
-    if (peersByNft || sendersByNft) await this.nftScript(setScript(spec, { peers: peersByNft, senders: sendersByNft }));
+  private async update(spec: FilterSpec, a: Applied, want: Applied): Promise<void> {
+    const byNetlink = async (set: string, changed: boolean, elements: IpAddr[]): Promise<boolean> => {
+      if (!changed) return false;
+      if (!this.d.fast) return true;
+      return this.d.fast.replace(NFT_TABLE, set, elements).then(() => false, () => true);
+    };
+    const [peers, peers6] = await Promise.all([
+      byNetlink('peers', a.peers !== want.peers, [...spec.peers].sort((x, y) => x - y)),
+      byNetlink('peers6', a.peers6 !== want.peers6, [...spec.peers6].sort()),
+    ]);
+    const senders = a.senders !== want.senders;
+    if (peers || peers6 || senders) await this.nftScript(setScript(spec, { peers, peers6, senders }));
   }
 
   /** Our table changed in a way that is not a deletion (or notifications were lost): read it back, and treat anything missing or added as a breach. */
@@ -285,7 +204,9 @@ export class NftFirewall implements Firewall {
 
   report(): FilterReport {
     return {
-      mode: this.working ? 'filtered' : 'unfiltered', allowed: this.spec?.peers.length ?? 0, droppedPackets: this.dropped, error: this.error,
+      // peers, not addresses: each has at most one of each family
+      mode: this.working ? 'filtered' : 'unfiltered', allowed: Math.max(this.spec?.peers.length ?? 0, this.spec?.peers6.length ?? 0),
+      droppedPackets: this.dropped, error: this.error,
       guard: this.d.guard?.active ?? false,
     };
   }

@@ -1,15 +1,19 @@
 // Layer: firewall seam. Contract: the VXLAN ingress filter as the dataplane
-// sees it — only the peers' current underlay addresses may send VXLAN with
-// our VNI to this host, and only on the physical interface; UDP discovery is
-// rate-limited, hardest from beyond our LAN and known hosts. main builds
-// the real one (firewall/nft.ts); tests use a fake.
+// sees it — only the peers' current underlay addresses (IPv4 and IPv6
+// link-local) may send VXLAN with our VNI to this host, and only on the
+// physical interface; UDP discovery is rate-limited, hardest from beyond our
+// LAN and known hosts. main builds the real one (firewall/nft.ts); tests use
+// a fake.
 
 import type { Cidr, Ipv4 } from '../net/ipv4.js';
+import type { Ipv6 } from '../net/ipv6.js';
 
 /** What the filter lets in. */
 export interface FilterSpec {
   /** underlay addresses that may send VXLAN (the peers') */
   peers: readonly Ipv4[];
+  /** the peers' IPv6 link-local addresses, which may send VXLAN too */
+  peers6: readonly Ipv6[];
   /** our LAN: UDP discovery from it is accepted (undefined: no IPv4 address yet) */
   lan: Cidr | undefined;
   /** hosts beyond the LAN whose UDP discovery is accepted too (seeds, peers on other segments) */

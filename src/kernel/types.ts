@@ -3,8 +3,10 @@
 // code that touches the netlink library; tests use test/fakes/kernel.ts, which
 // mimics the kernel's answers (EEXIST, ENOENT, ENOTSUP on replacing the
 // all-zeros FDB entry). Idempotent "ensure" logic lives above, in dataplane/.
+// IPv4 addresses are numbers, IPv6 ones canonical strings (net/ipv6.ts).
 
 import type { Ipv4 } from '../net/ipv4.js';
+import type { IpAddr, Ipv6 } from '../net/ipv6.js';
 
 export interface VxlanInfo {
   vni: number;
@@ -13,6 +15,8 @@ export interface VxlanInfo {
   link: number | undefined;
   /** fixed source address, if any. */
   local: Ipv4 | undefined;
+  /** fixed IPv6 source address (IFLA_VXLAN_LOCAL6): the device carries VXLAN over IPv6. */
+  local6: Ipv6 | undefined;
   learning: boolean;
 }
 
@@ -38,10 +42,29 @@ export interface Addr {
   secondary: boolean;
 }
 
-/** An FDB entry on a VXLAN device (bridge fdb … self): frames for `mac` go to `dst`. */
+/** An IPv6 address of a device; DAD marks a new one tentative for 1-2 s (dadFailed: someone else holds it). */
+export interface Addr6 {
+  index: number;
+  address: Ipv6;
+  prefix: number;
+  /** fe80::/10 */
+  linkLocal: boolean;
+  tentative: boolean;
+  dadFailed: boolean;
+}
+
+/**
+ * An FDB entry on a VXLAN device (bridge fdb … self): frames for `mac` go to
+ * `dst`, of the device's family (EAFNOSUPPORT otherwise). `via`
+ * (NDA_IFINDEX, `bridge fdb … via eth0`) is the interface the outer packet
+ * leaves by; a link-local dst needs it (without it the route lookup may pick
+ * another device's fe80::/64, the VXLAN device's own included). Entries
+ * differing only in `via` are distinct: delete with the `via` you added.
+ */
 export interface FdbEntry {
   mac: string;
-  dst: Ipv4;
+  dst: IpAddr;
+  via?: number;
 }
 
 export interface Neigh {
@@ -62,7 +85,10 @@ export interface VxlanSpec {
   vni: number;
   port: number;
   link: number;
+  /** capped silently at link MTU − 50 (IPv4) or − 70 (IPv6) */
   mtu: number;
+  /** VXLAN over IPv6 from this address (a link-local one needs `link`: EINVAL without). */
+  local6?: Ipv6;
 }
 
 export interface LinkChange {
@@ -75,7 +101,9 @@ export interface LinkChange {
 export type KernelEvent =
   | { type: 'link'; op: 'new' | 'del'; index: number; name: string | undefined }
   | { type: 'addr'; op: 'new' | 'del'; index: number; address: Ipv4; prefix: number }
-  | { type: 'fdb'; op: 'new' | 'del'; index: number; mac: string; dst: Ipv4 | undefined; self: boolean }
+  | { type: 'addr6'; op: 'new' | 'del'; index: number; address: Ipv6; prefix: number; tentative: boolean; dadFailed: boolean }
+  | { type: 'fdb'; op: 'new' | 'del'; index: number; mac: string; dst: IpAddr | undefined; via?: number; self: boolean }
+  /** ARP entries only: ND (IPv6 neighbour) entries are not reported. */
   | { type: 'neigh'; op: 'new' | 'del'; index: number; dst: Ipv4; mac: string | undefined; permanent: boolean }
   /** Events were lost (receive overrun) or the event socket was reopened: resync everything. */
   | { type: 'resync'; reason: string };
@@ -85,8 +113,9 @@ export interface Kernel {
   createBridge(name: string, mtu: number, mac: string): Promise<void>;
   createVxlan(name: string, spec: VxlanSpec): Promise<void>;
   setLink(index: number, change: LinkChange): Promise<void>;
-  /** Change a VXLAN device's fixed local address in place (undefined: none). */
-  setVxlanLocal(index: number, local: Ipv4 | undefined): Promise<void>;
+  /** Change a VXLAN device's fixed local address in place (undefined: none, IPv4 only);
+   *  an address of the other family than the device's is ENOTSUP (95). */
+  setVxlanLocal(index: number, local: IpAddr | undefined): Promise<void>;
   deleteLink(index: number): Promise<void>;
   /** net.ipv4.conf.<name>.promote_secondaries=1: deleting a primary address
    *  promotes a secondary instead of deleting every address of the subnet. */
@@ -95,6 +124,10 @@ export interface Kernel {
   addrs(index: number): Promise<Addr[]>;
   addAddr(index: number, address: Ipv4, prefix: number): Promise<void>;
   delAddr(index: number, address: Ipv4, prefix: number): Promise<void>;
+  /** IPv6 addresses of one device (none while IPv6 is disabled on it). */
+  addrs6(index: number): Promise<Addr6[]>;
+  /** net.ipv6.conf.<name>.disable_ipv6, or true when the kernel has no IPv6; ENODEV for no such device. */
+  ipv6Disabled(name: string): Promise<boolean>;
 
   /** The `self` FDB entries of a VXLAN device. */
   fdb(index: number): Promise<FdbEntry[]>;
@@ -104,8 +137,9 @@ export interface Kernel {
 
   /** IPv4 neighbour entries of one device. */
   neighs(index: number): Promise<Neigh[]>;
-  neighReplace(index: number, dst: Ipv4, mac: string): Promise<void>;
-  neighDel(index: number, dst: Ipv4): Promise<void>;
+  /** An ARP entry, or an ND entry for an IPv6 dst. */
+  neighReplace(index: number, dst: IpAddr, mac: string): Promise<void>;
+  neighDel(index: number, dst: IpAddr): Promise<void>;
 
   /** Our on-link /32 routes (tagged with our routing protocol number). */
   hostRoutes(): Promise<HostRoute[]>;

@@ -100,6 +100,18 @@ export function buildRegistry(agent: MetricsSource): client.Registry {
     },
   });
   new client.Gauge({
+    name: 'edge_overlay_underlay_family', help: 'What carries VXLAN: 1 for the family in use (ipv4 or link-local), 0 for the other',
+    labelNames: ['family'], registers: [r],
+    collect() {
+      const f = status().underlay.family;
+      for (const x of ['ipv4', 'link-local'] as const) this.set({ family: x }, x === f ? 1 : 0);
+    },
+  });
+  new client.Counter({
+    name: 'edge_overlay_underlay_family_switches_total', help: 'Times the underlay family changed (the VXLAN device was rebuilt)', registers: [r],
+    collect() { mirror(this, counters.familySwitches); },
+  });
+  new client.Gauge({
     name: 'edge_overlay_foreign_clusters_overlapping', help: 'Other clusters on the LAN whose overlay CIDR overlaps ours', registers: [r],
     collect() { this.set(status().security.foreignClusters.filter((c) => c.overlapping).length); },
   });

@@ -4,11 +4,21 @@
 
 import { z } from 'zod';
 import { parseIpv4 } from '../net/ipv4.js';
+import { isLinkLocal, parseIpv6 } from '../net/ipv6.js';
 
 const ip = z.string().refine((s) => parseIpv4(s) !== undefined, 'not an IPv4 address');
 const nodeId = z.string().regex(/^[0-9a-f]{32}$/, 'not a 32-hex-digit node id');
 const mac = z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/, 'not a MAC address');
 const ms = z.number().int().nonnegative();
+const linkLocal = z.string().refine((s) => { const a = parseIpv6(s); return a !== undefined && isLinkLocal(a); }, 'not an IPv6 link-local address');
+
+/**
+ * The file's layout revision. `version` stays 1 for every revision that only
+ * adds optional fields, so the previous release (which ignores unknown
+ * fields) still starts from a newer file with the same overlay address;
+ * `schema` counts the additions (absent: 1, release 0.1).
+ */
+export const SCHEMA = 2;
 
 export const peerSchema = z.object({
   id: nodeId,
@@ -20,6 +30,12 @@ export const peerSchema = z.object({
   lastSeenAt: ms,
   heldMs: ms.optional(),
   pinned: z.boolean().optional(),
+  // schema 2 (release 0.2): the underlay family choice's inputs
+  linkLocal: linkLocal.optional(),
+  caps: z.number().int().nonnegative().optional(),
+  ready: z.boolean().optional(),
+  /** ever heard straight over raw L2; absent: not known (schema 1) */
+  l2: z.boolean().optional(),
 });
 
 export const tombstoneSchema = z.object({ id: nodeId, claimedAt: ms, at: ms });
@@ -28,6 +44,8 @@ export const floorSchema = z.object({ id: nodeId, seq: ms, sentAt: ms, admitted:
 
 export const stateSchema = z.object({
   version: z.literal(1),
+  /** layout revision (see SCHEMA); absent in files from 0.1 */
+  schema: z.number().int().min(1).optional(),
   nodeId,
   cluster: z.string().min(1),
   cidr: z.string(),
@@ -42,6 +60,8 @@ export const stateSchema = z.object({
   forgotten: z.array(tombstoneSchema).optional(),
   /** replay floors of every sender heard, peers or not (absent in files from 0.1) */
   floors: z.array(floorSchema).optional(),
+  /** this host's last known IPv6 link-local address (schema 2) */
+  linkLocal: linkLocal.optional(),
 });
 
 export type PersistedPeer = z.infer<typeof peerSchema>;

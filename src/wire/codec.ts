@@ -14,6 +14,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { EdgeError } from '../errors.js';
 import { formatMac, ipv4FromBytes, ipv4ToBytes, macBytes, type Cidr } from '../net/ipv4.js';
+import { ipv6FromBytes, ipv6ToBytes, isLinkLocal, type Ipv6 } from '../net/ipv6.js';
 import { MessageType, type DropReason, type Message, type MessageKind } from './messages.js';
 
 export * from './messages.js';
@@ -33,11 +34,13 @@ const KIND_BY_CODE = new Map<number, MessageKind>(
 const F = {
   cluster: 1, nodeId: 2, overlayIp: 3, underlayIp: 4, mac: 5, seq: 6, sentAt: 7,
   claimedAt: 8, cidr: 9, vni: 10, holderId: 11, holderClaimedAt: 12, targetId: 13,
-  nonce: 14, echo: 15, flags: 16, heldMs: 17, physMac: 18,
+  nonce: 14, echo: 15, flags: 16, heldMs: 17, physMac: 18, linkLocal: 19, caps: 20,
 } as const;
 const FLAG_PINNED = 1;
 /** the sender just started or just got a new address: it may have missed news, answer it */
 const FLAG_FRESH = 2;
+/** the sender and every host it knows can carry VXLAN over link-local (0.2; older decoders ignore the bit) */
+const FLAG_LL_READY = 4;
 
 export type Decoded<K extends SigningKey = SigningKey> =
   | { ok: true; msg: Message; key: K }
@@ -89,9 +92,12 @@ function bodyFields(msg: Message): [number, Buffer][] {
     case 'probe': {
       fields.push([F.underlayIp, ipv4ToBytes(msg.underlayIp)], [F.mac, macBytes(msg.mac)], [F.claimedAt, u64(msg.claimedAt)], [F.heldMs, u64(msg.heldMs)],
         [F.cidr, Buffer.concat([ipv4ToBytes(msg.cidr.network), Buffer.from([msg.cidr.prefix])])], [F.vni, u32(msg.vni)]);
-      const flags = (msg.pinned ? FLAG_PINNED : 0) | (msg.type === 'announce' && msg.fresh ? FLAG_FRESH : 0);
+      const flags = (msg.pinned ? FLAG_PINNED : 0) | (msg.type === 'announce' && msg.fresh ? FLAG_FRESH : 0)
+        | (msg.type === 'announce' && msg.llReady ? FLAG_LL_READY : 0);
       if (flags) fields.push([F.flags, Buffer.from([flags])]);
       if (msg.physMac) fields.push([F.physMac, macBytes(msg.physMac)]);
+      if (msg.linkLocal) fields.push([F.linkLocal, ipv6ToBytes(msg.linkLocal)]);
+      if (msg.caps !== undefined) fields.push([F.caps, u32(msg.caps)]); // also 0: "a release that knows capabilities, none of them"
       if (msg.type === 'announce' && msg.echo) fields.push([F.echo, hexField(msg.echo)]);
     }
   }
@@ -136,7 +142,7 @@ function parseTlvs(body: Buffer): Fields | undefined {
 const SIZES: Record<number, number> = {
   [F.nodeId]: 16, [F.overlayIp]: 4, [F.underlayIp]: 4, [F.mac]: 6, [F.seq]: 8, [F.sentAt]: 8,
   [F.claimedAt]: 8, [F.cidr]: 5, [F.vni]: 4, [F.holderId]: 16, [F.holderClaimedAt]: 8, [F.targetId]: 16,
-  [F.nonce]: 8, [F.echo]: 8, [F.flags]: 1, [F.heldMs]: 8, [F.physMac]: 6,
+  [F.nonce]: 8, [F.echo]: 8, [F.flags]: 1, [F.heldMs]: 8, [F.physMac]: 6, [F.linkLocal]: 16, [F.caps]: 4,
 };
 
 /** A field decode() cannot use; caught inside decode(), never escapes. */
@@ -162,6 +168,12 @@ const hex = (f: Fields, id: number): string => field(f, id).toString('hex');
 
 function optionalHex(f: Fields, id: number): string | undefined {
   return f.has(id) ? hex(f, id) : undefined;
+}
+
+function linkLocalOf(f: Fields): Ipv6 {
+  const a = ipv6FromBytes(field(f, F.linkLocal));
+  if (!isLinkLocal(a)) throw new Malformed('linkLocal is not a link-local address');
+  return a;
 }
 
 function cidrOf(f: Fields): Cidr {
@@ -197,10 +209,14 @@ function interpret(kind: MessageKind, f: Fields, cluster: string): Message {
         vni: field(f, F.vni).readUInt32BE(0),
         ...(flags & FLAG_PINNED ? { pinned: true } : {}),
         ...(f.has(F.physMac) ? { physMac: formatMac(field(f, F.physMac)) } : {}),
+        ...(f.has(F.linkLocal) ? { linkLocal: linkLocalOf(f) } : {}),
+        ...(f.has(F.caps) ? { caps: field(f, F.caps).readUInt32BE(0) } : {}),
       };
       if (kind === 'probe') return { ...base, type: kind };
       const echo = optionalHex(f, F.echo);
-      return { ...base, type: kind, ...(flags & FLAG_FRESH ? { fresh: true } : {}), ...(echo ? { echo } : {}) };
+      return {
+        ...base, type: kind, ...(flags & FLAG_FRESH ? { fresh: true } : {}), ...(flags & FLAG_LL_READY ? { llReady: true } : {}), ...(echo ? { echo } : {}),
+      };
     }
   }
 }

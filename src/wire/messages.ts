@@ -2,6 +2,13 @@
 // codec (codec.ts) decodes them. Types and drop reasons are append-only.
 
 import type { Cidr } from '../net/ipv4.js';
+import type { Ipv6 } from '../net/ipv6.js';
+
+/** Capability bits an announcement carries (append-only). Unknown bits are ignored. */
+export const Caps = {
+  /** can carry VXLAN over IPv6 link-local addresses (IPv6 is on on its NIC) */
+  linkLocal: 1,
+} as const;
 
 /** Append-only: never renumber or reuse a type. */
 export const MessageType = { announce: 1, probe: 2, defend: 3, forget: 4, challenge: 5 } as const;
@@ -36,10 +43,16 @@ export interface AnnounceMsg extends Common {
   fresh?: boolean;
   /** MAC of the sender's physical interface: a raw L2 frame from it proves the sender shares our segment */
   physMac?: string;
+  /** the IPv6 link-local address of its physical interface (absent from releases before 0.2, and without IPv6) */
+  linkLocal?: Ipv6;
+  /** what it can do (Caps bits); absent: nothing beyond release 0.1 */
+  caps?: number;
+  /** it and every host it knows can carry VXLAN over link-local (agent/family.ts) */
+  llReady?: boolean;
   echo?: string;
 }
 /** A newcomer asks whether `overlayIp` is free (RFC 5227 style probe). */
-export interface ProbeMsg extends Omit<AnnounceMsg, 'type' | 'echo' | 'fresh'> {
+export interface ProbeMsg extends Omit<AnnounceMsg, 'type' | 'echo' | 'fresh' | 'llReady'> {
   type: 'probe';
 }
 /** "overlayIp is held by holderId (claim made at holderClaimedAt, held for holderHeldMs)" — sent to targetId. */

@@ -1,7 +1,7 @@
 // Test double: the VXLAN ingress filter (firewall seam). apply() records
 // every call and, when the allowed set changes (an unchanged set touches
-// nothing, as in firewall/nft.ts), appends `nft set peers { a, b }` to an op
-// log — give it the fake kernel's `ops` to assert the order against FDB
+// nothing, as in firewall/nft.ts), appends `nft set peers { a, b }` (and
+// `nft set peers6 { … }` for the link-local set) to an op log — give it the fake kernel's `ops` to assert the order against FDB
 // changes. It takes a few ticks, longer than a fake kernel op, so a caller
 // that does not wait for it shows in that order. failNext() makes calls
 // fail (the first one rejects, the rest quietly, per the seam); report()
@@ -9,6 +9,7 @@
 
 import type { FilterReport, FilterSpec, Firewall } from '../../src/firewall/types.js';
 import { formatIpv4, type Ipv4 } from '../../src/net/ipv4.js';
+import type { Ipv6 } from '../../src/net/ipv6.js';
 
 const TICKS = 8;
 
@@ -17,6 +18,8 @@ export class FakeFirewall implements Firewall {
   readonly calls: Ipv4[][] = [];
   /** the set in force (undefined: never installed) */
   allowed: Ipv4[] | undefined;
+  /** the link-local set in force */
+  allowed6: Ipv6[] = [];
   /** what report() shows as dropped packets (set by tests) */
   droppedPackets = 0;
   refreshes = 0;
@@ -50,6 +53,11 @@ export class FakeFirewall implements Firewall {
     }
     this.error = null;
     this.spec = spec;
+    const six = [...new Set(spec.peers6)].sort();
+    if (this.allowed6.join() !== six.join()) {
+      this.allowed6 = six;
+      this.ops.push(`nft set peers6 { ${six.join(', ')}${six.length ? ' ' : ''}}`);
+    }
     if (this.allowed?.join() === sorted.join()) return;
     this.allowed = sorted;
     this.ops.push(`nft set peers { ${sorted.map(formatIpv4).join(', ')}${sorted.length ? ' ' : ''}}`);

@@ -12,6 +12,9 @@ import { AGENT_BIN, Lab, labUnavailable, sleep, until, type Host } from '../../s
 import type { StatusReport } from '../../src/agent/status.js';
 import { filterAllows, watch } from './attack-watch.js';
 
+/** These tests read IPv4 FDB entries and filter sets: the IPv4 underlay (family.test.ts and underlay.test.ts cover link-local). */
+const IPV4 = ['--underlay', 'ipv4'];
+
 const why = labUnavailable();
 if (why) console.warn(`SKIPPED replay attack tests: ${why}`);
 
@@ -29,7 +32,7 @@ describe.skipIf(why)('a decommissioned node\'s announcements replayed to freshly
 
   beforeAll(async () => {
     // h1, h2: the cluster; h3: the node that will be decommissioned; h4: the outsider
-    lab = await Lab.create({ hosts: 4 });
+    lab = await Lab.create({ hosts: 4, agentArgs: IPV4 });
   }, 60_000);
 
   afterAll(async () => {
@@ -105,7 +108,7 @@ describe.skipIf(why)('a peer\'s raw L2 frame replayed on another segment', () =>
 
   beforeAll(async () => {
     // segment A: h1, h2 (agents), h4 (outsider); segment B, behind the lab's router: h3 (agent), h5 (outsider)
-    lab = await Lab.create({ hosts: 5, segments: 2, hostSegments: [0, 0, 1, 0, 1] });
+    lab = await Lab.create({ hosts: 5, segments: 2, hostSegments: [0, 0, 1, 0, 1], agentArgs: IPV4 });
     lab.startAgent(h(1));
     lab.startAgent(h(2));
     lab.startAgent(h(3), ['--peer', h(1).ip!]);

@@ -9,6 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, labUnavailable, sleep, until, type Host, type Pod } from '../../scripts/lab/lab.js';
 import { filterAllows, watch } from './attack-watch.js';
 
+/** These tests read IPv4 FDB entries and filter sets: the IPv4 underlay (family.test.ts and underlay.test.ts cover link-local). */
+const IPV4 = ['--underlay', 'ipv4'];
+
 const why = labUnavailable();
 if (why) console.warn(`SKIPPED VXLAN attack tests: ${why}`);
 
@@ -23,7 +26,7 @@ describe.skipIf(why)('VXLAN injection: every destination, every interface', () =
     lab.helper(from, 'outsider.mjs', ['vxlan-icmp', '--count', String(count), '--inner-dst', overlay[0]!, ...args]);
 
   beforeAll(async () => {
-    lab = await Lab.create({ hosts: 3 });
+    lab = await Lab.create({ hosts: 3, agentArgs: IPV4 });
     lab.startAgent(h(1));
     lab.startAgent(h(2));
     overlay = (await lab.converged(20_000, agents())).map((s) => s.node.overlayIp!);

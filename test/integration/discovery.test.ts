@@ -9,6 +9,9 @@ import { join } from 'node:path';
 import { Lab, labUnavailable, sleep, until, type Host } from '../../scripts/lab/lab.js';
 import type { StatusReport } from '../../src/agent/status.js';
 
+/** These tests read IPv4 FDB entries and filter sets: the IPv4 underlay (family.test.ts and underlay.test.ts cover link-local). */
+const IPV4 = ['--underlay', 'ipv4'];
+
 const why = labUnavailable();
 if (why) console.warn(`SKIPPED discovery integration tests: ${why}`);
 
@@ -20,7 +23,7 @@ describe.skipIf(why)('one segment: raw L2, subnets, key rotation, ingress filter
 
   beforeAll(async () => {
     // h3's NIC has no IPv4 address yet; h4 is an outsider on the LAN without the key
-    lab = await Lab.create({ hosts: 4, noDhcp: [3] });
+    lab = await Lab.create({ hosts: 4, noDhcp: [3], agentArgs: IPV4 });
     for (const x of agents()) lab.startAgent(x);
   }, 60_000);
 
@@ -141,7 +144,7 @@ describe.skipIf(why)('two segments joined by a router: unicast seeds', () => {
   const h = (i: number): Host => lab.hosts[i - 1]!;
 
   beforeAll(async () => {
-    lab = await Lab.create({ hosts: 3, segments: 2, hostSegments: [0, 0, 1] });
+    lab = await Lab.create({ hosts: 3, segments: 2, hostSegments: [0, 0, 1], agentArgs: IPV4 });
     lab.startAgent(h(1));
     lab.startAgent(h(2));
     lab.startAgent(h(3), ['--peer', h(1).ip!]); // h3 alone on segment B knows only h1

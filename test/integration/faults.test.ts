@@ -12,6 +12,9 @@ import { join } from 'node:path';
 import { AGENT_BIN, Lab, ROOT, labUnavailable, sleep, until, type Host } from '../../scripts/lab/lab.js';
 import { StateStore, nodeStateFs } from '../../src/state/store.js';
 
+/** These tests read IPv4 FDB entries and filter sets: the IPv4 underlay (family.test.ts and underlay.test.ts cover link-local). */
+const IPV4 = ['--underlay', 'ipv4'];
+
 const why = labUnavailable();
 if (why) console.warn(`SKIPPED fault integration tests: ${why}`);
 const WRITER = join(ROOT, 'test', 'integration', 'children', 'state-writer.mjs');
@@ -82,7 +85,7 @@ describe.skipIf(why)('the agent under faults, on namespace hosts', () => {
   const log = (x: Host): string => readFileSync(join(x.dir, 'agent.log'), 'utf8');
 
   beforeAll(async () => {
-    lab = await Lab.create({ hosts: 2 });
+    lab = await Lab.create({ hosts: 2, agentArgs: IPV4 });
     const st = await lab.startAll();
     ip1 = st[0]!.node.overlayIp!;
   }, 60_000);

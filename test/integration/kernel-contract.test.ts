@@ -1,262 +1,23 @@
-// Integration: the kernel contract. The same cases run against FakeKernel
-// (always) and the real NetlinkKernel in a throwaway network namespace (as
-// root, through children/kernel-server.mjs), so the fake the unit and
-// simulation tests rely on cannot drift from what rtnetlink answers. Where
-// they disagree the real kernel is right and the fake gets fixed.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+// Integration: the kernel contract. The same cases (contract/cases.ts, IPv4
+// and devices; contract/cases6.ts, IPv6) run against FakeKernel (always) and
+// the real NetlinkKernel in a throwaway network namespace (as root, through
+// children/kernel-server.mjs), so the fake the unit and simulation tests rely
+// on cannot drift from what rtnetlink answers. Where they disagree the real
+// kernel is right and the fake gets fixed. This file is the two runners: each
+// gives every case an eth0 and an Env to act on it. The IPv6 data path
+// between two namespaces is vxlan-link-local.test.ts.
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { isKernelErrno } from '../../src/errors.js';
-import { formatIpv4, parseIpv4, ZERO_MAC, type Ipv4 } from '../../src/net/ipv4.js';
-import type { Kernel, KernelEvent } from '../../src/kernel/types.js';
+import { parseIpv6 } from '../../src/net/ipv6.js';
 import { FakeKernel } from '../fakes/kernel.js';
-import { remote } from './kernel-proxy.js';
-import { ROOT, have, until } from '../../scripts/lab/lab.js';
+import { until } from '../../scripts/lab/lab.js';
+import { MTU, type Case, type Env } from './contract/harness.js';
+import { cases4 } from './contract/cases.js';
+import { cases6 } from './contract/cases6.js';
+import { linkLocalIn, realUnavailable, startServer, stopServer, sysctl, type RemoteKernel } from './contract/real-kernel.js';
 
-const ip = (s: string): Ipv4 => parseIpv4(s)!;
-const MTU = 9000; // eth0's
-const BR_MAC = '02:aa:bb:cc:dd:ee';
-const VX = { vni: 100, port: 4789, mtu: MTU - 50 };
-
-interface Env {
-  eth0: number;
-  /** pulls eth0's cable (false) or plugs it back in (true): the far end of the link goes down or up */
-  cable(on: boolean): Promise<void>;
-}
-type Case = (k: Kernel, env: Env) => Promise<void>;
-
-async function refused(p: Promise<unknown>, errname: string): Promise<void> {
-  const err = await p.then(() => 'resolved', (e: unknown) => e);
-  expect(isKernelErrno(err, errname), `expected ${errname}, got ${String(err)}`).toBe(true);
-}
-
-async function overlay(k: Kernel, env: Env): Promise<{ br: number; vx: number }> {
-  await k.createBridge('scbr-100', VX.mtu, BR_MAC);
-  await k.createVxlan('scvx-100', { ...VX, link: env.eth0 });
-  return { br: (await k.linkByName('scbr-100'))!.index, vx: (await k.linkByName('scvx-100'))!.index };
-}
-
-const addrsOf = async (k: Kernel, i: number): Promise<string[]> =>
-  (await k.addrs(i)).map((a) => `${formatIpv4(a.address)}/${a.prefix}${a.secondary ? ' secondary' : ''}`).sort();
-const fdbOf = async (k: Kernel, i: number): Promise<string[]> => (await k.fdb(i)).map((e) => `${e.mac} ${formatIpv4(e.dst)}`).sort();
-
-type Fields = Record<string, unknown>;
-/** Runs `act` while watching k, then waits for an event with the fields of each of `want` (both kernels report asynchronously). */
-async function reports<T>(k: Kernel, act: () => Promise<T>, want: (r: T) => Fields[]): Promise<void> {
-  const events: KernelEvent[] = [];
-  const stop = k.watch((e) => events.push(e));
-  try {
-    const r = await act();
-    for (const w of want(r)) {
-      const match = (e: KernelEvent): boolean => Object.entries(w).every(([f, v]) => (e as Fields)[f] === v);
-      await until(`event ${JSON.stringify(w)}`, () => events.some(match) || undefined, 3000, 5);
-    }
-  } finally {
-    stop();
-  }
-}
-
-const cases: Record<string, Case> = {
-  'creates a bridge and a VXLAN device bound to eth0, nolearning, with no fixed local address': async (k, env) => {
-    const { br, vx } = await overlay(k, env);
-    expect(await k.linkByName('scbr-100')).toMatchObject({ index: br, kind: 'bridge', mtu: 8950, up: false, mac: BR_MAC, master: undefined, vxlan: undefined });
-    const v = await k.linkByName('scvx-100');
-    expect(v).toMatchObject({ index: vx, kind: 'vxlan', mtu: 8950, up: false, master: undefined,
-      vxlan: { vni: 100, port: 4789, link: env.eth0, local: undefined, learning: false } });
-    expect(v!.mac).toMatch(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
-    expect(await k.linkByName('eth0')).toMatchObject({ index: env.eth0, mtu: MTU, up: true, master: undefined, vxlan: undefined });
-  },
-  'refuses an existing name with EEXIST and leaves that device alone': async (k, env) => {
-    await overlay(k, env);
-    await refused(k.createBridge('scbr-100', 1400, '02:00:00:00:00:01'), 'EEXIST');
-    await refused(k.createVxlan('scbr-100', { ...VX, link: env.eth0 }), 'EEXIST');
-    await refused(k.createBridge('eth0', 1400, '02:00:00:00:00:01'), 'EEXIST');
-    expect(await k.linkByName('scbr-100')).toMatchObject({ kind: 'bridge', mtu: 8950, mac: BR_MAC });
-  },
-  'answers undefined for an unknown name and ENODEV for a deleted index': async (k, env) => {
-    expect(await k.linkByName('nosuch0')).toBeUndefined();
-    const { br } = await overlay(k, env);
-    await k.deleteLink(br);
-    expect(await k.linkByName('scbr-100')).toBeUndefined();
-    await refused(k.deleteLink(br), 'ENODEV');
-    await refused(k.setLink(br, { up: true }), 'ENODEV');
-    await refused(k.setVxlanLocal(br, undefined), 'ENODEV');
-    await refused(k.addAddr(br, ip('10.5.0.1'), 24), 'ENODEV');
-    await refused(k.delAddr(br, ip('10.5.0.1'), 24), 'ENODEV');
-    await refused(k.neighReplace(br, ip('10.5.0.9'), '02:00:00:00:00:09'), 'ENODEV');
-    await refused(k.createVxlan('scvx-200', { ...VX, vni: 200, link: br }), 'ENODEV');
-  },
-  'setLink changes MTU, MAC, up and master; an unset bridge MTU follows its port; a non-bridge master is ENOTSUP': async (k, env) => {
-    const { br, vx } = await overlay(k, env);
-    await k.setLink(vx, { master: br, mtu: 1400 });
-    await k.setLink(br, { up: true, mac: '02:00:00:00:00:01' });
-    await k.setLink(vx, { up: true });
-    expect(await k.linkByName('scvx-100')).toMatchObject({ master: br, mtu: 1400, up: true });
-    expect(await k.linkByName('scbr-100')).toMatchObject({ up: true, mac: '02:00:00:00:00:01', mtu: 1400 });
-    await k.setLink(br, { mtu: 1300 });
-    await k.setLink(vx, { mtu: 1350 });
-    expect((await k.linkByName('scbr-100'))!.mtu).toBe(1300); // set explicitly: no longer follows
-    await k.setLink(vx, { master: 0, up: false });
-    expect(await k.linkByName('scvx-100')).toMatchObject({ master: undefined, up: false });
-    await k.setLink(vx, { master: br });
-    await refused(k.setLink(vx, { master: env.eth0 }), 'ENOTSUP');
-    expect((await k.linkByName('scvx-100'))!.master).toBeUndefined(); // released from br before the refusal
-  },
-  'caps a new VXLAN device at eth0 MTU - 50 and refuses more later with EINVAL': async (k, env) => {
-    await k.createVxlan('scvx-100', { ...VX, mtu: MTU, link: env.eth0 });
-    const vx = (await k.linkByName('scvx-100'))!;
-    expect(vx.mtu).toBe(MTU - 50);
-    await refused(k.setLink(vx.index, { mtu: MTU - 49 }), 'EINVAL');
-    await k.setLink(env.eth0, { mtu: 1500 });
-    expect((await k.linkByName('scvx-100'))!.mtu).toBe(MTU - 50); // it does not follow eth0 down
-    await refused(k.setLink(vx.index, { mtu: 1451 }), 'EINVAL');
-    await k.setLink(vx.index, { mtu: 1450 });
-    expect((await k.linkByName('scvx-100'))!.mtu).toBe(1450);
-  },
-  'setVxlanLocal sets and clears the fixed local address; ENOTSUP on a bridge': async (k, env) => {
-    const { br, vx } = await overlay(k, env);
-    await k.setVxlanLocal(vx, ip('10.9.0.2'));
-    expect((await k.linkByName('scvx-100'))!.vxlan).toEqual({ vni: 100, port: 4789, link: env.eth0, local: ip('10.9.0.2'), learning: false });
-    await k.setVxlanLocal(vx, undefined);
-    expect((await k.linkByName('scvx-100'))!.vxlan!.local).toBeUndefined();
-    await refused(k.setVxlanLocal(br, ip('10.9.0.2')), 'ENOTSUP');
-  },
-  'deleteLink: a deleted port leaves the bridge (MTU back to 1500), a deleted bridge frees its ports': async (k, env) => {
-    const { br, vx } = await overlay(k, env);
-    await k.setLink(vx, { master: br, mtu: 1400 });
-    await k.deleteLink(vx);
-    expect(await k.linkByName('scvx-100')).toBeUndefined();
-    expect((await k.linkByName('scbr-100'))!.mtu).toBe(1500);
-    await k.createVxlan('scvx-100', { ...VX, link: env.eth0 });
-    await k.setLink((await k.linkByName('scvx-100'))!.index, { master: br });
-    await k.deleteLink(br);
-    expect(await k.linkByName('scvx-100')).toMatchObject({ master: undefined });
-  },
-  'deleting eth0 takes its addresses (with events), its routes and the VXLAN device bound to it': async (k, env) => {
-    const { vx } = await overlay(k, env);
-    await k.addAddr(env.eth0, ip('10.9.0.2'), 24);
-    await k.hostRouteReplace({ dst: ip('10.20.0.5'), index: env.eth0, src: ip('10.9.0.2') });
-    await reports(k, () => k.deleteLink(env.eth0), () => [
-      { type: 'addr', op: 'del', index: env.eth0, address: ip('10.9.0.2'), prefix: 24 },
-      { type: 'link', op: 'del', index: vx, name: 'scvx-100' },
-    ]);
-    expect(await k.linkByName('scvx-100')).toBeUndefined();
-    expect(await k.linkByName('scbr-100')).toBeDefined();
-    expect(await k.hostRoutes()).toEqual([]);
-  },
-  'same-subnet addresses are secondaries; deleting the primary takes them along': async (k, env) => {
-    const { br } = await overlay(k, env);
-    for (const a of ['10.5.0.1', '10.5.0.2', '10.5.0.3', '10.6.0.1']) await k.addAddr(br, ip(a), 24);
-    await k.addAddr(br, ip('10.5.0.2'), 24); // again: a replace, not a duplicate
-    expect(await addrsOf(k, br)).toEqual(['10.5.0.1/24', '10.5.0.2/24 secondary', '10.5.0.3/24 secondary', '10.6.0.1/24']);
-    await k.delAddr(br, ip('10.5.0.1'), 24);
-    expect(await addrsOf(k, br)).toEqual(['10.6.0.1/24']);
-    await refused(k.delAddr(br, ip('10.5.0.1'), 24), 'EADDRNOTAVAIL');
-  },
-  'with promote_secondaries, deleting the primary promotes the first secondary (and says so)': async (k, env) => {
-    const { br } = await overlay(k, env);
-    await k.setPromoteSecondaries('scbr-100');
-    for (const a of ['10.5.0.1', '10.5.0.2', '10.5.0.3']) await k.addAddr(br, ip(a), 24);
-    await reports(k, () => k.delAddr(br, ip('10.5.0.1'), 24), () => [{ type: 'addr', op: 'new', index: br, address: ip('10.5.0.2'), prefix: 24 }]);
-    expect(await addrsOf(k, br)).toEqual(['10.5.0.2/24', '10.5.0.3/24 secondary']);
-    await k.delAddr(br, ip('10.5.0.3'), 24);
-    expect(await addrsOf(k, br)).toEqual(['10.5.0.2/24']);
-  },
-  'FDB: all-zeros entries append and refuse REPLACE (ENOTSUP); unicast ones are repointed; ENOENT for a missing MAC': async (k, env) => {
-    const { vx } = await overlay(k, env);
-    const z = (d: string): { mac: string; dst: Ipv4 } => ({ mac: ZERO_MAC, dst: ip(d) });
-    const peer = '02:00:00:00:00:05';
-    await refused(k.fdbReplace(vx, z('10.9.0.2')), 'ENOTSUP'); // not even to create one
-    await k.fdbAppend(vx, z('10.9.0.3'));
-    await k.fdbAppend(vx, z('10.9.0.4'));
-    await k.fdbAppend(vx, z('10.9.0.4')); // a duplicate is accepted and changes nothing
-    await refused(k.fdbReplace(vx, z('10.9.0.5')), 'ENOTSUP');
-    await k.fdbReplace(vx, { mac: peer, dst: ip('10.9.0.3') });
-    await k.fdbReplace(vx, { mac: peer, dst: ip('10.9.0.4') });
-    await k.fdbAppend(vx, { mac: peer, dst: ip('10.9.0.5') }); // APPEND on a unicast MAC: accepted, ignored
-    expect(await fdbOf(k, vx)).toEqual(['00:00:00:00:00:00 10.9.0.3', '00:00:00:00:00:00 10.9.0.4', `${peer} 10.9.0.4`]);
-    await k.fdbDel(vx, z('10.9.0.3'));
-    await k.fdbDel(vx, z('10.9.0.9')); // the MAC is there, this destination is not: accepted, no change
-    await refused(k.fdbDel(vx, { mac: '02:00:00:00:00:07', dst: ip('10.9.0.4') }), 'ENOENT');
-    await k.fdbDel(vx, { mac: peer, dst: ip('10.9.0.4') });
-    await k.fdbDel(vx, z('10.9.0.4'));
-    expect(await fdbOf(k, vx)).toEqual([]);
-    await refused(k.fdbDel(vx, z('10.9.0.4')), 'ENOENT');
-  },
-  'neighbours: replace, list, delete; ENOENT when missing': async (k, env) => {
-    const n = ip('10.9.0.7');
-    await k.neighReplace(env.eth0, n, '02:00:00:00:00:07');
-    await k.neighReplace(env.eth0, n, '02:00:00:00:00:08');
-    expect(await k.neighs(env.eth0)).toEqual([{ index: env.eth0, dst: n, mac: '02:00:00:00:00:08', permanent: true }]);
-    await k.neighDel(env.eth0, n);
-    expect(await k.neighs(env.eth0)).toEqual([]);
-    await refused(k.neighDel(env.eth0, n), 'ENOENT');
-  },
-  'host routes: need a local source (EINVAL); deleting a missing one or on another device is ESRCH; they go with their source': async (k, env) => {
-    await k.addAddr(env.eth0, ip('10.9.0.2'), 24);
-    const r = { dst: ip('10.20.0.5'), index: env.eth0, src: ip('10.9.0.2') };
-    await refused(k.hostRouteReplace({ ...r, src: ip('10.9.0.99') }), 'EINVAL');
-    await k.hostRouteReplace(r);
-    await k.hostRouteReplace(r);
-    expect(await k.hostRoutes()).toEqual([r]); // not the kernel's own /32s (local, broadcast)
-    const { br } = await overlay(k, env);
-    await refused(k.hostRouteDel({ ...r, index: br }), 'ESRCH');
-    await k.hostRouteDel(r);
-    expect(await k.hostRoutes()).toEqual([]);
-    await refused(k.hostRouteDel(r), 'ESRCH');
-    await k.hostRouteReplace(r);
-    await k.delAddr(env.eth0, ip('10.9.0.2'), 24);
-    expect(await k.hostRoutes()).toEqual([]);
-  },
-  'a route needs an up device (ENETDOWN); a device going down loses its routes and neighbour entries': async (k, env) => {
-    const { br } = await overlay(k, env);
-    await k.addAddr(env.eth0, ip('10.9.0.2'), 24);
-    const r = { dst: ip('10.20.0.5'), index: br, src: ip('10.9.0.2') };
-    await refused(k.hostRouteReplace(r), 'ENETDOWN');
-    await k.setLink(br, { up: true });
-    await k.hostRouteReplace(r);
-    await k.neighReplace(br, ip('10.5.0.9'), '02:00:00:00:00:09');
-    await k.setLink(br, { up: false });
-    expect(await k.hostRoutes()).toEqual([]);
-    expect(await k.neighs(br)).toEqual([]);
-  },
-  'watch() reports link, address, FDB and neighbour changes': async (k, env) => {
-    const [a, n, fe] = [ip('10.5.0.1'), ip('10.9.0.7'), { mac: ZERO_MAC, dst: ip('10.9.0.3') }];
-    await reports(k, async () => {
-      const { br, vx } = await overlay(k, env);
-      await k.addAddr(br, a, 24);
-      await k.delAddr(br, a, 24);
-      await k.fdbAppend(vx, fe);
-      await k.fdbDel(vx, fe);
-      await k.neighReplace(env.eth0, n, '02:00:00:00:00:07');
-      await k.neighDel(env.eth0, n);
-      await k.deleteLink(vx);
-      return { br, vx };
-    }, ({ br, vx }) => [
-      { type: 'link', op: 'new', index: br, name: 'scbr-100' },
-      { type: 'link', op: 'new', index: vx, name: 'scvx-100' },
-      { type: 'addr', op: 'new', index: br, address: a, prefix: 24 },
-      { type: 'addr', op: 'del', index: br, address: a, prefix: 24 },
-      { type: 'fdb', op: 'new', index: vx, mac: ZERO_MAC, dst: fe.dst, self: true },
-      { type: 'fdb', op: 'del', index: vx, mac: ZERO_MAC, dst: fe.dst, self: true },
-      { type: 'neigh', op: 'new', index: env.eth0, dst: n, mac: '02:00:00:00:00:07', permanent: true },
-      { type: 'neigh', op: 'new', index: env.eth0, dst: n, mac: undefined, permanent: false }, // FAILED first,
-      { type: 'neigh', op: 'del', index: env.eth0, dst: n, mac: undefined, permanent: false }, // then gone
-      { type: 'link', op: 'del', index: vx, name: 'scvx-100' },
-    ]);
-  },
-  'reports carrier: lost when the cable is pulled (a link event says so), back when it is plugged in': async (k, env) => {
-    expect((await k.linkByName('eth0'))!.carrier).toBe(true);
-    await reports(k, () => env.cable(false), () => [{ type: 'link', op: 'new', index: env.eth0 }]);
-    await until('carrier to go', async () => (await k.linkByName('eth0'))!.carrier === false || undefined, 3000, 5);
-    expect((await k.linkByName('eth0'))!.up).toBe(true); // still administratively up
-    await reports(k, () => env.cable(true), () => [{ type: 'link', op: 'new', index: env.eth0 }]);
-    await until('carrier to come back', async () => (await k.linkByName('eth0'))!.carrier || undefined, 3000, 5);
-  },
-};
+const cases: Record<string, Case> = { ...cases4, ...cases6 };
 
 // ---- the two kernels ---------------------------------------------------------
 
@@ -264,20 +25,23 @@ describe('kernel contract: fake kernel', () => {
   for (const [title, run] of Object.entries(cases)) {
     it(title, () => {
       const k = new FakeKernel();
-      return run(k, { eth0: k.addPhysical('eth0', MTU), cable: async (on) => k.setCable('eth0', on) });
+      const eth0 = k.addPhysical('eth0', MTU);
+      return run(k, {
+        eth0,
+        cable: async (on) => k.setCable('eth0', on),
+        addr6: async (op, a, opts) => (op === 'add' ? k.ipv6.add('eth0', a, 64, { taken: opts?.taken }) : k.ipv6.remove('eth0', a)),
+        relink: async (dad) => {
+          k.ipv6.setAcceptDad('eth0', dad);
+          await k.setLink(eth0, { up: false });
+          await k.setLink(eth0, { up: true });
+          if (dad) setTimeout(() => k.ipv6.completeDad('eth0'), 100); // the kernel's DAD timer
+        },
+        disableIpv6: async (on) => k.ipv6.setDisabled('eth0', on),
+        nd: async () => k.ipv6.ndOf('eth0').map((n) => `${n.dst} ${n.mac}`),
+      });
     });
   }
 });
-
-const SERVER = fileURLToPath(new URL('./children/kernel-server.mjs', import.meta.url));
-const KERNEL_JS = join(ROOT, 'dist', 'src', 'kernel', 'netlink', 'kernel.js');
-
-function realUnavailable(): string | undefined {
-  if (process.getuid?.() !== 0) return 'it needs root (network namespaces)';
-  if (!have('ip')) return 'ip (iproute2) is not installed';
-  if (!existsSync(KERNEL_JS)) return `${KERNEL_JS} is missing; run npx tsc -p tsconfig.json`;
-  return undefined;
-}
 
 const why = realUnavailable();
 if (why) console.warn(`SKIPPED the real-kernel half of the kernel contract: ${why}`);
@@ -286,51 +50,73 @@ describe.skipIf(why !== undefined)('kernel contract: real kernel', () => {
   const ns = `eo${randomBytes(2).toString('hex')}-kc`;
   let made = false;
   let child: ChildProcess | undefined;
-  let rk: ReturnType<typeof remote>;
+  let rk: RemoteKernel;
   const ipn = (...args: string[]): string => execFileSync('ip', ['-n', ns, ...args], { encoding: 'utf8' });
 
   beforeAll(async () => {
     execFileSync('ip', ['netns', 'add', ns]);
     made = true;
-    const c = spawn('ip', ['netns', 'exec', ns, process.execPath, SERVER], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
-    child = c;
-    rk = remote(c);
-    await new Promise<void>((resolve, reject) => {
-      c.once('message', () => resolve());
-      c.once('exit', (code) => reject(new Error(`kernel server exited with ${code} before it was ready`)));
-    });
+    ({ child, rk } = await startServer(ns));
   });
 
   afterAll(async () => {
     try {
-      const c = child;
-      if (c && c.exitCode === null && c.signalCode === null) {
-        const gone = new Promise((r) => c.once('exit', r));
-        c.disconnect(); // the server exits when its channel closes
-        const timer = setTimeout(() => c.kill('SIGKILL'), 3000); // by PID, only if it hangs
-        await gone;
-        clearTimeout(timer);
-      }
+      await stopServer(child);
     } finally {
       if (made) execFileSync('ip', ['netns', 'del', ns]);
     }
   });
 
-  /** Back to eth0 (a veth, MTU 9000, up, nothing on it) and no other device. */
-  function reset(): void {
+  /** eth0 back up with its link-local address, usable (DAD over) when `dad` is off */
+  async function linkLocalBack(dad: boolean): Promise<void> {
+    await until('eth0\'s link-local address', () => {
+      const a = linkLocalIn(ns);
+      return a !== undefined && (dad || !a.tentative) ? true : undefined;
+    }, 5000, 5);
+  }
+
+  /** Back to eth0 (a veth, MTU 9000, up, IPv6 on without DAD, just its link-local address) and no other device. */
+  async function reset(): Promise<void> {
     rk.stopWatches();
     const names = (JSON.parse(ipn('-j', 'link', 'show')) as { ifname: string }[]).map((l) => l.ifname);
     const cmds = names.filter((n) => !['lo', 'eth0', 'eth0p'].includes(n)).map((n) => `link del ${n}`);
     if (!names.includes('eth0')) cmds.push('link add eth0 type veth peer name eth0p');
-    cmds.push(`link set eth0 mtu ${MTU} up`, `link set eth0p mtu ${MTU} up`, 'addr flush dev eth0', 'neigh flush dev eth0 nud all', 'route flush proto 155');
     execFileSync('ip', ['-n', ns, '-batch', '-'], { input: `${cmds.join('\n')}\n` });
+    for (const dev of ['eth0', 'eth0p']) {
+      sysctl(ns, `net.ipv6.conf.${dev}.disable_ipv6`, 0);
+      sysctl(ns, `net.ipv6.conf.${dev}.accept_dad`, 0);
+    }
+    const again = [`link set eth0 mtu ${MTU} up`, `link set eth0p mtu ${MTU} up`, 'addr flush dev eth0', 'addr flush dev eth0p',
+      'neigh flush dev eth0 nud all', 'route flush proto 155', 'link set eth0 down', 'link set eth0 up']; // the flush took the link-local address too
+    execFileSync('ip', ['-n', ns, '-batch', '-'], { input: `${again.join('\n')}\n` });
+    await linkLocalBack(false);
   }
+
+  const env = (eth0: number): Env => ({
+    eth0,
+    cable: async (on) => { ipn('link', 'set', 'eth0p', on ? 'up' : 'down'); },
+    addr6: async (op, a, opts) => {
+      if (opts?.taken) {
+        ipn('-6', 'addr', 'add', `${a}/64`, 'dev', 'eth0p', 'nodad');
+        sysctl(ns, 'net.ipv6.conf.eth0.accept_dad', 1);
+      }
+      ipn('-6', 'addr', op, `${a}/64`, 'dev', 'eth0');
+    },
+    relink: async (dad) => {
+      sysctl(ns, 'net.ipv6.conf.eth0.accept_dad', dad ? 1 : 0);
+      ipn('link', 'set', 'eth0', 'down');
+      ipn('link', 'set', 'eth0', 'up');
+      await linkLocalBack(dad);
+    },
+    disableIpv6: async (on) => sysctl(ns, 'net.ipv6.conf.eth0.disable_ipv6', on ? 1 : 0),
+    nd: async () => (JSON.parse(ipn('-6', '-j', 'neigh', 'show', 'dev', 'eth0')) as { dst: string; lladdr?: string }[])
+      .map((n) => `${parseIpv6(n.dst) ?? n.dst} ${n.lladdr}`),
+  });
 
   for (const [title, run] of Object.entries(cases)) {
     it(title, async () => {
-      reset();
-      const cable = async (on: boolean): Promise<void> => { ipn('link', 'set', 'eth0p', on ? 'up' : 'down'); };
-      return run(rk.kernel, { eth0: (await rk.kernel.linkByName('eth0'))!.index, cable });
+      await reset();
+      return run(rk.kernel, env((await rk.kernel.linkByName('eth0'))!.index));
     });
   }
 });

@@ -10,6 +10,9 @@ import { median } from '../../scripts/bench/stats.js';
 import { contains, parseCidr, parseIpv4, type Cidr } from '../../src/net/ipv4.js';
 import type { StatusReport } from '../../src/agent/status.js';
 
+/** These tests read IPv4 FDB entries and filter sets: the IPv4 underlay (family.test.ts and underlay.test.ts cover link-local). */
+const IPV4 = ['--underlay', 'ipv4'];
+
 const why = labUnavailable();
 if (why) console.warn(`SKIPPED overlay integration tests: ${why}`);
 
@@ -27,7 +30,7 @@ describe.skipIf(why)('overlay on namespace hosts with real DHCP', () => {
   const ipOf = (x: Host): string => overlay.get(x)!;
 
   beforeAll(async () => {
-    lab = await Lab.create({ hosts: 3 });
+    lab = await Lab.create({ hosts: 3, agentArgs: IPV4 });
     const st = await lab.startAll();
     overlay = new Map(lab.hosts.map((x, i) => [x, st[i]!.node.overlayIp!]));
   }, 60_000);

@@ -10,6 +10,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AGENT_BIN, Lab, ROOT, have, labUnavailable, sleep, until, type Host } from '../../scripts/lab/lab.js';
 
+/** These tests read IPv4 FDB entries and filter sets: the IPv4 underlay (family.test.ts and underlay.test.ts cover link-local). */
+const IPV4 = ['--underlay', 'ipv4'];
+
 const why = labUnavailable();
 if (why) console.warn(`SKIPPED service integration tests: ${why}`);
 
@@ -33,7 +36,7 @@ describe.skipIf(why)('packaging and shipped files', () => {
     expect(readFileSync(join(dest, 'etc/edge-overlay/cluster.key'), 'utf8')).toBe(key);
     expect(readFileSync(join(dest, 'etc/edge-overlay/config.yaml'), 'utf8')).toMatch(/^interface: eth7 /m);
     // the installed release runs on its own
-    expect(execFileSync(process.execPath, [join(dest, 'opt/edge-overlay/dist/src/main.js'), '--version'], { encoding: 'utf8', cwd: tmpdir() }).trim()).toBe('0.1.0');
+    expect(execFileSync(process.execPath, [join(dest, 'opt/edge-overlay/dist/src/main.js'), '--version'], { encoding: 'utf8', cwd: tmpdir() }).trim()).toBe((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version);
     run('--uninstall');
     expect(existsSync(join(dest, 'opt/edge-overlay'))).toBe(false);
     expect(existsSync(join(dest, 'usr/local/bin/edge-overlay'))).toBe(false);
@@ -153,7 +156,7 @@ describe.skipIf(why)('the agent as a systemd service, on namespace hosts', () =>
   const listener = fileURLToPath(new URL('./children/notify-listener.py', import.meta.url));
 
   beforeAll(async () => {
-    lab = await Lab.create({ hosts: 2 });
+    lab = await Lab.create({ hosts: 2, agentArgs: IPV4 });
     lab.startAgent(h(2));
   }, 60_000);
 

@@ -11,6 +11,9 @@ import { AGENT_BIN, Lab, labUnavailable, sleep, until, type Host } from '../../s
 import { median } from '../../scripts/bench/stats.js';
 import type { StatusReport } from '../../src/agent/status.js';
 
+/** These tests read IPv4 FDB entries and filter sets: the IPv4 underlay (family.test.ts and underlay.test.ts cover link-local). */
+const IPV4 = ['--underlay', 'ipv4'];
+
 const why = labUnavailable();
 if (why) console.warn(`SKIPPED soak integration tests: ${why}`);
 
@@ -35,7 +38,7 @@ describe.skipIf(why)('soak: renumbering, vanished hosts, clock steps', () => {
   const h = (i: number): Host => lab.hosts[i]!;
 
   beforeAll(async () => {
-    lab = await Lab.create({ hosts: 3 });
+    lab = await Lab.create({ hosts: 3, agentArgs: IPV4 });
     const st = await lab.startAll();
     ip = st.map((s) => s.node.overlayIp!);
     ids = st.map((s) => s.node.id);

@@ -11,6 +11,9 @@ import { join } from 'node:path';
 import { Lab, labUnavailable, sleep, until, type Host } from '../../scripts/lab/lab.js';
 import { median } from '../../scripts/bench/stats.js';
 
+/** These tests read IPv4 FDB entries and filter sets: the IPv4 underlay (family.test.ts and underlay.test.ts cover link-local). */
+const IPV4 = ['--underlay', 'ipv4'];
+
 const why = labUnavailable();
 if (why) console.warn(`SKIPPED tampering integration tests: ${why}`);
 
@@ -22,7 +25,7 @@ describe.skipIf(why)('tampering and drift on a live overlay', () => {
   const times = new Map<string, number[]>();
 
   beforeAll(async () => {
-    lab = await Lab.create({ hosts: 3 });
+    lab = await Lab.create({ hosts: 3, agentArgs: IPV4 });
     const st = await lab.startAll();
     ip = st.map((s) => s.node.overlayIp!);
     mac = st.map((s) => s.node.mac);

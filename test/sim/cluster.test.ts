@@ -3,13 +3,14 @@
 
 import { describe, expect, it } from 'vitest';
 import { formatIpv4, parseIpv4, ZERO_MAC } from '../../src/net/ipv4.js';
+import { formatIp } from '../../src/net/ipv6.js';
 import { encode } from '../../src/wire/codec.js';
 import { Sim, startedSim, type SimHost } from './harness.js';
 
 const ip = (s: string): number => parseIpv4(s)!;
 
 function fdbDsts(h: SimHost): string[] {
-  return h.kernel.fdbOf('scvx-100').filter((e) => e.mac === ZERO_MAC).map((e) => formatIpv4(e.dst)).sort();
+  return h.kernel.fdbOf('scvx-100').filter((e) => e.mac === ZERO_MAC).map((e) => formatIp(e.dst)).sort();
 }
 
 describe('cluster formation', () => {

@@ -62,6 +62,8 @@ export interface HostOptions {
   segment?: number;
   /** give the agent a fake ingress filter writing to the kernel's op log */
   firewall?: boolean;
+  /** IPv6 on the NIC (default on: it has its EUI-64 link-local address) */
+  ipv6?: boolean;
 }
 
 export class Sim {
@@ -85,7 +87,7 @@ export class Sim {
     const kernel = new FakeKernel();
     const transport = this.lan.join();
     if (opts.segment !== undefined) this.lan.segments.set(transport, opts.segment);
-    const physIndex = kernel.addPhysical('eth0', 1500, transport.mac);
+    const physIndex = kernel.addPhysical('eth0', 1500, transport.mac, { ipv6: opts.ipv6 ?? true });
     if (underlay !== undefined) void kernel.addAddr(physIndex, parseIpv4(underlay)!, 24);
     const host: SimHost = {
       name, kernel, transport, fs: new MemoryStateFs(), physIndex, underlay: underlay ?? '', mac: transport.mac,
@@ -93,7 +95,9 @@ export class Sim {
       keys: undefined, clock: new HostClock(this.clock),
       config: {
         cluster: 'sim', interface: 'eth0', cidr: this.cidr, vni: 100, vxlanPort: 4789, bridge: 'scbr-100', vxlanDevice: 'scvx-100',
-        discoveryPort: this.lan.port, stateDir: `/sim/${name}`, runDir: `/run/${name}`, seeds: [], timings: { ...DEFAULT_TIMINGS }, ...overrides,
+        discoveryPort: this.lan.port, stateDir: `/sim/${name}`, runDir: `/run/${name}`, seeds: [], timings: { ...DEFAULT_TIMINGS },
+        // IPv4 unless a test asks for more: most sims are about IPv4 renumbering (family.test.ts covers auto)
+        underlay: 'ipv4', ...overrides,
       },
     };
     this.hosts.push(host);

@@ -7,11 +7,12 @@
 import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { formatIpv4, parseCidr, ZERO_MAC, type Cidr } from '../../src/net/ipv4.js';
+import { formatIp } from '../../src/net/ipv6.js';
 import { decode, encode, type AnnounceMsg } from '../../src/wire/codec.js';
 import { parseKeyText } from '../../src/wire/keyfile.js';
 import { Sim, startedSim, type SimHost } from './harness.js';
 
-const floods = (h: SimHost): string[] => h.kernel.fdbOf('scvx-100').filter((e) => e.mac === ZERO_MAC).map((e) => formatIpv4(e.dst)).sort();
+const floods = (h: SimHost): string[] => h.kernel.fdbOf('scvx-100').filter((e) => e.mac === ZERO_MAC).map((e) => formatIp(e.dst)).sort();
 const announcesOf = (sim: Sim, h: SimHost): Buffer[] => sim.lan.captured
   .filter((c) => c.from === h.underlay || c.from === `l2:${h.mac}`)
   .map((c) => c.packet).filter((p) => { const d = decode(p, 'sim', sim.keys); return d.ok && d.msg.type === 'announce'; });

@@ -5,6 +5,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { formatIpv4, parseIpv4, ZERO_MAC } from '../../src/net/ipv4.js';
+import { formatIp } from '../../src/net/ipv6.js';
 import { decode } from '../../src/wire/codec.js';
 import type { FakeTransport } from '../fakes/network.js';
 import { Sim, type SimHost } from './harness.js';
@@ -12,7 +13,7 @@ import { Sim, type SimHost } from './harness.js';
 const ip = (s: string): number => parseIpv4(s)!;
 
 const fdbDsts = (h: SimHost): string[] =>
-  h.kernel.fdbOf('scvx-100').filter((e) => e.mac === ZERO_MAC).map((e) => formatIpv4(e.dst)).sort();
+  h.kernel.fdbOf('scvx-100').filter((e) => e.mac === ZERO_MAC).map((e) => formatIp(e.dst)).sort();
 
 /**
  * The on-link /32 routes the agent added. A peer outside our subnet gets one

@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { formatIpv4, parseIpv4 } from '../../src/net/ipv4.js';
+import { formatIp } from '../../src/net/ipv6.js';
 import { parseKeyText } from '../../src/wire/keyfile.js';
 import { Sim, startedSim, type SimHost } from './harness.js';
 
@@ -112,7 +113,7 @@ describe('forget', () => {
     await sim.run(100);
     for (const h of [h1, h2]) {
       expect(h.agent!.status().peers.map((p) => p.id)).not.toContain(deadId);
-      expect(h.kernel.fdbOf('scvx-100').map((e) => formatIpv4(e.dst))).not.toContain('10.0.0.13');
+      expect(h.kernel.fdbOf('scvx-100').map((e) => formatIp(e.dst))).not.toContain('10.0.0.13');
       expect(h.agent!.status().security.forgotten.map((f) => f.id)).toEqual([deadId]);
     }
     // the forgotten host comes back (renumbered): told so, it moves
@@ -248,6 +249,6 @@ describe('routed underlays', () => {
     // a host on segment B is renumbered: everyone on A follows directly
     await sim.renumber(b[1]!, '10.1.0.99');
     await sim.run(50);
-    for (const h of a) expect(h.kernel.fdbOf('scvx-100').map((e) => formatIpv4(e.dst))).toContain('10.1.0.99');
+    for (const h of a) expect(h.kernel.fdbOf('scvx-100').map((e) => formatIp(e.dst))).toContain('10.1.0.99');
   });
 });

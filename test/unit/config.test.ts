@@ -16,6 +16,7 @@ describe('configuration', () => {
     ['cluster: "a b"', 'config file /etc/edge-overlay/config.yaml: cluster: must start with a letter or digit and use only letters, digits, ".", "_" and "-"'],
     ['[1, 2]', 'config file /etc/edge-overlay/config.yaml: expected a mapping of settings'],
     ['a: [', 'config file /etc/edge-overlay/config.yaml: not valid YAML (line 1)'],
+    ['underlay: ipv6', 'config file /etc/edge-overlay/config.yaml: underlay: must be one of auto, ipv4, ipv6-link-local'],
   ])('rejects %j with one line', (text, message) => {
     expect(file(text)).toThrow(expect.objectContaining({ code: 'E_CONFIG', message }));
   });
@@ -23,6 +24,9 @@ describe('configuration', () => {
   it('names the flag when a flag is wrong', () => {
     expect(() => parseFlags({ overlayCidr: '1.2.3.4/40' })).toThrow('--overlay-cidr: 1.2.3.4/40 is not a valid IPv4 CIDR');
     expect(() => parseFlags({ vni: 'x' })).toThrow('--vni: must be a number');
+    expect(() => parseFlags({ underlay: 'v6' })).toThrow('--underlay: must be one of auto, ipv4, ipv6-link-local');
+    expect(resolve({}, parseFlags({ underlay: 'ipv4' })).agent.underlay).toBe('ipv4');
+    expect(resolve({}, {}).agent.underlay).toBe('auto');
   });
 
   it('lets flags override the file and fills defaults', () => {

@@ -3,6 +3,7 @@ import { ensureBridge, ensurePrimaryAddress, ensureVxlan, vxlanMismatch } from '
 import { applyFdb } from '../../src/dataplane/apply.js';
 import { desiredFdb, planFdb } from '../../src/dataplane/plan.js';
 import { parseIpv4 } from '../../src/net/ipv4.js';
+import { parseIpv6 } from '../../src/net/ipv6.js';
 import { FakeKernel } from '../fakes/kernel.js';
 
 const ip = (s: string): number => parseIpv4(s)!;
@@ -16,6 +17,22 @@ async function setup(): Promise<{ k: FakeKernel; phys: number; br: number; vx: n
 }
 
 describe('ensure operations', () => {
+  it('switches the VXLAN device\'s family by recreating it, without touching the bridge; changes a link-local source in place', async () => {
+    const { k, phys, br } = await setup();
+    const ll = k.ipv6.addrsOf('eth0').find((a) => a.linkLocal)!.address;
+    const n = k.ops.length;
+    const r = await ensureVxlan(k, { name: 'scvx-100', vni: 100, port: 4789, link: phys, mtu: 1430, master: br, local6: ll });
+    expect(r.changes[0]).toBe('recreated: scvx-100 carries VXLAN over IPv4, want IPv6 link-local');
+    expect(k.ops.slice(n).some((o) => o.includes('scbr-100'))).toBe(false);
+    expect(k.link('scvx-100')!.vxlan!.local6).toBe(ll);
+    expect(k.link('scbr-100')!.index).toBe(br);
+    const other = parseIpv6('fe80::1234')!;
+    expect((await ensureVxlan(k, { name: 'scvx-100', vni: 100, port: 4789, link: phys, mtu: 1430, master: br, local6: other })).changes)
+      .toEqual([`local ${ll} -> fe80::1234`]);
+    expect((await ensureVxlan(k, { name: 'scvx-100', vni: 100, port: 4789, link: phys, mtu: 1450, master: br })).changes[0])
+      .toBe('recreated: scvx-100 carries VXLAN over IPv6, want IPv4');
+  });
+
   it('create once, then change nothing on a second run', async () => {
     const { k, phys, br } = await setup();
     expect(k.ops).toEqual([

@@ -1,6 +1,7 @@
 // Unit: doctor checks against a fake host.
 import { describe, expect, it } from 'vitest';
 import { runChecks, formatChecks, type DoctorEnv, type CheckResult } from '../../src/doctor/checks.js';
+import { parseIpv6 } from '../../src/net/ipv6.js';
 import { parseCidr, parseIpv4, type Cidr } from '../../src/net/ipv4.js';
 import type { Link } from '../../src/kernel/types.js';
 import type { EthtoolFeature } from '../../src/native/addon.js';
@@ -22,6 +23,10 @@ function fakeEnv(over: Partial<DoctorEnv> & { driverName?: string; tunnelOffload
     status: undefined, set: [], installed: false,
     link: async (n) => links.find((l) => l.name === n),
     addrs: async (i) => (i === 2 ? [{ index: 2, address: parseIpv4('10.0.0.2')!, prefix: 24, secondary: false }] : []),
+    ipv6: async () => ({
+      disabled: false,
+      addrs: [{ index: 2, address: parseIpv6('fe80::5054:ff:fe12:3456')!, prefix: 64, linkLocal: true, tentative: false, dadFailed: false }],
+    }),
     routes: async () => [{ dst: '10.0.0.0/24', dev: 'eth0' }, { dst: '100.64.192.0/24', dev: 'scbr-100' }],
     probeDevices: async () => undefined,
     driver: () => over.driverName ?? 'virtio_net',
@@ -49,7 +54,7 @@ const byId = (rs: CheckResult[], id: string): CheckResult => rs.find((r) => r.id
 describe('doctor', () => {
   it('passes every check on a healthy host, and prints ✓ lines', async () => {
     const rs = await runChecks(fakeEnv(), opts);
-    expect(rs.map((r) => r.id)).toEqual(['kernel', 'interface', 'broadcast', 'discovery', 'filter', 'mtu', 'cidr', 'other-clusters', 'vxlan-port', 'offloads', 'network-managers', 'clock']);
+    expect(rs.map((r) => r.id)).toEqual(['kernel', 'interface', 'ipv6', 'underlay', 'broadcast', 'discovery', 'filter', 'mtu', 'cidr', 'other-clusters', 'vxlan-port', 'offloads', 'network-managers', 'clock']);
     expect(rs.filter((r) => !r.ok)).toEqual([]);
     expect(formatChecks(rs)).toContain('✓ interface: eth0 is up with 10.0.0.2/24');
   });
@@ -59,7 +64,7 @@ describe('doctor', () => {
     ['interface', { addrs: async () => [] }, 'eth0 is up but has no IPv4 address'],
     ['kernel', { link: async (n: string) => (n === 'eth0' ? link(2, 'eth0', undefined, 1500) : undefined), probeDevices: async () => 'create vxlan: EOPNOTSUPP' }, 'creating test bridge/vxlan devices failed: create vxlan: EOPNOTSUPP'],
     ['broadcast', { listen: async () => ({ ours: 0, foreign: [] }) }, 'no discovery packet of this cluster heard in 3 s'],
-    ['mtu', { link: async (n: string) => (n === 'eth0' ? link(2, 'eth0', undefined, 1300) : undefined) }, 'eth0 MTU 1300 leaves 1250 for the overlay'],
+    ['mtu', { link: async (n: string) => (n === 'eth0' ? link(2, 'eth0', undefined, 1300) : undefined) }, 'eth0 MTU 1300 leaves 1230 for the overlay'],
     ['cidr', { routes: async () => [{ dst: '100.64.0.0/10', dev: 'tailscale0' }] }, '100.64.192.0/24 overlaps 100.64.0.0/10 dev tailscale0'],
     ['other-clusters', { listen: async () => ({ ours: 1, foreign: [{ name: 'shop-b', cidr: '100.64.192.0/25' }] }) }, 'cluster "shop-b" (100.64.192.0/25) overlaps 100.64.192.0/24'],
     ['vxlan-port', { nftRules: [{ rule: { table: 'filter', expr: [{ match: { right: 4789 } }, { drop: null }] } }] }, '1 firewall rule(s) drop UDP 4789'],
@@ -67,6 +72,13 @@ describe('doctor', () => {
     ['network-managers', { networkd: 'ADMIN_STATE=configured\n' }, 'systemd-networkd manages scbr-100'],
     ['network-managers', { nmcli: 'eth0:connected\nscbr-100:connected (externally)\n' }, 'NetworkManager manages scbr-100'],
     ['clock', { now: () => Date.UTC(2001, 0, 1) }, 'the clock says 2001-01-01T00:00:00.000Z'],
+    ['ipv6', { ipv6: async () => ({ disabled: true, addrs: [] }) },
+      'IPv6 is disabled on eth0 (net.ipv6.conf.eth0.disable_ipv6=1): the cluster carries VXLAN over IPv4 and loses packets while hosts renumber'],
+    ['ipv6', { ipv6: async () => ({ disabled: false, addrs: [{ index: 2, address: parseIpv6('fe80::1')!, prefix: 64, linkLocal: true, tentative: true, dadFailed: true }] }) },
+      'fe80::1 on eth0 failed duplicate address detection: another host on the LAN has it'],
+    ['ipv6', { ipv6: async () => ({ disabled: false, addrs: [] }) }, 'eth0 has no IPv6 link-local address'],
+    ['underlay', { status: statusReport({ underlay: { family: 'link-local', device: 'ipv4', why: 'every host can use link-local addresses on this segment' } }) },
+      'the cluster uses IPv6 link-local (every host can use link-local addresses on this segment) but the VXLAN device still carries IPv4'],
   ])('fails %s with one line and advice', async (id, over, detail) => {
     const r = byId(await runChecks(fakeEnv(over as Partial<DoctorEnv>), opts), id);
     expect(r).toMatchObject({ ok: false, detail });
@@ -87,6 +99,15 @@ describe('doctor', () => {
     const env = fakeEnv({ networkd: 'ADMIN_STATE=configured\n' });
     expect(byId(await runChecks(env, { ...opts, fix: true }), 'network-managers')).toMatchObject({ ok: true, fixed: true });
     expect(env.installed).toBe(true);
+  });
+
+  it('says which underlay the cluster uses and why; IPv6 off is fine when the host is told to use IPv4', async () => {
+    const why = 'peer bbbbbbbb runs a release without link-local support';
+    const st = statusReport({ underlay: { family: 'ipv4', setting: 'auto', device: 'ipv4', why } });
+    expect(byId(await runChecks(fakeEnv({ status: st }), opts), 'underlay'))
+      .toMatchObject({ ok: true, detail: `VXLAN over IPv4: ${why} (renumbering interrupts VXLAN until the new address is announced)` });
+    const off = fakeEnv({ status: statusReport(), ipv6: async () => ({ disabled: true, addrs: [] }) });
+    expect(byId(await runChecks(off, opts), 'ipv6')).toMatchObject({ ok: true, detail: 'IPv6 is disabled on eth0; not needed (underlay: ipv4)' });
   });
 
   it('uses the running agent\'s view: peers heard, foreign clusters, clock skew, path MTU', async () => {

@@ -7,12 +7,13 @@ import { NftFirewall, setScript, tableScript, type TableMonitor } from '../../sr
 import type { FilterSpec } from '../../src/firewall/types.js';
 import { parseNftChange, setBatch } from '../../src/kernel/netlink/nftables.js';
 import { parseCidr, parseIpv4, type Cidr } from '../../src/net/ipv4.js';
+import { ipv6ToBytes, parseIpv6 } from '../../src/net/ipv6.js';
 import { FakeClock, flush } from '../fakes/clock.js';
 
 const ip = (s: string): number => parseIpv4(s)!;
 const options = { iface: 'eth0', vxlanPort: 4789, vni: 100, discoveryPort: 9477 };
 const spec = (peers: string[], senders: string[] = [], lan = '10.0.0.0/24'): FilterSpec =>
-  ({ peers: peers.map(ip), senders: senders.map(ip), lan: parseCidr(lan) as Cidr });
+  ({ peers: peers.map(ip), peers6: [], senders: senders.map(ip), lan: parseCidr(lan) as Cidr });
 
 describe('nftables filter', () => {
   it('declares one idempotent inet table: our VNI only, any destination type, only from peers on the physical NIC', () => {
@@ -74,11 +75,22 @@ describe('nftables filter', () => {
     expect(fw.report()).toEqual({ mode: 'unfiltered', allowed: 1, droppedPackets: 0, error: 'nft is not installed (Debian package nftables)', guard: false });
   });
 
+  it('admits VXLAN from the peers\' IPv6 link-local addresses through a set of their own', () => {
+    const six = { ...spec(['10.0.0.2']), peers6: [parseIpv6('fe80::2')!, parseIpv6('fe80::3')!] };
+    const t = tableScript(options, six);
+    expect(t).toContain('set peers6 { type ipv6_addr; }');
+    expect(t).toContain('ip6 saddr @peers6 meta mark set meta mark | 0x10000000 accept');
+    expect(t).toContain('add element inet edge_overlay peers6 { fe80::2, fe80::3 }');
+    expect(setScript(six, { peers: false, peers6: true, senders: false })).toBe('flush set inet edge_overlay peers6\nadd element inet edge_overlay peers6 { fe80::2, fe80::3 }\n');
+    const batch = setBatch('edge_overlay', 'peers6', [parseIpv6('fe80::2')!], 1);
+    expect(batch.includes(ipv6ToBytes(parseIpv6('fe80::2')!))).toBe(true);
+  });
+
   it('follows nf_tables: its own installs are not news; someone else deleting from the table is a breach at once', async () => {
     type T = { changes: { op: string }[]; pid: number | undefined } | 'lost';
     let notify: (t: T) => void = () => {};
     const monitor: TableMonitor = { start: (_t, f) => { notify = f; }, close: () => {} };
-    let listing = JSON.stringify({ nftables: [{ table: {} }, ...Array(4).fill({ chain: {} }), ...Array(12).fill({ rule: {} }), ...Array(3).fill({ set: {} })] });
+    let listing = JSON.stringify({ nftables: [{ table: {} }, ...Array(4).fill({ chain: {} }), ...Array(13).fill({ rule: {} }), ...Array(4).fill({ set: {} })] });
     let pid = 100;
     const run = async (args: string[], _input?: string, started?: (p: number) => void): Promise<string> => {
       started?.(++pid);

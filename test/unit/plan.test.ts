@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { desiredFdb, planFdb, planNeigh, type PeerRoute } from '../../src/dataplane/plan.js';
 import { parseCidr, parseIpv4, ZERO_MAC, type Cidr } from '../../src/net/ipv4.js';
+import { parseIpv6, type Ipv6 } from '../../src/net/ipv6.js';
+import { desiredState } from '../../src/dataplane/desired.js';
 
 const ip = (s: string): number => parseIpv4(s)!;
 const cidr = parseCidr('100.64.192.0/24') as Cidr;
@@ -35,6 +37,55 @@ describe('FDB planner', () => {
     const plan = planFdb(want, actual);
     expect(plan.del).toEqual([{ mac: ZERO_MAC, dst: ip('10.0.0.50') }, { mac: '02:00:00:00:00:01', dst: ip('10.0.0.51') }]);
     expect(plan.append).toEqual([]);
+  });
+});
+
+describe('FDB planner over IPv6 link-local', () => {
+  const ll = (s: string): Ipv6 => parseIpv6(s)!;
+  const withLl = (n: number, a: string): PeerRoute => ({ ...peer(n, `10.0.0.${n}`), linkLocal: ll(a) });
+
+  it('points every entry at the peer\'s link-local address out of the NIC (via), and skips peers whose address is unknown', () => {
+    const want = desiredFdb([withLl(1, 'fe80::1'), peer(2, '10.0.0.2')], { family: 'link-local', via: 2 });
+    expect(want).toEqual([{ mac: ZERO_MAC, dst: ll('fe80::1'), via: 2 }, { mac: '02:00:00:00:00:01', dst: ll('fe80::1'), via: 2 }]);
+  });
+
+  it('moves a peer whose link-local address changed like a renumbered one, flushing both ND entries', () => {
+    const t = { family: 'link-local' as const, via: 2 };
+    const plan = planFdb(desiredFdb([withLl(1, 'fe80::9')], t), desiredFdb([withLl(1, 'fe80::1')], t));
+    expect(plan.append).toEqual([{ mac: ZERO_MAC, dst: ll('fe80::9'), via: 2 }]);
+    expect(plan.replace).toEqual([{ mac: '02:00:00:00:00:01', dst: ll('fe80::9'), via: 2 }]);
+    expect(plan.del).toEqual([{ mac: ZERO_MAC, dst: ll('fe80::1'), via: 2 }]);
+    expect(plan.flushArp).toEqual([ll('fe80::1'), ll('fe80::9')]);
+  });
+
+  it('treats entries that differ only in via as different (a re-plugged NIC has a new index)', () => {
+    const plan = planFdb(desiredFdb([withLl(1, 'fe80::1')], { family: 'link-local', via: 7 }), desiredFdb([withLl(1, 'fe80::1')], { family: 'link-local', via: 2 }));
+    expect(plan.append).toHaveLength(1);
+    expect(plan.replace).toHaveLength(1);
+    expect(plan.del).toEqual([{ mac: ZERO_MAC, dst: ll('fe80::1'), via: 2 }]);
+  });
+});
+
+describe('desired state by family', () => {
+  const base = {
+    routes: [{ ...peer(1, '10.0.0.1'), linkLocal: parseIpv6('fe80::1')! }, peer(2, '10.1.0.2'), { ...peer(3, '0.0.0.0'), linkLocal: parseIpv6('fe80::3')! }],
+    adjacent: new Set(['p1', 'p2', 'p3']), trusted: new Set(['p1', 'p2', 'p3']), seeds: [], ownIp: ip('100.64.192.50'),
+    underlay: { ip: ip('10.0.0.50'), prefix: 24 }, linkLocal: parseIpv6('fe80::50')!,
+  };
+
+  it('IPv4: FDB for peers with an IPv4 address, on-link routes to other subnets of the segment', () => {
+    const d = desiredState({ ...base, family: 'ipv4' });
+    expect(d.routes.map((r) => r.id)).toEqual(['p1', 'p2']);
+    expect(d.onLink).toEqual([ip('10.1.0.2')]);
+  });
+
+  it('link-local: FDB for peers with a link-local address (IPv4 or not), no on-link routes; the filter admits both families', () => {
+    const d = desiredState({ ...base, family: 'link-local' });
+    expect(d.routes.map((r) => r.id)).toEqual(['p1', 'p3']);
+    expect(d.onLink).toEqual([]);
+    expect(d.filter.peers).toEqual([ip('10.0.0.1'), ip('10.1.0.2')]);
+    expect(d.filter.peers6).toEqual(['fe80::1', 'fe80::3']);
+    expect(d.filter.senders).toEqual([ip('10.1.0.2')]);
   });
 });
 

@@ -48,7 +48,7 @@ describe('sd_notify', () => {
 describe('SIGHUP reload plan', () => {
   const base = resolve(parseConfigFile('interface: eth0\nvni: 100\nlogLevel: info\n', 'f'), {});
   it('applies log level, seeds and keys; refuses CIDR, VNI and device changes with one line each', () => {
-    const next = resolve(parseConfigFile('interface: eth0\nvni: 200\nlogLevel: debug\noverlayCidr: 10.9.0.0/24\npeers: [10.1.0.5]\n', 'f'), {});
+    const next = resolve(parseConfigFile('interface: eth0\nvni: 200\nlogLevel: debug\noverlayCidr: 10.9.0.0/24\npeers: [10.1.0.5]\nunderlay: ipv4\n', 'f'), {});
     const p = planReload(base, next);
     expect(p.logLevel).toBe('debug');
     expect(p.seeds).toEqual([{ address: '10.1.0.5', port: 9477 }]);
@@ -56,6 +56,7 @@ describe('SIGHUP reload plan', () => {
       'overlayCidr cannot change (100.64.192.0/24 -> 10.9.0.0/24): it is fixed for the life of the cluster; this host keeps its persisted address',
       'vni cannot change (100 -> 200): every host of the cluster must use the same VNI; change it everywhere and restart',
       'vxlanDevice cannot change while the agent runs (scvx-100 -> scvx-200); restart the agent to apply it',
+      'underlay cannot change while the agent runs (auto -> ipv4); restart the agent to apply it',
     ]);
   });
   it('changes nothing when nothing changed', () => {

@@ -1,14 +1,17 @@
 // Layer: kernel (real). Contract: implements the Kernel seam with rtnetlink
 // requests, one primitive per method, no policy. Only main constructs it.
 
-import { writeFile } from 'node:fs/promises';
+import { access, readFile, writeFile } from 'node:fs/promises';
 import { broadcastOf, formatIpv4, ipv4ToBytes, macBytes, type Ipv4 } from '../../net/ipv4.js';
+import { formatIp, isIpv6, type IpAddr } from '../../net/ipv6.js';
+import { errnoName, KernelError } from '../../errors.js';
 import type { Clock } from '../../clock.js';
-import type { Addr, FdbEntry, HostRoute, Kernel, KernelEvent, Link, LinkChange, Neigh, VxlanSpec } from '../types.js';
+import type { Addr, Addr6, FdbEntry, HostRoute, Kernel, KernelEvent, Link, LinkChange, Neigh, VxlanSpec } from '../types.js';
 import { EventSocket, RequestSocket, nl } from './socket.js';
 import {
   AF_BRIDGE, AF_INET, RTM, RTPROT_EDGE_OVERLAY, linkInfo, neighEvent, toAddr, toEvent, toFdb, toHostRoute, toLink, toNeigh, vxlanData,
 } from './messages.js';
+import { AF_INET6, ipToBytes, toAddr6, viaToBytes } from './messages6.js';
 
 const F = {
   DUMP: nl.FlagsGet.DUMP,
@@ -17,7 +20,10 @@ const F = {
   REPLACE: nl.FlagsNew.REPLACE,
   APPEND: nl.FlagsNew.APPEND,
 };
-const GROUPS = [nl.rt.MulticastGroups.LINK, nl.rt.MulticastGroups.NEIGH, nl.rt.MulticastGroups.IPV4_IFADDR];
+const GROUPS = [nl.rt.MulticastGroups.LINK, nl.rt.MulticastGroups.NEIGH, nl.rt.MulticastGroups.IPV4_IFADDR, nl.rt.MulticastGroups.IPV6_IFADDR];
+const ENODEV = 19;
+const familyOf = (a: IpAddr): number => (isIpv6(a) ? AF_INET6 : AF_INET);
+const fdbText = (e: FdbEntry): string => `${e.mac} dst ${formatIp(e.dst)}${e.via === undefined ? '' : ` via ${e.via}`}`;
 
 function build(fn: (s: InstanceType<typeof nl.AttrStream>) => void): Uint8Array[] {
   const s = new nl.AttrStream();
@@ -52,7 +58,7 @@ export class NetlinkKernel implements Kernel {
   }
 
   async createVxlan(name: string, spec: VxlanSpec): Promise<void> {
-    const data = vxlanData({ vni: spec.vni, port: spec.port, link: spec.link, learning: false });
+    const data = vxlanData({ vni: spec.vni, port: spec.port, link: spec.link, learning: false, local6: spec.local6 });
     await this.req.request(`create vxlan ${name}`, RTM.NEWLINK, F.CREATE | F.EXCL,
       this.linkMsg({}, { ifname: name, mtu: spec.mtu, linkinfo: linkInfo('vxlan', data) }));
   }
@@ -70,9 +76,10 @@ export class NetlinkKernel implements Kernel {
     await this.req.request(`set link ${index} ${JSON.stringify(change)}`, RTM.SETLINK, 0, this.linkMsg(data, attrs));
   }
 
-  async setVxlanLocal(index: number, local: Ipv4 | undefined): Promise<void> {
-    await this.req.request(`set vxlan ${index} local ${local === undefined ? 'none' : formatIpv4(local)}`, RTM.NEWLINK, 0,
-      this.linkMsg({ index }, { linkinfo: linkInfo('vxlan', vxlanData({ local })) }));
+  async setVxlanLocal(index: number, local: IpAddr | undefined): Promise<void> {
+    const data = local !== undefined && isIpv6(local) ? vxlanData({ local6: local }) : vxlanData({ local });
+    await this.req.request(`set vxlan ${index} local ${local === undefined ? 'none' : formatIp(local)}`, RTM.NEWLINK, 0,
+      this.linkMsg({ index }, { linkinfo: linkInfo('vxlan', data) }));
   }
 
   async deleteLink(index: number): Promise<void> {
@@ -87,6 +94,26 @@ export class NetlinkKernel implements Kernel {
     const payload = build((s) => nl.rt.formatAddressMessage({ kind: 'address', data: { family: AF_INET }, attrs: {} }, s));
     const msgs = await this.req.request('dump addresses', RTM.GETADDR, F.DUMP, payload);
     return msgs.map(toAddr).filter((a): a is Addr => a !== undefined && a.index === index);
+  }
+
+  async addrs6(index: number): Promise<Addr6[]> {
+    const payload = build((s) => nl.rt.formatAddressMessage({ kind: 'address', data: { family: AF_INET6 }, attrs: {} }, s));
+    const msgs = await this.req.request('dump IPv6 addresses', RTM.GETADDR, F.DUMP, payload);
+    return msgs.map(toAddr6).filter((a): a is Addr6 => a !== undefined && a.index === index);
+  }
+
+  async ipv6Disabled(name: string): Promise<boolean> {
+    const op = `read net.ipv6.conf.${name}.disable_ipv6`;
+    if (name === '' || name.includes('/') || name === '.' || name === '..') throw new KernelError(op, ENODEV, 'ENODEV', 'open');
+    try {
+      return (await readFile(`/proc/sys/net/ipv6/conf/${name}/disable_ipv6`, 'utf8')).trim() !== '0';
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      if (e.code !== 'ENOENT') throw new KernelError(op, e.errno ? -e.errno : 5, e.code ?? errnoName(5), 'open');
+      const haveIpv6 = await access('/proc/sys/net/ipv6/conf').then(() => true, () => false);
+      if (!haveIpv6) return true; // no IPv6 in this kernel (ipv6.disable=1)
+      throw new KernelError(op, ENODEV, 'ENODEV', 'open');
+    }
   }
 
   private addrPayload(index: number, address: Ipv4, prefix: number, withBroadcast: boolean): Uint8Array[] {
@@ -116,20 +143,21 @@ export class NetlinkKernel implements Kernel {
   }
 
   private fdbPayload(index: number, e: FdbEntry): Uint8Array[] {
-    return this.neighPayload({ family: AF_BRIDGE, ifindex: index, state: { permanent: true }, flags: { self: true } },
-      { lladdr: macBytes(e.mac), dst: ipv4ToBytes(e.dst) });
+    const attrs: import('netlink').rt.NeighborAttrs = { lladdr: macBytes(e.mac), dst: ipToBytes(e.dst) };
+    if (e.via !== undefined) attrs.ifindex = viaToBytes(e.via);
+    return this.neighPayload({ family: AF_BRIDGE, ifindex: index, state: { permanent: true }, flags: { self: true } }, attrs);
   }
 
   async fdbAppend(index: number, e: FdbEntry): Promise<void> {
-    await this.req.request(`fdb append ${e.mac} dst ${formatIpv4(e.dst)}`, RTM.NEWNEIGH, F.CREATE | F.APPEND, this.fdbPayload(index, e));
+    await this.req.request(`fdb append ${fdbText(e)}`, RTM.NEWNEIGH, F.CREATE | F.APPEND, this.fdbPayload(index, e));
   }
 
   async fdbReplace(index: number, e: FdbEntry): Promise<void> {
-    await this.req.request(`fdb replace ${e.mac} dst ${formatIpv4(e.dst)}`, RTM.NEWNEIGH, F.CREATE | F.REPLACE, this.fdbPayload(index, e));
+    await this.req.request(`fdb replace ${fdbText(e)}`, RTM.NEWNEIGH, F.CREATE | F.REPLACE, this.fdbPayload(index, e));
   }
 
   async fdbDel(index: number, e: FdbEntry): Promise<void> {
-    await this.req.request(`fdb del ${e.mac} dst ${formatIpv4(e.dst)}`, RTM.DELNEIGH, 0, this.fdbPayload(index, e));
+    await this.req.request(`fdb del ${fdbText(e)}`, RTM.DELNEIGH, 0, this.fdbPayload(index, e));
   }
 
   async neighs(index: number): Promise<Neigh[]> {
@@ -137,14 +165,14 @@ export class NetlinkKernel implements Kernel {
     return msgs.map(toNeigh).filter((n): n is Neigh => n !== undefined && n.index === index);
   }
 
-  async neighReplace(index: number, dst: Ipv4, mac: string): Promise<void> {
-    await this.req.request(`neigh replace ${formatIpv4(dst)} lladdr ${mac} dev ${index}`, RTM.NEWNEIGH, F.CREATE | F.REPLACE,
-      this.neighPayload({ family: AF_INET, ifindex: index, state: { permanent: true } }, { dst: ipv4ToBytes(dst), lladdr: macBytes(mac) }));
+  async neighReplace(index: number, dst: IpAddr, mac: string): Promise<void> {
+    await this.req.request(`neigh replace ${formatIp(dst)} lladdr ${mac} dev ${index}`, RTM.NEWNEIGH, F.CREATE | F.REPLACE,
+      this.neighPayload({ family: familyOf(dst), ifindex: index, state: { permanent: true } }, { dst: ipToBytes(dst), lladdr: macBytes(mac) }));
   }
 
-  async neighDel(index: number, dst: Ipv4): Promise<void> {
-    await this.req.request(`neigh del ${formatIpv4(dst)} dev ${index}`, RTM.DELNEIGH, 0,
-      this.neighPayload({ family: AF_INET, ifindex: index }, { dst: ipv4ToBytes(dst) }));
+  async neighDel(index: number, dst: IpAddr): Promise<void> {
+    await this.req.request(`neigh del ${formatIp(dst)} dev ${index}`, RTM.DELNEIGH, 0,
+      this.neighPayload({ family: familyOf(dst), ifindex: index }, { dst: ipToBytes(dst) }));
   }
 
   private routePayload(r: HostRoute, full: boolean): Uint8Array[] {

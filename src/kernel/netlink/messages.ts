@@ -1,9 +1,12 @@
 // Layer: kernel (netlink message shapes). Contract: converts between the
 // netlink library's parsed messages and our plain Link/Addr/FdbEntry/Neigh
 // records, and builds the nested IFLA_LINKINFO the library leaves raw.
+// IPv6 addresses and the mixed-family FDB parts: messages6.ts.
 
 import { formatMac, ipv4FromBytes, ipv4ToBytes, type Ipv4 } from '../../net/ipv4.js';
+import { ipv6FromBytes, ipv6ToBytes, type IpAddr, type Ipv6 } from '../../net/ipv6.js';
 import type { Addr, FdbEntry, HostRoute, KernelEvent, Link, Neigh, VxlanInfo } from '../types.js';
+import { AF_INET6, addr6Event, ipFromBytes, viaFromBytes } from './messages6.js';
 import { nl, type RtMessage } from './socket.js';
 
 export const AF_INET = 2;
@@ -31,7 +34,7 @@ export function linkInfo(kind: string, data?: Uint8Array[]): Buffer {
   return concat(s.bufs);
 }
 
-export function vxlanData(fields: { vni?: number; port?: number; link?: number; local?: Ipv4; learning?: boolean }): Uint8Array[] {
+export function vxlanData(fields: { vni?: number; port?: number; link?: number; local?: Ipv4; local6?: Ipv6; learning?: boolean }): Uint8Array[] {
   const v: import('netlink').ifla.Vxlan = {};
   if (fields.vni !== undefined) v.id = fields.vni;
   if (fields.link !== undefined) v.link = fields.link;
@@ -42,6 +45,7 @@ export function vxlanData(fields: { vni?: number; port?: number; link?: number; 
     v.port = p;
   }
   if ('local' in fields) v.local = ipv4ToBytes(fields.local ?? 0);
+  if (fields.local6 !== undefined) v.local6 = ipv6ToBytes(fields.local6);
   const s = new nl.AttrStream();
   s.emit(nl.ifla.formatVxlan(v));
   return s.bufs;
@@ -58,11 +62,13 @@ function parseLinkInfo(buf: Buffer): { kind: string | undefined; vxlan: VxlanInf
   if (kind === 'vxlan' && data) {
     const v = nl.ifla.parseVxlan(data);
     const local = v.local && v.local.length === 4 ? ipv4FromBytes(v.local) : 0;
+    const local6 = v.local6?.length === 16 ? ipv6FromBytes(v.local6) : '::';
     vxlan = {
       vni: v.id ?? 0,
       port: v.port && v.port.length === 2 ? v.port.readUInt16BE(0) : 0,
       link: v.link || undefined,
       local: local === 0 ? undefined : local,
+      local6: local6 === '::' ? undefined : local6,
       learning: Boolean(v.learning),
     };
   }
@@ -98,9 +104,11 @@ export function toAddr(m: RtMessage): Addr | undefined {
 export function toFdb(m: RtMessage, index: number): FdbEntry | undefined {
   if (m.kind !== 'neighbor' || m.data.family !== AF_BRIDGE || m.data.ifindex !== index) return undefined;
   if (!m.data.flags?.self) return undefined; // bridge (master) entries are the bridge's own learning
-  const { lladdr, dst } = m.attrs;
-  if (!lladdr || lladdr.length !== 6 || !dst || dst.length !== 4) return undefined;
-  return { mac: formatMac(lladdr), dst: ipv4FromBytes(dst) };
+  const { lladdr } = m.attrs;
+  const dst = ipFromBytes(m.attrs.dst);
+  if (!lladdr || lladdr.length !== 6 || dst === undefined) return undefined;
+  const via = viaFromBytes(m.attrs.ifindex);
+  return via === undefined ? { mac: formatMac(lladdr), dst } : { mac: formatMac(lladdr), dst, via };
 }
 
 export function toNeigh(m: RtMessage): Neigh | undefined {
@@ -132,17 +140,19 @@ export function toEvent(type: number, m: RtMessage): KernelEvent | undefined {
     return { type: 'link', op, index: m.data.index, name: m.attrs.ifname };
   }
   if (m.kind === 'address') {
+    if (m.data.family === AF_INET6) return addr6Event(op, m);
     const a = toAddr(m);
     return a ? { type: 'addr', op, index: a.index, address: a.address, prefix: a.prefix } : undefined;
   }
   if (m.kind === 'neighbor') {
     if (m.data.family === AF_BRIDGE && m.data.ifindex !== undefined) {
       const ll = m.attrs.lladdr;
-      const dst = m.attrs.dst;
+      const via = viaFromBytes(m.attrs.ifindex);
       return {
         type: 'fdb', op, index: m.data.ifindex,
         mac: ll && ll.length === 6 ? formatMac(ll) : '',
-        dst: dst && dst.length === 4 ? ipv4FromBytes(dst) : undefined,
+        dst: ipFromBytes(m.attrs.dst),
+        ...(via === undefined ? {} : { via }),
         self: Boolean(m.data.flags?.self),
       };
     }
@@ -154,13 +164,14 @@ export function toEvent(type: number, m: RtMessage): KernelEvent | undefined {
 
 const NDA_DST = 1;
 const NDA_LLADDR = 2;
+const NDA_IFINDEX = 8;
 const NUD_PERMANENT = 0x80;
 const NTF_SELF = 0x02;
 const NDMSG_LEN = 12;
 
 /**
  * The same event as toEvent() for RTM_NEWNEIGH/DELNEIGH, read straight from
- * the fixed layout (struct ndmsg, then NDA_DST and NDA_LLADDR). Every FDB and
+ * the fixed layout (struct ndmsg, then NDA_DST, NDA_LLADDR, NDA_IFINDEX). Every FDB and
  * neighbour change we make comes back as one of these: hundreds in a storm,
  * where the library's generic parser (an object and a Buffer view per
  * attribute) was a sixth of the agent's CPU. test/unit/netlink-messages
@@ -173,17 +184,20 @@ export function neighEvent(type: number, b: Buffer): KernelEvent | undefined {
   const index = b.readInt32LE(4);
   const state = b.readUInt16LE(8);
   const flags = b[10]!;
-  let dst: Ipv4 | undefined;
+  let dst: IpAddr | undefined;
   let mac: string | undefined;
+  let via: number | undefined;
   for (let off = NDMSG_LEN; off + 4 <= b.length;) {
     const len = b.readUInt16LE(off);
     if (len < 4 || off + len > b.length) break;
     const attr = b.readUInt16LE(off + 2) & 0x3fff; // without NLA_F_NESTED / NET_BYTEORDER
     if (attr === NDA_DST && len === 8) dst = b.readUInt32BE(off + 4) >>> 0;
+    else if (attr === NDA_DST && len === 20 && family === AF_BRIDGE) dst = ipv6FromBytes(b.subarray(off + 4, off + 20));
     else if (attr === NDA_LLADDR && len === 10) mac = formatMac(b.subarray(off + 4, off + 10));
+    else if (attr === NDA_IFINDEX && len === 8) via = b.readUInt32LE(off + 4) || undefined;
     off += (len + 3) & ~3;
   }
   const op = type === RTM.NEWNEIGH ? 'new' : 'del';
-  if (family === AF_BRIDGE) return { type: 'fdb', op, index, mac: mac ?? '', dst, self: (flags & NTF_SELF) !== 0 };
-  return dst === undefined ? undefined : { type: 'neigh', op, index, dst, mac, permanent: (state & NUD_PERMANENT) !== 0 };
+  if (family === AF_BRIDGE) return { type: 'fdb', op, index, mac: mac ?? '', dst, ...(via === undefined ? {} : { via }), self: (flags & NTF_SELF) !== 0 };
+  return typeof dst !== 'number' ? undefined : { type: 'neigh', op, index, dst, mac, permanent: (state & NUD_PERMANENT) !== 0 };
 }

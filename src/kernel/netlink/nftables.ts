@@ -1,11 +1,11 @@
 // Layer: kernel (nf_tables over netlink). Contract: NftSetWriter atomically
-// replaces the elements of one IPv4 set of an existing inet table (flush +
+// replaces the elements of one address set (IPv4 or IPv6) of an existing inet table (flush +
 // add, one batch) without `nft`'s 15-20 ms start-up; failures go to the
 // caller, which falls back to `nft` (firewall/nft.ts, which also creates the
 // table). NftMonitor reports nf_tables changes to a table as they happen.
 
-import type { Ipv4 } from '../../net/ipv4.js';
-import { ipv4ToBytes } from '../../net/ipv4.js';
+import type { IpAddr } from '../../net/ipv6.js';
+import { ipToBytes } from './messages6.js';
 import { EdgeError, errnoName, KernelError } from '../../errors.js';
 import type { Clock } from '../../clock.js';
 import { Channel, EventSocket, nl } from './socket.js';
@@ -65,7 +65,7 @@ function message(type: number, flags: number, seq: number, payload: Buffer): Buf
 }
 
 /** The batch that makes `set` hold exactly `elements` (pure; exported for tests). */
-export function setBatch(table: string, set: string, elements: readonly Ipv4[], seq: number): Buffer {
+export function setBatch(table: string, set: string, elements: readonly IpAddr[], seq: number): Buffer {
   const target = Buffer.concat([attr(NFTA_SET_ELEM_LIST_TABLE, cstr(table)), attr(NFTA_SET_ELEM_LIST_SET, cstr(set))]);
   const nft = (t: number): number => (NFNL_SUBSYS_NFTABLES << 8) | t;
   const parts = [
@@ -75,7 +75,7 @@ export function setBatch(table: string, set: string, elements: readonly Ipv4[], 
   ];
   if (elements.length > 0) {
     const list = Buffer.concat(elements.map((ip) =>
-      attr(NFTA_LIST_ELEM, attr(NFTA_SET_ELEM_KEY, attr(NFTA_DATA_VALUE, ipv4ToBytes(ip)), true), true)));
+      attr(NFTA_LIST_ELEM, attr(NFTA_SET_ELEM_KEY, attr(NFTA_DATA_VALUE, ipToBytes(ip)), true), true)));
     parts.push(message(nft(NFT_MSG_NEWSETELEM), NLM_F_REQUEST | NLM_F_CREATE | NLM_F_ACK, seq + 2,
       Buffer.concat([nfgen(NFPROTO_INET, 0), target, attr(NFTA_SET_ELEM_LIST_ELEMENTS, list, true)])));
   }
@@ -93,7 +93,7 @@ export class NftSetWriter {
   private seq = 1;
 
   /** Atomically makes inet `table`'s set `set` hold exactly `elements`. */
-  async replace(table: string, set: string, elements: readonly Ipv4[]): Promise<void> {
+  async replace(table: string, set: string, elements: readonly IpAddr[]): Promise<void> {
     const seq = this.seq;
     this.seq = (this.seq + 8) % 0x7fff0000;
     const batch = setBatch(table, set, elements, seq);

@@ -1,5 +1,5 @@
 // Test child: the real NetlinkKernel behind an IPC channel, run inside a
-// throwaway network namespace by kernel-contract.test.ts. Answers
+// throwaway network namespace by kernel-contract.test.ts and vxlan-link-local.test.ts. Answers
 // {id, method, args} with {id, result} or {id, error}; `watch` forwards every
 // event as {watch: id, event} until `unwatch`.
 import { NetlinkKernel } from '../../../dist/src/kernel/netlink/kernel.js';
