@@ -6,11 +6,12 @@
 #   scripts/install.sh [--destdir DIR] [--interface IF] [--key-file FILE] [--files-only] [--no-start]
 #   scripts/install.sh --uninstall [--purge] [--destdir DIR]
 #
-# Puts the release under /opt/edge-overlay, `edge-overlay` on PATH
+# Puts the bundled program and its native addons under /opt/edge-overlay (run
+# by this host's Node.js 20: the .deb brings its own), `edge-overlay` on PATH
 # (/usr/local/bin), the systemd unit, the networkd/NetworkManager drop-ins
 # that keep them off our devices, and — unless they exist — a default
-# /etc/edge-overlay/config.yaml (interface of the default route) and a
-# cluster key (0600; copied from --key-file, else freshly generated).
+# /etc/edge-overlay/config.yaml (with --interface, else the agent takes the
+# default route's NIC) and a cluster key (0600; --key-file, else generated).
 # --uninstall removes the program, unit and drop-ins; --purge also the
 # configuration, keys and state (the persisted overlay address!).
 # Everything installed is root:root (when run as root) and writable by its
@@ -61,46 +62,39 @@ if [ "$UNINSTALL" = 1 ]; then
   exit 0
 fi
 
-[ -f dist/src/main.js ] && [ -f build/Release/edge_overlay.node ] \
-  || { echo "install.sh: no build found; run: npm run build" >&2; exit 1; }
+for f in dist/edge-overlay.cjs dist/edge_overlay.node dist/netlink_binding.node; do
+  [ -f "$f" ] || { echo "install.sh: no build found ($f); run: npm run build" >&2; exit 1; }
+done
 NODE=$(command -v node) || { echo "install.sh: node (Node.js 20) is not on PATH" >&2; exit 1; }
+NODE=$(realpath "$NODE")
 
-# 1. the program: our files plus the production dependency tree, as built here
+# 1. the program: the bundle (its shebang names this node and carries the
+# agent's V8 flags), the addons beside it, the examples configure.sh reads
 rm -rf "$OPT.new" # never build on a leftover someone else may have filled
 mkdir -p "$OPT.new"
-cp -a package.json README.md dist "$OPT.new/"
-rm -rf "$OPT.new/dist/scripts" # the lab and demo are not part of a release
-mkdir -p "$OPT.new/build/Release" "$OPT.new/systemd" "$OPT.new/scripts"
-cp -a build/Release/edge_overlay.node "$OPT.new/build/Release/"
-cp -a systemd/. "$OPT.new/systemd/"
-cp -a scripts/configure.sh "$OPT.new/scripts/"
-npm ls --omit=dev --all --parseable 2>/dev/null | tail -n +2 | while read -r dir; do
-  rel=${dir#"$SRC"/}
-  mkdir -p "$OPT.new/$(dirname "$rel")"
-  cp -a "$dir" "$OPT.new/$rel"
-done
-rm -rf "$OPT.new/node_modules/netlink/build/Release/obj.target" "$OPT"
-# cp -a kept the checkout's owner and modes: a user who owns the checkout
-# must not own (and so be able to change) code that runs as root
+sed "1s|^#!/usr/bin/env -S node |#!/usr/bin/env -S $NODE |" dist/edge-overlay.cjs > "$OPT.new/edge-overlay.cjs"
+cp dist/edge_overlay.node dist/netlink_binding.node README.md systemd/config.example.yaml systemd/edge-overlay.env scripts/configure.sh "$OPT.new/"
+rm -rf "$OPT"
+# a user who owns the checkout must not own (and so be able to change) code that runs as root
 if [ "$(id -u)" = 0 ]; then chown -R -h 0:0 "$OPT.new"; fi
-find "$OPT.new" -type d -exec chmod 755 {} +
-find "$OPT.new" -type f -perm /111 -exec chmod 755 {} +
-find "$OPT.new" -type f ! -perm /111 -exec chmod 644 {} +
+chmod 755 "$OPT.new" "$OPT.new/edge-overlay.cjs" "$OPT.new/configure.sh"
+find "$OPT.new" -type f ! -name edge-overlay.cjs ! -name configure.sh -exec chmod 644 {} +
 mv "$OPT.new" "$OPT"
 
 # 2. the command, the unit, the drop-ins
 mkdir -p "$(dirname "$BIN")" "$(dirname "$UNIT")" "$(dirname "$NETWORKD")" "$(dirname "$NM")"
-# main.js runs through its shebang (it carries the agent's V8 flags); PATH finds this node
-printf '#!/bin/sh\n# edge-overlay (installed by scripts/install.sh)\nPATH=%s:$PATH exec /opt/edge-overlay/dist/src/main.js "$@"\n' "$(dirname "$NODE")" > "$BIN"
-chmod 755 "$BIN"
-install -m 644 systemd/edge-overlay.service "$UNIT"
+rm -f "$BIN"
+ln -s /opt/edge-overlay/edge-overlay.cjs "$BIN"
+sed -e 's|^ExecStart=/usr/bin/edge-overlay |ExecStart=/usr/local/bin/edge-overlay |' \
+  -e 's|^Documentation=.*|Documentation=file:///opt/edge-overlay/README.md|' systemd/edge-overlay.service > "$UNIT"
+chmod 644 "$UNIT"
 install -m 644 systemd/10-edge-overlay-unmanaged.network "$NETWORKD"
 install -m 644 systemd/edge-overlay-unmanaged.conf "$NM"
-if [ "$(id -u)" = 0 ]; then chown 0:0 "$BIN" "$UNIT" "$NETWORKD" "$NM"; fi
+if [ "$(id -u)" = 0 ]; then chown -h 0:0 "$BIN" "$UNIT" "$NETWORKD" "$NM"; fi
 
 # 3. configuration and key, only where none exist
 if [ "$FILES_ONLY" = 0 ]; then
-  sh scripts/configure.sh "$ETC" "$SRC" "'$NODE' '$SRC/dist/src/main.js' keygen" "$IFACE" "$KEYFILE"
+  sh scripts/configure.sh "$ETC" "$SRC/systemd" "'$NODE' '$SRC/dist/edge-overlay.cjs' keygen" "$IFACE" "$KEYFILE"
 fi
 
 if live_systemd; then

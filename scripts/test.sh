@@ -6,9 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
-# Labs record what they create; if a test runner dies hard, clean up after it.
-marker=$(mktemp)
-trap 'bash scripts/lab/cleanup.sh $(find "${TMPDIR:-/tmp}" -maxdepth 1 -name "edge-overlay-lab-*" -newer "$marker" 2>/dev/null); rm -f "$marker"' EXIT
+# Labs record what they create and which run made them; if a test runner dies
+# hard, clean up after it — only this run's labs, never another run's.
+export EO_LAB_RUN="test-$$-$(date +%s%N)"
+own_labs() { grep -lx "$EO_LAB_RUN" "${TMPDIR:-/tmp}"/edge-overlay-lab-*/run 2>/dev/null | xargs -r -n1 dirname; }
+trap 'bash scripts/lab/cleanup.sh $(own_labs)' EXIT
 
 npx --no-install tsc -p tsconfig.test.json
 npx --no-install vitest run test/unit test/sim

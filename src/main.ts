@@ -7,31 +7,51 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EdgeError, userMessage } from './errors.js';
 import { VERSION } from './version.js';
-import { generateKey } from './wire/keyfile.js';
-import { ask } from './control/client.js';
-import { formatPeers, formatStatus } from './cli/format.js';
-import type { StatusReport } from './agent/status.js';
-import { keyFs, loadConfig, runAgent } from './cli/agent.js';
-import { loadKeyring } from './wire/keyfile.js';
-import { formatCidr } from './net/ipv4.js';
-import { runDown } from './cli/down.js';
-import { DEFAULTS, DEFAULT_CONFIG_FILE, parseConfigFile } from './config/config.js';
-import { existsSync, readFileSync } from 'node:fs';
+import { DEFAULTS, DEFAULT_CONFIG_FILE } from './config/defaults.js';
+import { existsSync, readFileSync, writeSync } from 'node:fs';
+
+// Everything else is imported inside the command that needs it — status
+// from control/ and cli/format, the rest from cli/commands — so `--version`
+// and `status` do not pay for the agent, the validator or netlink.
+
+/**
+ * Writes to fd 1 or 2 at once, without creating process.stdout (for a pipe
+ * that loads Node's net and stream modules: ~20 ms of a CLI call). A reader
+ * that went away (EPIPE) ends the output; a non-blocking, full descriptor
+ * falls back to the stream.
+ */
+function out(fd: 1 | 2, text: string): void {
+  const buf = Buffer.from(text);
+  let off = 0;
+  try {
+    while (off < buf.length) off += writeSync(fd, buf, off);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EPIPE') return;
+    if (code !== 'EAGAIN') throw err;
+    (fd === 1 ? process.stdout : process.stderr).write(buf.subarray(off));
+  }
+}
 
 const USAGE_CODES = new Set(['E_CONFIG', 'E_KEYFILE']);
 
 function fail(err: unknown): never {
-  process.stderr.write(`edge-overlay: ${userMessage(err)}\n`);
-  process.exit(err instanceof EdgeError && USAGE_CODES.has(err.code) ? 2 : 1);
+  out(2, `edge-overlay: ${userMessage(err)}\n`);
+  // by code, not class: the bundle's commands half has its own copy of EdgeError
+  const code = (err as { code?: unknown } | undefined)?.code;
+  process.exit(typeof code === 'string' && USAGE_CODES.has(code) ? 2 : 1);
 }
 
 /** The run dir a CLI command talks to: --run-dir, else the config file's, else the default. */
-function runDirFor(opt: { runDir?: string; config?: string }): string {
+async function runDirFor(opt: { runDir?: string; config?: string }): Promise<string> {
   if (opt.runDir) return opt.runDir;
   const path = opt.config ?? (existsSync(DEFAULT_CONFIG_FILE) ? DEFAULT_CONFIG_FILE : undefined);
   if (path) {
     try {
-      return parseConfigFile(readFileSync(path, 'utf8'), path).runDir ?? DEFAULTS.runDir;
+      const text = readFileSync(path, 'utf8');
+      if (!text.includes('runDir')) return DEFAULTS.runDir; // nothing to parse for
+      const { parseConfigFile } = await import('./cli/commands.js');
+      return parseConfigFile(text, path).runDir ?? DEFAULTS.runDir;
     } catch {
       return DEFAULTS.runDir; // a broken config must not stop `status` from finding the agent
     }
@@ -40,7 +60,7 @@ function runDirFor(opt: { runDir?: string; config?: string }): string {
 }
 
 const AGENT_FLAGS = [
-  ['interface', '--interface <ifname>', 'physical (underlay) interface, e.g. eth0'],
+  ['interface', '--interface <ifname>', 'physical (underlay) interface (default: the default route\'s, chosen at first start and kept in the state)'],
   ['overlayCidr', '--overlay-cidr <cidr>', `overlay CIDR; its first address is the cluster VIP (default ${DEFAULTS.overlayCidr})`],
   ['cluster', '--cluster <name>', `cluster name (default ${DEFAULTS.cluster})`],
   ['clusterKeyFile', '--cluster-key-file <file>', `file holding the cluster key (default ${DEFAULTS.clusterKeyFile})`],
@@ -64,18 +84,21 @@ function pick(opts: Record<string, unknown>, keys: readonly string[]): Record<st
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
 async function showStatus(opts: { json?: boolean; runDir?: string; config?: string; watch?: boolean }, peersOnly: boolean): Promise<void> {
+  const runDir = await runDirFor(opts);
+  const { ask } = await import('./control/client.js');
   const once = async (): Promise<string> => {
-    const s = (await ask(runDirFor(opts), 'status')) as StatusReport;
+    const s = (await ask(runDir, 'status')) as import('./agent/status.js').StatusReport;
+    const { formatPeers, formatStatus } = await import('./cli/format.js');
     if (opts.json) return `${JSON.stringify(peersOnly ? s.peers : s, null, 2)}\n`;
     return peersOnly ? formatPeers(s) : formatStatus(s);
   };
   if (!opts.watch) {
-    process.stdout.write(await once());
+    out(1, await once());
     return;
   }
   for (;;) { // --watch: redraw every second until Ctrl-C; a vanished agent ends it with the usual error
     const text = await once();
-    process.stdout.write(`\x1b[H\x1b[2J${new Date().toISOString()}  (Ctrl-C to stop)\n\n${text}`);
+    out(1, `\x1b[H\x1b[2J${new Date().toISOString()}  (Ctrl-C to stop)\n\n${text}`);
     await new Promise((r) => setTimeout(r, 1000));
   }
 }
@@ -86,6 +109,7 @@ program
   .description('VXLAN overlay (bridge scbr-100) with stable overlay IPs for edge Kubernetes hosts')
   .version(VERSION)
   .showHelpAfterError()
+  .configureOutput({ writeOut: (t) => out(1, t), writeErr: (t) => out(2, t) })
   .exitOverride()
   .addHelpText('after', '\nExit status (every command): 0 success; 1 runtime failure (no agent, kernel error, refused);\n'
     + '2 bad usage or configuration. Errors are one line on stderr.\n\n'
@@ -107,6 +131,7 @@ Examples:
   edge-overlay agent --config /etc/edge-overlay/config.yaml --log-level debug
   edge-overlay agent --interface eth0 --peer 192.168.20.11 --peer edge-b.example:9477`);
 agentCmd.action(async (opts: Record<string, unknown>) => {
+  const { runAgent } = await import('./cli/commands.js');
   await runAgent(opts.config as string | undefined, { ...pick(opts, AGENT_FLAGS.map(([k]) => k)), peers: opts.peer as string[] });
 });
 
@@ -128,8 +153,9 @@ for (const [name, peersOnly, desc] of [
 program.command('keygen')
   .description('print a fresh random cluster key (32 bytes, hex)')
   .addHelpText('after', '\nExample:\n  (umask 077; edge-overlay keygen > /etc/edge-overlay/cluster.key)')
-  .action(() => {
-    process.stdout.write(`${generateKey()}\n`);
+  .action(async () => {
+    const { generateKey } = await import('./cli/commands.js');
+    out(1, `${generateKey()}\n`);
   });
 
 const doctorCmd = program.command('doctor')
@@ -140,11 +166,12 @@ doctorCmd
   .option('--fix', 'repair what can be repaired (VMXNET3 tunnel offloads, network manager drop-ins)')
   .option('--disable-tunnel-offloads', 'switch tx-udp_tnl-(csum-)segmentation off whatever the NIC driver')
   .option('--json', 'machine-readable output')
-  .addHelpText('after', '\nExit status: 0 when every check passes (or was fixed), 1 otherwise, 2 bad configuration.\n\n'
+  .addHelpText('after', '\nExit status: 0 when every check passes (or was fixed), 1 otherwise (a bad configuration is a failed\n'
+    + '"config" check; --json always prints JSON). Without an interface configured it checks the one the agent would use.\n\n'
     + 'Examples:\n  edge-overlay doctor\n  edge-overlay doctor --fix\n'
     + '  edge-overlay doctor --json | jq \'.checks[] | select(.ok == false)\'')
   .action(async (opts: Record<string, unknown>) => {
-    const { runDoctor } = await import('./cli/doctor.js'); // not loaded by every agent and status call
+    const { runDoctor } = await import('./cli/commands.js');
     process.exitCode = await runDoctor(opts, pick(opts, AGENT_FLAGS.map(([k]) => k)));
   });
 
@@ -156,11 +183,12 @@ configCmd.command('check')
     + 'Example:\n  edge-overlay config check /etc/edge-overlay/config.yaml')
   .action(async (file: string | undefined) => {
     const path = file ?? DEFAULT_CONFIG_FILE;
+    const { loadConfig, keyFs, loadKeyring, formatCidr } = await import('./cli/commands.js');
     const r = loadConfig(path, {});
-    if (!r.agent.interface) throw new EdgeError('E_CONFIG', `config file ${path}: interface: missing (the agent needs the physical interface)`);
     const keys = await loadKeyring(r.keyFile, keyFs);
     const a = r.agent;
-    process.stdout.write(`config file ${path} is valid: interface ${a.interface}, cluster ${a.cluster}, overlay ${formatCidr(a.cidr)}, VNI ${a.vni}, `
+    const iface = a.interface || 'the default route\'s (chosen at first start, then kept)';
+    out(1, `config file ${path} is valid: interface ${iface}, cluster ${a.cluster}, overlay ${formatCidr(a.cidr)}, VNI ${a.vni}, `
       + `bridge ${a.bridge}, key file ${r.keyFile} (${keys.length} key${keys.length === 1 ? '' : 's'}, signing with ${keys[0]!.label})\n`);
   });
 
@@ -174,8 +202,9 @@ program.command('forget')
     + 'forgotten host comes back. Exit status: 0 done, 1 refused (alive, unknown, ambiguous) or no agent.\n\n'
     + 'Example:\n  edge-overlay forget 3f2a9c1e')
   .action(async (node: string, opts: { force?: boolean; runDir?: string; config?: string }) => {
-    const r = (await ask(runDirFor(opts), 'forget', 3000, { node, force: Boolean(opts.force) })) as { id: string; overlayIp: string };
-    process.stdout.write(`forgot node ${r.id}; ${r.overlayIp} is free again\n`);
+    const { ask } = await import('./control/client.js');
+    const r = (await ask(await runDirFor(opts), 'forget', 3000, { node, force: Boolean(opts.force) })) as { id: string; overlayIp: string };
+    out(1, `forgot node ${r.id}; ${r.overlayIp} is free again\n`);
   });
 
 program.command('down')
@@ -190,6 +219,7 @@ program.command('down')
     + 'Exit status: 0 done, 1 an agent still runs (or a kernel error).\n\n'
     + 'Example:\n  systemctl stop edge-overlay && edge-overlay down')
   .action(async (opts: Record<string, unknown>) => {
+    const { loadConfig, runDown } = await import('./cli/commands.js');
     const cfg = loadConfig(opts.config as string | undefined, pick(opts, ['bridge', 'vni', 'vxlanDevice', 'runDir']));
     await runDown(cfg.agent, Boolean(opts.force));
   });

@@ -71,7 +71,37 @@ export function rows(r: Results): Row[] {
   }
   if (r.flood) out.push(...floodRows(r.flood));
   if (r.familySwitch) out.push(...familySwitchRows(r.familySwitch));
+  if (r.startup) out.push(...startupRows(r.startup));
   return out;
+}
+
+/** Start-up: each CLI case beside `node -e 0` of the same rounds; agent restarts, bundle beside tree (0.2.0's layout: "before"). */
+function startupRows(s: NonNullable<Results['startup']>): Row[] {
+  const med = (xs: number[]): number => summarize(xs).median;
+  const medP90 = (xs: number[]): string => `median ${ms(med(xs))}, p90 ${ms(summarize(xs).p90)}`;
+  // ratios within a round (or a pair of restarts), then their median
+  const perPair = (a: number[], b: number[]): number => med(a.map((x, i) => x / (b[i] ?? NaN)));
+  const c = s.cliMs;
+  const vsNode = (xs: number[]): number => perPair(xs, c.node);
+  const cli = (metric: string, xs: number[], target: boolean): Row => ({
+    metric, measured: `${medP90(xs)}; ${round(vsNode(xs), 2)}× node -e 0`,
+    target: target ? '≤ 1.5× node -e 0' : '—', ok: target ? vsNode(xs) <= 1.5 : undefined,
+  });
+  const { bundle, tree } = s.agent;
+  const both = (f: (b: typeof bundle) => number[], unit: (x: number) => string): string =>
+    `bundle ${unit(med(f(bundle)))}, before (tree) ${unit(med(f(tree)))}: bundle/tree ${round(perPair(f(bundle), f(tree)), 2)} (n=${f(bundle).length}+${f(tree).length})`;
+  const mb = (x: number): string => `${round(x)} MB`;
+  return [
+    { metric: 'CLI start-up: node -e 0 (baseline)', measured: `${medP90(c.node)} (n=${c.node.length} rounds)`, target: '—', ok: undefined },
+    cli(`CLI start-up: node ${s.shebangFlags.join(' ')} -e 0`, c.nodeFlags, false),
+    cli('edge-overlay --version (bundle)', c.bundleVersion, true),
+    cli('edge-overlay status, no agent (bundle)', c.bundleStatus, true),
+    cli('edge-overlay --version (before: module tree)', c.treeVersion, false),
+    cli('edge-overlay status, no agent (before: module tree)', c.treeStatus, false),
+    { metric: 'agent restart to READY=1 (overlay up)', measured: both((b) => b.readyMs, ms), target: '—', ok: undefined },
+    { metric: 'agent restart to "agent started" log line', measured: both((b) => b.startedLogMs, ms), target: '—', ok: undefined },
+    { metric: `agent RSS ${s.idleS} s after READY=1 (1 peer)`, measured: both((b) => b.idleRssMB, mb), target: '—', ok: undefined },
+  ];
 }
 
 /** Renumbering under a flood: the flooded trials beside the quiet ones of the same run. */

@@ -3,7 +3,7 @@
 // dnsmasq DHCP, the real agent). Prints one summary table, writes
 // bench/results.json and regenerates BENCHMARKS.md. --quick is a smoke run
 // (about two minutes) that keeps the scripts working; its numbers mean little.
-// NAME: recovery, mesh, mesh-nodhcp, footprint, scale, datapath, flood, family-switch.
+// NAME: recovery, mesh, mesh-nodhcp, footprint, scale, datapath, flood, family-switch, startup.
 
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
@@ -17,6 +17,7 @@ import { scale, type ScaleRun } from './scale.js';
 import { datapath, type DatapathRun } from './datapath.js';
 import { flood, type FloodRun } from './flood.js';
 import { familySwitch, type FamilySwitchRun } from './family-switch.js';
+import { startup, type StartupRun } from './startup.js';
 import { writeReport } from './report.js';
 
 export interface Results {
@@ -32,19 +33,22 @@ export interface Results {
   datapath?: DatapathRun;
   flood?: FloodRun;
   familySwitch?: FamilySwitchRun;
+  startup?: StartupRun;
 }
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const only = args.includes('--only') ? (args[args.indexOf('--only') + 1] ?? '').split(',') : undefined;
 const want = (name: string): boolean => !only || only.includes(name);
-const BENCHMARKS = ['recovery', 'mesh', 'mesh-nodhcp', 'footprint', 'scale', 'datapath', 'flood', 'family-switch'];
+const BENCHMARKS = ['recovery', 'mesh', 'mesh-nodhcp', 'footprint', 'scale', 'datapath', 'flood', 'family-switch', 'startup'];
 
 const plan = quick
   ? { trials: 2, meshSizes: [[3, 1], [5, 1]] as [number, number][], footprintS: 5, settleS: 1, scalePeers: 50, scaleRounds: 1, iperfS: 1, iperfRounds: 1, floodTrials: 1,
-    noDhcpTrials: 1, noDhcpIpv4TimeoutMs: 3000, switchTrials: 1 }
+    noDhcpTrials: 1, noDhcpIpv4TimeoutMs: 3000, switchTrials: 1,
+    startup: { rounds: 5, restarts: 2, idleS: 3 } }
   : { trials: 15, meshSizes: [[3, 3], [10, 3], [30, 3]] as [number, number][], footprintS: 60, settleS: 13, scalePeers: 200, scaleRounds: 5, iperfS: 2, iperfRounds: 7, floodTrials: 10,
-    noDhcpTrials: 5, noDhcpIpv4TimeoutMs: 10_000, switchTrials: 7 };
+    noDhcpTrials: 5, noDhcpIpv4TimeoutMs: 10_000, switchTrials: 7,
+    startup: { rounds: 30, restarts: 7, idleS: 20 } };
 
 async function main(): Promise<void> {
   if (args.includes('--report-only')) {
@@ -100,6 +104,11 @@ async function main(): Promise<void> {
   if (want('family-switch')) {
     step(`underlay family switch: link-local -> IPv4 -> link-local x ${plan.switchTrials}`);
     results.familySwitch = await familySwitch(plan.switchTrials);
+  }
+  if (want('startup')) {
+    const p = plan.startup;
+    step(`start-up: CLI (node -e 0, --version, status with no agent; bundle and tree) x ${p.rounds} rounds; agent restarts to READY=1, ${p.restarts} per build, RSS after ${p.idleS} s idle`);
+    results.startup = await startup(p);
   }
   results.durationS = Math.round((Date.now() - t0) / 1000);
   mkdirSync(join(ROOT, 'bench'), { recursive: true });

@@ -1,5 +1,5 @@
-// Lab (the agent under test). Contract: which build runs (dist/, or
-// EO_AGENT_BIN), how it is started (its shebang, or under the profiler),
+// Lab (the agent under test). Contract: which build runs (dist/edge-overlay.cjs,
+// or EO_AGENT_BIN), how it is started (its shebang, or under the profiler),
 // whether the lab can run here at all, and when the agents have converged.
 
 import { existsSync, readFileSync } from 'node:fs';
@@ -9,8 +9,8 @@ import { ROOT, have, until } from './shell.js';
 import type { Host } from './types.js';
 import type { Lab } from './lab.js';
 
-/** The built agent; EO_AGENT_BIN points a run at another build (e.g. a private build of HEAD). */
-export const AGENT_BIN = process.env.EO_AGENT_BIN ?? join(ROOT, 'dist', 'src', 'main.js');
+/** The built agent — the one bundled program the package ships; EO_AGENT_BIN points a run at another build (e.g. a private build of HEAD). */
+export const AGENT_BIN = process.env.EO_AGENT_BIN ?? join(ROOT, 'dist', 'edge-overlay.cjs');
 
 /** How to run the built agent (`bin`: another build, e.g. an earlier release): via its shebang, or under the profiler when EO_AGENT_CPU_PROF names a directory. */
 export function agentCommand(bin = AGENT_BIN): string[] {

@@ -2,10 +2,14 @@
 // systemd-nspawn --boot on a cached Debian root file system (rootfs.ts),
 // read-only under a tmpfs overlay (--volatile=overlay: nothing it does
 // survives it), inside an existing network namespace (a lab host's), and
-// waits until its systemd has finished booting; exec() runs a command in it
-// (nsenter into PID 1's namespaces); destroy() powers it off, ends what is
-// left by PID and removes what it made. Not registered with machined
-// (--register=no --keep-unit): it needs no systemd or D-Bus on the host.
+// waits until its systemd has finished booting (with wait: 'answering',
+// only until its systemd answers, so the caller can watch slow boot jobs
+// such as cloud-init's itself); a BoxError from boot() means the machine
+// could not boot here, never that a unit in it failed. exec() runs a
+// command in it (nsenter into PID 1's namespaces); destroy() powers it off,
+// ends what is left by PID and removes what it made. Not registered with
+// machined (--register=no --keep-unit): it needs no systemd or D-Bus on the
+// host.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
@@ -28,6 +32,8 @@ export interface BoxOptions {
   /** file the machine's PIDs are appended to (a lab's `pids`, so a hard-killed run is still cleaned up) */
   pidsFile?: string;
   bootTimeoutMs?: number;
+  /** 'running' (default): until the boot job queue is empty; 'answering': until its systemd answers (boot jobs may still run) */
+  wait?: 'running' | 'answering';
 }
 
 export interface Run {
@@ -80,11 +86,13 @@ export class Box {
       // before systemd has set up /run/systemd, systemctl says "offline" or cannot connect
       const deadline = Date.now() + (opts.bootTimeoutMs ?? 60_000);
       const state = await until('systemd in the machine to answer', async () => {
-        const r = await box.run(['systemctl', 'is-system-running', '--wait'], Math.max(1000, deadline - Date.now()));
+        const wait = opts.wait === 'answering' ? [] : ['--wait'];
+        const r = await box.run(['systemctl', 'is-system-running', ...wait], Math.max(1000, deadline - Date.now()));
         const early = /Failed to connect to bus/.test(r.stderr) || /^(offline|unknown)$/.test(r.stdout.trim());
         return early && Date.now() < deadline ? undefined : r;
       }, opts.bootTimeoutMs ?? 60_000, 50);
       const s = state.stdout.trim();
+      if (opts.wait === 'answering' && /^(initializing|starting|running|degraded)$/.test(s)) return new Box(opts, p, leader, Date.now() - t0);
       if (s !== 'running' && s !== 'degraded') throw new BoxError('E_BOX_BOOT', `the machine did not boot: systemctl is-system-running says "${s || state.stderr.trim()}"; ${tail(log)}`);
       return new Box(opts, p, leader, Date.now() - t0);
     } catch (err) {
@@ -103,6 +111,7 @@ export class Box {
       c.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
       const timer = setTimeout(() => { c.kill('SIGKILL'); stderr += `\n(killed after ${timeoutMs} ms)`; }, timeoutMs);
       c.on('error', (err) => { stderr += String(err); });
+      c.stdin.on('error', () => {}); // EPIPE: it ended before reading its input (its status says why)
       c.on('close', (status) => { clearTimeout(timer); resolve({ status, stdout, stderr }); });
       c.stdin.end(input ?? '');
     });

@@ -46,6 +46,8 @@ export class Lab {
   private pods = 0;
 
   constructor(private readonly opts: LabOptions) {
+    // which test run made it (scripts/test.sh cleans up only its own labs after a hard kill)
+    if (process.env.EO_LAB_RUN) writeFileSync(join(this.dir, 'run'), `${process.env.EO_LAB_RUN}\n`);
     this.base = opts.subnet ?? 77;
     this.dhcp = new dhcp.DhcpServer(this, opts.segments ?? 1, opts.prefixLen ?? 24);
   }

@@ -12,8 +12,21 @@ import { existsSync, mkdirSync, openSync, closeSync, readFileSync, renameSync, r
 import { join } from 'node:path';
 
 export const SUITE = 'bookworm';
-/** systemd as PID 1 and what the agent needs beside it */
-export const BOX_PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'iproute2', 'nftables', 'ca-certificates'];
+/**
+ * What a Debian 12 cloud image brings that the system test relies on:
+ * systemd as PID 1, cloud-init and curl (the example user-data fetches and
+ * installs the package), the package's Depends (nftables, iproute2) so that
+ * `apt-get install ./edge-overlay.deb` needs no mirror (mmdebstrap leaves no
+ * package lists; apt installs a local .deb whose dependencies are installed
+ * without them), and ping. No Node.js: the package brings its own runtime.
+ */
+export const BOX_PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'iproute2', 'nftables', 'ca-certificates', 'cloud-init', 'curl', 'iputils-ping'];
+/**
+ * mmdebstrap customize hooks ($1 is the new tree), part of the cache key:
+ * the locale Debian's cloud images set (cloud-init's locale module otherwise
+ * tries en_US.UTF-8, which minbase cannot generate, and reports an error).
+ */
+export const BOX_HOOKS = ['echo LANG=C.UTF-8 > "$1/etc/default/locale"'];
 export const CACHE_DIR = process.env.EO_BOX_CACHE ?? '/var/cache/edge-overlay-test';
 
 export class BoxError extends Error {
@@ -25,7 +38,7 @@ export class BoxError extends Error {
 
 /** Where the tree for `packages` lives (whether or not it is built yet). */
 export function rootfsDir(packages: readonly string[] = BOX_PACKAGES): string {
-  const key = createHash('sha256').update(JSON.stringify({ suite: SUITE, variant: 'minbase', packages: [...packages].sort() })).digest('hex').slice(0, 12);
+  const key = createHash('sha256').update(JSON.stringify({ suite: SUITE, variant: 'minbase', packages: [...packages].sort(), hooks: BOX_HOOKS })).digest('hex').slice(0, 12);
   return join(CACHE_DIR, `debian12-${key}`);
 }
 
@@ -50,7 +63,7 @@ export async function ensureRootfs(packages: readonly string[] = BOX_PACKAGES): 
   const log = `${dir}.log`;
   rmSync(tmp, { recursive: true, force: true });
   const mirror = process.env.EO_BOX_MIRROR ? [process.env.EO_BOX_MIRROR] : [];
-  const args = ['--variant=minbase', `--include=${packages.join(',')}`, SUITE, tmp, ...mirror];
+  const args = ['--variant=minbase', `--include=${packages.join(',')}`, ...BOX_HOOKS.map((h) => `--customize-hook=${h}`), SUITE, tmp, ...mirror];
   const out = openSync(log, 'w');
   const code = await new Promise<number | null>((resolve) => {
     const p = spawn('mmdebstrap', args, { stdio: ['ignore', out, out] });

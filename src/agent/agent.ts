@@ -28,9 +28,9 @@ export class Agent implements AgentHooks {
   private listening = false;
   private stopped = false;
 
-  /** Reads the state file (refusing a bad one) and builds the agent; nothing is sent or changed yet. */
-  static create(config: AgentConfig, deps: AgentDeps): Agent {
-    return new Agent(config, deps, readState(config, deps.store, deps.log));
+  /** Reads the state file (refusing a bad one; `doc`: main read it already) and builds the agent; nothing is sent or changed yet. */
+  static create(config: AgentConfig, deps: AgentDeps, doc: PersistedState = readState(config, deps.store, deps.log)): Agent {
+    return new Agent(config, deps, doc);
   }
 
   private constructor(readonly config: AgentConfig, private readonly d: AgentDeps, doc: PersistedState) {

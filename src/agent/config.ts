@@ -6,6 +6,7 @@
 import type { Cidr, Ipv4 } from '../net/ipv4.js';
 import type { Endpoint } from '../discovery/transport.js';
 import type { UnderlaySetting } from './family.js';
+import type { InterfaceSource } from './iface.js';
 
 export interface Timings {
   /** periodic announcement interval (jittered ±10%) */
@@ -48,6 +49,8 @@ export interface AgentConfig {
   cluster: string;
   /** physical (underlay) interface */
   interface: string;
+  /** where it came from (agent/iface.ts); absent: the configuration */
+  interfaceSource?: InterfaceSource;
   cidr: Cidr;
   vni: number;
   vxlanPort: number;

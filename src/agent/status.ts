@@ -9,6 +9,7 @@ import type { DataplaneStatus } from '../dataplane/reconcile.js';
 import type { FilterReport } from '../firewall/types.js';
 import type { ChannelHealth, TransportHealth } from '../discovery/transport.js';
 import type { AgentConfig } from './config.js';
+import type { InterfaceSource } from './iface.js';
 import type { CountersSnapshot } from './counters.js';
 import type { ForeignCluster } from './foreign.js';
 import type { Parts } from './compose.js';
@@ -75,6 +76,8 @@ export interface StatusReport {
     overlayIp: string | null;
     underlayIp: string | null;
     interface: string;
+    /** config; state (chosen at an earlier start, kept); default-route, default-route6, only-nic (chosen at this start) */
+    interfaceSource: InterfaceSource;
     bridge: string;
     vxlan: string;
     mac: string;
@@ -162,7 +165,7 @@ export function buildStatus(i: StatusInput): StatusReport {
     node: {
       id: i.nodeId, overlayIp: i.overlayIp === undefined ? null : formatIpv4(i.overlayIp),
       underlayIp: i.underlayIp === undefined ? null : formatIpv4(i.underlayIp),
-      interface: c.interface, bridge: c.bridge, vxlan: c.vxlanDevice, mac: i.mac, mtu: dp.mtu ?? null,
+      interface: c.interface, interfaceSource: c.interfaceSource ?? 'config', bridge: c.bridge, vxlan: c.vxlanDevice, mac: i.mac, mtu: dp.mtu ?? null,
       addressState: i.addressState, pinned: i.pinned, claimedAt: iso(i.claimedAt), holdsVip: dp.holdsVip, carrier: i.carrier,
     },
     cluster: { name: c.cluster, cidr: formatCidr(c.cidr), vip: formatIpv4(i.vip), vni: c.vni, vxlanPort: c.vxlanPort, discoveryPort: c.discoveryPort },

@@ -1,6 +1,8 @@
 // Layer: main (where the agent's real dependencies are built). Contract:
 // `edge-overlay agent` — resolve the configuration, take the state-dir lock,
-// build the kernel, transport, firewall, clock and filesystem, run the Agent,
+// build the kernel, read the state and settle the physical interface
+// (configured, kept in the state, or chosen now and kept: agent/iface.ts),
+// build the transport, firewall, clock and filesystem, run the Agent,
 // the control socket, the systemd notifier and (if asked) the metrics
 // endpoint until SIGTERM/SIGINT, then stop without touching the dataplane.
 // SIGHUP re-reads the config and key files and applies what can change live.
@@ -17,6 +19,8 @@ import { NetlinkKernel } from '../kernel/netlink/kernel.js';
 import { NftMonitor, NftSetWriter } from '../kernel/netlink/nftables.js';
 import { UdpTransport } from '../discovery/udp.js';
 import { StateStore, nodeStateFs } from '../state/store.js';
+import type { PersistedState } from '../state/schema.js';
+import { settleFromState } from '../agent/iface.js';
 import { loadKeyring, type KeyFileSystem } from '../wire/keyfile.js';
 import { NftFirewall } from '../firewall/nft.js';
 import { NftGuard } from '../firewall/guard.js';
@@ -72,6 +76,7 @@ async function reload(cur: Resolved, configPath: string | undefined, flags: Flag
     log.error({ ...errFields(err) }, `SIGHUP: ${(err as Error).message}; keeping the running configuration`);
     return cur;
   }
+  if (!next.agent.interface) next = { ...next, agent: { ...next.agent, interface: cur.agent.interface } }; // none configured: the chosen one stands
   const plan = planReload(cur, next);
   for (const line of plan.refused) log.warn({ code: 'E_CONFIG' }, `SIGHUP: ${line}`);
   if (plan.logLevel) {
@@ -87,29 +92,31 @@ async function reload(cur: Resolved, configPath: string | undefined, flags: Flag
   return { ...cur, logLevel: plan.logLevel ?? cur.logLevel, keyFile: next.keyFile, agent: { ...cur.agent, seeds: plan.seeds ?? cur.agent.seeds } };
 }
 
-/** The agent and doctor need the physical interface; refuses with one line without it. */
-export function requireInterface(cfg: Resolved, configPath: string | undefined): void {
-  if (!cfg.agent.interface) {
-    throw new EdgeError('E_CONFIG', `no physical interface given: use --interface IFNAME or "interface:" in ${configPath ?? DEFAULT_CONFIG_FILE}`);
-  }
-}
-
 export async function runAgent(configPath: string | undefined, flags: Flags): Promise<void> {
   let cfg = loadConfig(configPath, flags);
-  requireInterface(cfg, configPath);
   const log: Logger = createLogger(cfg.logLevel);
   const keys = await loadKeyring(cfg.keyFile, keyFs);
   lockStateDir(cfg.agent.stateDir);
   const store = new StateStore(cfg.agent.stateDir, nodeStateFs);
+  // EDGE_OVERLAY_EVENT_RCVBUF: netlink event buffer in bytes (tuning; tests shrink it to force overruns)
+  const rcvbuf = Number(process.env.EDGE_OVERLAY_EVENT_RCVBUF) || undefined;
+  const kernel = new NetlinkKernel(systemClock, { eventRcvbuf: rcvbuf });
+  let doc: PersistedState;
+  try {
+    const settled = await settleFromState(cfg.agent, store, { kernel, clock: systemClock, log, configFile: configPath ?? DEFAULT_CONFIG_FILE });
+    cfg = { ...cfg, agent: settled.config };
+    doc = settled.doc;
+  } catch (err) {
+    kernel.close();
+    throw err;
+  }
   let transport: UdpTransport;
   try {
     transport = await UdpTransport.open(cfg.agent.discoveryPort, systemClock, { log });
   } catch (err) {
+    kernel.close();
     throw new EdgeError('E_PORT', `cannot listen on UDP port ${cfg.agent.discoveryPort} for discovery: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
-  // EDGE_OVERLAY_EVENT_RCVBUF: netlink event buffer in bytes (tuning; tests shrink it to force overruns)
-  const rcvbuf = Number(process.env.EDGE_OVERLAY_EVENT_RCVBUF) || undefined;
-  const kernel = new NetlinkKernel(systemClock, { eventRcvbuf: rcvbuf });
   const setWriter = new NftSetWriter();
   let breached = (_guarded: boolean): void => undefined; // set once the agent exists
   const a = cfg.agent;
@@ -127,7 +134,7 @@ export async function runAgent(configPath: string | undefined, flags: Flags): Pr
   };
   let agent: Agent;
   try {
-    agent = Agent.create(cfg.agent, { kernel, transport, clock: systemClock, store, log, keys, random: Math.random, firewall });
+    agent = Agent.create(cfg.agent, { kernel, transport, clock: systemClock, store, log, keys, random: Math.random, firewall }, doc);
     breached = (guarded) => agent.filterBreached(guarded);
   } catch (err) {
     await release();

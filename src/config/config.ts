@@ -2,7 +2,7 @@
 // flags (flags win) into an AgentConfig, validating each with one zod schema;
 // a bad value stops with one E_CONFIG line naming its source and key.
 
-import { z } from 'zod';
+import * as z from 'zod';
 import { parse as parseYaml } from 'yaml';
 import { EdgeError } from '../errors.js';
 import { MAX_OVERLAY_PREFIX, broadcastOf, contains, formatCidr, isHostAddress, parseCidr, parseIpv4, vipOf, type Cidr } from '../net/ipv4.js';
@@ -11,7 +11,9 @@ import { DEFAULT_TIMINGS, type AgentConfig } from '../agent/config.js';
 import { MAX_CLUSTER_NAME } from '../wire/codec.js';
 import { UNDERLAY_SETTINGS, type UnderlaySetting } from '../agent/family.js';
 
-export const DEFAULT_CONFIG_FILE = '/etc/edge-overlay/config.yaml';
+import { DEFAULTS, DEFAULT_CONFIG_FILE } from './defaults.js';
+
+export { DEFAULTS, DEFAULT_CONFIG_FILE } from './defaults.js';
 
 const ifname = (what: string) => z.string({ error: `must be a ${what} name` }).superRefine((s, ctx) => {
   if (!/^[^\s/:]{1,15}$/.test(s) || s === '.' || s === '..') {
@@ -85,20 +87,6 @@ export function parseListen(text: string): { host: string; port: number } | stri
 export type ConfigInput = z.infer<typeof fileSchema>;
 export type ConfigKey = keyof ConfigInput;
 
-export const DEFAULTS = {
-  cluster: 'edge',
-  overlayCidr: '100.64.192.0/24',
-  clusterKeyFile: '/etc/edge-overlay/cluster.key',
-  stateDir: '/var/lib/edge-overlay',
-  runDir: '/run/edge-overlay',
-  vni: 100,
-  bridge: 'scbr-100',
-  vxlanPort: 4789,
-  discoveryPort: 9477,
-  logLevel: 'info' as LogLevel,
-  filter: 'on' as 'on' | 'off',
-  underlay: 'auto' as UnderlaySetting,
-};
 
 const NUMERIC: ConfigKey[] = ['vni', 'vxlanPort', 'discoveryPort'];
 

@@ -1,10 +1,11 @@
 // Layer: doctor (preflight checks, policy only). Contract: each check reads the
 // host through a DoctorEnv and returns ok / not ok, one line of detail and one
-// of advice; with `fix`, repairable ones repair. An error is a failed check.
+// of advice; with `fix`, repairable ones repair. An error is a failed check;
+// without a physical interface the checks that read it are skipped (not ok).
 
 import { formatCidr, formatIpv4, overlaps, parseCidr } from '../net/ipv4.js';
 import { VXLAN_OVERHEAD, VXLAN_OVERHEAD_V6 } from '../dataplane/devices.js';
-import { TUNNEL_OFFLOADS, type Check, type CheckResult, type DoctorEnv, type DoctorOptions } from './types.js';
+import { TUNNEL_OFFLOADS, notChecked, type Check, type CheckResult, type DoctorEnv, type DoctorOptions } from './types.js';
 import { discovery, filter } from './view.js';
 import { ipv6, underlay } from './underlay.js';
 
@@ -16,6 +17,7 @@ const kernel: Check = async (env) => {
   if (br?.kind === 'bridge' && vx?.kind === 'vxlan') {
     return { id: 'kernel', ok: true, detail: `${env.bridge} and ${env.vxlanDevice} exist: bridge and vxlan work` };
   }
+  if (env.iface === undefined) return notChecked('kernel');
   const phys = await env.link(env.iface);
   if (!phys) return { id: 'kernel', ok: false, detail: 'cannot test vxlan without the physical interface', advice: `fix the interface first (${env.iface})` };
   const err = await env.probeDevices(phys.index);
@@ -27,19 +29,28 @@ const kernel: Check = async (env) => {
     : { id: 'kernel', ok: true, detail: 'bridge and vxlan devices can be created' };
 };
 
+const CHOOSE = 'set "interface:" in the config file to the NIC that faces the LAN (ip -br link)';
+
 const iface: Check = async (env) => {
-  const l = await env.link(env.iface);
-  if (!l) return { id: 'interface', ok: false, detail: `${env.iface} does not exist`, advice: 'set "interface:" to the NIC that faces the LAN (ip -br link)' };
-  if (!l.up) return { id: 'interface', ok: false, detail: `${env.iface} is down`, advice: `bring it up: ip link set ${env.iface} up` };
+  const r = await ifaceState(env);
+  return env.ifaceNote && env.iface !== undefined ? { ...r, detail: `${env.ifaceNote}; ${r.detail}` } : r;
+};
+
+async function ifaceState(env: DoctorEnv): Promise<CheckResult> {
+  const name = env.iface;
+  if (name === undefined) return { id: 'interface', ok: false, detail: env.ifaceNote ?? 'no interface configured', advice: `${CHOOSE}, or give the host a default route` };
+  const l = await env.link(name);
+  if (!l) return { id: 'interface', ok: false, detail: `${name} does not exist`, advice: CHOOSE };
+  if (!l.up) return { id: 'interface', ok: false, detail: `${name} is down`, advice: `bring it up: ip link set ${name} up` };
   const v4 = (await env.addrs(l.index)).filter((a) => (a.address >>> 16) !== 0xa9fe);
   if (v4.length === 0) {
     return {
-      id: 'interface', ok: false, detail: `${env.iface} is up but has no IPv4 address`,
+      id: 'interface', ok: false, detail: `${name} is up but has no IPv4 address`,
       advice: 'check DHCP and cabling; meanwhile raw L2 discovery works, and so does the overlay on a link-local underlay',
     };
   }
-  return { id: 'interface', ok: true, detail: `${env.iface} is up with ${v4.map((a) => `${formatIpv4(a.address)}/${a.prefix}`).join(', ')}` };
-};
+  return { id: 'interface', ok: true, detail: `${name} is up with ${v4.map((a) => `${formatIpv4(a.address)}/${a.prefix}`).join(', ')}` };
+}
 
 const broadcast: Check = async (env, opt) => {
   if (env.status) {
@@ -61,6 +72,7 @@ const broadcast: Check = async (env, opt) => {
 };
 
 const mtu: Check = async (env) => {
+  if (env.iface === undefined) return notChecked('mtu');
   const l = await env.link(env.iface);
   if (!l) return { id: 'mtu', ok: false, detail: 'no physical interface', advice: `fix the interface first (${env.iface})` };
   // the agent's family decides the overhead; without an agent, the larger one (link-local, the default where it works)
@@ -83,6 +95,11 @@ const mtu: Check = async (env) => {
   const peer = env.status?.peers.find((p) => p.state === 'alive' && p.underlayIp !== '0.0.0.0');
   if (peer) {
     const r = await env.run('ping', ['-M', 'do', '-s', String(l.mtu - 28), '-c', '1', '-W', '1', peer.underlayIp]);
+    // exit 1: no reply (or "message too long"); anything else is ping failing to run — as under the
+    // unit's sandbox, which denies the capset() iputils' ping makes — and proves nothing
+    if (r && r.code !== 0 && r.code !== 1) {
+      return { id: 'mtu', ok: true, detail: `overlay MTU ${want} (physical ${l.mtu} - ${overhead}); full frames to ${peer.underlayIp} not checked (ping exited ${r.code})` };
+    }
     if (r && r.code !== 0) {
       return {
         id: 'mtu', ok: false, detail: `full-size (${l.mtu}) frames to ${peer.underlayIp} do not get through`,
@@ -127,25 +144,48 @@ const foreign: Check = async (env, opt) => {
     };
 };
 
+const OUR_TABLES = new Set(['edge_overlay', 'edge_overlay_guard']); // our own tables drop only what is not ours
+
+type NftRule = { rule?: { table: string; expr: unknown[] } };
+
+/**
+ * Table by table, not `nft -j list ruleset`: nft 1.0.6 (Debian 12) prints a
+ * table with `flags owner` (our guard table; firewalld's) as broken JSON and
+ * exits 0, which would spoil the whole listing.
+ */
 const port: Check = async (env) => {
-  const r = await env.run('nft', ['-j', 'list', 'ruleset']);
-  if (!r || r.code !== 0) return { id: 'vxlan-port', ok: true, detail: 'no nftables ruleset to inspect' };
-  const rules = (JSON.parse(r.stdout) as { nftables?: { rule?: { table: string; expr: unknown[] } }[] }).nftables ?? [];
-  const ours = new Set(['edge_overlay', 'edge_overlay_guard']); // our own tables drop only what is not ours
-  const blocking = rules.filter((x) => x.rule && !ours.has(x.rule.table))
-    .map((x) => JSON.stringify(x.rule!.expr))
-    .filter((e) => e.includes(`"right":${env.vxlanPort}`) && /"(drop|reject)"/.test(e));
+  const tables = await env.run('nft', ['list', 'tables']);
+  if (!tables || tables.code !== 0) return { id: 'vxlan-port', ok: true, detail: 'no nftables ruleset to inspect' };
+  const blocking: string[] = [];
+  const unread: string[] = [];
+  for (const m of tables.stdout.matchAll(/^table (\S+) (\S+)$/gm)) {
+    const [, family, name] = m as unknown as [string, string, string];
+    if (OUR_TABLES.has(name)) continue;
+    const r = await env.run('nft', ['-j', 'list', 'table', family, name]);
+    let rules: NftRule[];
+    try {
+      rules = r && r.code === 0 ? (JSON.parse(r.stdout) as { nftables?: NftRule[] }).nftables ?? [] : [];
+    } catch {
+      unread.push(`${family} ${name}`);
+      continue;
+    }
+    blocking.push(...rules.filter((x) => x.rule).map((x) => JSON.stringify(x.rule!.expr))
+      .filter((e) => e.includes(`"right":${env.vxlanPort}`) && /"(drop|reject)"/.test(e)));
+  }
+  const note = unread.length ? ` (nft could not print table ${unread.join(', ')} as JSON: not inspected)` : '';
   return blocking.length === 0
-    ? { id: 'vxlan-port', ok: true, detail: `no firewall rule outside ours drops UDP ${env.vxlanPort}` }
+    ? { id: 'vxlan-port', ok: true, detail: `no firewall rule outside ours drops UDP ${env.vxlanPort}${note}` }
     : {
-      id: 'vxlan-port', ok: false, detail: `${blocking.length} firewall rule(s) drop UDP ${env.vxlanPort}`,
+      id: 'vxlan-port', ok: false, detail: `${blocking.length} firewall rule(s) drop UDP ${env.vxlanPort}${note}`,
       advice: `allow UDP ${env.vxlanPort} from the LAN (edge-overlay filters it to the cluster's hosts itself)`,
     };
 };
 
 const offloads: Check = async (env, opt) => {
-  const driver = env.driver(env.iface);
-  const feats = env.features(env.iface);
+  const name = env.iface;
+  if (name === undefined) return notChecked('offloads');
+  const driver = env.driver(name);
+  const feats = env.features(name);
   if (!feats) return { id: 'offloads', ok: true, detail: `driver ${driver ?? 'unknown'}; offload state not readable` };
   const on = feats.filter((f) => TUNNEL_OFFLOADS.includes(f.name) && f.active);
   const affected = driver === 'vmxnet3' || opt.disableTunnelOffloads;
@@ -160,15 +200,15 @@ const offloads: Check = async (env, opt) => {
   const names = on.map((f) => f.name);
   if (opt.fix || opt.disableTunnelOffloads) {
     try {
-      env.setFeatures(env.iface, names, false);
-      const still = (env.features(env.iface) ?? []).filter((f) => names.includes(f.name) && f.active);
-      if (still.length === 0) return { id: 'offloads', ok: true, fixed: true, detail: `switched ${names.join(', ')} off on ${env.iface} (driver ${driver})` };
+      env.setFeatures(name, names, false);
+      const still = (env.features(name) ?? []).filter((f) => names.includes(f.name) && f.active);
+      if (still.length === 0) return { id: 'offloads', ok: true, fixed: true, detail: `switched ${names.join(', ')} off on ${name} (driver ${driver})` };
     } catch (err) {
       return { id: 'offloads', ok: false, detail: `could not switch ${names.join(', ')} off: ${(err as Error).message}`, advice: 'run as root' };
     }
   }
   return {
-    id: 'offloads', ok: false, detail: `${env.iface} uses ${driver} with ${names.join(', ')} on: TCP over VXLAN silently breaks on VMXNET3`,
+    id: 'offloads', ok: false, detail: `${name} uses ${driver} with ${names.join(', ')} on: TCP over VXLAN silently breaks on VMXNET3`,
     advice: 'run edge-overlay doctor --fix, or add the ethtool commands to the initramfs stage (scripts/cloud-init/kairos-stages.yaml)',
   };
 };
@@ -230,6 +270,6 @@ export async function runChecks(env: DoctorEnv, opt: DoctorOptions): Promise<Che
 }
 
 export function formatChecks(results: CheckResult[]): string {
-  return `${results.map((r) => `${r.ok ? '✓' : '✗'} ${r.id}: ${r.detail}${r.fixed ? ' (fixed)' : ''}`
+  return `${results.map((r) => `${r.ok ? '✓' : r.skipped ? '–' : '✗'} ${r.id}: ${r.detail}${r.fixed ? ' (fixed)' : ''}`
     + `${!r.ok && r.advice ? `\n    → ${r.advice}` : ''}`).join('\n')}\n`;
 }

@@ -6,6 +6,7 @@
 import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import dgram from 'node:dgram';
+import { constants as osConstants } from 'node:os';
 import { formatCidr } from '../net/ipv4.js';
 import type { Kernel } from '../kernel/types.js';
 import { ethtoolDriver, ethtoolFeatures, ethtoolSetFeatures } from '../native/addon.js';
@@ -33,15 +34,18 @@ function run(cmd: string, args: string[]): Promise<{ code: number; stdout: strin
   return new Promise((resolve) => {
     execFile(cmd, args, { timeout: 5000 }, (err, stdout) => {
       if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') resolve(undefined);
+      else if (err?.signal) resolve({ code: 128 + (osConstants.signals[err.signal as NodeJS.Signals] ?? 0), stdout }); // as a shell says it
       else resolve({ code: err ? Number((err as { code?: number }).code) || 1 : 0, stdout });
     });
   });
 }
 
-export function realDoctorEnv(cfg: AgentConfig, kernel: Kernel, keys: Keyring | undefined, status: StatusReport | undefined): DoctorEnv {
+/** `choice`: the interface to check and how it was found (doctor/choice.ts); default: the configured one. */
+export function realDoctorEnv(cfg: AgentConfig, kernel: Kernel, keys: Keyring | undefined, status: StatusReport | undefined,
+  choice: { iface: string | undefined; note?: string | undefined } = { iface: cfg.interface || undefined }): DoctorEnv {
   let heard: Promise<{ ours: number; foreign: { name: string; cidr: string | null }[] }> | undefined;
   return {
-    iface: cfg.interface, bridge: cfg.bridge, vxlanDevice: cfg.vxlanDevice, cidr: cfg.cidr, vxlanPort: cfg.vxlanPort, status,
+    iface: choice.iface, ifaceNote: choice.note, bridge: cfg.bridge, vxlanDevice: cfg.vxlanDevice, cidr: cfg.cidr, vxlanPort: cfg.vxlanPort, status,
     link: (name) => kernel.linkByName(name),
     addrs: (index) => kernel.addrs(index),
     async ipv6(ifname) {

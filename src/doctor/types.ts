@@ -13,12 +13,17 @@ export interface CheckResult {
   detail: string;
   advice?: string;
   fixed?: boolean;
+  /** not run: what it reads (the physical interface) is missing; counts as not ok */
+  skipped?: boolean;
 }
 
 export const TUNNEL_OFFLOADS = ['tx-udp_tnl-segmentation', 'tx-udp_tnl-csum-segmentation'];
 
 export interface DoctorEnv {
-  iface: string;
+  /** the physical interface to check; undefined: none configured and none the agent would choose (ifaceNote says why) */
+  iface: string | undefined;
+  /** how the interface was found when the configuration names none (doctor/choice.ts) */
+  ifaceNote?: string | undefined;
   bridge: string;
   vxlanDevice: string;
   cidr: Cidr;
@@ -54,5 +59,7 @@ export interface DoctorOptions {
   listenMs: number;
 }
 
-
 export type Check = (env: DoctorEnv, opt: DoctorOptions) => Promise<CheckResult>;
+
+/** What a check that reads the physical interface answers when there is none. */
+export const notChecked = (id: string): CheckResult => ({ id, ok: false, skipped: true, detail: 'not checked: no interface to check (see the interface check)' });

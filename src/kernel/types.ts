@@ -81,6 +81,17 @@ export interface HostRoute {
   src: Ipv4;
 }
 
+/**
+ * A default route (0.0.0.0/0 or ::/0) of the main routing table, unicast,
+ * with the device it leaves by (a multipath route: its first hop's device).
+ * `metric` is RTA_PRIORITY (0 when absent); the lowest one is used first.
+ */
+export interface DefaultRoute {
+  family: 4 | 6;
+  index: number;
+  metric: number;
+}
+
 export interface VxlanSpec {
   vni: number;
   port: number;
@@ -110,6 +121,8 @@ export type KernelEvent =
 
 export interface Kernel {
   linkByName(name: string): Promise<Link | undefined>;
+  /** Every device (`ip link show`), the loopback device included. */
+  links(): Promise<Link[]>;
   createBridge(name: string, mtu: number, mac: string): Promise<void>;
   createVxlan(name: string, spec: VxlanSpec): Promise<void>;
   setLink(index: number, change: LinkChange): Promise<void>;
@@ -141,6 +154,8 @@ export interface Kernel {
   neighReplace(index: number, dst: IpAddr, mac: string): Promise<void>;
   neighDel(index: number, dst: IpAddr): Promise<void>;
 
+  /** The default routes of the main table, IPv4 and IPv6 (`ip route show default`, `ip -6 route show default`). */
+  defaultRoutes(): Promise<DefaultRoute[]>;
   /** Our on-link /32 routes (tagged with our routing protocol number). */
   hostRoutes(): Promise<HostRoute[]>;
   hostRouteReplace(r: HostRoute): Promise<void>;

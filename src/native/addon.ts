@@ -38,8 +38,9 @@ let cached: NativeAddon | undefined;
 function load(): NativeAddon {
   if (cached) return cached;
   const here = dirname(fileURLToPath(import.meta.url));
+  // the bundle (dist/edge-overlay.mjs, or the package's) has it beside it;
   // src/native (tests) or dist/src/native (built) → <root>/build/Release
-  const candidates = [resolve(here, '../../build/Release/edge_overlay.node'), resolve(here, '../../../build/Release/edge_overlay.node')];
+  const candidates = [resolve(here, 'edge_overlay.node'), resolve(here, '../../build/Release/edge_overlay.node'), resolve(here, '../../../build/Release/edge_overlay.node')];
   const path = candidates.find((p) => existsSync(p));
   if (!path) throw new EdgeError('E_NATIVE', 'native addon build/Release/edge_overlay.node is missing; run: npm run build');
   cached = createRequire(import.meta.url)(path) as NativeAddon;

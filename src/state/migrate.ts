@@ -17,6 +17,12 @@ const STEPS: Record<number, (s: PersistedState) => PersistedState> = {
   // 0.2: peers' link-local addresses, capabilities and L2 adjacency are
   // learnt again from their next announcements; absent `l2` marks "unknown".
   2: (s) => ({ ...s, schema: 2 }),
+  // 0.3: nothing to add. Without `interface` the agent uses the configured one,
+  // or chooses one at its next start and keeps it. Releases 0.1 and 0.2 read a
+  // schema-3 file (zod objects drop unknown keys; the checksum covers the raw
+  // text) and write it back without `interface`: after a downgrade and
+  // upgrade the interface is chosen again.
+  3: (s) => ({ ...s, schema: 3 }),
 };
 
 export function migrate(s: PersistedState): Migrated {

@@ -2,7 +2,7 @@
 // on disk, validated on load. Everything a restarted agent needs to come back
 // with the same address and keep others' addresses reserved is in it.
 
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseIpv4 } from '../net/ipv4.js';
 import { isLinkLocal, parseIpv6 } from '../net/ipv6.js';
 
@@ -10,6 +10,7 @@ const ip = z.string().refine((s) => parseIpv4(s) !== undefined, 'not an IPv4 add
 const nodeId = z.string().regex(/^[0-9a-f]{32}$/, 'not a 32-hex-digit node id');
 const mac = z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/, 'not a MAC address');
 const ms = z.number().int().nonnegative();
+const ifname = z.string().regex(/^[^\s/:]{1,15}$/, 'not an interface name');
 const linkLocal = z.string().refine((s) => { const a = parseIpv6(s); return a !== undefined && isLinkLocal(a); }, 'not an IPv6 link-local address');
 
 /**
@@ -18,7 +19,7 @@ const linkLocal = z.string().refine((s) => { const a = parseIpv6(s); return a !=
  * fields) still starts from a newer file with the same overlay address;
  * `schema` counts the additions (absent: 1, release 0.1).
  */
-export const SCHEMA = 2;
+export const SCHEMA = 3; // 3 (release 0.3): `interface`
 
 export const peerSchema = z.object({
   id: nodeId,
@@ -62,6 +63,9 @@ export const stateSchema = z.object({
   floors: z.array(floorSchema).optional(),
   /** this host's last known IPv6 link-local address (schema 2) */
   linkLocal: linkLocal.optional(),
+  /** schema 3 (release 0.3): the physical interface the agent chose at first start (agent/iface.ts);
+   *  absent: not chosen yet, or the configuration names it (which always wins and is never kept here) */
+  interface: ifname.optional(),
 });
 
 export type PersistedPeer = z.infer<typeof peerSchema>;

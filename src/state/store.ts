@@ -2,6 +2,7 @@
 // kept state.json.prev when the current file is damaged, and says so),
 // undefined for a new host, or throws E_STATE — never a false "no address yet".
 // save() order: temp file, fsync, rename, fsync dir; a crash leaves old or new.
+// peekState() reads without the lock and changes nothing (for doctor).
 
 import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, linkSync, openSync, readdirSync, renameSync, writeSync, readFileSync, mkdirSync, unlinkSync } from 'node:fs';
@@ -116,6 +117,26 @@ export function unsealState(text: string): PersistedState | string {
     return `${issue?.path.join('.') || '(root)'}: ${issue?.message ?? 'invalid'}`;
   }
   return parsed.data;
+}
+
+/**
+ * The state as the agent last wrote it — the current file, else the kept
+ * previous version — or undefined (none, unreadable, or both damaged).
+ * Changes nothing: safe without the lock while an agent writes.
+ */
+export function peekState(stateDir: string, fs: Pick<StateFs, 'read'>): PersistedState | undefined {
+  const path = join(stateDir, 'state.json');
+  for (const p of [path, `${path}.prev`]) {
+    let text: string | undefined;
+    try {
+      text = fs.read(p);
+    } catch {
+      continue; // unreadable (permissions): as if absent
+    }
+    const s = text === undefined ? undefined : unsealState(text);
+    if (s !== undefined && typeof s !== 'string') return s;
+  }
+  return undefined;
 }
 
 export interface LoadedState {

@@ -5,10 +5,11 @@
 // reports it), EADDRNOTAVAIL for a missing one; the IPv6 address reads (the
 // model is kernel-ipv6.ts); and our on-link /32 host routes, which need an up
 // device (ENETDOWN) and a local source address (EINVAL), and are ESRCH when
-// missing.
+// missing; default routes (added by another program: addDefaultRoute), which
+// an IPv4 one needs an up device with an IPv4 address for.
 
 import { formatIpv4, maskOf, type Ipv4 } from '../../src/net/ipv4.js';
-import type { Addr, Addr6, HostRoute } from '../../src/kernel/types.js';
+import type { Addr, Addr6, DefaultRoute, HostRoute } from '../../src/kernel/types.js';
 import { FakeLinks } from './kernel-links.js';
 
 export abstract class FakeAddrs extends FakeLinks {
@@ -106,6 +107,31 @@ export abstract class FakeAddrs extends FakeLinks {
       if (this.routeTable.get(r.dst)?.index !== r.index) this.fail(text, 'ESRCH');
       this.routeTable.delete(r.dst);
     });
+  }
+
+  // ---- default routes (another program's) -------------------------------------
+
+  /** Test control: `ip [-6] route add default via GW dev NAME metric M` as DHCP, RA or an administrator would. */
+  addDefaultRoute(name: string, family: 4 | 6, metric = 0): void {
+    const text = `ip -${family} route add default dev ${name} metric ${metric}`;
+    const l = this.link(name);
+    if (!l) this.fail(text, 'ENODEV');
+    if (!l.up) this.fail(text, 'ENETDOWN');
+    if (family === 4 && !this.addrList.some((a) => a.index === l.index)) this.fail(text, 'ENETUNREACH'); // "Nexthop has invalid gateway"
+    if (this.defaultTable.some((r) => r.family === family && r.metric === metric)) this.fail(text, 'EEXIST');
+    this.defaultTable.push({ family, index: l.index, metric });
+  }
+
+  /** Test control: `ip [-6] route del default dev NAME [metric M]` (without a metric: every one). */
+  removeDefaultRoute(name: string, family: 4 | 6, metric?: number): void {
+    const index = this.link(name)?.index;
+    this.defaultTable = this.defaultTable.filter((r) => r.index !== index || r.family !== family || (metric !== undefined && r.metric !== metric));
+  }
+
+  async defaultRoutes(): Promise<DefaultRoute[]> {
+    let out: DefaultRoute[] = [];
+    await this.op('dump routes', false, () => { out = this.defaultTable.map((r) => ({ ...r })); });
+    return out;
   }
 
   routesOf(): HostRoute[] {

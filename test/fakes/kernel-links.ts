@@ -57,6 +57,17 @@ export abstract class FakeLinks extends FakeKernelState {
     return out;
   }
 
+  async links(): Promise<Link[]> {
+    let out: Link[] = [];
+    await this.op('dump links', false, () => {
+      out = [...this.linkMap.values()].map((l) => ({
+        index: l.index, name: l.name, kind: l.kind, mtu: l.mtu, up: l.up, carrier: l.up && l.cable, mac: l.mac, master: l.master,
+        vxlan: l.vxlan ? { ...l.vxlan } : undefined,
+      }));
+    });
+    return out;
+  }
+
   async createBridge(name: string, mtu: number, mac: string): Promise<void> {
     const text = `ip link add ${name} type bridge mtu ${mtu} address ${mac}`;
     await this.op(text, true, () => {

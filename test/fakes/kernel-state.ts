@@ -1,20 +1,22 @@
 // Test double, base of FakeKernel (test/fakes/kernel.ts): the tables every
 // part of the fake kernel shares (devices, addresses, FDB, neighbours, host
-// routes; IPv6 in kernel-ipv6.ts), the request plumbing (KernelErrors with
+// routes, default routes; IPv6 in kernel-ipv6.ts; the loopback device `lo`
+// at index 1, as in every namespace), the request plumbing (KernelErrors with
 // real errnos, failNext() injection, the op log, the call count), watch()
 // events, and what goes with what: a device going down takes its routes and
-// neighbour entries, an address going takes the routes using it as source.
+// neighbour entries and default routes, an address going takes the routes
+// using it as source, the last IPv4 address of a device its IPv4 default routes.
 // Links, addresses and FDB build on this in kernel-links.ts, kernel-addrs.ts
 // and kernel-fdb.ts.
 
 import { KernelError } from '../../src/errors.js';
 import type { Ipv4 } from '../../src/net/ipv4.js';
-import type { Addr, FdbEntry, HostRoute, KernelEvent, Link, Neigh } from '../../src/kernel/types.js';
+import type { Addr, DefaultRoute, FdbEntry, HostRoute, KernelEvent, Link, Neigh } from '../../src/kernel/types.js';
 import { FakeIpv6, type Nic6 } from './kernel-ipv6.js';
 
 const ERRNO: Record<string, number> = {
   EEXIST: 17, ENOENT: 2, ENODEV: 19, ENOTSUP: 95, EINVAL: 22, EIO: 5, EBUSY: 16, ESRCH: 3, EADDRNOTAVAIL: 99, ENETDOWN: 100,
-  EAFNOSUPPORT: 97, EPERM: 1,
+  EAFNOSUPPORT: 97, EPERM: 1, ENETUNREACH: 101,
 };
 
 export interface FakeLink extends Link, Nic6 {
@@ -33,15 +35,24 @@ export abstract class FakeKernelState {
   protected fdbs = new Map<number, FdbEntry[]>();
   protected neighTable = new Map<number, Map<Ipv4, Neigh>>();
   protected routeTable = new Map<Ipv4, HostRoute>();
+  /** default routes of the main table (another program's: DHCP, RA, the administrator) */
+  protected defaultTable: DefaultRoute[] = [];
   /** IPv6 addresses and ND entries, with their test controls (setLinkLocal, completeDad, setDisabled...) */
   readonly ipv6 = new FakeIpv6((name) => this.link(name), (e) => this.emit(e));
   private watchers: ((e: KernelEvent) => void)[] = [];
-  protected nextIndex = 2;
+  protected nextIndex = 2; // 1 is lo
   private failures: { match: string; errname: string; times: number }[] = [];
   /** every mutating call, as `ip`/`bridge` would print it */
   readonly ops: string[] = [];
   /** number of requests of any kind (reads included) */
   calls = 0;
+
+  constructor() {
+    this.linkMap.set(1, {
+      index: 1, name: 'lo', kind: undefined, mtu: 65536, up: true, carrier: true, cable: true, mac: '00:00:00:00:00:00', master: undefined,
+      vxlan: undefined, promote: false, mtuSet: false, v6: false, ipv6Off: false, dad: false, llPending: false,
+    });
+  }
 
   // ---- test controls -------------------------------------------------------
 
@@ -89,9 +100,10 @@ export abstract class FakeKernelState {
 
   // ---- what goes with what ---------------------------------------------------
 
-  /** A device going down loses its routes and its neighbour entries (ARP and ND), permanent ones too. */
+  /** A device going down loses its routes (default routes too) and its neighbour entries (ARP and ND), permanent ones too. */
   protected flushDown(index: number): void {
     this.ipv6.flushNd(index);
+    this.defaultTable = this.defaultTable.filter((r) => r.index !== index);
     for (const r of [...this.routeTable.values()]) if (r.index === index) this.routeTable.delete(r.dst);
     for (const n of [...(this.neighTable.get(index)?.values() ?? [])]) {
       this.neighTable.get(index)!.delete(n.dst);
@@ -105,6 +117,8 @@ export abstract class FakeKernelState {
     if (!this.addrList.some((x) => x.address === a.address)) {
       for (const r of [...this.routeTable.values()]) if (r.src === a.address) this.routeTable.delete(r.dst);
     }
+    // the last IPv4 address of a device gone: IPv4 is off there, its IPv4 routes go (fib_disable_ip)
+    if (!this.addrList.some((x) => x.index === a.index)) this.defaultTable = this.defaultTable.filter((r) => r.index !== a.index || r.family !== 4);
     this.emit({ type: 'addr', op: 'del', index: a.index, address: a.address, prefix: a.prefix });
   }
 

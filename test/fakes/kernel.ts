@@ -5,7 +5,8 @@
 // limits of a VXLAN device (− 50, − 70 over IPv6), a bridge's MTU following
 // its ports, routes and neighbours dropped with their device or source
 // address, a NIC's IPv6 link-local address (EUI-64, DAD, disable_ipv6), IPv6
-// VXLAN devices and FDB entries with `via` — and an op log in `bridge`/`ip`
+// VXLAN devices and FDB entries with `via`, lo, and default routes that go
+// with their device or its last IPv4 address — and an op log in `bridge`/`ip`
 // words. test/integration/kernel-contract.test.ts holds it to the real
 // kernel's answers. Not modelled: the link-local addresses the kernel also
 // gives bridges and VXLAN devices when they come up.

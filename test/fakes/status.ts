@@ -17,7 +17,7 @@ export interface StatusOverrides {
 
 export function statusReport(over: StatusOverrides = {}): StatusReport {
   return {
-    node: { id: 'a'.repeat(32), overlayIp: '100.64.192.9', underlayIp: '10.0.0.2', interface: 'eth0', bridge: 'scbr-100', vxlan: 'scvx-100', mac: '02:00:00:00:00:01', mtu: 1450, addressState: 'established', pinned: false, claimedAt: null, holdsVip: false, carrier: true, ...over.node },
+    node: { id: 'a'.repeat(32), overlayIp: '100.64.192.9', underlayIp: '10.0.0.2', interface: 'eth0', interfaceSource: 'config', bridge: 'scbr-100', vxlan: 'scvx-100', mac: '02:00:00:00:00:01', mtu: 1450, addressState: 'established', pinned: false, claimedAt: null, holdsVip: false, carrier: true, ...over.node },
     cluster: { name: 'edge', cidr: '100.64.192.0/24', vip: '100.64.192.1', vni: 100, vxlanPort: 4789, discoveryPort: 9477 },
     underlay: {
       family: 'ipv4', why: 'underlay: ipv4 is configured', setting: 'ipv4', ipv6: 'on', linkLocal: 'fe80::1',

@@ -1,5 +1,6 @@
 // Integration: the kernel contract. The same cases (contract/cases.ts, IPv4
-// and devices; contract/cases6.ts, IPv6) run against FakeKernel (always) and
+// and devices; contract/cases6.ts, IPv6; contract/cases-routes.ts, the device
+// list and default routes) run against FakeKernel (always) and
 // the real NetlinkKernel in a throwaway network namespace (as root, through
 // children/kernel-server.mjs), so the fake the unit and simulation tests rely
 // on cannot drift from what rtnetlink answers. Where they disagree the real
@@ -15,9 +16,10 @@ import { until } from '../../scripts/lab/lab.js';
 import { MTU, type Case, type Env } from './contract/harness.js';
 import { cases4 } from './contract/cases.js';
 import { cases6 } from './contract/cases6.js';
+import { casesRoutes } from './contract/cases-routes.js';
 import { linkLocalIn, realUnavailable, startServer, stopServer, sysctl, type RemoteKernel } from './contract/real-kernel.js';
 
-const cases: Record<string, Case> = { ...cases4, ...cases6 };
+const cases: Record<string, Case> = { ...cases4, ...cases6, ...casesRoutes };
 
 // ---- the two kernels ---------------------------------------------------------
 
@@ -38,6 +40,7 @@ describe('kernel contract: fake kernel', () => {
         },
         disableIpv6: async (on) => k.ipv6.setDisabled('eth0', on),
         nd: async () => k.ipv6.ndOf('eth0').map((n) => `${n.dst} ${n.mac}`),
+        defaultRoute: async (op, family, metric) => (op === 'add' ? k.addDefaultRoute('eth0', family, metric) : k.removeDefaultRoute('eth0', family, metric)),
       });
     });
   }
@@ -111,6 +114,9 @@ describe.skipIf(why !== undefined)('kernel contract: real kernel', () => {
     disableIpv6: async (on) => sysctl(ns, 'net.ipv6.conf.eth0.disable_ipv6', on ? 1 : 0),
     nd: async () => (JSON.parse(ipn('-6', '-j', 'neigh', 'show', 'dev', 'eth0')) as { dst: string; lladdr?: string }[])
       .map((n) => `${parseIpv6(n.dst) ?? n.dst} ${n.lladdr}`),
+    defaultRoute: async (op, family, metric) => {
+      ipn(`-${family}`, 'route', op, 'default', ...(op === 'add' ? ['via', family === 4 ? '10.5.0.1' : 'fe80::1'] : []), 'dev', 'eth0', 'metric', String(metric));
+    },
   });
 
   for (const [title, run] of Object.entries(cases)) {

@@ -4,7 +4,7 @@
 // doctor --fix on a NIC with tunnel offloads, the metrics endpoint, SIGHUP.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,11 +23,15 @@ describe.skipIf(why)('packaging and shipped files', () => {
   it('install.sh installs into a DESTDIR, is idempotent, and uninstalls cleanly', () => {
     const run = (...args: string[]) => execFileSync('bash', [join(ROOT, 'scripts/install.sh'), '--destdir', dest, ...args], { encoding: 'utf8' });
     run('--interface', 'eth7');
-    for (const f of ['opt/edge-overlay/dist/src/main.js', 'opt/edge-overlay/build/Release/edge_overlay.node', 'opt/edge-overlay/node_modules/netlink/build/Release/netlink_binding.node',
-      'usr/local/bin/edge-overlay', 'etc/systemd/system/edge-overlay.service', 'etc/systemd/network/10-edge-overlay-unmanaged.network',
+    for (const f of ['opt/edge-overlay/edge-overlay.cjs', 'opt/edge-overlay/edge_overlay.node', 'opt/edge-overlay/netlink_binding.node', 'opt/edge-overlay/configure.sh',
+      'etc/systemd/system/edge-overlay.service', 'etc/systemd/network/10-edge-overlay-unmanaged.network',
       'etc/NetworkManager/conf.d/edge-overlay-unmanaged.conf', 'etc/edge-overlay/config.yaml', 'etc/edge-overlay/cluster.key']) {
       expect(existsSync(join(dest, f)), f).toBe(true);
     }
+    // the command is a link to the bundle, which names this host's node in its shebang
+    expect(readlinkSync(join(dest, 'usr/local/bin/edge-overlay'))).toBe('/opt/edge-overlay/edge-overlay.cjs');
+    expect(readFileSync(join(dest, 'opt/edge-overlay/edge-overlay.cjs'), 'utf8').split('\n', 1)[0]).toBe(`#!/usr/bin/env -S ${realpathSync(process.execPath)} --max-semi-space-size=1 --lite-mode --no-expose-wasm`);
+    expect(readFileSync(join(dest, 'etc/systemd/system/edge-overlay.service'), 'utf8')).toMatch(/^ExecStart=\/usr\/local\/bin\/edge-overlay agent /m);
     expect(execFileSync('stat', ['-c', '%a', join(dest, 'etc/edge-overlay/cluster.key')], { encoding: 'utf8' }).trim()).toBe('600');
     expect(readFileSync(join(dest, 'etc/edge-overlay/config.yaml'), 'utf8')).toMatch(/^interface: eth7 /m);
     const key = readFileSync(join(dest, 'etc/edge-overlay/cluster.key'), 'utf8');
@@ -36,10 +40,10 @@ describe.skipIf(why)('packaging and shipped files', () => {
     expect(readFileSync(join(dest, 'etc/edge-overlay/cluster.key'), 'utf8')).toBe(key);
     expect(readFileSync(join(dest, 'etc/edge-overlay/config.yaml'), 'utf8')).toMatch(/^interface: eth7 /m);
     // the installed release runs on its own
-    expect(execFileSync(process.execPath, [join(dest, 'opt/edge-overlay/dist/src/main.js'), '--version'], { encoding: 'utf8', cwd: tmpdir() }).trim()).toBe((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version);
+    expect(execFileSync(join(dest, 'opt/edge-overlay/edge-overlay.cjs'), ['--version'], { encoding: 'utf8', cwd: tmpdir() }).trim()).toBe((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version);
     run('--uninstall');
     expect(existsSync(join(dest, 'opt/edge-overlay'))).toBe(false);
-    expect(existsSync(join(dest, 'usr/local/bin/edge-overlay'))).toBe(false);
+    expect(() => readlinkSync(join(dest, 'usr/local/bin/edge-overlay'))).toThrow();
     expect(existsSync(join(dest, 'etc/systemd/system/edge-overlay.service'))).toBe(false);
     expect(existsSync(join(dest, 'etc/edge-overlay/cluster.key'))).toBe(true); // kept without --purge
     run('--uninstall', '--purge');
@@ -72,10 +76,10 @@ describe.skipIf(why)('packaging and shipped files', () => {
         const rel = ['opt/edge-overlay', 'usr/local/bin/edge-overlay', 'etc/systemd/system/edge-overlay.service',
           'etc/systemd/network/10-edge-overlay-unmanaged.network', 'etc/NetworkManager/conf.d/edge-overlay-unmanaged.conf'];
         const all = listing(rel.map((r) => join(dir, r)));
-        expect(all.length).toBeGreaterThan(100);
+        expect(all.length).toBeGreaterThan(10);
         const bad = all.filter((l) => !/^0:0 (755 d|644 f|755 f|777 l) /.test(l));
         expect(bad, `umask ${umask}`).toEqual([]);
-        expect(all.filter((l) => / f .*\/(edge-overlay|main\.js)$/.test(l)).map((l) => l.split(' ')[1])).toEqual(['755', '755']);
+        expect(all.filter((l) => / f .*\/(edge-overlay\.cjs|configure\.sh)$/.test(l)).map((l) => l.split(' ')[1])).toEqual(['755', '755']);
         // the parents it made, and the configuration, are root's too
         expect(listing([join(dir, 'opt'), join(dir, 'usr/local/bin'), join(dir, 'etc/systemd/system')]).filter((l) => / d /.test(l) && !l.startsWith('0:0 755 d'))).toEqual([]);
         expect(listing([join(dir, 'etc/edge-overlay')]).map((l) => l.replace(`${dir}/`, ''))).toEqual(expect.arrayContaining([
@@ -86,13 +90,39 @@ describe.skipIf(why)('packaging and shipped files', () => {
     }
   });
 
+  it('the bundle loads only what a command needs: --version and status never compile the commands half, child_process or the validator', () => {
+    const bundle = join(ROOT, 'dist', 'edge-overlay.cjs');
+    const flags = (readFileSync(bundle, 'utf8').split('\n', 1)[0] ?? '').split(' ').filter((f) => f.startsWith('--'));
+    const dir = mkdtempSync(join(tmpdir(), 'eo-loads-'));
+    try {
+      // at exit, the Node modules the process loaded (vm: the commands half was compiled)
+      const preload = join(dir, 'preload.cjs');
+      writeFileSync(preload, "process.on('exit', () => require('fs').writeFileSync(process.env.EO_LOADS, JSON.stringify({ builtins: process.moduleLoadList })));\n");
+      const loads = (args: string[]): { builtins: string[] } => {
+        const file = join(dir, `${args[0]}.json`);
+        spawnSync(process.execPath, [...flags, '-r', preload, bundle, ...args], { env: { ...process.env, EO_LOADS: file }, stdio: ['ignore', 'pipe', 'pipe'] });
+        return JSON.parse(readFileSync(file, 'utf8')) as { builtins: string[] };
+      };
+      const heavy = ['NativeModule vm', 'NativeModule child_process', 'NativeModule zlib', 'NativeModule worker_threads'];
+      for (const args of [['--version'], ['status', '--run-dir', join(dir, 'none')], ['peers', '--json', '--run-dir', join(dir, 'none')]]) {
+        const { builtins } = loads(args);
+        expect(builtins.filter((m) => heavy.includes(m)), args.join(' ')).toEqual([]);
+      }
+      expect(loads(['--version']).builtins).not.toContain('NativeModule net'); // nothing to connect to, no stdout stream
+      // control: a command that needs the commands half compiles it (vm) and so would show above
+      expect(loads(['keygen']).builtins).toContain('NativeModule vm');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it.skipIf(!have('systemd-analyze'))('systemd-analyze verify accepts the unit (and rejects a broken one)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'eo-unit-'));
     try {
       execFileSync('bash', [join(ROOT, 'scripts/install.sh'), '--destdir', dir, '--files-only'], { encoding: 'utf8' });
       const unit = join(dir, 'edge-overlay.service');
-      // verify checks that ExecStart exists: point it at the installed command in the DESTDIR
-      writeFileSync(unit, readFileSync(join(dir, 'etc/systemd/system/edge-overlay.service'), 'utf8').replace('/usr/local/bin/edge-overlay', join(dir, 'usr/local/bin/edge-overlay')));
+      // verify checks that ExecStart exists: point it at the installed program in the DESTDIR
+      writeFileSync(unit, readFileSync(join(dir, 'etc/systemd/system/edge-overlay.service'), 'utf8').replace('/usr/local/bin/edge-overlay', join(dir, 'opt/edge-overlay/edge-overlay.cjs')));
       const ok = spawnSync('systemd-analyze', ['verify', '--man=no', unit], { encoding: 'utf8' });
       expect(ok.stderr).toBe('');
       expect(ok.status).toBe(0);
@@ -118,36 +148,38 @@ describe.skipIf(why)('packaging and shipped files', () => {
     expect(`${no.stdout}${no.stderr}`).toMatch(/is not of type/);
   });
 
-  it.skipIf(!have('dpkg-deb'))('build-deb.sh builds a package with the program, the unit and maintainer scripts', () => {
+  it.skipIf(!have('dpkg-deb'))('build-deb.sh builds a package that brings its own Node 20, the bundle, the unit and maintainer scripts (root:root, from a user\'s checkout)', () => {
     const out = mkdtempSync(join(tmpdir(), 'eo-deb-'));
     try {
-      const deb = execFileSync('bash', [join(ROOT, 'scripts/build-deb.sh'), out], { encoding: 'utf8' }).trim();
+      const deb = execFileSync('sh', ['-c', 'umask 000; exec bash "$0/scripts/build-deb.sh" "$1" --fast --version 0.2.0+t1', untrustedCheckout(), out], { encoding: 'utf8' }).trim();
+      expect(deb).toBe(join(out, `edge-overlay_0.2.0+t1_${execFileSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).trim()}.deb`));
       const info = execFileSync('dpkg-deb', ['--info', deb], { encoding: 'utf8' });
       expect(info).toMatch(/Package: edge-overlay/);
-      expect(info).toMatch(/postinst/);
+      expect(info).toMatch(/^ Version: 0\.2\.0\+t1$/m);
+      for (const s of ['postinst', 'prerm', 'postrm']) expect(info).toMatch(new RegExp(`\\b${s}\\b`));
       const files = execFileSync('dpkg-deb', ['-c', deb], { encoding: 'utf8' });
-      for (const f of ['./usr/local/bin/edge-overlay', './etc/systemd/system/edge-overlay.service', './opt/edge-overlay/dist/src/main.js']) expect(files).toContain(f);
+      for (const f of ['./usr/bin/edge-overlay -> ../lib/edge-overlay/edge-overlay.cjs', './usr/lib/systemd/system/edge-overlay.service', './usr/lib/edge-overlay/edge-overlay.cjs',
+        './usr/lib/edge-overlay/node', './usr/lib/edge-overlay/edge_overlay.node', './usr/lib/edge-overlay/netlink_binding.node', './usr/share/edge-overlay/configure.sh']) expect(files).toContain(f);
       expect(files).not.toContain('cluster.key'); // keys are made on the host, never shipped
-      // the agent refuses READY without its ingress filter: nftables is a hard dependency
-      expect(info).toMatch(/^ Depends: nftables, iproute2$/m);
-      expect(info).not.toMatch(/Recommends:/);
-    } finally {
-      rmSync(out, { recursive: true, force: true });
-    }
-  });
-
-  it.skipIf(!have('dpkg-deb'))('the .deb built from a checkout an ordinary user owns holds only root:root entries nobody else can write', () => {
-    const out = mkdtempSync(join(tmpdir(), 'eo-deb-'));
-    try {
-      const deb = execFileSync('sh', ['-c', 'umask 000; exec bash "$0/scripts/build-deb.sh" "$1"', untrustedCheckout(), out], { encoding: 'utf8' }).trim();
-      const entries = execFileSync('dpkg-deb', ['-c', deb], { encoding: 'utf8' }).trim().split('\n');
-      expect(entries.length).toBeGreaterThan(100);
+      const entries = files.trim().split('\n');
       expect(entries.filter((l) => !/^(drwxr-xr-x|-rw-r--r--|-rwxr-xr-x|lrwxrwxrwx) root\/root /.test(l))).toEqual([]);
       expect(entries.find((l) => l.endsWith(' ./'))).toMatch(/^drwxr-xr-x /);
+      expect(files).not.toMatch(/ \.\/etc\//); // nothing under /etc: the host's configuration is written by postinst, removed by purge
+      // the agent refuses READY without its ingress filter: nftables is a hard dependency; Node is not one
+      expect(info).toMatch(/^ Depends: nftables, iproute2, libc6 \(>= 2\.28\), libstdc\+\+6 \(>= 11\), libgcc-s1$/m);
+      expect(info).not.toMatch(/Recommends:|nodejs/);
+      // the runtime it brings is Node 20 and loads both addons (the same ABI they were built for)
+      const x = join(out, 'x');
+      execFileSync('dpkg-deb', ['-x', deb, x]);
+      const lib = join(x, 'usr/lib/edge-overlay');
+      expect(execFileSync(join(lib, 'node'), ['-p', 'process.versions.node.split(".")[0]'], { encoding: 'utf8' }).trim()).toBe('20');
+      expect(execFileSync(join(lib, 'node'), ['-e', `require(${JSON.stringify(join(lib, 'edge_overlay.node'))}); require(${JSON.stringify(join(lib, 'netlink_binding.node'))}); console.log('ok')`], { encoding: 'utf8' }).trim()).toBe('ok');
+      expect(execFileSync(join(lib, 'node'), [join(lib, 'edge-overlay.cjs'), '--version'], { encoding: 'utf8' }).trim()).toBe((JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version);
+      expect(readFileSync(join(lib, 'edge-overlay.cjs'), 'utf8').split('\n', 1)[0]).toBe('#!/usr/bin/env -S /usr/lib/edge-overlay/node --max-semi-space-size=1 --lite-mode --no-expose-wasm');
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
-  });
+  }, 120_000);
 });
 
 describe.skipIf(why)('the agent as a systemd service, on namespace hosts', () => {

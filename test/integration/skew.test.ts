@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { AGENT_BIN, Lab, labUnavailable, sleep, until, type Host } from '../../scripts/lab/lab.js';
 import { ensureRelease, type Release } from '../../scripts/lab/release.js';
 import type { StatusReport } from '../../src/agent/status.js';
+import { SCHEMA } from '../../src/state/schema.js';
 import { MAX_SWITCH_MS, PING_S, fdbOf as fdbIn, losses, onFamily as onFamilyIn, stateOf } from './underlay-support.js';
 
 const why = labUnavailable();
@@ -90,13 +91,13 @@ describe.skipIf(why)('version skew with the previous release (0.1.0, no link-loc
     }
     const after = stateOf(x);
     expect(after.overlayIp).toBe(ipOf(x));
-    await until('the new release to write its state layout', () => (stateOf(x).schema === 2 ? true : undefined), 10_000, 50);
+    await until('the new release to write its state layout', () => (stateOf(x).schema === SCHEMA ? true : undefined), 10_000, 50);
   }, 60_000);
 
   it('downgrade: 0.1.0 starts from the state file the new release wrote (after edge-overlay down) with the same overlay IP', async () => {
     const x = h(2);
     const written = stateOf(x);
-    expect(written.schema).toBe(2); // the new release's layout...
+    expect(written.schema).toBe(SCHEMA); // the new release's layout...
     expect(written.linkLocal).toBe(lab.linkLocalOf(x)); // ...with its additions
     await lab.stopAgent(x);
     const down = lab.exec(x, [process.execPath, AGENT_BIN, 'down', '--run-dir', lab.runDir(x)]);

@@ -9,7 +9,7 @@ import { ZERO_MAC } from '../../src/net/ipv4.js';
 import { formatIp, parseIpv6, type Ipv6 } from '../../src/net/ipv6.js';
 import { decode, encode, type AnnounceMsg, type Message } from '../../src/wire/codec.js';
 import { sealState, unsealState } from '../../src/state/store.js';
-import type { PersistedState } from '../../src/state/schema.js';
+import { SCHEMA, type PersistedState } from '../../src/state/schema.js';
 import { Sim, type SimHost } from './harness.js';
 
 const floods = (h: SimHost): string[] =>
@@ -199,7 +199,7 @@ describe('underlay family', () => {
     expect(sim.host('h2').agent!.status().peers.find((p) => p.id === sim.host('h3').agent!.nodeId)!.l2).toBe('no');
   });
 
-  it('upgrades a 0.1 state file in place: same overlay IP, schema 2 written, still format version 1 with every 0.1 field', async () => {
+  it('upgrades a 0.1 state file in place: same overlay IP, the current schema written, still format version 1 with every 0.1 field', async () => {
     const sim = llSim(2, 39);
     for (const h of sim.hosts) await sim.start(h);
     await sim.run(6000);
@@ -215,9 +215,9 @@ describe('underlay family', () => {
     await sim.start(h1);
     await sim.run(4000);
     expect(h1.agent!.overlayIp).toBe(ip);
-    expect(h1.logs.lines.some((l) => l.msg === 'state file layout upgraded (the previous release still reads it)' && l.old === 1 && l.new === 2)).toBe(true);
+    expect(h1.logs.lines.some((l) => l.msg === 'state file layout upgraded (the previous release still reads it)' && l.old === 1 && l.new === SCHEMA)).toBe(true);
     const after = unsealState(h1.fs.read(path)!) as PersistedState;
-    expect(after).toMatchObject({ version: 1, schema: 2, overlayIp: cur.overlayIp, nodeId: cur.nodeId, claimedAt: cur.claimedAt });
+    expect(after).toMatchObject({ version: 1, schema: SCHEMA, overlayIp: cur.overlayIp, nodeId: cur.nodeId, claimedAt: cur.claimedAt });
     expect(after.peers[0]).toMatchObject({ ...v01.peers[0], lastSeq: expect.any(Number), lastSeenAt: expect.any(Number), heldMs: expect.any(Number), l2: true, caps: 1 });
     expect(family(h1)).toBe('link-local');
   });

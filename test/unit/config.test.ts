@@ -39,12 +39,12 @@ describe('configuration', () => {
 });
 
 describe('shipped examples', () => {
-  it('systemd/config.example.yaml is valid and matches the defaults', async () => {
+  it('systemd/config.example.yaml is valid and matches the defaults (no interface: the agent chooses and keeps one)', async () => {
     const { readFileSync } = await import('node:fs');
     const path = new URL('../../systemd/config.example.yaml', import.meta.url);
     const parsed = parseConfigFile(readFileSync(path, 'utf8'), 'config.example.yaml');
     const r = resolve(parsed, {});
-    expect(r.agent).toMatchObject({ interface: 'eth0', cluster: 'edge', vni: 100, bridge: 'scbr-100', vxlanDevice: 'scvx-100', discoveryPort: 9477 });
+    expect(r.agent).toMatchObject({ interface: '', cluster: 'edge', vni: 100, bridge: 'scbr-100', vxlanDevice: 'scvx-100', discoveryPort: 9477 });
     expect(r.keyFile).toBe('/etc/edge-overlay/cluster.key');
   });
 });

@@ -15,7 +15,18 @@ interface Fake extends DoctorEnv {
   installed: boolean;
 }
 
-function fakeEnv(over: Partial<DoctorEnv> & { driverName?: string; tunnelOffloads?: boolean; nftRules?: unknown[]; nmcli?: string; networkd?: string } = {}): Fake {
+type Rule = { rule: { table: string; expr: unknown[] } };
+
+/** `nft list tables` and `nft -j list table inet NAME` over `rules`; tables in `broken` print cut-off JSON (nft 1.0.6 with `flags owner`). */
+function nft(args: string[], rules: Rule[], broken: string[]): { code: number; stdout: string } {
+  const names = [...new Set([...rules.map((r) => r.rule.table), ...broken, 'edge_overlay_guard'])];
+  if (args.join(' ') === 'list tables') return { code: 0, stdout: names.map((n) => `table inet ${n}\n`).join('') };
+  const name = args[args.length - 1]!;
+  if (broken.includes(name) || name === 'edge_overlay_guard') return { code: 0, stdout: '{"nftables": [{"table": {"family": "inet", "name": "x", "flags": ' };
+  return { code: 0, stdout: JSON.stringify({ nftables: rules.filter((r) => r.rule.table === name) }) };
+}
+
+function fakeEnv(over: Partial<DoctorEnv> & { driverName?: string; tunnelOffloads?: boolean; nftRules?: Rule[]; nftBroken?: string[]; nmcli?: string; networkd?: string } = {}): Fake {
   const links = [link(2, 'eth0', undefined, 1500), link(3, 'scbr-100', 'bridge', 1450), link(4, 'scvx-100', 'vxlan', 1450)];
   let offloads = over.tunnelOffloads ?? false;
   const env: Fake = {
@@ -34,8 +45,8 @@ function fakeEnv(over: Partial<DoctorEnv> & { driverName?: string; tunnelOffload
       .map((name) => ({ name, available: true, requested: offloads, active: offloads, fixed: false })),
     setFeatures(ifname, names, on) { env.set.push([ifname, ...names, String(on)]); offloads = on; },
     read: (p) => (p.startsWith('/run/systemd/netif/links/') ? over.networkd : undefined),
-    run: async (cmd) => {
-      if (cmd === 'nft') return { code: 0, stdout: JSON.stringify({ nftables: over.nftRules ?? [] }) };
+    run: async (cmd, args) => {
+      if (cmd === 'nft') return nft(args, over.nftRules ?? [], over.nftBroken ?? []);
       if (cmd === 'nmcli') return over.nmcli === undefined ? undefined : { code: 0, stdout: over.nmcli };
       if (cmd === 'ping') return { code: 0, stdout: '' };
       return undefined;
@@ -116,6 +127,20 @@ describe('doctor', () => {
     expect(byId(rs, 'broadcast')).toMatchObject({ ok: true, detail: 'the agent hears 1 peer' });
     expect(byId(rs, 'clock')).toMatchObject({ ok: false, detail: "a peer's clock is 600 s off ours" });
     expect(byId(rs, 'mtu')).toMatchObject({ ok: false, detail: 'full-size (1500) frames to 10.0.0.3 do not get through' });
+  });
+
+  it('vxlan-port reads table by table: a table nft 1.0.6 prints as broken JSON (flags owner) spoils neither the check nor the others', async () => {
+    const drop = { rule: { table: 'filter', expr: [{ match: { right: 4789 } }, { drop: null }] } };
+    const rs = await runChecks(fakeEnv({ nftRules: [drop], nftBroken: ['firewalld'] }), opts);
+    expect(byId(rs, 'vxlan-port')).toMatchObject({ ok: false, detail: '1 firewall rule(s) drop UDP 4789 (nft could not print table inet firewalld as JSON: not inspected)' });
+    // our guard table (flags owner) is always broken JSON on Debian 12: never read, never an error
+    expect(byId(await runChecks(fakeEnv({}), opts), 'vxlan-port')).toMatchObject({ ok: true, detail: 'no firewall rule outside ours drops UDP 4789' });
+  });
+
+  it('mtu: a ping that cannot run (the unit\'s sandbox denies its capset, exit 255) is "not checked", not a failed path', async () => {
+    const st = statusReport({ peers: [peerReport({ id: 'b'.repeat(32), overlayIp: '100.64.192.3', underlayIp: '10.0.0.3', state: 'alive' })] });
+    const rs = await runChecks(fakeEnv({ status: st, run: async (cmd) => (cmd === 'ping' ? { code: 255, stdout: '' } : undefined) }), opts);
+    expect(byId(rs, 'mtu')).toMatchObject({ ok: true, detail: expect.stringContaining('full frames to 10.0.0.3 not checked (ping exited 255)') });
   });
 
   it.each([

@@ -105,9 +105,11 @@ describe('shipped files', () => {
       'RestrictAddressFamilies=AF_NETLINK AF_INET AF_INET6 AF_UNIX AF_PACKET', 'ExecReload=/bin/sh -c \'kill -HUP "$$MAINPID"\'',
       'ProtectKernelModules=yes', 'ProtectKernelLogs=yes', 'ProtectKernelTunables=yes', 'ReadWritePaths=/proc/sys/net/ipv4/conf',
       'PrivateDevices=yes', 'PrivateMounts=yes', 'ProtectProc=invisible', 'UMask=0077', 'MemoryDenyWriteExecute=yes',
-      'SystemCallFilter=@system-service', 'SystemCallFilter=pkey_alloc pkey_free pkey_mprotect', 'SystemCallFilter=~@privileged @resources',
+      'SystemCallFilter=@system-service', 'SystemCallFilter=pkey_alloc pkey_free pkey_mprotect', 'SystemCallFilter=~@privileged @resources', 'SystemCallFilter=capset setuid',
       'SystemCallErrorNumber=EPERM']) expect(lines).toContain(l);
     expect(u).toMatch(/^WatchdogSec=\d+$/m);
+    // systemd applies SystemCallFilter= lines in order: capset and setuid are allowed again only after @privileged was denied
+    expect(lines.indexOf('SystemCallFilter=capset setuid')).toBeGreaterThan(lines.indexOf('SystemCallFilter=~@privileged @resources'));
     // what the agent cannot live with: it configures the host's network and writes /proc/sys/net/ipv4/conf
     expect(u).not.toMatch(/^(PrivateNetwork|PrivateUsers|ProcSubset|IPAddressDeny|DynamicUser|User)=/m);
     expect(u).not.toMatch(/^AmbientCapabilities=/m); // root: the bounding set is what counts
@@ -119,25 +121,37 @@ describe('shipped files', () => {
     expect(file('systemd/edge-overlay-unmanaged.conf')).toContain('unmanaged-devices=interface-name:scbr-100;interface-name:scvx-*');
   });
 
-  it('the cloud-init user-data writes a valid config and installs and enables the agent', () => {
-    const ud = parseYaml(file('scripts/cloud-init/user-data.yaml')) as { write_files: { path: string; content: string; permissions: string }[]; runcmd: string[][] };
+  it('the cloud-init user-data asks for two things only (package source, key), writes a valid config and installs and enables the agent', () => {
+    const text = file('scripts/cloud-init/user-data.yaml');
+    const ud = parseYaml(text) as { write_files: { path: string; content: string; permissions: string }[]; runcmd: (string | string[])[]; packages?: string[] };
     const cfg = ud.write_files.find((f) => f.path === '/etc/edge-overlay/config.yaml')!;
-    expect(resolve(parseConfigFile(cfg.content, 'user-data'), {}).agent).toMatchObject({ interface: 'eth0', cluster: 'edge' });
-    expect(ud.write_files.find((f) => f.path === '/etc/edge-overlay/cluster.key')!.permissions).toBe('0600');
+    // no interface: the agent takes the default route's NIC at first start (no eth0 guess)
+    expect(resolve(parseConfigFile(cfg.content, 'user-data'), {}).agent).toMatchObject({ interface: '', cluster: 'edge' });
+    expect(ud.write_files.find((f) => f.path === '/etc/edge-overlay/cluster.key')!).toMatchObject({ permissions: '0600', content: expect.stringContaining('REPLACE-WITH-THE-CLUSTER-KEY') });
+    // the package source is set in one visible place, read by the install command
+    const pkg = ud.write_files.find((f) => f.path === '/etc/edge-overlay/package.env')!;
+    expect(pkg.content.trim().split('\n')).toEqual([expect.stringMatching(/^EDGE_OVERLAY_DEB=https:\/\/\S+_amd64\.deb$/)]);
+    expect(text.match(/EDGE_OVERLAY_DEB=/g)).toHaveLength(1);
+    expect(text).not.toMatch(/\$\{RELEASE_URL|Node\.js 20 must/);
+    const install = ud.runcmd.find((c) => Array.isArray(c) && c.join(' ').includes('apt-get install'))! as string[];
+    expect(install.slice(0, 2)).toEqual(['sh', '-ec']);
+    expect(install[2]).toContain('. /etc/edge-overlay/package.env');
     expect(ud.runcmd).toContainEqual(['systemctl', 'enable', '--now', 'edge-overlay.service']);
+    expect(ud.packages).toBeUndefined(); // the package's Depends bring nftables and iproute2
   });
 
-  it('the Kairos stages disable the VMXNET3 offloads in initramfs and start the agent after boot', () => {
+  it('the Kairos stages configure the agent (no interface, the key to replace), fix VMXNET3 offloads on its NIC and start it', () => {
     const k = parseYaml(file('scripts/cloud-init/kairos-stages.yaml'), { version: '1.1' }) as {
       stages: Record<string, { name: string; commands?: string[]; files?: { path: string; content: string; permissions: number }[]; systemctl?: { enable?: string[]; start?: string[] } }[]>;
     };
-    expect(Object.keys(k.stages)).toEqual(['initramfs', 'boot', 'network']);
-    expect(k.stages.initramfs![0]!.commands).toEqual([
-      'ethtool --offload eth0 tx-udp_tnl-segmentation off', 'ethtool --offload eth0 tx-udp_tnl-csum-segmentation off']);
+    expect(Object.keys(k.stages)).toEqual(['boot', 'network']);
     const files = k.stages.boot![0]!.files!;
     const cfg = files.find((f) => f.path === '/etc/edge-overlay/config.yaml')!;
     expect(cfg.permissions).toBe(0o600);
-    expect(resolve(parseConfigFile(cfg.content, 'kairos'), {}).agent.interface).toBe('eth0');
+    expect(resolve(parseConfigFile(cfg.content, 'kairos'), {}).agent.interface).toBe('');
+    expect(files.find((f) => f.path === '/etc/edge-overlay/cluster.key')!.permissions).toBe(0o600);
+    expect(k.stages.network![0]!.commands).toEqual(['edge-overlay doctor --fix >/dev/null || true']);
     expect(k.stages.network![0]!.systemctl).toEqual({ enable: ['edge-overlay'], start: ['edge-overlay'] });
+    expect(file('scripts/cloud-init/kairos-stages.yaml')).not.toMatch(/ethtool --offload eth0/);
   });
 });

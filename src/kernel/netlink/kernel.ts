@@ -6,10 +6,10 @@ import { broadcastOf, formatIpv4, ipv4ToBytes, macBytes, type Ipv4 } from '../..
 import { formatIp, isIpv6, type IpAddr } from '../../net/ipv6.js';
 import { errnoName, KernelError } from '../../errors.js';
 import type { Clock } from '../../clock.js';
-import type { Addr, Addr6, FdbEntry, HostRoute, Kernel, KernelEvent, Link, LinkChange, Neigh, VxlanSpec } from '../types.js';
+import type { Addr, Addr6, DefaultRoute, FdbEntry, HostRoute, Kernel, KernelEvent, Link, LinkChange, Neigh, VxlanSpec } from '../types.js';
 import { EventSocket, RequestSocket, nl } from './socket.js';
 import {
-  AF_BRIDGE, AF_INET, RTM, RTPROT_EDGE_OVERLAY, linkInfo, neighEvent, toAddr, toEvent, toFdb, toHostRoute, toLink, toNeigh, vxlanData,
+  AF_BRIDGE, AF_INET, RTM, RTPROT_EDGE_OVERLAY, linkInfo, neighEvent, toAddr, toDefaultRoute, toEvent, toFdb, toHostRoute, toLink, toNeigh, vxlanData,
 } from './messages.js';
 import { AF_INET6, ipToBytes, toAddr6, viaToBytes } from './messages6.js';
 
@@ -50,6 +50,11 @@ export class NetlinkKernel implements Kernel {
       if ((err as { errname?: string }).errname === 'ENODEV') return undefined;
       throw err;
     }
+  }
+
+  async links(): Promise<Link[]> {
+    const msgs = await this.req.request('dump links', RTM.GETLINK, F.DUMP, this.linkMsg({}, {}));
+    return msgs.map(toLink).filter((l): l is Link => l !== undefined);
   }
 
   async createBridge(name: string, mtu: number, mac: string): Promise<void> {
@@ -187,6 +192,16 @@ export class NetlinkKernel implements Kernel {
     const payload = build((s) => nl.rt.formatRouteMessage({ kind: 'route', data: { family: AF_INET }, attrs: {} }, s));
     const msgs = await this.req.request('dump routes', RTM.GETROUTE, F.DUMP, payload);
     return msgs.map(toHostRoute).filter((r): r is HostRoute => r !== undefined);
+  }
+
+  async defaultRoutes(): Promise<DefaultRoute[]> {
+    const out: DefaultRoute[] = [];
+    for (const family of [AF_INET, AF_INET6]) {
+      const payload = build((s) => nl.rt.formatRouteMessage({ kind: 'route', data: { family }, attrs: {} }, s));
+      const msgs = await this.req.request(`dump ${family === AF_INET ? 'IPv4' : 'IPv6'} routes`, RTM.GETROUTE, F.DUMP, payload);
+      out.push(...msgs.map(toDefaultRoute).filter((r): r is DefaultRoute => r !== undefined));
+    }
+    return out;
   }
 
   async hostRouteReplace(r: HostRoute): Promise<void> {

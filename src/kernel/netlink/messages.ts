@@ -1,11 +1,12 @@
 // Layer: kernel (netlink message shapes). Contract: converts between the
-// netlink library's parsed messages and our plain Link/Addr/FdbEntry/Neigh
-// records, and builds the nested IFLA_LINKINFO the library leaves raw.
+// netlink library's parsed messages and our plain Link/Addr/FdbEntry/Neigh/
+// HostRoute/DefaultRoute records, and builds the nested IFLA_LINKINFO the
+// library leaves raw.
 // IPv6 addresses and the mixed-family FDB parts: messages6.ts.
 
 import { formatMac, ipv4FromBytes, ipv4ToBytes, type Ipv4 } from '../../net/ipv4.js';
 import { ipv6FromBytes, ipv6ToBytes, type IpAddr, type Ipv6 } from '../../net/ipv6.js';
-import type { Addr, FdbEntry, HostRoute, KernelEvent, Link, Neigh, VxlanInfo } from '../types.js';
+import type { Addr, DefaultRoute, FdbEntry, HostRoute, KernelEvent, Link, Neigh, VxlanInfo } from '../types.js';
 import { AF_INET6, addr6Event, ipFromBytes, viaFromBytes } from './messages6.js';
 import { nl, type RtMessage } from './socket.js';
 
@@ -130,6 +131,18 @@ export function toHostRoute(m: RtMessage): HostRoute | undefined {
   const { dst, oif, prefsrc } = m.attrs;
   if (!dst || dst.length !== 4 || oif === undefined) return undefined;
   return { dst: ipv4FromBytes(dst), index: oif, src: prefsrc && prefsrc.length === 4 ? ipv4FromBytes(prefsrc) : 0 };
+}
+
+const RT_TABLE_MAIN = 254;
+
+/** A default route of the main table (unicast) with its device: RTA_OIF, or a multipath route's first hop (struct rtnexthop: len, flags, hops, ifindex). */
+export function toDefaultRoute(m: RtMessage): DefaultRoute | undefined {
+  if (m.kind !== 'route' || (m.data.family !== AF_INET && m.data.family !== AF_INET6) || m.data.dstLen !== 0) return undefined;
+  if ((m.attrs.table ?? m.data.table) !== RT_TABLE_MAIN || (m.data.type as unknown) !== 'UNICAST') return undefined;
+  const hop = m.attrs.multipath;
+  const index = m.attrs.oif ?? (hop && hop.length >= 8 ? Buffer.from(hop.buffer, hop.byteOffset, 8).readInt32LE(4) : undefined);
+  if (!index) return undefined; // a nexthop object (RTA_NH_ID) names no device here
+  return { family: m.data.family === AF_INET ? 4 : 6, index, metric: m.attrs.priority ?? 0 };
 }
 
 /** Turns one multicast notification into a KernelEvent (or nothing we watch). */

@@ -3,23 +3,20 @@
 // (errno); EventSocket delivers multicast notifications and reports lost ones
 // so the caller resyncs from a full dump.
 
-import { createRequire } from 'node:module';
+import * as constants from 'netlink/dist/constants.js';
+import * as structs from 'netlink/dist/structs.js';
+import * as netlink from 'netlink/dist/netlink.js';
+import * as rt from 'netlink/dist/rt/structs.js';
+import * as ifla from 'netlink/dist/rt/ifla.js';
 import { EdgeError, errnoName, KernelError } from '../../errors.js';
 import type { Clock, TimerHandle } from '../../clock.js';
 
-const require = createRequire(import.meta.url);
 /**
  * The parts of the netlink library we use. Its index also loads nl80211,
  * WireGuard and generic-netlink tables we never need (~1.5 MB of RSS on an
- * agent that aims at 64), so the pieces are required one by one.
+ * agent that aims at 64), so the pieces are imported one by one.
  */
-export const nl = {
-  ...(require('netlink/dist/constants.js') as typeof import('netlink/dist/constants.js')),
-  ...(require('netlink/dist/structs.js') as typeof import('netlink/dist/structs.js')),
-  ...(require('netlink/dist/netlink.js') as typeof import('netlink/dist/netlink.js')),
-  rt: require('netlink/dist/rt/structs.js') as typeof import('netlink/dist/rt/structs.js'),
-  ifla: require('netlink/dist/rt/ifla.js') as typeof import('netlink/dist/rt/ifla.js'),
-};
+export const nl = { ...constants, ...structs, ...netlink, rt, ifla };
 export type RtMessage = import('netlink').rt.Message;
 type NetlinkSocket = import('netlink').NetlinkSocket;
 type NetlinkMessage = import('netlink').NetlinkMessage;

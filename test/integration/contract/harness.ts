@@ -30,6 +30,8 @@ export interface Env {
   disableIpv6(on: boolean): Promise<void>;
   /** eth0's ND entries as "address lladdr" (`ip -6 neigh show dev eth0`) */
   nd(): Promise<string[]>;
+  /** another program (DHCP, RA, the administrator): `ip -4|-6 route add|del default via 10.5.0.1|fe80::1 dev eth0 metric M` */
+  defaultRoute(op: 'add' | 'del', family: 4 | 6, metric: number): Promise<void>;
 }
 export type Case = (k: Kernel, env: Env) => Promise<void>;
 
