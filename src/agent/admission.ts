@@ -4,7 +4,8 @@
 // Until then its announcements and forgets are dropped, so a replay of a
 // decommissioned node's packets never makes it a peer. The same holds for a
 // node whose announcements are suddenly far older than its newest one. One
-// challenge per node at a time, repeated at most once a second; bounded.
+// challenge per node at a time, repeated at most once a second (and once
+// by itself if unanswered); bounded.
 
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
@@ -73,10 +74,16 @@ export class Admission {
     if (this.pending.size > MAX_PENDING) this.pending.delete(this.pending.keys().next().value!);
     this.d.send.challenge(id, overlayIp, nonce, to);
     if (p) return; // the first challenge's timer still runs
+    // unanswered: ask once more (one lost datagram — the challenge, or its answer while ARP
+    // resolves a crowd of new addresses — must not cost a whole announce period), then give up
     this.d.clock.setTimeout(() => {
       if (this.pending.get(id)?.nonce !== nonce) return;
-      this.unconfirmed++;
-      this.d.log.warn({ peer: id }, 'a node we never heard from did not answer our challenge (a replayed packet of a gone node?); ignoring it');
+      this.d.send.challenge(id, overlayIp, nonce, to);
+      this.d.clock.setTimeout(() => {
+        if (this.pending.get(id)?.nonce !== nonce) return;
+        this.unconfirmed++;
+        this.d.log.warn({ peer: id }, 'a node we never heard from did not answer our challenge (a replayed packet of a gone node?); ignoring it');
+      }, ANSWER_WITHIN_MS);
     }, ANSWER_WITHIN_MS);
   }
 

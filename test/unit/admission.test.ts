@@ -59,11 +59,26 @@ describe('first contact', () => {
     expect(a.check(announce(5, 60), 9)).toBe('admitted');
   });
 
-  it('counts a challenge nobody answers as an unconfirmed claim', async () => {
-    const { a, clock } = admission();
+  it('asks once more when a challenge goes unanswered, then counts it as an unconfirmed claim', async () => {
+    const { a, clock, sent } = admission();
     a.check(announce(1, 0), 9);
     await clock.advance(1500);
+    expect(sent).toEqual([{ id: A, nonce: 'n1', to: 9 }, { id: A, nonce: 'n1', to: 9 }]); // the same nonce, by itself
+    expect(a.unconfirmed).toBe(0);
+    await clock.advance(1000);
     expect(a.unconfirmed).toBe(1);
+    expect(sent).toHaveLength(2); // no third
+  });
+
+  it('a lost challenge (or answer) costs one second, not an announce period: the repeat is answered', async () => {
+    const { a, clock, sent, floors } = admission();
+    a.check(announce(1, 0), 9); // this challenge is lost
+    await clock.advance(1000);
+    expect(sent.map((x) => x.nonce)).toEqual(['n1', 'n1']);
+    expect(a.check(announce(2, 1000, 'n1'), 9)).toBe('admitted');
+    expect(floors.admitted(A)).toBe(true);
+    await clock.advance(2000);
+    expect(a.unconfirmed).toBe(0);
   });
 
   it('never challenges over a forget (a stranger\'s forget waits for its announcement)', () => {
