@@ -6,37 +6,22 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { AGENT_BIN, Lab, labUnavailable, sleep, until, type Host } from '../../scripts/lab/lab.js';
-import type { StatusReport } from '../../src/agent/status.js';
 import { OUTSIDER_MAC, watch } from './attack-watch.js';
 import {
-  LL_MTU, MAX_SWITCH_MS, PING_S, everyPairPings as everyPairPingsIn, fdbOf as fdbIn, linkLocalCluster, losses, mtuOf as mtuIn,
-  onFamily as onFamilyIn,
+  LL_MTU, MAX_SWITCH_MS, PING_S, losses, useLinkLocalCluster,
 } from './underlay-support.js';
 
 const why = labUnavailable();
 if (why) console.warn(`SKIPPED underlay fallback integration tests: ${why}`);
 
 describe.skipIf(why)('link-local underlay: strangers, a host without IPv6, forget', () => {
+  const fx = useLinkLocalCluster();
+  const { h, ipOf, onFamily, everyPairPings, fdbOf, mtuOf } = fx;
   let lab: Lab;
   let cluster: Host[];
   let ids: Map<Host, string>;
   let overlay: Map<Host, string>;
-  const h = (i: number): Host => lab.hosts[i - 1]!;
-  const ipOf = (x: Host): string => overlay.get(x)!;
-  const onFamily = (hs: Host[], family: 'link-local' | 'ipv4', timeoutMs?: number): Promise<StatusReport[]> => onFamilyIn(lab, hs, family, timeoutMs);
-  const everyPairPings = (hs: Host[]): Promise<void> => everyPairPingsIn(lab, hs, ipOf);
-  const fdbOf = (x: Host): string => fdbIn(lab, x);
-  const mtuOf = (x: Host, dev: string): number => mtuIn(lab, x, dev);
-
-  beforeAll(async () => {
-    lab = await Lab.create({ hosts: 3 });
-    ({ ids, overlay } = await linkLocalCluster(lab));
-    cluster = [...lab.hosts];
-  }, 60_000);
-
-  afterAll(async () => {
-    await lab?.destroy();
-  });
+  beforeAll(() => ({ lab, cluster, ids, overlay } = fx)); // after the fixture's beforeAll
 
   describe('ingress filter over IPv6: a LAN neighbour that is not a peer', () => {
     let outsider: Host;

@@ -1,11 +1,12 @@
 // Integration support (issue 13, not a test file): what the underlay tests
-// share — a three-host lab on link-local, waiting for a family on every host,
+// share — a three-host lab on link-local (as a suite fixture), waiting for a family on every host,
 // pings between every pair, and reading what a pinger, a TCP probe and the
 // kernel saw. Used by underlay.test.ts, underlay-fallback.test.ts and
 // skew.test.ts.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { until, type Host, type Lab } from '../../scripts/lab/lab.js';
+import { afterAll, beforeAll } from 'vitest';
+import { Lab, until, type Host } from '../../scripts/lab/lab.js';
 import type { StatusReport } from '../../src/agent/status.js';
 
 
@@ -109,4 +110,38 @@ export async function linkLocalCluster(lab: Lab): Promise<{ ids: Map<Host, strin
     (await Promise.all(lab.hosts.map((x) => lab.status(x)))).every((s) => s.peers.length === lab.hosts.length - 1 && s.peers.every((p) => p.l2 === 'yes')) || undefined,
   15_000, 20);
   return { ids, overlay };
+}
+
+/** A suite's three-host link-local lab: built in beforeAll, destroyed in afterAll; its fields are set once beforeAll ran. */
+export interface LinkLocalFixture {
+  lab: Lab;
+  cluster: Host[];
+  ids: Map<Host, string>;
+  overlay: Map<Host, string>;
+  h(i: number): Host;
+  ipOf(x: Host): string;
+  onFamily(hs: Host[], family: 'link-local' | 'ipv4', timeoutMs?: number): Promise<StatusReport[]>;
+  everyPairPings(hs: Host[]): Promise<void>;
+  fdbOf(x: Host): string;
+  mtuOf(x: Host, dev: string): number;
+}
+
+export function useLinkLocalCluster(): LinkLocalFixture {
+  const fx = {
+    h: (i: number) => fx.lab.hosts[i - 1]!,
+    ipOf: (x: Host) => fx.overlay.get(x)!,
+    onFamily: (hs: Host[], family: 'link-local' | 'ipv4', timeoutMs?: number) => onFamily(fx.lab, hs, family, timeoutMs),
+    everyPairPings: (hs: Host[]) => everyPairPings(fx.lab, hs, fx.ipOf),
+    fdbOf: (x: Host) => fdbOf(fx.lab, x),
+    mtuOf: (x: Host, dev: string) => mtuOf(fx.lab, x, dev),
+  } as LinkLocalFixture;
+  beforeAll(async () => {
+    fx.lab = await Lab.create({ hosts: 3 });
+    ({ ids: fx.ids, overlay: fx.overlay } = await linkLocalCluster(fx.lab));
+    fx.cluster = [...fx.lab.hosts];
+  }, 60_000);
+  afterAll(async () => {
+    await fx.lab?.destroy();
+  });
+  return fx;
 }

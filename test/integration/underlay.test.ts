@@ -4,40 +4,25 @@
 // 1430), so renumbering every host through DHCP loses no ping and stalls no
 // TCP connection, and after a power cut the overlay and a service on an
 // overlay IP answer while the DHCP server is still down.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab, labUnavailable, sleep, until, type Host } from '../../scripts/lab/lab.js';
-import type { StatusReport } from '../../src/agent/status.js';
 import {
-  LL_MTU, PING_S, agentStartedAt, everyPairPings as everyPairPingsIn, fdbOf as fdbIn, linkLocalCluster, losses, lossesAfterFirst, mtuOf as mtuIn,
-  onFamily as onFamilyIn, pairs, retransmitted, serviceClient, type Pinger,
+  LL_MTU, PING_S, agentStartedAt, losses, lossesAfterFirst, useLinkLocalCluster,
+  pairs, retransmitted, serviceClient, type Pinger,
 } from './underlay-support.js';
 
 const why = labUnavailable();
 if (why) console.warn(`SKIPPED underlay integration tests: ${why}`);
 
 describe.skipIf(why)('VXLAN over IPv6 link-local on one segment (underlay: auto)', () => {
+  const fx = useLinkLocalCluster();
+  const { h, ipOf, everyPairPings, fdbOf, mtuOf } = fx;
   let lab: Lab;
   let cluster: Host[];
   let ids: Map<Host, string>;
-  let overlay: Map<Host, string>;
-  const h = (i: number): Host => lab.hosts[i - 1]!;
-  const ipOf = (x: Host): string => overlay.get(x)!;
-  const onFamily = (hs: Host[], family: 'link-local' | 'ipv4', timeoutMs?: number): Promise<StatusReport[]> => onFamilyIn(lab, hs, family, timeoutMs);
-  const everyPairPings = (hs: Host[]): Promise<void> => everyPairPingsIn(lab, hs, ipOf);
-  const fdbOf = (x: Host): string => fdbIn(lab, x);
-  const mtuOf = (x: Host, dev: string): number => mtuIn(lab, x, dev);
-
-  beforeAll(async () => {
-    lab = await Lab.create({ hosts: 3 });
-    ({ ids, overlay } = await linkLocalCluster(lab));
-    cluster = [...lab.hosts];
-  }, 60_000);
-
-  afterAll(async () => {
-    await lab?.destroy();
-  });
+  beforeAll(() => ({ lab, cluster, ids } = fx)); // after the fixture's beforeAll
 
   it('carries VXLAN over link-local: fe80:: FDB entries via eth0 for both peers, local fe80:: address, MTU 1430, peers6 in the filter', async () => {
     const st = await Promise.all(cluster.map((x) => lab.status(x)));
