@@ -5,7 +5,7 @@
 // flags in the shebang keep the long-running agent small (BENCHMARKS.md).
 
 import { Command, CommanderError, Option } from 'commander';
-import { EdgeError, userMessage } from './errors.js';
+import { userMessage } from './errors.js';
 import { VERSION } from './version.js';
 import { DEFAULTS, DEFAULT_CONFIG_FILE } from './config/defaults.js';
 import { existsSync, readFileSync, writeSync } from 'node:fs';

@@ -11,7 +11,7 @@
 // a fresh identity each trial.
 
 import { AGENT_BIN, Lab, sleep, type Host } from '../lab/lab.js';
-import type { Family } from '../../src/agent/family.js';
+import type { Family } from '../../src/policy/family.js';
 import { probeLoss } from './loss.js';
 import { onFamily } from './settle.js';
 

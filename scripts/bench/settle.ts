@@ -5,7 +5,7 @@
 // their statuses in host order; throws with what it last saw on timeout.
 
 import { Lab, sleep, type Host } from '../lab/lab.js';
-import type { Family } from '../../src/agent/family.js';
+import type { Family } from '../../src/policy/family.js';
 import type { StatusReport } from '../../src/agent/status.js';
 
 const settled = (s: StatusReport | undefined, family: Family): boolean =>

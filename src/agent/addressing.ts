@@ -3,7 +3,8 @@
 // (random wait, probes, quiet period) and persists the claim before it is
 // established. Conflicts follow the allocator's rules on every host alike.
 // An established host moves only on a signed answer to a fresh challenge, so
-// a replayed packet never makes it move. A pinned address never moves.
+// a replayed packet never makes it move. A pinned address never moves. A new
+// or lost claim is emitted as Actions (configure and announce it, or not).
 
 import type { Clock, TimerHandle } from '../clock.js';
 import { EdgeError } from '../errors.js';
@@ -14,7 +15,8 @@ import type { AnnounceMsg, DefendMsg, ProbeMsg } from '../wire/codec.js';
 import type { Peer, PeerTable } from '../peers/table.js';
 import type { Timings } from './config.js';
 import type { Tenure } from './tenure.js';
-import { Challenges, type ChallengeSender } from './challenge.js';
+import { Challenges } from './challenge.js';
+import type { Emit } from './actions.js';
 
 export type Phase =
   | { kind: 'waiting' }
@@ -23,8 +25,8 @@ export type Phase =
   | { kind: 'exhausted' }
   | { kind: 'failed'; reason: string };
 
-/** Sends what the claim needs (the agent's Sender); probe() is false when nothing could be sent. */
-export interface ClaimSender extends ChallengeSender {
+/** Sends our probes (the agent's Sender); false when nothing could be sent. */
+export interface ClaimSender {
   probe(candidate: Ipv4, startedAt: number): boolean;
 }
 
@@ -32,12 +34,6 @@ export interface ClaimSender extends ChallengeSender {
 export interface ClaimStore {
   setClaim(ip: Ipv4, claimedAt: number): boolean;
   clearClaim(): void;
-}
-
-/** What the agent does when the claim changes: configure and announce it, or unconfigure it (already cleared on disk). */
-export interface AddressingEvents {
-  established(): void;
-  relinquished(ip: Ipv4, winner: string): void;
 }
 
 export interface AddressingDeps {
@@ -53,7 +49,9 @@ export interface AddressingDeps {
   send: ClaimSender;
   claims: ClaimStore;
   tenure: Tenure;
-  events: AddressingEvents;
+  counters: { conflicts: number };
+  /** a claim was established (configure and announce it) or given up (already cleared on disk: unconfigure it) */
+  emit: Emit;
 }
 
 /** What the agent should send in answer to a probe. */
@@ -77,7 +75,7 @@ export class Addressing {
   constructor(private readonly d: AddressingDeps) {
     this.pinSettled = d.pinned === undefined ? Promise.resolve() : new Promise((resolve, reject) => { this.pin = { resolve, reject }; });
     this.pinSettled.catch(() => undefined); // may be refused before anyone awaits it
-    this.challenges = new Challenges({ clock: d.clock, log: d.log, nodeId: d.nodeId, peers: d.peers, send: d.send });
+    this.challenges = new Challenges({ clock: d.clock, log: d.log, nodeId: d.nodeId, peers: d.peers, emit: d.emit });
   }
 
   /** claims on our address that were not confirmed when challenged (status) */
@@ -183,7 +181,7 @@ export class Addressing {
     }
     this.establish(p.candidate, claimedAt, 0);
     this.d.log.info({ new: formatIpv4(p.candidate) }, 'overlay address claimed and persisted');
-    this.d.events.established();
+    this.d.emit({ reprogram: 'full', burst: true });
   }
 
   private establish(ip: Ipv4, claimedAt: number, heldMs: number): void {
@@ -291,7 +289,9 @@ export class Addressing {
     this.phase = { kind: 'waiting' };
     this.d.tenure.end();
     this.d.claims.clearClaim();
-    this.d.events.relinquished(p.ip, winner);
+    this.d.counters.conflicts++;
+    this.d.log.warn({ peer: winner, old: formatIpv4(p.ip) }, 'overlay address given up');
+    this.d.emit({ reprogram: 'full' });
     this.maybeBegin();
   }
 }

@@ -4,8 +4,8 @@
 // Until then its announcements and forgets are dropped, so a replay of a
 // decommissioned node's packets never makes it a peer. The same holds for a
 // node whose announcements are suddenly far older than its newest one. One
-// challenge per node at a time, repeated at most once a second (and once
-// by itself if unanswered); bounded.
+// challenge per node at a time (emitted as an Outgoing value), repeated at
+// most once a second (and once by itself if unanswered); bounded.
 
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
@@ -13,6 +13,7 @@ import type { Logger } from '../log.js';
 import type { Ipv4 } from '../net/ipv4.js';
 import type { Floors } from '../peers/floors.js';
 import type { AnnounceMsg, ForgetMsg } from '../wire/codec.js';
+import { sending, type Emit } from './actions.js';
 
 /** an announcement this much older than the newest seen from its sender must be vouched for again */
 export const SENT_AT_SLACK_MS = 3600_000;
@@ -21,15 +22,11 @@ const RECHALLENGE_MS = 1000;
 const ANSWER_WITHIN_MS = 1000;
 const MAX_PENDING = 1024;
 
-export interface AdmissionSender {
-  challenge(targetId: string, overlayIp: Ipv4, nonce: string, targetUnderlay: Ipv4 | undefined): void;
-}
-
 export interface AdmissionDeps {
   clock: Clock;
   log: Logger;
   floors: Floors;
-  send: AdmissionSender;
+  emit: Emit;
   nonce?: (() => string) | undefined;
 }
 
@@ -72,13 +69,14 @@ export class Admission {
     this.pending.delete(id);
     this.pending.set(id, { nonce, at: now });
     if (this.pending.size > MAX_PENDING) this.pending.delete(this.pending.keys().next().value!);
-    this.d.send.challenge(id, overlayIp, nonce, to);
+    const send = (): void => this.d.emit(sending({ kind: 'challenge', target: id, overlayIp, nonce, to }));
+    send();
     if (p) return; // the first challenge's timer still runs
     // unanswered: ask once more (one lost datagram — the challenge, or its answer while ARP
     // resolves a crowd of new addresses — must not cost a whole announce period), then give up
     this.d.clock.setTimeout(() => {
       if (this.pending.get(id)?.nonce !== nonce) return;
-      this.d.send.challenge(id, overlayIp, nonce, to);
+      send();
       this.d.clock.setTimeout(() => {
         if (this.pending.get(id)?.nonce !== nonce) return;
         this.unconfirmed++;

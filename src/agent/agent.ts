@@ -1,28 +1,33 @@
 // Layer: agent (lifecycle). Contract: create() reads the state file and
 // refuses a bad one before the kernel is touched; start() settles the address
 // before the dataplane loop may change the kernel; stop() leaves the overlay
-// up for the next agent to adopt without a flap. The rest routes events.
+// up for the next agent to adopt without a flap. In between, change flows one
+// way: a packet, a kernel event, a timer or an operator produces an Actions
+// value, act() carries it out, and the dataplane loop is given the Desired
+// value computed from the parts' state at that moment.
 
 import type { TimerHandle } from '../clock.js';
 import { formatIpv4, type Ipv4 } from '../net/ipv4.js';
-import type { KernelEvent } from '../kernel/types.js';
 import type { Endpoint } from '../discovery/transport.js';
 import type { Keyring } from '../wire/keyfile.js';
 import type { PersistedState } from '../state/schema.js';
+import { merge, NOTHING, type Actions } from './actions.js';
 import type { AgentConfig } from './config.js';
-import { compose, type AgentDeps, type AgentHooks, type Parts } from './compose.js';
+import { compose, type AgentDeps, type Parts } from './compose.js';
 import type { Counters } from './counters.js';
-import type { Effects } from './membership.js';
+import { filterBreach, kernelEventActions } from './events.js';
+import { desiredOf, familyView, ownFacts } from './facts.js';
+import { forgetSends, reloadKeys, reloadSeeds } from './operator.js';
 import { readState } from './persistence.js';
 import { statusOf, type StatusReport } from './status.js';
-import type { UnderlayRead } from './underlay.js';
+import { underlayActions, type UnderlayRead, type UnderlaySnapshot } from './underlay.js';
 
-export type { AgentDeps };
-
-export class Agent implements AgentHooks {
+export class Agent {
   private readonly p: Parts;
   private readonly startedAt: number;
-  private timers: TimerHandle[] = [];
+  /** the physical interface as last read */
+  private lan: UnderlaySnapshot;
+  private resyncTimer: TimerHandle | undefined;
   private unwatch: (() => void) | undefined;
   /** kernel events are ignored until the first full reconcile is requested (it covers them) */
   private listening = false;
@@ -35,7 +40,8 @@ export class Agent implements AgentHooks {
 
   private constructor(readonly config: AgentConfig, private readonly d: AgentDeps, doc: PersistedState) {
     this.startedAt = d.clock.now();
-    this.p = compose(config, d, doc, this);
+    this.p = compose(config, d, doc, { emit: (a) => this.act(a), underlayRead: (r) => this.underlayRead(r) });
+    this.lan = this.p.underlay.snapshot;
   }
 
   get nodeId(): string {
@@ -51,12 +57,10 @@ export class Agent implements AgentHooks {
   }
 
   async start(): Promise<void> {
-    try {
-      await this.run();
-    } catch (err) {
+    await this.run().catch(async (err: unknown) => {
       await this.stop(); // a refused start leaves nothing running
       throw err;
-    }
+    });
   }
 
   private async run(): Promise<void> {
@@ -65,35 +69,37 @@ export class Agent implements AgentHooks {
     // adopt the kernel's FDB before the first reconcile so a restart never
     // rolls a peer back to an older underlay address we persisted; a pinned
     // address is settled before the kernel is changed at all.
-    this.unwatch = d.kernel.watch((e) => this.onKernelEvent(e));
+    this.unwatch = d.kernel.watch((e) => {
+      if (this.listening) this.act(kernelEventActions(e, p, d.log));
+    });
     const vx = await d.kernel.linkByName(config.vxlanDevice);
     if (vx?.kind === 'vxlan') p.membership.adopt(await d.kernel.fdb(vx.index));
     d.transport.onPacket((packet, from) => {
-      if (!this.stopped) this.follow(p.inbound.handle(packet, from));
+      if (!this.stopped) this.act(p.inbound.handle(packet, from, this.lan));
     });
     const persisted = p.state.claim;
     p.addressing.start(persisted);
-    void p.seeds.refresh().then((changed) => changed && p.loop.request()); // never hold start-up on DNS
+    void p.seeds.refresh().then((changed) => changed && this.act({ reprogram: 'full' })); // never hold start-up on DNS
     this.listening = true;
     p.underlay.request();
     await p.underlay.idle();
     await p.addressing.pinSettled;
-    p.loop.release(); // the kernel is touched from here on
+    p.loop.release(desiredOf(p, this.lan)); // the kernel is touched from here on
     await p.loop.idle();
     p.announcer.start();
     if (persisted) p.announcer.burst();
     p.membership.start();
-    this.timers.push(d.clock.setInterval(() => void this.resync(), config.timings.resyncIntervalMs));
-    const ip = p.addressing.ip;
-    d.log.info({ node: this.nodeId, overlayIp: ip === undefined ? undefined : formatIpv4(ip), ifname: config.interface, bridge: config.bridge,
-      peers: p.membership.peers.size }, ip !== undefined ? 'agent started with its overlay address' : 'agent started; no overlay address yet');
+    this.resyncTimer = d.clock.setInterval(() => void this.resync(), config.timings.resyncIntervalMs);
+    const ip = p.addressing.ip === undefined ? undefined : formatIpv4(p.addressing.ip);
+    d.log.info({ node: this.nodeId, overlayIp: ip, ifname: config.interface, bridge: config.bridge, peers: p.membership.peers.size },
+      ip !== undefined ? 'agent started with its overlay address' : 'agent started; no overlay address yet');
   }
 
   /** The periodic resync: the filter and the seeds' names are re-read first, so that the full reconcile applies what changed. */
   private async resync(): Promise<void> {
-    this.p.underlay.request();
+    this.act({ reread: true });
     await Promise.all([this.d.firewall?.refresh(), this.p.seeds.refresh()]);
-    this.p.loop.request();
+    this.act({ reprogram: 'full' });
   }
 
   /**
@@ -110,53 +116,36 @@ export class Agent implements AgentHooks {
     p.underlay.stop();
     await p.underlay.idle();
     await p.loop.idle();
-    p.announcer.stop();
-    p.sender.stop();
-    p.addressing.stop();
-    p.membership.stop();
-    p.choice.stop();
-    for (const t of this.timers) t.cancel();
-    this.timers = [];
+    for (const part of [p.announcer, p.sender, p.addressing, p.membership, p.choice]) part.stop();
+    this.resyncTimer?.cancel();
     p.state.save();
   }
 
-  /** New keyring (SIGHUP after a rotation step): the first key signs from now on. */
+  /** New keyring (SIGHUP after a rotation step): the first key signs from now on, put to use at once. */
   setKeys(keys: Keyring): void {
-    const old = this.p.sender.keys[0]!;
-    this.p.sender.setKeys(keys);
-    this.d.log.info({ keys: keys.map((k) => k.label), signing: keys[0]!.label }, 'cluster keyring reloaded');
-    // a new signing key is put to use at once, not at the next period
-    if ((keys[0]!.label !== old.label || !keys[0]!.key.equals(old.key)) && this.listening) this.p.announcer.announce();
+    const announce = reloadKeys(this.p.sender, keys, this.d.log);
+    if (this.listening) this.act(announce);
   }
 
-  /** New unicast seeds (SIGHUP). */
+  /** New unicast seeds (SIGHUP): routed peers mean no link-local; the filter lets them send discovery. */
   setSeeds(seeds: Endpoint[]): void {
-    this.p.seeds.set(seeds);
-    this.p.choice.evaluate(); // seeds mean routed peers: no link-local
-    this.d.log.info({ peers: seeds.map((s) => `${s.address}:${s.port}`) }, 'unicast seeds reloaded');
-    void this.p.seeds.refresh().then(() => this.p.loop.request()); // the filter lets them send discovery
+    this.act(reloadSeeds(this.p.seeds, seeds, this.d.log));
+    void this.p.seeds.refresh().then(() => this.act({ reprogram: 'full' }));
   }
 
   /** `edge-overlay forget NODE`: release a host's address on every host. */
   forget(query: string, force: boolean): { id: string; overlayIp: string } {
-    const { membership, sender, state } = this.p;
+    const { membership, state } = this.p;
     const peer = membership.resolve(query, force);
-    this.follow(membership.forget(peer.id, peer.claimedAt));
-    for (let i = 0; i < 3; i++) sender.forget(peer.id, peer.claimedAt, peer.overlayIp);
+    this.act(merge(membership.forget(peer.id, peer.claimedAt), { send: forgetSends(peer) }));
     state.save(); // the operator waits for the answer: on disk before it
     return { id: peer.id, overlayIp: formatIpv4(peer.overlayIp) };
   }
 
-  /**
-   * Someone deleted or changed our ingress filter. Unless the guard table
-   * drops unvetted VXLAN meanwhile, the overlay is held down now; the
-   * reconcile puts the filter back, then the overlay.
-   */
+  /** Someone deleted or changed our ingress filter (events.ts: filterBreach). */
   filterBreached(guarded: boolean): void {
-    this.d.log.warn({ code: 'E_FILTER', guarded }, guarded ? 'the VXLAN ingress filter was changed by someone else; restoring it (the guard table holds meanwhile)'
-      : 'the VXLAN ingress filter was changed by someone else; overlay held down while it is restored');
-    if (guarded) this.p.loop.request();
-    else this.p.loop.holdDown();
+    if (filterBreach(guarded, this.d.log) === 'hold-down') this.p.loop.holdDown();
+    else this.act({ reprogram: 'repair' });
   }
 
   /** Re-reads what status shows from the kernel (the filter's drop counter): before an operator's or a scrape's read. */
@@ -166,72 +155,46 @@ export class Agent implements AgentHooks {
 
   status(): StatusReport {
     const { clock, firewall, transport } = this.d;
-    return statusOf(this.config, this.p, {
-      clock, filter: firewall?.report(), discovery: transport.health(), startedAt: this.startedAt, pid: process.pid,
-    });
+    const env = { clock, filter: firewall?.report(), discovery: transport.health(), startedAt: this.startedAt, pid: process.pid };
+    return statusOf(this.config, this.p, { ...env, lan: this.lan });
   }
 
-  /** A membership change: the dataplane follows (fast path), the state file is written soon, the family choice is checked. */
-  private follow(fx: Effects): void {
-    if (fx.family) this.p.choice.evaluate();
-    if (fx.routes) this.p.loop.requestRoutes();
-    if (fx.persist) this.p.state.schedule();
-  }
-
-  private onKernelEvent(e: KernelEvent): void {
-    if (!this.listening) return;
-    const { underlay, loop } = this.p;
-    if (e.type === 'resync') {
-      this.counters.kernelResyncs++;
-      this.d.log.warn({ reason: e.reason }, 'kernel events lost; resyncing from a full dump');
-      underlay.request();
-      loop.request();
-      return;
+  /** Carries out what a part asked for, in order: packets, the family choice, announcements, the dataplane, the state file. */
+  private act(a: Actions): void {
+    if (a === NOTHING || this.stopped) return;
+    const { announcer, sender, loop, state } = this.p;
+    for (const o of a.send ?? []) {
+      if (o.kind === 'announce') announcer.announce(o.to, o.echo);
+      else sender.dispatch(o);
     }
-    if (underlay.concerns(e)) underlay.request();
-    if (loop.relevant(e)) loop.request();
+    const all = a.family ? merge(a, this.evaluateFamily()) : a;
+    if (all.fresh) announcer.markFresh();
+    if (all.burst) announcer.burst();
+    if (all.trigger) announcer.trigger();
+    for (const x of all.answer ?? []) announcer.answerFresh(x.peer, x.moved);
+    if (all.reread) this.p.underlay.request();
+    if (all.reprogram === 'repair') loop.request();
+    else if (all.reprogram) loop.set(desiredOf(this.p, this.lan), all.reprogram);
+    if (all.persist) state.schedule();
   }
 
-  // AgentHooks
-
-  /** After every read of the physical interface (the watcher logs what changed). */
-  underlayRead({ change, carrierBack, linkLocal, ipv6Changed }: UnderlayRead): void {
-    const { addressing, announcer, loop, state, choice } = this.p;
-    addressing.setCanSend(this.d.transport.canBroadcast());
-    // a new link-local address is a renumbering like any other (it was kept while the link was down)
-    const llMoved = linkLocal !== undefined && state.linkLocal !== undefined && linkLocal !== state.linkLocal;
-    if (llMoved) {
-      this.counters.underlayChangesOwn++;
-      this.d.log.info({ ifname: this.config.interface, old: state.linkLocal, new: linkLocal }, 'link-local address changed; announcing');
-    }
-    if (linkLocal !== undefined) state.setLinkLocal(linkLocal);
-    if (ipv6Changed || linkLocal !== undefined) choice.evaluate();
-    if (carrierBack || change?.next !== undefined || llMoved) {
-      announcer.markFresh(); // we may have been cut off: peers answer with their news
-      announcer.burst();
-    } else if (ipv6Changed) {
-      announcer.burst(); // our capabilities changed
-    }
-    if (change || llMoved) loop.request(); // a peer may have claimed our new underlay address; the VXLAN source moves
+  private underlayRead(r: UnderlayRead): void {
+    const { p } = this;
+    this.lan = r.snapshot;
+    p.sender.setUnderlay(r.snapshot);
+    if (r.linkLocal !== undefined) p.state.setLinkLocal(r.linkLocal);
+    p.addressing.setCanSend(this.d.transport.canBroadcast());
+    this.act(merge(underlayActions(r), p.choice.evaluated ? NOTHING : { family: true }));
   }
 
-  /** Our readiness for link-local changed: say so now; the family changed: rebuild the VXLAN device. */
-  familyChanged({ family, ready }: { family: boolean; ready: boolean }): void {
-    if (ready) this.p.announcer.burst();
-    if (family) {
-      this.counters.familySwitches++;
-      this.p.loop.request();
-    }
+  /** The family choice from the facts now; what our announcements say about it follows. */
+  private evaluateFamily(): Actions {
+    const { choice, membership, sender, seeds } = this.p;
+    const now = this.d.clock.monotonic();
+    const own = ownFacts(this.config, this.lan, seeds.list.length);
+    const out = choice.evaluate(own, membership.peers.facts(now), membership.peers.nextL2Verdict(now));
+    sender.setFamily(familyView(own, choice.isReady));
+    return out;
   }
 
-  established(): void {
-    this.p.loop.request();
-    this.p.announcer.burst();
-  }
-
-  relinquished(ip: Ipv4, winner: string): void {
-    this.counters.conflicts++;
-    this.d.log.warn({ peer: winner, old: formatIpv4(ip) }, 'overlay address given up');
-    this.p.loop.request();
-  }
 }

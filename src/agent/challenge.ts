@@ -1,27 +1,25 @@
 // Layer: agent (challenges). Contract: before this host acts on a claim that
 // would cost it its address, the claimant (or the peer defending it) must
 // echo a fresh random nonce in a signed answer; only that answer counts, so a
-// replayed packet never makes a host move. One challenge is out at a time;
-// one that goes unanswered times out and is counted.
+// replayed packet never makes a host move. One challenge is out at a time
+// (emitted as an Outgoing value); one that goes unanswered times out and is
+// counted.
 
 import { randomBytes } from 'node:crypto';
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { Ipv4 } from '../net/ipv4.js';
 import type { PeerTable } from '../peers/table.js';
+import { sending, type Emit } from './actions.js';
 
 const CHALLENGE_TIMEOUT_MS = 1000;
-
-export interface ChallengeSender {
-  challenge(targetId: string, overlayIp: Ipv4, nonce: string, targetUnderlay: Ipv4 | undefined): void;
-}
 
 export interface ChallengeDeps {
   clock: Clock;
   log: Logger;
   nodeId: string;
   peers: PeerTable;
-  send: ChallengeSender;
+  emit: Emit;
   nonce?: (() => string) | undefined;
 }
 
@@ -54,7 +52,7 @@ export class Challenges {
         'a claim on our overlay address was not confirmed when challenged (replayed or stale packet?); keeping the address');
     }, CHALLENGE_TIMEOUT_MS);
     this.pending = { asked, nonce, timer };
-    this.d.send.challenge(asked, ourIp, nonce, this.d.peers.get(asked)?.underlayIp);
+    this.d.emit(sending({ kind: 'challenge', target: asked, overlayIp: ourIp, nonce, to: this.d.peers.get(asked)?.underlayIp }));
     return false;
   }
 

@@ -1,24 +1,26 @@
 // Layer: agent (underlay family). Contract: keeps the family choice of
-// agent/family.ts current. evaluate() is called whenever its inputs may have
-// changed (a peer joined, was forgotten, announced new capabilities or was
-// heard over raw L2; our own IPv6 changed) and at the moment a new peer's L2
-// verdict falls due; it reports what changed, the caller acts (announce our
-// readiness, rebuild the VXLAN device). Logs each change once.
+// policy/family.ts current. evaluate() takes its inputs as values — our own
+// facts, every peer's, and when the next new peer's L2 verdict falls due —
+// whenever they may have changed (a peer joined, was forgotten, announced new
+// capabilities or was heard over raw L2; our own IPv6 changed) and returns
+// what changed as Actions: a new readiness is announced, a new family
+// rebuilds the VXLAN device. When a verdict falls due it emits `family`.
+// Logs each change once.
 
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Logger } from '../log.js';
-import { chooseFamily, readiness, type Choice, type OwnFacts, type PeerFacts } from './family.js';
+import { chooseFamily, readiness, type Choice, type OwnFacts, type PeerFacts } from '../policy/family.js';
+import { NOTHING, type Actions, type Emit } from './actions.js';
+import type { Counters } from './counters.js';
 
 export interface ChoiceDeps {
   clock: Clock;
   log: Logger;
-  own(): OwnFacts;
-  peers(nowMono: number): PeerFacts[];
-  /** when the next pending peer's L2 verdict falls due (monotonic), if any */
-  nextVerdict(nowMono: number): number | undefined;
-  /** something changed: `family` the family we use, `ready` what we announce */
-  changed(what: { family: boolean; ready: boolean }): void;
+  counters: Counters;
+  emit: Emit;
 }
+
+const UNREAD: Choice = { family: 'ipv4', reason: 'the physical interface has not been read yet' };
 
 export class UnderlayChoice {
   private chosen: Choice | undefined;
@@ -29,16 +31,18 @@ export class UnderlayChoice {
 
   constructor(private readonly d: ChoiceDeps) {}
 
-  /** The family in use (evaluated on first use). */
+  /** The family in use. */
   get current(): Choice {
-    if (!this.chosen) this.evaluate();
-    return this.chosen!;
+    return this.chosen ?? UNREAD;
+  }
+
+  get evaluated(): boolean {
+    return this.chosen !== undefined;
   }
 
   /** Do we announce that we and every host we know can use link-local? */
   get isReady(): boolean {
-    if (!this.ready) this.evaluate();
-    return this.ready!.family === 'link-local';
+    return this.ready?.family === 'link-local';
   }
 
   stop(): void {
@@ -46,11 +50,8 @@ export class UnderlayChoice {
     this.timer = undefined;
   }
 
-  /** Re-reads the inputs; the caller hears of a change (not of the first evaluation). */
-  evaluate(): void {
-    const now = this.d.clock.monotonic();
-    const own = this.d.own();
-    const peers = this.d.peers(now);
+  /** The first evaluation reports no change. `nextVerdict`: when a pending peer's L2 verdict falls due (monotonic). */
+  evaluate(own: OwnFacts, peers: readonly PeerFacts[], nextVerdict: number | undefined): Actions {
     const first = this.chosen === undefined;
     const next = chooseFamily(own, peers);
     const ready = readiness(own, peers);
@@ -60,18 +61,24 @@ export class UnderlayChoice {
       this.d.log.info({ family: next.family, why: next.reason }, `underlay: ${next.family === 'link-local' ? 'IPv6 link-local' : 'IPv4'}`);
     } else if (family) {
       this.changedAt = this.d.clock.now();
+      this.d.counters.familySwitches++;
       this.d.log.warn({ old: this.chosen!.family, new: next.family, why: next.reason }, 'underlay family changes; rebuilding the VXLAN device');
     }
     this.chosen = next;
     this.ready = ready;
-    this.armVerdict(now);
-    if (family || readyChanged) this.d.changed({ family, ready: readyChanged });
+    this.armVerdict(nextVerdict);
+    if (!family && !readyChanged) return NOTHING;
+    return { burst: readyChanged, reprogram: family ? 'full' : undefined };
   }
 
-  private armVerdict(now: number): void {
+  private armVerdict(due: number | undefined): void {
     this.timer?.cancel();
     this.timer = undefined;
-    const due = this.d.nextVerdict(now);
-    if (due !== undefined) this.timer = this.d.clock.setTimeout(() => { this.timer = undefined; this.evaluate(); }, Math.max(1, due - now + 1));
+    if (due === undefined) return;
+    const now = this.d.clock.monotonic();
+    this.timer = this.d.clock.setTimeout(() => {
+      this.timer = undefined;
+      this.d.emit({ family: true });
+    }, Math.max(1, due - now + 1));
   }
 }

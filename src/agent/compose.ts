@@ -1,7 +1,8 @@
 // Layer: agent (composition root). Contract: builds every component of one
 // agent, complete and in dependency order, from the state document read at
-// start and the injected dependencies. Components reach back to the agent
-// only through the typed `AgentHooks`.
+// start and the injected dependencies. Components hand what they want done
+// back as Actions values: returned from a call, or through `emit` when a
+// timer fires; nothing else reaches back to the agent.
 
 import type { Clock } from '../clock.js';
 import type { Logger } from '../log.js';
@@ -15,14 +16,13 @@ import { PeerTable } from '../peers/table.js';
 import { Tombstones } from '../peers/tombstones.js';
 import type { PersistedState } from '../state/schema.js';
 import { bridgeMacFor } from '../state/identity.js';
-import { desiredState } from '../dataplane/desired.js';
+import type { Ipv6 } from '../net/ipv6.js';
 import type { AgentConfig } from './config.js';
-import { Addressing, type AddressingEvents } from './addressing.js';
+import type { Emit } from './actions.js';
+import { Addressing } from './addressing.js';
 import { Admission } from './admission.js';
 import { Announcer } from './announcer.js';
 import { UnderlayChoice } from './choice.js';
-import { capable, type OwnFacts } from './family.js';
-import { Caps } from '../wire/messages.js';
 import { Counters } from './counters.js';
 import { ForeignClusters } from './foreign.js';
 import { AuthGate } from './gate.js';
@@ -32,7 +32,7 @@ import { Membership } from './membership.js';
 import { AgentState } from './persistence.js';
 import { Relay } from './relay.js';
 import { Seeds } from './seeds.js';
-import { Sender, type FamilyView, type Identity } from './sender.js';
+import { Sender, type Identity } from './sender.js';
 import { Tenure } from './tenure.js';
 import { UnderlayWatcher, type UnderlayRead } from './underlay.js';
 
@@ -49,10 +49,10 @@ export interface AgentDeps {
   firewall?: Firewall | undefined;
 }
 
-/** How components reach the agent: claim changes, every read of the physical interface, the family choice's changes. */
-export interface AgentHooks extends AddressingEvents {
+/** Where the parts' news goes: Actions (see actions.ts), and each read of the physical interface. */
+export interface Sinks {
+  emit: Emit;
   underlayRead(read: UnderlayRead): void;
-  familyChanged(what: { family: boolean; ready: boolean }): void;
 }
 
 export interface Parts {
@@ -64,8 +64,6 @@ export interface Parts {
   foreign: ForeignClusters;
   underlay: UnderlayWatcher;
   choice: UnderlayChoice;
-  /** what this host knows of its own IPv6 (the family choice's input) */
-  ownFacts(): OwnFacts;
   sender: Sender;
   seeds: Seeds;
   addressing: Addressing;
@@ -75,11 +73,13 @@ export interface Parts {
   loop: DataplaneLoop;
 }
 
-export function compose(config: AgentConfig, d: AgentDeps, doc: PersistedState, hooks: AgentHooks): Parts {
+export function compose(config: AgentConfig, d: AgentDeps, doc: PersistedState, sinks: Sinks): Parts {
   const { clock, log, transport, kernel } = d;
+  const { emit } = sinks;
   const t = config.timings;
-  const identity: Identity = { cluster: config.cluster, nodeId: doc.nodeId, cidr: config.cidr, vni: config.vni, mac: bridgeMacFor(doc.nodeId) };
-  const vip = vipOf(config.cidr);
+  const identity: Identity = {
+    cluster: config.cluster, nodeId: doc.nodeId, cidr: config.cidr, vni: config.vni, mac: bridgeMacFor(doc.nodeId),
+  };
   const counters = new Counters();
   const peers = new PeerTable(t.staleAfterMs);
   peers.load(doc.peers.filter((p) => p.id !== doc.nodeId), clock.monotonic());
@@ -89,51 +89,32 @@ export function compose(config: AgentConfig, d: AgentDeps, doc: PersistedState, 
   const tenure = new Tenure(clock);
   const state = new AgentState(doc, { store: d.store, clock, log, persistDelayMs: t.persistDelayMs, sources: { peers, tombstones, tenure } });
   const underlay = new UnderlayWatcher({
-    kernel, transport, iface: config.interface, clock, log, counters, retryMs: t.retryMs, onRead: (c) => hooks.underlayRead(c),
+    kernel, transport, iface: config.interface, clock, log, counters, retryMs: t.retryMs, lastLinkLocal: doc.linkLocal as Ipv6 | undefined,
+    onRead: sinks.underlayRead,
   });
-  const relay = new Relay({ transport, peers, underlay, discoveryPort: config.discoveryPort, counters });
-  const membership = new Membership({ clock, log, peers, tombstones, relay, counters });
-  const foreign = new ForeignClusters({ ours: config.cidr, clock, log, counters });
+  const membership = new Membership({ clock, log, peers, tombstones, relay: new Relay(peers), counters, emit });
   const seeds = new Seeds(config.seeds);
-  const ownFacts = (): OwnFacts => ({
-    setting: config.underlay, ipv6: underlay.ipv6, linkLocal: underlay.linkLocal ?? state.linkLocal, seeds: seeds.list.length > 0,
-  });
-  const choice = new UnderlayChoice({
-    clock, log, own: ownFacts, peers: (now) => peers.facts(now), nextVerdict: (now) => peers.nextL2Verdict(now),
-    changed: (what) => hooks.familyChanged(what),
-  });
-  const family: FamilyView = {
-    get linkLocal() { return ownFacts().linkLocal; },
-    get caps() { return capable(ownFacts()) ? Caps.linkLocal : 0; },
-    get ready() { return choice.isReady; },
-  };
   const sender = new Sender({
-    identity, transport, clock, counters, underlay, peers, nextSeq: () => state.nextSeq(), discoveryPort: config.discoveryPort,
-    keys: d.keys, seeds, family,
+    identity, transport, clock, counters, peers, nextSeq: () => state.nextSeq(), discoveryPort: config.discoveryPort, keys: d.keys, seeds,
   });
   const addressing = new Addressing({
     clock, log, cidr: config.cidr, nodeId: identity.nodeId, peers, timings: t, random: d.random, pinned: config.pinnedIp,
-    send: sender, claims: state, tenure, events: hooks,
+    send: sender, claims: state, tenure, counters, emit,
   });
-  const announcer = new Announcer({ clock, sender, claim: addressing, timings: t, random: d.random });
-  const admission = new Admission({ clock, log, floors: peers.floors, send: sender });
+  const admission = new Admission({ clock, log, floors: peers.floors, emit });
+  const foreign = new ForeignClusters({ ours: config.cidr, clock, log, counters });
   const inbound = new Inbound({
-    self: identity, keys: () => sender.keys, clock, log, counters, foreign, gate: new AuthGate(clock), admission, membership,
-    addressing, announcer, sender, ownSeqRange: () => [state.firstSeq, state.lastSeq],
+    self: identity, keyring: sender, clock, log, counters, foreign, gate: new AuthGate(clock), admission, membership, addressing,
+    seqs: state,
   });
-  const loop = new DataplaneLoop({
-    kernel, firewall: d.firewall, clock, log, counters, retryMs: t.retryMs,
-    spec: {
-      iface: config.interface, bridge: config.bridge, vxlanDevice: config.vxlanDevice, vni: config.vni, vxlanPort: config.vxlanPort,
-      mac: identity.mac, cidr: config.cidr, vip,
-    },
-    // read at the start of every run: the peers, our claim and our underlay as they are then
-    desired: () => desiredState({
-      ...membership.view(), seeds: seeds.addresses(), ownIp: addressing.ip, underlay: underlay.address, family: choice.current.family,
-      linkLocal: ownFacts().linkLocal,
-    }),
-  });
+  const spec = {
+    iface: config.interface, bridge: config.bridge, vxlanDevice: config.vxlanDevice, vni: config.vni, vxlanPort: config.vxlanPort,
+    mac: identity.mac, cidr: config.cidr, vip: vipOf(config.cidr),
+  };
   return {
-    identity, vip, counters, state, membership, foreign, underlay, choice, ownFacts, sender, seeds, addressing, announcer, inbound, admission, loop,
+    identity, vip: spec.vip, counters, state, membership, foreign, underlay, sender, seeds, addressing, inbound, admission,
+    choice: new UnderlayChoice({ clock, log, counters, emit }),
+    announcer: new Announcer({ clock, sender, claim: addressing, timings: t, random: d.random }),
+    loop: new DataplaneLoop({ kernel, firewall: d.firewall, clock, log, counters, retryMs: t.retryMs, spec }),
   };
 }

@@ -5,8 +5,7 @@
 
 import type { Cidr, Ipv4 } from '../net/ipv4.js';
 import type { Endpoint } from '../discovery/transport.js';
-import type { UnderlaySetting } from './family.js';
-import type { InterfaceSource } from './iface.js';
+import type { UnderlaySetting } from '../policy/family.js';
 
 export interface Timings {
   /** periodic announcement interval (jittered ±10%) */
@@ -44,6 +43,9 @@ export const DEFAULT_TIMINGS: Timings = {
   persistDelayMs: 200,
   retryMs: 1000,
 };
+
+/** Where the interface came from (status JSON: node.interfaceSource; chosen by agent/iface.ts). */
+export type InterfaceSource = 'config' | 'state' | 'default-route' | 'default-route6' | 'only-nic';
 
 export interface AgentConfig {
   cluster: string;

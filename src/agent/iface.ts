@@ -15,11 +15,10 @@ import { ZERO_MAC } from '../net/ipv4.js';
 import type { DefaultRoute, Kernel, Link } from '../kernel/types.js';
 import type { PersistedState } from '../state/schema.js';
 import type { StateStore } from '../state/store.js';
-import type { AgentConfig } from './config.js';
+import type { AgentConfig, InterfaceSource } from './config.js';
 import { readState } from './persistence.js';
 
-/** Where the interface came from (status JSON: node.interfaceSource). */
-export type InterfaceSource = 'config' | 'state' | 'default-route' | 'default-route6' | 'only-nic';
+export type { InterfaceSource } from './config.js';
 
 export interface InterfaceChoice {
   ifname: string;

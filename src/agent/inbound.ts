@@ -1,5 +1,6 @@
 // Layer: agent (receiving). Contract: every packet from the LAN goes through
-// handle(), which never throws and returns what the packet changed (Effects).
+// handle(), which never throws and returns what the packet asks of the agent
+// (Actions: answers to send, announcements, the dataplane, the state file).
 // Order: drop a second copy of a packet just accepted (UDP and raw L2), hold
 // back sources that keep failing authentication (before any HMAC), decode and
 // authenticate, drop our own echoes, reject replays (per-sender sequence
@@ -14,18 +15,19 @@ import type { ClusterKey } from '../wire/keyfile.js';
 import { isL2, type Endpoint } from '../discovery/transport.js';
 import type { Peer } from '../peers/table.js';
 import type { Addressing } from './addressing.js';
-import type { Announcer } from './announcer.js';
 import type { Counters } from './counters.js';
 import type { Admission } from './admission.js';
 import type { ForeignClusters } from './foreign.js';
 import type { AuthGate } from './gate.js';
-import { mergeEffects, NO_EFFECTS, type Effects, type Membership } from './membership.js';
-import type { Sender } from './sender.js';
+import type { Membership } from './membership.js';
+import type { UnderlaySnapshot } from './underlay.js';
+import { merge, NOTHING, sending, type Actions, type HolderClaim } from './actions.js';
 
 export interface InboundDeps {
   /** what a packet must match to be ours */
   self: { cluster: string; cidr: Cidr; vni: number; nodeId: string };
-  keys: () => readonly ClusterKey[];
+  /** the keyring now (a reload replaces it) */
+  keyring: { readonly keys: readonly ClusterKey[] };
   clock: Clock;
   log: Logger;
   counters: Counters;
@@ -36,10 +38,8 @@ export interface InboundDeps {
   admission: Admission;
   membership: Membership;
   addressing: Addressing;
-  announcer: Announcer;
-  sender: Sender;
   /** the range of sequence numbers this process has used: our own echoes fall inside it */
-  ownSeqRange(): [number, number];
+  seqs: { readonly firstSeq: number; readonly lastSeq: number };
 }
 
 /** authentication tags of recently accepted packets (see `seen`) */
@@ -63,14 +63,15 @@ export class Inbound {
     this.startedAt = d.clock.now();
   }
 
-  handle(packet: Buffer, from: Endpoint): Effects {
+  /** `lan`: our underlay as last read (the relay introduces newcomers by it). */
+  handle(packet: Buffer, from: Endpoint, lan: UnderlaySnapshot): Actions {
     try {
-      return this.dispatch(packet, from);
+      return this.dispatch(packet, from, lan);
     } catch (err) {
       // A bug must not turn one packet into a dead agent; count and log it.
       this.d.counters.drop('malformed');
       this.d.log.error({ ...errFields(err), from: from.address }, 'failed to handle a discovery packet');
-      return NO_EFFECTS;
+      return NOTHING;
     }
   }
 
@@ -92,54 +93,55 @@ export class Inbound {
   }
 
   /** A raw frame whose Ethernet source is the sender's own (signed) physical MAC proves it shares our segment; a relayed copy carries the relay's. */
-  private adjacency(nodeId: string, physMac: string | undefined, from: Endpoint): Effects {
-    if (physMac === undefined || from.address !== `l2:${physMac}` || nodeId === this.d.self.nodeId) return NO_EFFECTS;
+  private adjacency(nodeId: string, physMac: string | undefined, from: Endpoint): Actions {
+    if (physMac === undefined || from.address !== `l2:${physMac}` || nodeId === this.d.self.nodeId) return NOTHING;
     return this.d.membership.markAdjacent(nodeId);
   }
 
-  private dispatch(packet: Buffer, from: Endpoint): Effects {
+  private dispatch(packet: Buffer, from: Endpoint, lan: UnderlaySnapshot): Actions {
     const d = this.d;
     const tag = packet.length < 32 ? undefined : packet.toString('latin1', packet.length - 32);
     const dup = this.seen(tag);
     if (dup) {
       d.counters.duplicates++;
       if (dup.nodeId !== d.self.nodeId) this.heard(from);
-      return isL2(from) ? this.adjacency(dup.nodeId, dup.physMac, from) : NO_EFFECTS;
+      return isL2(from) ? this.adjacency(dup.nodeId, dup.physMac, from) : NOTHING;
     }
     // an HMAC costs tens of µs: a source whose packets keep failing it waits for budget
     if (!d.gate.allow(from.address)) {
       d.counters.drop('rate-limited');
-      return NO_EFFECTS;
+      return NOTHING;
     }
-    const res = decode(packet, d.self.cluster, d.keys());
+    const res = decode(packet, d.self.cluster, d.keyring.keys);
     if (!res.ok) {
       d.counters.drop(res.reason);
       if (res.reason === 'bad-auth') d.gate.failed(from.address);
       if (res.reason === 'other-cluster' && res.cluster !== undefined) d.foreign.observe(res.cluster, res.cidr, from.address);
-      return NO_EFFECTS;
+      return NOTHING;
     }
     d.gate.passed(from.address);
     const msg = res.msg;
     this.remember(tag!, msg); // authenticated, so it carries a tag
     if (msg.nodeId === d.self.nodeId) {
       this.checkOwnEcho(msg, from);
-      return NO_EFFECTS;
+      return NOTHING;
     }
     this.heard(from);
     const seq = d.membership.peers.acceptSeq(msg.nodeId, msg.seq, msg.sentAt);
     if (seq !== 'new') {
       if (seq === 'duplicate') d.counters.duplicates++;
       else d.counters.drop('replay');
-      return NO_EFFECTS; // a replayed frame proves nothing, adjacency included
+      return NOTHING; // a replayed frame proves nothing, adjacency included
     }
     if ((msg.type === 'announce' || msg.type === 'forget') && d.admission.check(msg, this.challengeTo(msg, from)) === 'unconfirmed') {
       d.counters.drop('unconfirmed');
-      return NO_EFFECTS;
+      return NOTHING;
     }
     d.counters.received(msg.type);
     d.counters.verified(res.key.label);
-    const adjacent = isL2(from) && (msg.type === 'announce' || msg.type === 'probe') ? this.adjacency(msg.nodeId, msg.physMac, from) : NO_EFFECTS;
-    return mergeEffects(adjacent, this.act(msg, packet, from));
+    const adjacent = isL2(from) && (msg.type === 'announce' || msg.type === 'probe')
+      ? this.adjacency(msg.nodeId, msg.physMac, from) : NOTHING;
+    return merge(adjacent, this.act(msg, packet, from, lan));
   }
 
   /**
@@ -166,21 +168,19 @@ export class Inbound {
     this.lastPeerAt[isL2(from) ? 'raw' : 'udp'] = this.d.clock.now();
   }
 
-  private act(msg: Message, packet: Buffer, from: Endpoint): Effects {
+  private act(msg: Message, packet: Buffer, from: Endpoint, lan: UnderlaySnapshot): Actions {
     switch (msg.type) {
       case 'defend':
         this.d.addressing.onDefend(msg);
-        return NO_EFFECTS;
+        return NOTHING;
       case 'challenge':
-        this.onChallenge(msg, from);
-        return NO_EFFECTS;
+        return this.onChallenge(msg, from);
       case 'forget':
         return this.onForget(msg);
       case 'announce':
-        return this.compatible(msg, from) ? this.onAnnounce(msg, packet) : NO_EFFECTS;
+        return this.compatible(msg, from) ? this.onAnnounce(msg, packet, lan) : NOTHING;
       case 'probe':
-        if (this.compatible(msg, from)) this.onProbe(msg);
-        return NO_EFFECTS;
+        return this.compatible(msg, from) ? this.onProbe(msg) : NOTHING;
     }
   }
 
@@ -191,7 +191,7 @@ export class Inbound {
    * or state directory — which breaks the overlay for both: say so loudly.
    */
   private checkOwnEcho(msg: Message, from: Endpoint): void {
-    const [first, last] = this.d.ownSeqRange();
+    const { firstSeq: first, lastSeq: last } = this.d.seqs;
     if (msg.seq >= first && msg.seq <= last) return;
     if (msg.seq < first && msg.sentAt < this.startedAt) {
       this.d.counters.drop('replay');
@@ -234,55 +234,52 @@ export class Inbound {
     this.d.log.warn(fields, text);
   }
 
-  private onAnnounce(msg: AnnounceMsg, packet: Buffer): Effects {
-    const { membership, announcer, addressing } = this.d;
-    const out = membership.onAnnounce(msg, packet);
+  private onAnnounce(msg: AnnounceMsg, packet: Buffer, lan: UnderlaySnapshot): Actions {
+    const { membership, addressing } = this.d;
+    const out = membership.onAnnounce(msg, packet, lan);
     if (out.kind === 'forgotten') {
       this.d.counters.drop('forgotten');
-      if (out.reply) this.d.sender.forget(msg.nodeId, out.claimedAt, msg.overlayIp, msg.underlayIp); // tell its holder
-      return NO_EFFECTS;
+      // tell its holder
+      return out.reply ? sending({ kind: 'forget', target: msg.nodeId, claimedAt: out.claimedAt, overlayIp: msg.overlayIp, to: msg.underlayIp })
+        : NOTHING;
     }
-    if (out.kind === 'new') announcer.trigger(); // let it learn about us without waiting for our next period
-    else if (msg.fresh) announcer.answerFresh(msg.nodeId, out.kind === 'updated');
-    if (addressing.onAnnounce(msg)) announcer.announce(); // defend our address
-    return out.effects;
+    const answer: Actions = out.kind === 'new' ? { trigger: true } // let it learn about us without waiting for our next period
+      : msg.fresh ? { answer: [{ peer: msg.nodeId, moved: out.kind === 'updated' }] } : NOTHING;
+    const defend = addressing.onAnnounce(msg) ? sending({ kind: 'announce' }) : NOTHING; // defend our address
+    return merge(merge(out.actions, answer), defend);
   }
 
-  private onProbe(msg: ProbeMsg): void {
-    const { membership, announcer, addressing, sender } = this.d;
-    if (!membership.peers.get(msg.nodeId)) announcer.trigger();
+  private onProbe(msg: ProbeMsg): Actions {
+    const { membership, addressing } = this.d;
+    const trigger: Actions = membership.peers.get(msg.nodeId) ? NOTHING : { trigger: true };
     const reply = addressing.onProbe(msg);
-    if (!reply) return;
-    if (reply.kind === 'announce') {
-      announcer.announce(msg.underlayIp); // a prober without an IPv4 address (raw L2 only) hears a broadcast
-    } else {
-      sender.defend({ nodeId: msg.nodeId, underlayIp: msg.underlayIp }, msg.overlayIp, this.claimOf(reply.holder));
-    }
+    if (!reply) return trigger;
+    // a prober without an IPv4 address (raw L2 only) hears a broadcast
+    return merge(trigger, sending(reply.kind === 'announce' ? { kind: 'announce', to: msg.underlayIp }
+      : { kind: 'defend', target: msg.nodeId, to: msg.underlayIp, overlayIp: msg.overlayIp, holder: this.claimOf(reply.holder) }));
   }
 
   /** A holder's claim as a DEFEND states it: how long it has held the address so far. */
-  private claimOf(h: Peer): { id: string; claimedAt: number; heldMs: number } {
+  private claimOf(h: Peer): HolderClaim {
     return { id: h.id, claimedAt: h.claimedAt, heldMs: this.d.membership.peers.heldNow(h, this.d.clock.monotonic()) };
   }
 
   /** Someone will give up an address only on a fresh answer: give it, if we still stand by the claim. */
-  private onChallenge(msg: ChallengeMsg, from: Endpoint): void {
-    const { membership, announcer, addressing, sender, self } = this.d;
-    if (msg.targetId !== self.nodeId) return;
+  private onChallenge(msg: ChallengeMsg, from: Endpoint): Actions {
+    const { membership, addressing, self } = this.d;
+    if (msg.targetId !== self.nodeId) return NOTHING;
     // answered the way it asked: by broadcast to a frame (its unicast address may not be on-link yet), else by unicast
     const to = isL2(from) ? undefined : this.replyTo(msg.nodeId, from);
-    if (addressing.ip === msg.overlayIp) {
-      announcer.announce(to, msg.nonce);
-      return;
-    }
+    if (addressing.ip === msg.overlayIp) return sending({ kind: 'announce', to, echo: msg.nonce });
     const holder = membership.peers.holders(msg.overlayIp).find((h) => h.id !== msg.nodeId);
-    if (holder) sender.defend({ nodeId: msg.nodeId, underlayIp: to }, msg.overlayIp, this.claimOf(holder), msg.nonce);
+    if (!holder) return NOTHING;
+    return sending({ kind: 'defend', target: msg.nodeId, to, overlayIp: msg.overlayIp, holder: this.claimOf(holder), echo: msg.nonce });
   }
 
-  private onForget(msg: ForgetMsg): Effects {
+  private onForget(msg: ForgetMsg): Actions {
     const { addressing, membership, self } = this.d;
     if (msg.targetId !== self.nodeId) return membership.forget(msg.targetId, msg.targetClaimedAt, msg.nodeId);
     if (addressing.claimedAt !== undefined && addressing.claimedAt <= msg.targetClaimedAt) addressing.onForgotten(msg.nodeId, msg.targetClaimedAt);
-    return NO_EFFECTS;
+    return NOTHING;
   }
 }

@@ -1,21 +1,25 @@
-// Layer: agent (dataplane loop). Contract: schedules the reconcile steps of
-// dataplane/reconcile.ts — single-flight, wake-ups merged — and logs what
-// they did. request() asks for a full run (kernel dumps, devices checked);
-// requestRoutes() for the fast path when only the peers changed, verified by
-// a full run shortly after. Failed runs are retried after `retryMs`. Nothing
-// runs until release(): the agent settles its address first.
+// Layer: agent (dataplane loop). Contract: makes the kernel match the Desired
+// value it was last given, with the reconcile steps of dataplane/reconcile.ts
+// — single-flight: a newer value replaces a pending one — and logs what they
+// did. set(desired, 'full') asks for a full run (kernel dumps, devices
+// checked), set(desired, 'routes') for the fast path when only the peers
+// changed, verified by a full run shortly after; request() for a full run
+// against the same value (the kernel drifted). Failed runs are retried after
+// `retryMs`. Nothing runs until release(): the agent settles its address first.
 
-import type { Clock, TimerHandle } from '../clock.js';
+import type { Clock } from '../clock.js';
 import { errFields, type Logger } from '../log.js';
 import { formatIpv4 } from '../net/ipv4.js';
 import type { Kernel, KernelEvent } from '../kernel/types.js';
 import type { Firewall } from '../firewall/types.js';
 import { SingleFlight } from '../util/singleflight.js';
+import { RetryTimer } from '../util/retry.js';
 import { wantedEntries, type Desired, type Wanted } from '../dataplane/desired.js';
 import { touchesDataplane } from '../dataplane/events.js';
 import {
   INITIAL_STATUS, reconcileFast, reconcileFull, type DataplaneSpec, type DataplaneStatus, type Model, type Note, type RunResult,
 } from '../dataplane/reconcile.js';
+import type { Reprogram } from './actions.js';
 import type { Counters } from './counters.js';
 
 /** after a fast-path run, a full reconcile checks the kernel (coalesced) */
@@ -29,42 +33,47 @@ export interface LoopDeps {
   log: Logger;
   counters: Counters;
   retryMs: number;
-  /** the state the dataplane should have, read at the start of every run */
-  desired: () => Desired;
 }
 
 export class DataplaneLoop {
   private current: DataplaneStatus = INITIAL_STATUS;
   private model: Model | undefined;
   private wanted: Wanted = { fdb: new Set(), neigh: new Map() };
+  /** the value the kernel should match: the newest one given */
+  private desired: Desired | undefined;
   private readonly flight: SingleFlight;
   private fullPending = false;
   private routesPending = false;
-  private retryTimer: TimerHandle | undefined;
-  private verifyTimer: TimerHandle | undefined;
+  private readonly retry: RetryTimer;
+  private readonly verify: RetryTimer;
   private missingIfaceLogged = false;
   private held = true;
   private stopped = false;
 
   constructor(private readonly d: LoopDeps) {
     this.flight = new SingleFlight(() => this.run(), (err) => this.failed(err));
+    this.retry = new RetryTimer(d.clock, () => this.request(), { firstMs: d.retryMs });
+    this.verify = new RetryTimer(d.clock, () => this.request(), { firstMs: VERIFY_AFTER_MS });
   }
 
   get status(): DataplaneStatus {
     return this.current;
   }
 
-  /** A full reconcile from kernel dumps. */
+  /** What the kernel should hold from now on; `run`: which reconcile it needs (the fast path may turn into a full run). */
+  set(desired: Desired, run: Reprogram): void {
+    this.desired = desired;
+    if (run === 'full') this.request();
+    else if (!this.stopped && !this.held) {
+      this.routesPending = true;
+      this.flight.request();
+    }
+  }
+
+  /** A full reconcile from kernel dumps, against the value last set. */
   request(): void {
     if (this.stopped || this.held) return;
     this.fullPending = true;
-    this.flight.request();
-  }
-
-  /** Only the peers changed: the fast path (a full run when it cannot apply). */
-  requestRoutes(): void {
-    if (this.stopped || this.held) return;
-    this.routesPending = true;
     this.flight.request();
   }
 
@@ -82,19 +91,17 @@ export class DataplaneLoop {
     this.request();
   }
 
-  /** Lets the dataplane be changed from now on, starting with a full reconcile. */
-  release(): void {
+  /** Lets the dataplane be changed from now on, starting with a full reconcile to `desired`. */
+  release(desired: Desired): void {
     this.held = false;
-    this.request();
+    this.set(desired, 'full');
   }
 
   /** No new runs or retries after this (a run in progress finishes). */
   stop(): void {
     this.stopped = true;
-    this.retryTimer?.cancel();
-    this.retryTimer = undefined;
-    this.verifyTimer?.cancel();
-    this.verifyTimer = undefined;
+    this.retry.stop();
+    this.verify.stop();
   }
 
   idle(): Promise<void> {
@@ -108,10 +115,10 @@ export class DataplaneLoop {
 
   private async run(): Promise<void> {
     const full = this.fullPending || !this.model;
-    if (!full && !this.routesPending) return;
+    const desired = this.desired;
+    if ((!full && !this.routesPending) || !desired) return;
     this.fullPending = false;
     this.routesPending = false;
-    const desired = this.d.desired();
     // set before the kernel changes, so the events of our own changes are not news
     this.wanted = wantedEntries(desired);
     const env = { kernel: this.d.kernel, spec: this.d.spec, clock: this.d.clock, firewall: this.d.firewall };
@@ -126,7 +133,7 @@ export class DataplaneLoop {
         this.flight.request();
         return;
       }
-      this.scheduleVerify();
+      this.verify.schedule();
     }
     this.finish(r);
   }
@@ -146,7 +153,7 @@ export class DataplaneLoop {
     counters.onReconcile?.((r.status.lastMs ?? 0) / 1000);
     if (r.applied.some((a) => a.failed.length > 0)) {
       counters.reconcileErrors++;
-      this.scheduleRetry();
+      this.retry.schedule();
     }
   }
 
@@ -183,22 +190,6 @@ export class DataplaneLoop {
     this.d.counters.reconcileErrors++;
     this.current = { ...this.current, lastError: (err as Error).message ?? String(err) };
     this.d.log.error({ ...errFields(err) }, 'reconcile failed; retrying');
-    this.scheduleRetry();
-  }
-
-  private scheduleRetry(): void {
-    if (this.retryTimer || this.stopped) return;
-    this.retryTimer = this.d.clock.setTimeout(() => {
-      this.retryTimer = undefined;
-      this.request();
-    }, this.d.retryMs);
-  }
-
-  private scheduleVerify(): void {
-    if (this.verifyTimer || this.stopped) return;
-    this.verifyTimer = this.d.clock.setTimeout(() => {
-      this.verifyTimer = undefined;
-      this.request();
-    }, VERIFY_AFTER_MS);
+    this.retry.schedule();
   }
 }

@@ -1,8 +1,9 @@
 // Layer: agent (membership). Contract: who is in the cluster — the peer
 // table, the claims an operator released (tombstones), who shares our
 // Ethernet segment — and what a change means for the rest of the agent,
-// returned as Effects. Silent peers are only reported stale: they keep
-// their FDB entries and address; only a forget removes a peer.
+// returned as Actions (the sweep, on its timer, emits them). Silent peers are
+// only reported stale: they keep their FDB entries and address; only a forget
+// removes a peer.
 
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Logger } from '../log.js';
@@ -17,27 +18,23 @@ import type { Tombstones } from '../peers/tombstones.js';
 import type { Counters } from './counters.js';
 import type { Relay } from './relay.js';
 import { resolvePeer } from './operator.js';
-
-/** What a membership change requires of the agent. */
-export interface Effects {
-  /** the peers' part of the dataplane must follow (fast path) */
-  routes: boolean;
-  /** the state file must be written (peers or tombstones changed) */
-  persist: boolean;
-  /** the underlay family choice's inputs changed (agent/family.ts) */
-  family: boolean;
-}
-
-export const NO_EFFECTS: Effects = { routes: false, persist: false, family: false };
-
-export function mergeEffects(a: Effects, b: Effects): Effects {
-  return { routes: a.routes || b.routes, persist: a.persist || b.persist, family: a.family || b.family };
-}
+import { NOTHING, type Actions, type Emit } from './actions.js';
+import type { UnderlaySnapshot } from './underlay.js';
 
 export type AnnounceOutcome =
   /** a claim an operator released: its holder must hear so (`reply`: not told in the last few seconds) */
   | { kind: 'forgotten'; claimedAt: number; reply: boolean }
-  | { kind: 'new' | 'updated' | 'refreshed'; effects: Effects };
+  /** `actions`: the dataplane follows (fast path), the state file is written, the family choice is checked, the relay forwards */
+  | { kind: 'new' | 'updated' | 'refreshed'; actions: Actions };
+
+/** What the dataplane is given about the peers. */
+export interface MembershipView {
+  routes: PeerRoute[];
+  /** ids of the peers on our segment */
+  adjacent: Set<string>;
+  /** ids of the peers whose underlay may send VXLAN */
+  trusted: Set<string>;
+}
 
 const FORGET_REPLY_INTERVAL_MS = 5000;
 /** a stale peer's underlay address may still send VXLAN for this long after it was last heard (wall clock: survives restarts) */
@@ -51,6 +48,8 @@ export interface MembershipDeps {
   tombstones: Tombstones;
   relay: Relay;
   counters: Counters;
+  /** the sweep found that time changed who is adjacent or trusted */
+  emit: Emit;
 }
 
 export class Membership {
@@ -59,6 +58,8 @@ export class Membership {
   private readonly forgetReplied = new Map<string, number>();
   private readonly staleLogged = new Set<string>();
   private sweep: TimerHandle | undefined;
+  /** who was adjacent and trusted at the last view (time alone changes both) */
+  private lastSets = '';
 
   constructor(private readonly d: MembershipDeps) {
     this.peers = d.peers;
@@ -75,8 +76,8 @@ export class Membership {
     this.sweep = undefined;
   }
 
-  /** An authenticated announcement of our overlay. */
-  onAnnounce(msg: AnnounceMsg, packet: Buffer): AnnounceOutcome {
+  /** An authenticated announcement of our overlay; `lan`: our underlay now (whom the relay introduces to whom). */
+  onAnnounce(msg: AnnounceMsg, packet: Buffer, lan: UnderlaySnapshot): AnnounceOutcome {
     const { clock, log, peers, tombstones } = this.d;
     const peer = msg.nodeId;
     const now = clock.monotonic();
@@ -91,7 +92,7 @@ export class Membership {
     const before = peers.get(peer);
     const wasStale = before !== undefined && peers.state(before, now) === 'stale';
     const obs = peers.observe(msg, clock.now(), now);
-    this.d.relay.onAnnounce(msg, packet, obs.kind === 'new');
+    const relayed = this.d.relay.onAnnounce(msg, packet, obs.kind === 'new', lan);
     if (obs.kind === 'new') {
       log.info({ peer, overlayIp: formatIpv4(msg.overlayIp), underlayIp: formatIpv4(msg.underlayIp), linkLocal: msg.linkLocal ?? null }, 'peer joined');
     } else if (obs.kind === 'updated') {
@@ -111,13 +112,16 @@ export class Membership {
     }
     const moved = obs.kind !== 'refreshed';
     const family = obs.kind === 'new' || (obs.kind === 'updated' && (obs.capsChanged || obs.linkLocalChanged));
-    return { kind: obs.kind, effects: { routes: moved, persist: moved || dead !== undefined, family } };
+    const actions: Actions = {
+      ...(relayed.length ? { send: relayed } : {}), reprogram: moved ? 'routes' : undefined, persist: moved || dead !== undefined, family,
+    };
+    return { kind: obs.kind, actions };
   }
 
   /** A raw L2 frame straight from `id`: it shares our segment (on-link routes may follow; the first one ever counts for the family choice). */
-  markAdjacent(id: string): Effects {
+  markAdjacent(id: string): Actions {
     const { adjacent, seen } = this.d.peers.markL2(id, this.d.clock.monotonic());
-    return { routes: adjacent, persist: seen, family: seen };
+    return adjacent || seen ? { reprogram: adjacent ? 'routes' : undefined, persist: seen, family: seen } : NOTHING;
   }
 
   /**
@@ -126,15 +130,15 @@ export class Membership {
    * whose operator asked (undefined: ours). Nothing if an equal or newer
    * forget was already known.
    */
-  forget(id: string, claimedAt: number, by?: string): Effects {
+  forget(id: string, claimedAt: number, by?: string): Actions {
     const { clock, log, peers, tombstones } = this.d;
-    if (!tombstones.add({ id, claimedAt, at: clock.now() })) return NO_EFFECTS;
+    if (!tombstones.add({ id, claimedAt, at: clock.now() })) return NOTHING;
     const p = peers.get(id);
-    if (!p || !tombstones.covers(p.id, p.claimedAt)) return { routes: false, persist: true, family: false };
+    if (!p || !tombstones.covers(p.id, p.claimedAt)) return { persist: true };
     peers.forget(p.id);
     this.d.relay.forget(p.id);
     log.warn({ peer: p.id, overlayIp: formatIpv4(p.overlayIp), by: by ?? 'this host' }, 'peer forgotten on operator request; its address is free again');
-    return { routes: true, persist: true, family: true };
+    return { reprogram: 'routes', persist: true, family: true };
   }
 
   /** `edge-overlay forget NODE` on this host: the peer it names (refused with one line if ambiguous or alive). */
@@ -147,15 +151,25 @@ export class Membership {
    * address, who is on our segment, and whose underlay may send VXLAN (not
    * a peer silent for long: its old address may be someone else's by now).
    */
-  view(): { routes: PeerRoute[]; adjacent: Set<string>; trusted: Set<string> } {
+  view(): MembershipView {
     const { peers, clock } = this.d;
     const now = clock.monotonic();
-    const wall = clock.now();
     const claim = (p: Peer): Claim => ({ nodeId: p.id, heldMs: peers.heldNow(p, now), pinned: p.pinned });
     const routes = peers.routes((a, b) => claimWins(claim(a), claim(b)));
+    const { adjacent, trusted } = this.sets(now, clock.now());
+    this.lastSets = signature(adjacent, trusted);
+    return { routes, adjacent, trusted };
+  }
+
+  private sets(now: number, wall: number): { adjacent: Set<string>; trusted: Set<string> } {
+    const { peers } = this.d;
+    const adjacent = new Set<string>();
     const trusted = new Set<string>();
-    for (const p of peers.values()) if (peers.state(p, now) === 'alive' || wall - p.lastSeenAt <= TRUST_STALE_MS) trusted.add(p.id);
-    return { routes, adjacent: new Set(routes.filter((r) => peers.l2Adjacent(r.id, now)).map((r) => r.id)), trusted };
+    for (const p of peers.values()) {
+      if (peers.l2Adjacent(p.id, now)) adjacent.add(p.id);
+      if (peers.state(p, now) === 'alive' || wall - p.lastSeenAt <= TRUST_STALE_MS) trusted.add(p.id);
+    }
+    return { adjacent, trusted };
   }
 
   /**
@@ -178,8 +192,11 @@ export class Membership {
     }
   }
 
+  /** Logs peers going stale; when time alone changed who is adjacent or trusted, the dataplane must follow. */
   private sweepStale(): void {
     const now = this.d.clock.monotonic();
+    const { adjacent, trusted } = this.sets(now, this.d.clock.now());
+    if (signature(adjacent, trusted) !== this.lastSets) this.d.emit({ reprogram: 'routes' });
     for (const p of this.d.peers.all()) {
       const stale = this.d.peers.state(p, now) === 'stale';
       if (stale && !this.staleLogged.has(p.id)) {
@@ -192,3 +209,5 @@ export class Membership {
     }
   }
 }
+
+const signature = (adjacent: Set<string>, trusted: Set<string>): string => `${[...adjacent].sort().join()}|${[...trusted].sort().join()}`;

@@ -1,11 +1,41 @@
 // Layer: agent (operator commands). Contract: resolves the NODE argument of
 // `edge-overlay forget` — a node id, a unique id prefix, or an overlay IP —
 // to one peer, refusing with one clear line when it matches none, several,
-// or a peer that is still alive (unless forced).
+// or a peer that is still alive (unless forced); says what a forget and a
+// reloaded keyring ask of the agent.
 
 import { EdgeError } from '../errors.js';
 import { formatIpv4, parseIpv4 } from '../net/ipv4.js';
 import type { Peer, PeerTable } from '../peers/table.js';
+import type { Logger } from '../log.js';
+import type { Keyring } from '../wire/keyfile.js';
+import type { Endpoint } from '../discovery/transport.js';
+import { NOTHING, type Actions, type Outgoing } from './actions.js';
+import type { Seeds } from './seeds.js';
+
+/** Copies of an operator's FORGET: a lost datagram must not leave one host holding the released claim. */
+const FORGET_COPIES = 3;
+
+/** What tells every host that `p`'s claim is released. */
+export function forgetSends(p: Peer): Outgoing[] {
+  const told: Outgoing = { kind: 'forget', target: p.id, claimedAt: p.claimedAt, overlayIp: p.overlayIp };
+  return Array.from({ length: FORGET_COPIES }, () => told);
+}
+
+/** A reloaded keyring (SIGHUP): the first key signs from now on; a new signing key is put to use at once, not at the next period. */
+export function reloadKeys(sender: { keys: Keyring; setKeys(k: Keyring): void }, next: Keyring, log: Logger): Actions {
+  const old = sender.keys[0]!;
+  sender.setKeys(next);
+  log.info({ keys: next.map((k) => k.label), signing: next[0]!.label }, 'cluster keyring reloaded');
+  return next[0]!.label !== old.label || !next[0]!.key.equals(old.key) ? { send: [{ kind: 'announce' }] } : NOTHING;
+}
+
+/** New unicast seeds (SIGHUP): they mean routed peers, which cannot use link-local (the family choice checks). */
+export function reloadSeeds(seeds: Seeds, next: Endpoint[], log: Logger): Actions {
+  seeds.set(next);
+  log.info({ peers: next.map((s) => `${s.address}:${s.port}`) }, 'unicast seeds reloaded');
+  return { family: true };
+}
 
 export function resolvePeer(peers: PeerTable, query: string, force: boolean, nowMono: number): Peer {
   const q = query.trim().toLowerCase();

@@ -7,53 +7,39 @@
 // as received — still signed by their originator, so forwarding adds no
 // trust, and sequence numbers turn every extra copy into a dropped
 // duplicate. Only first contact is relayed; afterwards hosts talk directly.
+// What to forward is returned as Outgoing values; the sender forwards them.
 
-import { formatIpv4, type Ipv4 } from '../net/ipv4.js';
 import type { AnnounceMsg } from '../wire/codec.js';
-import type { Transport } from '../discovery/transport.js';
 import type { PeerTable } from '../peers/table.js';
+import type { Outgoing } from './actions.js';
+import { onLan, type UnderlaySnapshot } from './underlay.js';
 
 const MAX_REMEMBERED = 4096;
-
-export interface RelayDeps {
-  transport: Transport;
-  peers: PeerTable;
-  /** our underlay: is an address on our LAN (reached by broadcast)? */
-  underlay: { onLan(ip: Ipv4): boolean };
-  discoveryPort: number;
-  counters: { relayed: number };
-}
 
 export class Relay {
   private readonly last = new Map<string, Buffer>();
 
-  constructor(private readonly d: RelayDeps) {}
+  constructor(private readonly peers: PeerTable) {}
 
-  private send(packet: Buffer, to: Ipv4): void {
-    this.d.transport.unicast(packet, { address: formatIpv4(to), port: this.d.discoveryPort });
-    this.d.counters.relayed++;
-  }
-
-  /** Call for every accepted announcement; `isNew`: the first one we have from this node. */
-  onAnnounce(msg: AnnounceMsg, packet: Buffer, isNew: boolean): void {
+  /** Call for every accepted announcement; `isNew`: the first one we have from this node; `lan`: our underlay now. */
+  onAnnounce(msg: AnnounceMsg, packet: Buffer, isNew: boolean, lan: UnderlaySnapshot): Outgoing[] {
     this.last.delete(msg.nodeId);
     this.last.set(msg.nodeId, packet); // the transport never reuses it (Transport.onPacket)
     if (this.last.size > MAX_REMEMBERED) this.last.delete(this.last.keys().next().value!);
-    if (!isNew || msg.underlayIp === 0) return;
-    const newcomerOnLan = this.d.underlay.onLan(msg.underlayIp);
-    if (!newcomerOnLan) {
-      this.d.transport.broadcast(packet); // introduce the newcomer to our LAN
-      this.d.counters.relayed++;
-    }
-    for (const p of this.d.peers.values()) {
+    if (!isNew || msg.underlayIp === 0) return [];
+    const out: Outgoing[] = [];
+    const newcomerOnLan = onLan(lan, msg.underlayIp);
+    if (!newcomerOnLan) out.push({ kind: 'relay', packet }); // introduce the newcomer to our LAN
+    for (const p of this.peers.values()) {
       if (p.id === msg.nodeId || p.underlayIp === 0) continue;
       if (newcomerOnLan) {
-        if (!this.d.underlay.onLan(p.underlayIp)) this.send(packet, p.underlayIp); // the newcomer to those beyond
+        if (!onLan(lan, p.underlayIp)) out.push({ kind: 'relay', packet, to: p.underlayIp }); // the newcomer to those beyond
       } else {
         const known = this.last.get(p.id);
-        if (known && this.d.underlay.onLan(p.underlayIp)) this.send(known, msg.underlayIp); // and our LAN to it
+        if (known && onLan(lan, p.underlayIp)) out.push({ kind: 'relay', packet: known, to: msg.underlayIp }); // and our LAN to it
       }
     }
+    return out;
   }
 
   forget(id: string): void {

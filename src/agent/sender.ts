@@ -1,8 +1,10 @@
 // Layer: agent (sending). Contract: builds, signs and sends every message
-// this host sends. A broadcast also goes by unicast to the seeds (--peer) and
-// to known peers beyond our LAN, so the overlay spans routed underlays. A
-// reply goes to one host: unicast to its underlay address, or broadcast when
-// it has none (raw L2 only). Nothing is sent while the host cannot broadcast.
+// this host sends, and forwards relayed ones. A broadcast also goes by
+// unicast to the seeds (--peer) and to known peers beyond our LAN, so the
+// overlay spans routed underlays. A reply goes to one host: unicast to its
+// underlay address, or broadcast when it has none (raw L2 only). Nothing is
+// sent while the host cannot broadcast. What it says about our underlay and
+// family is the value last given (setUnderlay, setFamily).
 
 import type { Clock } from '../clock.js';
 import { formatIpv4, type Cidr, type Ipv4 } from '../net/ipv4.js';
@@ -11,8 +13,10 @@ import { encode, type AnnounceMsg, type Message } from '../wire/codec.js';
 import type { Keyring } from '../wire/keyfile.js';
 import type { Endpoint, Transport } from '../discovery/transport.js';
 import type { PeerTable } from '../peers/table.js';
+import type { Outgoing } from './actions.js';
 import type { Counters } from './counters.js';
 import type { Seeds } from './seeds.js';
+import { onLan, unreadUnderlay, type UnderlaySnapshot } from './underlay.js';
 
 /** What this host is in the cluster (fixed while the agent runs). */
 export interface Identity {
@@ -24,15 +28,7 @@ export interface Identity {
   mac: string;
 }
 
-/** The physical interface as last read (agent/underlay.ts). */
-export interface UnderlayView {
-  readonly ip: Ipv4 | undefined;
-  /** MAC of the physical interface: a raw L2 frame from it proves we share a segment */
-  readonly mac: string | undefined;
-  onLan(ip: Ipv4): boolean;
-}
-
-/** What our announcements say about the underlay family (agent/family.ts). */
+/** What our announcements say about the underlay family (policy/family.ts). */
 export interface FamilyView {
   /** our link-local address (current or last known) */
   readonly linkLocal: Ipv6 | undefined;
@@ -55,17 +51,17 @@ export interface SenderDeps {
   transport: Transport;
   clock: Clock;
   counters: Counters;
-  underlay: UnderlayView;
   peers: PeerTable;
   nextSeq: () => number;
   discoveryPort: number;
   keys: Keyring;
   seeds: Seeds;
-  family: FamilyView;
 }
 
 export class Sender {
   private keyring: Keyring;
+  private underlay: UnderlaySnapshot = unreadUnderlay(undefined);
+  private family: FamilyView = { linkLocal: undefined, caps: 0, ready: false };
   private stopped = false;
 
   constructor(private readonly d: SenderDeps) {
@@ -81,6 +77,14 @@ export class Sender {
     this.keyring = keys;
   }
 
+  setUnderlay(s: UnderlaySnapshot): void {
+    this.underlay = s;
+  }
+
+  setFamily(f: FamilyView): void {
+    this.family = f;
+  }
+
   stop(): void {
     this.stopped = true;
   }
@@ -90,7 +94,7 @@ export class Sender {
     const out = new Map<string, Endpoint>();
     for (const s of this.d.seeds.list) out.set(`${s.address}:${s.port}`, s);
     for (const p of this.d.peers.values()) {
-      if (this.d.underlay.onLan(p.underlayIp)) continue;
+      if (onLan(this.underlay, p.underlayIp)) continue;
       const e = this.endpoint(p.underlayIp);
       out.set(`${e.address}:${e.port}`, e);
     }
@@ -129,11 +133,25 @@ export class Sender {
     this.d.counters.sent(msg.type);
   }
 
+  /** Sends one Outgoing value; our announcements are built by the announcer (`announce`). */
+  dispatch(o: Exclude<Outgoing, { kind: 'announce' }>): void {
+    switch (o.kind) {
+      case 'defend':
+        return this.defend(o);
+      case 'challenge':
+        return this.challenge(o.target, o.overlayIp, o.nonce, o.to);
+      case 'forget':
+        return this.forget(o.target, o.claimedAt, o.overlayIp, o.to);
+      case 'relay':
+        return this.relay(o.packet, o.to);
+    }
+  }
+
   /** Our announcement: broadcast (and to remotes), or a reply to one host; `echo` answers a challenge. */
   announce(claim: OwnClaim, opts: { to?: Ipv4 | undefined; echo?: string | undefined; fresh: boolean }): void {
     const c = this.common();
     if (!c) return;
-    const { identity: id, underlay, family } = this.d;
+    const { identity: id, underlay, family } = this;
     const ll = family.linkLocal;
     const msg: AnnounceMsg = {
       ...c, type: 'announce', overlayIp: claim.ip, underlayIp: underlay.ip ?? 0, mac: id.mac, claimedAt: claim.claimedAt,
@@ -144,11 +162,15 @@ export class Sender {
     this.send(msg, this.replyTo(opts.to));
   }
 
+  private get identity(): Identity {
+    return this.d.identity;
+  }
+
   /** false when nothing could be sent (no IPv4 source and no raw L2). */
   probe(candidate: Ipv4, startedAt: number): boolean {
     const c = this.common();
     if (!c) return false;
-    const { identity: id, underlay } = this.d;
+    const { identity: id, underlay } = this;
     this.send({
       ...c, type: 'probe', overlayIp: candidate, underlayIp: underlay.ip ?? 0, mac: id.mac, claimedAt: startedAt, heldMs: 0,
       cidr: id.cidr, vni: id.vni, ...(underlay.mac ? { physMac: underlay.mac } : {}),
@@ -156,20 +178,18 @@ export class Sender {
     return true;
   }
 
-  /** Tells `to` that `holder` holds overlayIp; unicast when its address is known, else broadcast. */
-  defend(
-    to: { nodeId: string; underlayIp: Ipv4 | undefined }, overlayIp: Ipv4, holder: { id: string; claimedAt: number; heldMs: number },
-    echo?: string,
-  ): void {
+  /** Tells `target` that `holder` holds overlayIp; unicast when its address is known, else broadcast. */
+  private defend(o: Extract<Outgoing, { kind: 'defend' }>): void {
     const c = this.common();
     if (!c) return;
+    const { holder } = o;
     this.send({
-      ...c, type: 'defend', overlayIp, holderId: holder.id, holderClaimedAt: holder.claimedAt, holderHeldMs: Math.round(holder.heldMs),
-      targetId: to.nodeId, ...(echo ? { echo } : {}),
-    }, this.replyTo(to.underlayIp));
+      ...c, type: 'defend', overlayIp: o.overlayIp, holderId: holder.id, holderClaimedAt: holder.claimedAt,
+      holderHeldMs: Math.round(holder.heldMs), targetId: o.target, ...(o.echo ? { echo: o.echo } : {}),
+    }, this.replyTo(o.to));
   }
 
-  challenge(targetId: string, overlayIp: Ipv4, nonce: string, targetUnderlay: Ipv4 | undefined): void {
+  private challenge(targetId: string, overlayIp: Ipv4, nonce: string, targetUnderlay: Ipv4 | undefined): void {
     const c = this.common();
     if (!c) return;
     this.send({ ...c, type: 'challenge', overlayIp, targetId, nonce }, targetUnderlay === undefined ? undefined : this.endpoint(targetUnderlay));
@@ -179,5 +199,12 @@ export class Sender {
     const c = this.common();
     if (!c) return;
     this.send({ ...c, type: 'forget', overlayIp, targetId, targetClaimedAt }, toUnderlay === undefined ? undefined : this.endpoint(toUnderlay));
+  }
+
+  /** Another host's packet, as received: to one host, or broadcast on our LAN. */
+  private relay(packet: Buffer, to: Ipv4 | undefined): void {
+    if (to === undefined) this.d.transport.broadcast(packet);
+    else this.d.transport.unicast(packet, this.endpoint(to));
+    this.d.counters.relayed++;
   }
 }

@@ -8,13 +8,14 @@ import type { ClusterKey } from '../wire/keyfile.js';
 import type { DataplaneStatus } from '../dataplane/reconcile.js';
 import type { FilterReport } from '../firewall/types.js';
 import type { ChannelHealth, TransportHealth } from '../discovery/transport.js';
-import type { AgentConfig } from './config.js';
-import type { InterfaceSource } from './iface.js';
+import type { AgentConfig, InterfaceSource } from './config.js';
 import type { CountersSnapshot } from './counters.js';
 import type { ForeignCluster } from './foreign.js';
 import type { Parts } from './compose.js';
 import type { Clock } from '../clock.js';
-import type { Family } from './family.js';
+import type { Family } from '../policy/family.js';
+import { ownFacts } from './facts.js';
+import type { UnderlaySnapshot } from './underlay.js';
 import { Caps } from '../wire/messages.js';
 import { NO_FILTER } from '../firewall/types.js';
 import { VERSION } from '../version.js';
@@ -203,13 +204,17 @@ export function buildStatus(i: StatusInput): StatusReport {
 /** The status of a running agent, read from its parts. */
 export function statusOf(
   config: AgentConfig, p: Parts,
-  env: { clock: Clock; filter: FilterReport | undefined; discovery: TransportHealth; startedAt: number; pid: number },
+  env: {
+    clock: Clock; filter: FilterReport | undefined; discovery: TransportHealth; startedAt: number; pid: number;
+    /** the physical interface as last read */
+    lan: UnderlaySnapshot;
+  },
 ): StatusReport {
   const a = p.addressing;
-  const own = p.ownFacts();
+  const own = ownFacts(config, env.lan, p.seeds.list.length);
   const choice = p.choice.current;
   return buildStatus({
-    config, nodeId: p.identity.nodeId, mac: p.identity.mac, overlayIp: a.ip, underlayIp: p.underlay.ip, carrier: p.underlay.carrier,
+    config, nodeId: p.identity.nodeId, mac: p.identity.mac, overlayIp: a.ip, underlayIp: env.lan.ip, carrier: env.lan.carrier,
     addressState: a.phase.kind, pinned: a.isPinned, claimedAt: a.claimedAt, vip: p.vip, peers: p.membership.peers,
     underlay: {
       family: choice.family, why: choice.reason, setting: config.underlay, ipv6: own.ipv6, linkLocal: own.linkLocal ?? null, ready: p.choice.isReady,

@@ -2,8 +2,8 @@
 // `edge-overlay agent` — resolve the configuration, take the state-dir lock,
 // build the kernel, read the state and settle the physical interface
 // (configured, kept in the state, or chosen now and kept: agent/iface.ts),
-// build the transport, firewall, clock and filesystem, run the Agent,
-// the control socket, the systemd notifier and (if asked) the metrics
+// build the transport (its UDP and raw L2 channels), firewall, clock and
+// filesystem, run the Agent, the control socket, the systemd notifier and (if asked) the metrics
 // endpoint until SIGTERM/SIGINT, then stop without touching the dataplane.
 // SIGHUP re-reads the config and key files and applies what can change live.
 // Failures before start print one line and exit non-zero.
@@ -17,7 +17,9 @@ import { systemClock } from '../clock.js';
 import { Agent } from '../agent/agent.js';
 import { NetlinkKernel } from '../kernel/netlink/kernel.js';
 import { NftMonitor, NftSetWriter } from '../kernel/netlink/nftables.js';
-import { UdpTransport } from '../discovery/udp.js';
+import { UdpChannel } from '../discovery/udp.js';
+import { RawChannel } from '../discovery/raw.js';
+import { LanTransport } from '../discovery/lan.js';
 import { StateStore, nodeStateFs } from '../state/store.js';
 import type { PersistedState } from '../state/schema.js';
 import { settleFromState } from '../agent/iface.js';
@@ -110,9 +112,10 @@ export async function runAgent(configPath: string | undefined, flags: Flags): Pr
     kernel.close();
     throw err;
   }
-  let transport: UdpTransport;
+  let transport: LanTransport;
   try {
-    transport = await UdpTransport.open(cfg.agent.discoveryPort, systemClock, { log });
+    const udp = await UdpChannel.open(cfg.agent.discoveryPort, systemClock);
+    transport = new LanTransport(udp, new RawChannel({ clock: systemClock, log }));
   } catch (err) {
     kernel.close();
     throw new EdgeError('E_PORT', `cannot listen on UDP port ${cfg.agent.discoveryPort} for discovery: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);

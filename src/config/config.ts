@@ -9,7 +9,7 @@ import { MAX_OVERLAY_PREFIX, broadcastOf, contains, formatCidr, isHostAddress, p
 import { LOG_LEVELS, type LogLevel } from '../log.js';
 import { DEFAULT_TIMINGS, type AgentConfig } from '../agent/config.js';
 import { MAX_CLUSTER_NAME } from '../wire/codec.js';
-import { UNDERLAY_SETTINGS, type UnderlaySetting } from '../agent/family.js';
+import { UNDERLAY_SETTINGS } from '../policy/family.js';
 
 import { DEFAULTS, DEFAULT_CONFIG_FILE } from './defaults.js';
 

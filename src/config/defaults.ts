@@ -3,7 +3,7 @@
 // without loading the validator (config.ts re-exports them).
 
 import type { LogLevel } from '../log.js';
-import type { UnderlaySetting } from '../agent/family.js';
+import type { UnderlaySetting } from '../policy/family.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/edge-overlay/config.yaml';
 

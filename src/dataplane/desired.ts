@@ -6,7 +6,7 @@
 import { maskOf, sameSubnet, type Ipv4 } from '../net/ipv4.js';
 import type { Ipv6 } from '../net/ipv6.js';
 import type { FilterSpec } from '../firewall/types.js';
-import type { Family } from '../agent/family.js';
+import type { Family } from '../policy/family.js';
 import { fdbKey, desiredFdb, type PeerRoute } from './plan.js';
 
 export interface UnderlayAddress {
@@ -33,6 +33,8 @@ export interface DesiredInput {
 export interface Desired {
   ownIp: Ipv4 | undefined;
   routes: PeerRoute[];
+  /** neighbour entries on the bridge: overlay IP -> bridge MAC (the contested address's winner only) */
+  neigh: ReadonlyMap<Ipv4, string>;
   /** underlay IPs of peers on our L2 segment but outside our subnet: on-link /32 routes */
   onLink: Ipv4[];
   underlayIp: Ipv4 | undefined;
@@ -63,7 +65,8 @@ export function desiredState(i: DesiredInput): Desired {
     lan: u === undefined ? undefined : { network: (u.ip & maskOf(u.prefix)) >>> 0, prefix: u.prefix },
     senders: [...new Set([...i.seeds, ...i.routes.filter((r) => r.underlayIp !== 0 && r.underlayIp !== own && !onLan(r.underlayIp)).map((r) => r.underlayIp)])],
   };
-  return { ownIp: i.ownIp, routes, onLink, underlayIp: own, family: i.family, linkLocal: i.linkLocal, filter };
+  const neigh = new Map(routes.filter((r) => r.overlayIp !== undefined).map((r) => [r.overlayIp!, r.mac]));
+  return { ownIp: i.ownIp, routes, neigh, onLink, underlayIp: own, family: i.family, linkLocal: i.linkLocal, filter };
 }
 
 /** The FDB entries ("mac/dst") and neighbour entries (overlay IP -> MAC) we keep: kernel events are judged against them. */
@@ -77,6 +80,6 @@ export function wantedEntries(d: Desired): Wanted {
   const target = d.family === 'ipv4' ? { family: 'ipv4' as const } : { family: 'link-local' as const, via: 0 };
   return {
     fdb: new Set(desiredFdb(d.routes, target).map((e) => fdbKey({ mac: e.mac, dst: e.dst }))),
-    neigh: new Map(d.routes.filter((r) => r.overlayIp !== undefined).map((r) => [r.overlayIp!, r.mac])),
+    neigh: d.neigh,
   };
 }

@@ -9,7 +9,7 @@
 import type { Clock } from '../clock.js';
 import { contains, type Cidr, type Ipv4 } from '../net/ipv4.js';
 import type { Ipv6 } from '../net/ipv6.js';
-import type { Family } from '../agent/family.js';
+import type { Family } from '../policy/family.js';
 import type { FdbEntry, HostRoute, Kernel, Neigh } from '../kernel/types.js';
 import type { Firewall } from '../firewall/types.js';
 import { ensureBridge, ensureOverlayAddress, ensureVxlan, VXLAN_OVERHEAD, VXLAN_OVERHEAD_V6 } from './devices.js';
@@ -180,7 +180,7 @@ async function reconcilePeers(
   const fdbPlan = planFdb(fdbWant, actual.fdb);
   const fdbDone = await applyFdb(k, dev.vxlan, fdbPlan);
   const arpDone = await applyArpFlush(k, dev.phys, fdbPlan.flushArp);
-  const neighWant = new Map(want.routes.filter((r) => r.overlayIp !== undefined).map((r) => [r.overlayIp!, r.mac]));
+  const neighWant = want.neigh;
   const neighDone = await applyNeigh(k, dev.bridge, planNeigh(want.routes, actual.neigh, spec.cidr, spec.vip));
 
   const applied = [

@@ -5,12 +5,14 @@
 // the NIC vanished) is closed; setLink() — called on every link event —
 // opens a new one at once, and a timer retries with backoff meanwhile. A
 // flood of frames is read at a bounded rate: the rest waits in the kernel.
+// Built by main (its own seam: RawLink); LanTransport gives it its handler.
 
 import type { Clock, TimerHandle } from '../clock.js';
 import { errnoName } from '../errors.js';
 import type { Logger } from '../log.js';
 import { openPacketSocket, type PacketSocket } from '../native/addon.js';
 import { TokenBucket } from '../util/ratelimit.js';
+import { RetryTimer } from '../util/retry.js';
 import type { ChannelHealth } from './transport.js';
 
 /** IEEE 802 "Local Experimental Ethertype 1". */
@@ -28,6 +30,18 @@ const READ_BURST = 1000;
 const FLOOD_PAUSE_MS = 100;
 
 export type FrameHandler = (packet: Buffer, srcMac: string) => void;
+
+/** The raw L2 channel as the transport uses it (tests give a fake). */
+export interface RawLink {
+  /** where each received packet goes, with the frame's source MAC */
+  onFrame(handler: FrameHandler): void;
+  /** the physical interface (undefined: none) */
+  setLink(index: number | undefined): void;
+  readonly ready: boolean;
+  broadcast(packet: Buffer): void;
+  health(): ChannelHealth;
+  close(): void;
+}
 
 export interface RawOpener {
   (ifindex: number, onFrame: (frame: Buffer, srcMac: string) => void, onError: (errno: number) => void): PacketSocket;
@@ -50,12 +64,12 @@ export function unframe(f: Buffer): Buffer {
   return len <= f.length - 2 ? f.subarray(2, 2 + len) : f;
 }
 
-export class RawChannel {
+export class RawChannel implements RawLink {
   private sock: PacketSocket | undefined;
   private index: number | undefined;
   private error: string | null = null;
-  private retryTimer: TimerHandle | undefined;
-  private backoffMs = RETRY_FIRST_MS;
+  private readonly retry: RetryTimer;
+  private onPacket: FrameHandler = () => {};
   private lastReceivedAt: number | null = null;
   private received = 0;
   private sendErrors = 0;
@@ -70,11 +84,18 @@ export class RawChannel {
   /** the last state logged: only changes are logged, not every retry */
   private loggedDown = false;
 
-  constructor(private readonly onPacket: FrameHandler, o: { clock: Clock; log?: Logger | undefined; open?: RawOpener }) {
+  constructor(o: { clock: Clock; log?: Logger | undefined; open?: RawOpener }) {
     this.clock = o.clock;
     this.log = o.log;
     this.open = o.open ?? openRaw;
     this.budget = new TokenBucket(READ_PER_SECOND, READ_BURST, o.clock.monotonic());
+    this.retry = new RetryTimer(o.clock, () => {
+      if (!this.sock) this.connect();
+    }, { firstMs: RETRY_FIRST_MS, maxMs: RETRY_MAX_MS });
+  }
+
+  onFrame(handler: FrameHandler): void {
+    this.onPacket = handler;
   }
 
   /** The physical interface (undefined: none): opens a socket on it unless one is open and working there. */
@@ -104,7 +125,7 @@ export class RawChannel {
   private frameIn(f: Buffer, mac: string): void {
     this.received++;
     this.lastReceivedAt = this.clock.now();
-    this.backoffMs = RETRY_FIRST_MS;
+    this.retry.reset();
     const now = this.clock.monotonic();
     if (!this.budget.take(now)) return this.flooded(now);
     this.onPacket(unframe(f), mac);
@@ -132,13 +153,7 @@ export class RawChannel {
     this.error = why;
     if (!this.loggedDown) this.log?.warn({ channel: 'raw', ifindex: this.index, err: why }, 'raw L2 discovery socket failed; reopening');
     this.loggedDown = true;
-    if (this.retryTimer || this.closed) return;
-    const delay = this.backoffMs;
-    this.backoffMs = Math.min(RETRY_MAX_MS, this.backoffMs * 2);
-    this.retryTimer = this.clock.setTimeout(() => {
-      this.retryTimer = undefined;
-      if (!this.sock) this.connect();
-    }, delay);
+    this.retry.schedule();
   }
 
   private drop(): void {
@@ -163,8 +178,7 @@ export class RawChannel {
 
   close(): void {
     this.closed = true;
-    this.retryTimer?.cancel();
-    this.retryTimer = undefined;
+    this.retry.stop();
     this.resumeTimer?.cancel();
     this.resumeTimer = undefined;
     this.drop();

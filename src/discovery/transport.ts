@@ -1,7 +1,8 @@
 // Layer: discovery seam. Contract: moves opaque packets on the underlay LAN.
 // broadcast() leaves through the physical interface only; packets from any
 // sender reach onPacket(); nothing here parses or trusts a packet. main
-// builds the UDP transport (discovery/udp.ts); tests use an in-memory LAN.
+// builds the real one (discovery/lan.ts: a UDP and a raw L2 channel); tests
+// use an in-memory LAN.
 
 export interface Endpoint {
   /** IPv4 address or host name; "l2:<mac>" for a frame received by raw L2 (reply by broadcast) */

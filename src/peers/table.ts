@@ -8,7 +8,7 @@ import { parseIpv6, type Ipv6 } from '../net/ipv6.js';
 import type { AnnounceMsg } from '../wire/codec.js';
 import type { PersistedPeer } from '../state/schema.js';
 import type { PeerRoute } from '../dataplane/plan.js';
-import type { PeerFacts } from '../agent/family.js';
+import type { PeerFacts } from '../policy/family.js';
 import { Floors, type SeqVerdict } from './floors.js';
 
 /**

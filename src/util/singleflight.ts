@@ -1,4 +1,4 @@
-// Layer: shared. Contract: house rule 4 — wake-ups merge into one pending
+// Layer: shared. Contract: wake-ups merge into one pending
 // flag. request() never queues more than one extra run: however many wake-ups
 // arrive while the task runs, it runs once more afterwards, with fresh state.
 

@@ -24,7 +24,9 @@ function admission(): { a: Admission; floors: Floors; sent: { id: string; nonce:
   let n = 0;
   const a = new Admission({
     clock, log: captureLog().log, floors, nonce: () => `n${++n}`,
-    send: { challenge: (id, _ip, nonce, to) => sent.push({ id, nonce, to }) },
+    emit: (actions) => {
+      for (const o of actions.send ?? []) if (o.kind === 'challenge') sent.push({ id: o.target, nonce: o.nonce, to: o.to });
+    },
   });
   return { a, floors, sent, clock };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { capable, chooseFamily, readiness, type OwnFacts, type PeerFacts } from '../../src/agent/family.js';
+import { capable, chooseFamily, readiness, type OwnFacts, type PeerFacts } from '../../src/policy/family.js';
 import { PeerTable, L2_GRACE_MS } from '../../src/peers/table.js';
 import { migrate } from '../../src/state/migrate.js';
 import { SCHEMA, stateSchema } from '../../src/state/schema.js';

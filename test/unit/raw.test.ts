@@ -26,7 +26,8 @@ describe('raw L2 channel', () => {
     const clock = new FakeClock();
     const o = opener();
     const got: string[] = [];
-    const ch = new RawChannel((p) => got.push(p.toString()), { clock, open: o.open });
+    const ch = new RawChannel({ clock, open: o.open });
+    ch.onFrame((p) => got.push(p.toString()));
     ch.setLink(2);
     expect(ch.health()).toMatchObject({ state: 'up', error: null });
     o.socks[0]!.frame(frame(Buffer.from('a')), '02:00:00:00:00:02');
@@ -45,7 +46,7 @@ describe('raw L2 channel', () => {
   it('retries with growing backoff while no link event comes, and a late error of an old socket changes nothing', async () => {
     const clock = new FakeClock();
     const o = opener();
-    const ch = new RawChannel(() => {}, { clock, open: o.open });
+    const ch = new RawChannel({ clock, open: o.open });
     ch.setLink(2);
     const first = o.socks[0]!;
     first.error(100);
@@ -72,7 +73,7 @@ describe('raw L2 channel', () => {
   });
 
   it('is down with a reason while there is no physical interface', () => {
-    const ch = new RawChannel(() => {}, { clock: new FakeClock(), open: opener().open });
+    const ch = new RawChannel({ clock: new FakeClock(), open: opener().open });
     expect(ch.health()).toMatchObject({ state: 'down', error: 'no physical interface' });
     ch.setLink(2);
     ch.setLink(undefined);
@@ -83,7 +84,8 @@ describe('raw L2 channel', () => {
     const clock = new FakeClock();
     const o = opener();
     let got = 0;
-    const ch = new RawChannel(() => { got++; }, { clock, open: o.open });
+    const ch = new RawChannel({ clock, open: o.open });
+    ch.onFrame(() => { got++; });
     ch.setLink(2);
     const s = o.socks[0]!;
     for (let i = 0; i < 5000 && !s.paused; i++) s.frame(frame(Buffer.from('x')), '02:00:00:00:00:66');

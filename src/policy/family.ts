@@ -1,4 +1,4 @@
-// Layer: agent policy (pure). Contract: which address family carries VXLAN.
+// Layer: policy (pure). Contract: which address family carries VXLAN.
 // `auto` uses IPv6 link-local addresses only when this host and every host
 // it knows can: capable (the link-local capability bit), its link-local
 // address known, heard straight over raw L2 (same segment), and itself ready
@@ -15,11 +15,13 @@ export const UNDERLAY_SETTINGS = ['auto', 'ipv4', 'ipv6-link-local'] as const;
 export type UnderlaySetting = (typeof UNDERLAY_SETTINGS)[number];
 export type Family = 'ipv4' | 'link-local';
 
+/** IPv6 on the physical interface: on, off (disable_ipv6), dad-failed (its link-local address), unknown (no interface yet) */
+export type Ipv6State = 'on' | 'off' | 'dad-failed' | 'unknown';
+
 /** What this host knows about its own NIC. */
 export interface OwnFacts {
   setting: UnderlaySetting;
-  /** IPv6 on the physical interface: on, off (disable_ipv6), dad-failed (its link-local address), unknown (no interface yet) */
-  ipv6: 'on' | 'off' | 'dad-failed' | 'unknown';
+  ipv6: Ipv6State;
   /** current or last known link-local address */
   linkLocal: Ipv6 | undefined;
   /** unicast seeds are configured: routed peers cannot use link-local */
@@ -86,11 +88,6 @@ export function chooseFamily(own: OwnFacts, peers: readonly PeerFacts[]): Choice
   // a peer that says it is not ready knows a host that cannot (one we may never hear): its word counts at once
   const held = firstOf(peers, (p) => (p.caps !== undefined && !p.ready ? `peer ${short(p.id)} knows a host that cannot use link-local` : undefined));
   return held === undefined ? r : { family: 'ipv4', reason: held };
-}
-
-/** Is `p` usable for link-local FDB entries (capable, address known)? */
-export function hasLinkLocal(p: PeerFacts): p is PeerFacts & { linkLocal: Ipv6 } {
-  return p.linkLocal !== undefined && p.caps !== undefined && (p.caps & Caps.linkLocal) !== 0;
 }
 
 function firstOf(peers: readonly PeerFacts[], f: (p: PeerFacts) => string | undefined): string | undefined {
