@@ -13,4 +13,4 @@ if ! command -v iperf3 >/dev/null 2>&1; then
     || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends iperf3 >/dev/null; } \
     || echo "bench: iperf3 could not be installed; the data path benchmark will be skipped" >&2
 fi
-exec node dist/scripts/bench/run.js "$@"
+exec node dist/bench/run.js "$@"

@@ -4,7 +4,7 @@
 // everything down. Needs root; touches nothing outside its namespaces.
 
 import { spawnSync } from 'node:child_process';
-import { AGENT_BIN, Lab, sleep, type Host } from './lab/lab.js';
+import { AGENT_BIN, Lab, sleep, type Host } from '../test/lab/lab.js';
 
 const bold = (s: string): string => (process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s);
 const step = (s: string): void => { process.stdout.write(`\n${bold(`== ${s}`)}\n`); };

@@ -10,7 +10,7 @@ bash scripts/setup.sh
 # hard, clean up after it — only this run's labs, never another run's.
 export EO_LAB_RUN="test-$$-$(date +%s%N)"
 own_labs() { grep -lx "$EO_LAB_RUN" "${TMPDIR:-/tmp}"/edge-overlay-lab-*/run 2>/dev/null | xargs -r -n1 dirname; }
-trap 'bash scripts/lab/cleanup.sh $(own_labs)' EXIT
+trap 'bash test/lab/cleanup.sh $(own_labs)' EXIT
 
 npx --no-install tsc -p tsconfig.test.json
 npx --no-install vitest run test/unit test/sim

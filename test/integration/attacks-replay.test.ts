@@ -8,9 +8,9 @@
 // /32 route to a host that is behind a router).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { AGENT_BIN, Lab, labUnavailable, sleep, until, type Host } from '../../scripts/lab/lab.js';
+import { AGENT_BIN, Lab, labUnavailable, sleep, until, type Host } from '../lab/lab.js';
 import type { StatusReport } from '../../src/agent/status.js';
-import { filterAllows, watch } from './attack-watch.js';
+import { filterAllows, watch } from '../lab/fixtures/attack-watch.js';
 
 /** These tests read IPv4 FDB entries and filter sets: the IPv4 underlay (family.test.ts and underlay.test.ts cover link-local). */
 const IPV4 = ['--underlay', 'ipv4'];

@@ -6,8 +6,8 @@
 // Real agents on h1 and h2; h3 is an outsider on the LAN without the key; a
 // pod hangs off h1. Each packet carries an ICMP echo from the outsider's MAC.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, labUnavailable, sleep, until, type Host, type Pod } from '../../scripts/lab/lab.js';
-import { filterAllows, watch } from './attack-watch.js';
+import { Lab, labUnavailable, sleep, until, type Host, type Pod } from '../lab/lab.js';
+import { filterAllows, watch } from '../lab/fixtures/attack-watch.js';
 
 /** These tests read IPv4 FDB entries and filter sets: the IPv4 underlay (family.test.ts and underlay.test.ts cover link-local). */
 const IPV4 = ['--underlay', 'ipv4'];

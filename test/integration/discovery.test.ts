@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { Lab, labUnavailable, sleep, until, type Host } from '../../scripts/lab/lab.js';
+import { Lab, labUnavailable, sleep, until, type Host } from '../lab/lab.js';
 import type { StatusReport } from '../../src/agent/status.js';
 
 /** These tests read IPv4 FDB entries and filter sets: the IPv4 underlay (family.test.ts and underlay.test.ts cover link-local). */

@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Lab, labUnavailable, until, type Host } from '../../scripts/lab/lab.js';
-import { AGENT_BIN, agentCommand } from '../../scripts/lab/agents.js';
+import { Lab, labUnavailable, until, type Host } from '../lab/lab.js';
+import { AGENT_BIN, agentCommand } from '../lab/agents.js';
 
 const why = labUnavailable();
 if (why) console.warn(`SKIPPED doctor-fresh integration tests: ${why}`);

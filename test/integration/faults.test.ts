@@ -9,7 +9,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AGENT_BIN, Lab, ROOT, labUnavailable, sleep, until, type Host } from '../../scripts/lab/lab.js';
+import { AGENT_BIN, Lab, ROOT, labUnavailable, sleep, until, type Host } from '../lab/lab.js';
 import { StateStore, nodeStateFs } from '../../src/state/store.js';
 
 /** These tests read IPv4 FDB entries and filter sets: the IPv4 underlay (family.test.ts and underlay.test.ts cover link-local). */

@@ -12,7 +12,7 @@ import { execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { parseIpv6 } from '../../src/net/ipv6.js';
 import { FakeKernel } from '../fakes/kernel.js';
-import { until } from '../../scripts/lab/lab.js';
+import { until } from '../lab/lab.js';
 import { MTU, type Case, type Env } from './contract/harness.js';
 import { cases4 } from './contract/cases.js';
 import { cases6 } from './contract/cases6.js';

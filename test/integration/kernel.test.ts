@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { labUnavailable } from '../../scripts/lab/lab.js';
+import { labUnavailable } from '../lab/lab.js';
 
 const why = labUnavailable();
 if (why) console.warn(`SKIPPED kernel integration tests: ${why}`);

@@ -6,7 +6,7 @@
 // may carry the news. With UDP blocked, anything the host still receives
 // came as a raw frame: its status counters show when raw L2 works.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { Lab, labUnavailable, sleep, until, type Host } from '../../scripts/lab/lab.js';
+import { Lab, labUnavailable, sleep, until, type Host } from '../lab/lab.js';
 import type { StatusReport } from '../../src/agent/status.js';
 
 const why = labUnavailable();

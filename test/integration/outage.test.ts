@@ -8,8 +8,8 @@
 // overlay IPs must not change, so etcd comes back healthy with every key.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { Lab, labUnavailable, sleep, until, type Host } from '../../scripts/lab/lab.js';
-import { EtcdCluster, etcdUnavailable } from '../../scripts/lab/etcd.js';
+import { Lab, labUnavailable, sleep, until, type Host } from '../lab/lab.js';
+import { EtcdCluster, etcdUnavailable } from '../lab/etcd.js';
 
 const why = labUnavailable() ?? etcdUnavailable();
 if (why) console.warn(`SKIPPED outage integration test: ${why}`);

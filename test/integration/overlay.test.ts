@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AGENT_BIN, Lab, labUnavailable, sleep, until, type Host } from '../../scripts/lab/lab.js';
-import { median } from '../../scripts/bench/stats.js';
+import { AGENT_BIN, Lab, labUnavailable, sleep, until, type Host } from '../lab/lab.js';
+import { median } from '../../bench/stats.js';
 import { contains, parseCidr, parseIpv4, type Cidr } from '../../src/net/ipv4.js';
 import type { StatusReport } from '../../src/agent/status.js';
 

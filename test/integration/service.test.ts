@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realp
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AGENT_BIN, Lab, ROOT, have, labUnavailable, sleep, until, type Host } from '../../scripts/lab/lab.js';
+import { AGENT_BIN, Lab, ROOT, have, labUnavailable, sleep, until, type Host } from '../lab/lab.js';
 
 /** These tests read IPv4 FDB entries and filter sets: the IPv4 underlay (family.test.ts and underlay.test.ts cover link-local). */
 const IPV4 = ['--underlay', 'ipv4'];

@@ -1,5 +1,5 @@
 // Integration (issue 13): version skew with the previous release (0.1.0,
-// built from this repository's history by scripts/lab/release.ts), with real
+// built from this repository's history by test/lab/release.ts), with real
 // agents on namespace hosts. A 0.1.0 host keeps the cluster on IPv4; upgraded
 // in place it moves the cluster to link-local by itself with every overlay IP
 // unchanged and traffic flowing; and 0.1.0 reads the state file the new
@@ -7,11 +7,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AGENT_BIN, Lab, labUnavailable, sleep, until, type Host } from '../../scripts/lab/lab.js';
-import { ensureRelease, type Release } from '../../scripts/lab/release.js';
+import { AGENT_BIN, Lab, labUnavailable, sleep, until, type Host } from '../lab/lab.js';
+import { ensureRelease, type Release } from '../lab/release.js';
 import type { StatusReport } from '../../src/agent/status.js';
 import { SCHEMA } from '../../src/state/schema.js';
-import { MAX_SWITCH_MS, PING_S, fdbOf as fdbIn, losses, onFamily as onFamilyIn, stateOf } from './underlay-support.js';
+import {
+  MAX_SWITCH_MS, PING_S, fdbOf as fdbIn, losses, onFamily as onFamilyIn, stateOf,
+} from '../lab/fixtures/underlay.js';
 
 const why = labUnavailable();
 if (why) console.warn(`SKIPPED version skew integration tests: ${why}`);

@@ -7,8 +7,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AGENT_BIN, Lab, labUnavailable, sleep, until, type Host } from '../../scripts/lab/lab.js';
-import { median } from '../../scripts/bench/stats.js';
+import { AGENT_BIN, Lab, labUnavailable, sleep, until, type Host } from '../lab/lab.js';
+import { median } from '../../bench/stats.js';
 import type { StatusReport } from '../../src/agent/status.js';
 
 /** These tests read IPv4 FDB entries and filter sets: the IPv4 underlay (family.test.ts and underlay.test.ts cover link-local). */

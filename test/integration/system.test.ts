@@ -13,14 +13,14 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { Lab, have, labUnavailable, until, type Host } from '../../scripts/lab/lab.js';
-import { Box, BoxError, boxUnavailable, ensureRootfs, nspawnLeftovers, type Run } from '../../scripts/lab/box.js';
-import { serveFiles, type FileServer } from '../../scripts/lab/serve.js';
+import { Lab, have, labUnavailable, until, type Host } from '../lab/lab.js';
+import { Box, BoxError, boxUnavailable, ensureRootfs, nspawnLeftovers, type Run } from '../lab/box.js';
+import { serveFiles, type FileServer } from '../lab/serve.js';
 import {
   PLANTED, PLANTED_TABLE, SEED_DIR, UNIT, bothPeersAlive, buildDeb, cloudInitErrors, cloudInitReport, exampleUserData, existing,
   failedChecks, journalAfter, journalTail, packageVersion, packagedAgent, pingThrough, plantRule, readyTimings, seccompKills,
   statusIn, unitJournal, writeFilesOf, writeSeed,
-} from './system-support.js';
+} from '../lab/fixtures/system.js';
 
 const why = labUnavailable() ?? boxUnavailable() ?? (have('dpkg-deb') ? undefined : 'dpkg-deb is not installed (scripts/build-deb.sh needs it)');
 if (why) console.warn(`SKIPPED system (booted Debian 12 with the .deb) tests: ${why}`);

@@ -8,8 +8,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Lab, labUnavailable, sleep, until, type Host } from '../../scripts/lab/lab.js';
-import { median } from '../../scripts/bench/stats.js';
+import { Lab, labUnavailable, sleep, until, type Host } from '../lab/lab.js';
+import { median } from '../../bench/stats.js';
 
 /** These tests read IPv4 FDB entries and filter sets: the IPv4 underlay (family.test.ts and underlay.test.ts cover link-local). */
 const IPV4 = ['--underlay', 'ipv4'];

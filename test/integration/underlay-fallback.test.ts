@@ -5,11 +5,11 @@
 // reports IPv6 on the NIC and which underlay the cluster uses.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { AGENT_BIN, Lab, labUnavailable, sleep, until, type Host } from '../../scripts/lab/lab.js';
-import { OUTSIDER_MAC, watch } from './attack-watch.js';
+import { AGENT_BIN, Lab, labUnavailable, sleep, until, type Host } from '../lab/lab.js';
+import { OUTSIDER_MAC, watch } from '../lab/fixtures/attack-watch.js';
 import {
   LL_MTU, MAX_SWITCH_MS, PING_S, losses, useLinkLocalCluster,
-} from './underlay-support.js';
+} from '../lab/fixtures/underlay.js';
 
 const why = labUnavailable();
 if (why) console.warn(`SKIPPED underlay fallback integration tests: ${why}`);

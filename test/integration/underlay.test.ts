@@ -7,11 +7,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Lab, labUnavailable, sleep, until, type Host } from '../../scripts/lab/lab.js';
+import { Lab, labUnavailable, sleep, until, type Host } from '../lab/lab.js';
 import {
   LL_MTU, PING_S, agentStartedAt, losses, lossesAfterFirst, useLinkLocalCluster,
   pairs, retransmitted, serviceClient, type Pinger,
-} from './underlay-support.js';
+} from '../lab/fixtures/underlay.js';
 
 const why = labUnavailable();
 if (why) console.warn(`SKIPPED underlay integration tests: ${why}`);

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { parseIpv4, ZERO_MAC, type Ipv4 } from '../../src/net/ipv4.js';
 import type { Ipv6 } from '../../src/net/ipv6.js';
 import type { Kernel } from '../../src/kernel/types.js';
-import { until } from '../../scripts/lab/lab.js';
+import { until } from '../lab/lab.js';
 import { realUnavailable, startServer, stopServer } from './contract/real-kernel.js';
 
 const ip = (s: string): Ipv4 => parseIpv4(s)!;

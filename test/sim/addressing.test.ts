@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { formatIpv4, isHostAddress } from '../../src/net/ipv4.js';
-import { Sim } from './harness.js';
+import { Sim } from '../fakes/sim.js';
 import { sealState, unsealState } from '../../src/state/store.js';
 import type { PersistedState } from '../../src/state/schema.js';
 

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { formatIpv4, parseIpv4, ZERO_MAC } from '../../src/net/ipv4.js';
 import { formatIp } from '../../src/net/ipv6.js';
-import { Sim, startedSim, type SimHost } from './harness.js';
+import { Sim, startedSim, type SimHost } from '../fakes/sim.js';
 
 const floods = (h: SimHost): string[] => h.kernel.fdbOf('scvx-100').filter((e) => e.mac === ZERO_MAC).map((e) => formatIp(e.dst)).sort();
 

@@ -6,7 +6,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { formatIpv4 } from '../../src/net/ipv4.js';
-import { startedSim, type SimHost } from './harness.js';
+import { startedSim, type SimHost } from '../fakes/sim.js';
 
 const HOUR = 3_600_000;
 

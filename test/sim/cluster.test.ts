@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { formatIpv4, parseIpv4, ZERO_MAC } from '../../src/net/ipv4.js';
 import { formatIp } from '../../src/net/ipv6.js';
 import { encode } from '../../src/wire/codec.js';
-import { Sim, startedSim, type SimHost } from './harness.js';
+import { Sim, startedSim, type SimHost } from '../fakes/sim.js';
 
 const ip = (s: string): number => parseIpv4(s)!;
 

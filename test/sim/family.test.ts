@@ -10,7 +10,7 @@ import { formatIp, parseIpv6, type Ipv6 } from '../../src/net/ipv6.js';
 import { decode, encode, type AnnounceMsg, type Message } from '../../src/wire/codec.js';
 import { sealState, unsealState } from '../../src/state/store.js';
 import { SCHEMA, type PersistedState } from '../../src/state/schema.js';
-import { Sim, type SimHost } from './harness.js';
+import { Sim, type SimHost } from '../fakes/sim.js';
 
 const floods = (h: SimHost): string[] =>
   h.kernel.fdbOf('scvx-100').filter((e) => e.mac === ZERO_MAC).map((e) => `${formatIp(e.dst)}${e.via === undefined ? '' : ` via ${e.via}`}`).sort();

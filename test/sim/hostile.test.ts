@@ -10,7 +10,7 @@ import { formatIpv4, parseCidr, ZERO_MAC, type Cidr } from '../../src/net/ipv4.j
 import { formatIp } from '../../src/net/ipv6.js';
 import { decode, encode, type AnnounceMsg } from '../../src/wire/codec.js';
 import { parseKeyText } from '../../src/wire/keyfile.js';
-import { Sim, startedSim, type SimHost } from './harness.js';
+import { Sim, startedSim, type SimHost } from '../fakes/sim.js';
 
 const floods = (h: SimHost): string[] => h.kernel.fdbOf('scvx-100').filter((e) => e.mac === ZERO_MAC).map((e) => formatIp(e.dst)).sort();
 const announcesOf = (sim: Sim, h: SimHost): Buffer[] => sim.lan.captured

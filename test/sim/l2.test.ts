@@ -8,7 +8,7 @@ import { formatIpv4, parseIpv4, ZERO_MAC } from '../../src/net/ipv4.js';
 import { formatIp } from '../../src/net/ipv6.js';
 import { decode } from '../../src/wire/codec.js';
 import type { FakeTransport } from '../fakes/network.js';
-import { Sim, type SimHost } from './harness.js';
+import { Sim, type SimHost } from '../fakes/sim.js';
 
 const ip = (s: string): number => parseIpv4(s)!;
 

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { formatIpv4, parseIpv4 } from '../../src/net/ipv4.js';
 import { formatIp } from '../../src/net/ipv6.js';
 import { parseKeyText } from '../../src/wire/keyfile.js';
-import { Sim, startedSim, type SimHost } from './harness.js';
+import { Sim, startedSim, type SimHost } from '../fakes/sim.js';
 
 const ip = (s: string): number => parseIpv4(s)!;
 

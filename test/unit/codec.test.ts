@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createHmac, randomBytes } from 'node:crypto';
 import { DROP_REASONS, HEADER_LEN, MAX_PACKET, decode, encode, type AnnounceMsg, type DefendMsg, type Message, type SigningKey } from '../../src/wire/codec.js';
 import { parseIpv4 } from '../../src/net/ipv4.js';
-import { seededRandom } from '../sim/harness.js';
+import { seededRandom } from '../fakes/sim.js';
 
 const key: SigningKey = { id: 0, key: Buffer.alloc(32, 9) };
 const ip = (s: string): number => parseIpv4(s)!;

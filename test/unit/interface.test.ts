@@ -18,7 +18,7 @@ import { FakeKernel } from '../fakes/kernel.js';
 import { FakeClock, flush } from '../fakes/clock.js';
 import { captureLog } from '../fakes/log.js';
 import { MemoryStateFs } from '../fakes/state.js';
-import { Sim } from '../sim/harness.js';
+import { Sim } from '../fakes/sim.js';
 
 const OURS = ['scbr-100', 'scvx-100'];
 const config: AgentConfig = {

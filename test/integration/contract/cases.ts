@@ -5,7 +5,7 @@
 // is wrong.
 import { expect } from 'vitest';
 import { ZERO_MAC, type Ipv4 } from '../../../src/net/ipv4.js';
-import { until } from '../../../scripts/lab/lab.js';
+import { until } from '../../lab/lab.js';
 import { addrsOf, BR_MAC, fdbOf, ip, MTU, overlay, refused, reports, VX, type Case } from './harness.js';
 
 export const cases4: Record<string, Case> = {

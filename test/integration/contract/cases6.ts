@@ -7,7 +7,7 @@ import { expect } from 'vitest';
 import { formatIpv4, ZERO_MAC } from '../../../src/net/ipv4.js';
 import { linkLocalFromMac, type Ipv6 } from '../../../src/net/ipv6.js';
 import type { Addr6, FdbEntry } from '../../../src/kernel/types.js';
-import { until } from '../../../scripts/lab/lab.js';
+import { until } from '../../lab/lab.js';
 import { fdbOf, ip, ip6, linkLocal, MTU, overlay, refused, reports, VX, VX6, type Case } from './harness.js';
 
 export const cases6: Record<string, Case> = {

@@ -9,7 +9,7 @@ import { isKernelErrno } from '../../../src/errors.js';
 import { formatIpv4, parseIpv4, type Ipv4 } from '../../../src/net/ipv4.js';
 import { formatIp, linkLocalFromMac, parseIpv6, type Ipv6 } from '../../../src/net/ipv6.js';
 import type { Kernel, KernelEvent } from '../../../src/kernel/types.js';
-import { until } from '../../../scripts/lab/lab.js';
+import { until } from '../../lab/lab.js';
 
 export const ip = (s: string): Ipv4 => parseIpv4(s)!;
 export const ip6 = (s: string): Ipv6 => parseIpv6(s)!;

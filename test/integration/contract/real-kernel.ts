@@ -7,8 +7,8 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { remote } from '../kernel-proxy.js';
-import { ROOT, have } from '../../../scripts/lab/lab.js';
+import { remote } from '../../lab/fixtures/kernel-proxy.js';
+import { ROOT, have } from '../../lab/lab.js';
 
 const SERVER = fileURLToPath(new URL('../children/kernel-server.mjs', import.meta.url));
 const KERNEL_JS = join(ROOT, 'dist', 'src', 'kernel', 'netlink', 'kernel.js');

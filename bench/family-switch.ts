@@ -10,8 +10,8 @@
 // (agents' own timestamps: spread from first to last). The fourth host gets
 // a fresh identity each trial.
 
-import { AGENT_BIN, Lab, sleep, type Host } from '../lab/lab.js';
-import type { Family } from '../../src/policy/family.js';
+import { AGENT_BIN, Lab, sleep, type Host } from '../test/lab/lab.js';
+import type { Family } from '../src/policy/family.js';
 import { probeLoss } from './loss.js';
 import { onFamily } from './settle.js';
 

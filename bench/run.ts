@@ -8,7 +8,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, labUnavailable, sh } from '../lab/lab.js';
+import { ROOT, labUnavailable, sh } from '../test/lab/lab.js';
 import { recovery, type RecoveryResults } from './recovery.js';
 import { mesh, type MeshRun } from './mesh.js';
 import { meshNoDhcp, type NoDhcpMeshRun } from './mesh-nodhcp.js';

@@ -5,7 +5,7 @@
 // switch side of its veth: everything it puts on the wire while idle).
 
 import { readFileSync } from 'node:fs';
-import { Lab, sh, sleep } from '../lab/lab.js';
+import { Lab, sh, sleep } from '../test/lab/lab.js';
 
 export interface FootprintRun {
   peers: number;

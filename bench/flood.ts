@@ -10,7 +10,7 @@
 // lost (h2's sent minus h1's accepted) and the offered flood rate.
 
 import { join } from 'node:path';
-import { Lab, cpuWindow, sh, sleep, until, type Host } from '../lab/lab.js';
+import { Lab, cpuWindow, sh, sleep, until, type Host } from '../test/lab/lab.js';
 
 export interface FloodTrials {
   recoveryMs: number[];

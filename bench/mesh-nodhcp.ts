@@ -12,8 +12,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { Lab, sleep, type Host } from '../lab/lab.js';
-import type { StatusReport } from '../../src/agent/status.js';
+import { Lab, sleep, type Host } from '../test/lab/lab.js';
+import type { StatusReport } from '../src/agent/status.js';
 
 export interface NoDhcpTrials {
   /** last agent start to the last pair's first answer, per trial that formed a mesh */

@@ -1,7 +1,9 @@
-// Simulation harness: many agents, each with a fake kernel and an in-memory
-// state file, on one fake LAN, driven by one fake clock. Deterministic for a
-// given seed. Every host's NIC has a MAC of its own; raw L2 discovery is
-// opt-in (SimOptions.rawL2), an ingress filter per host (HostOptions).
+// Simulation harness (test/fakes: the real Agent on the fakes beside it;
+// used by test/sim and unit tests): many agents, each with a fake kernel and
+// an in-memory state file, on one fake LAN, driven by one fake clock.
+// Deterministic for a given seed. Every host's NIC has a MAC of its own; raw
+// L2 discovery is opt-in (SimOptions.rawL2), an ingress filter per host
+// (HostOptions).
 
 import { randomBytes } from 'node:crypto';
 import { Agent } from '../../src/agent/agent.js';
@@ -9,12 +11,12 @@ import { DEFAULT_TIMINGS, type AgentConfig } from '../../src/agent/config.js';
 import { parseCidr, parseIpv4, formatIpv4, type Cidr } from '../../src/net/ipv4.js';
 import { StateStore } from '../../src/state/store.js';
 import { parseKeyText, type Keyring } from '../../src/wire/keyfile.js';
-import { FakeClock, HostClock } from '../fakes/clock.js';
-import { FakeKernel } from '../fakes/kernel.js';
-import { FakeFirewall } from '../fakes/firewall.js';
-import { FakeLan, type FakeTransport } from '../fakes/network.js';
-import { MemoryStateFs } from '../fakes/state.js';
-import { captureLog, type CapturedLog } from '../fakes/log.js';
+import { FakeClock, HostClock } from './clock.js';
+import { FakeKernel } from './kernel.js';
+import { FakeFirewall } from './firewall.js';
+import { FakeLan, type FakeTransport } from './network.js';
+import { MemoryStateFs } from './state.js';
+import { captureLog, type CapturedLog } from './log.js';
 
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;

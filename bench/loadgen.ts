@@ -8,9 +8,9 @@
 //   node loadgen.js KEYFILE CLUSTER CIDR N AVOID_IP LANPREFIX first|storm SERVE_MS
 import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
-import { decode, encode } from '../../src/wire/codec.js';
-import { parseKeyText } from '../../src/wire/keyfile.js';
-import { parseCidr, parseIpv4, type Cidr } from '../../src/net/ipv4.js';
+import { decode, encode } from '../src/wire/codec.js';
+import { parseKeyText } from '../src/wire/keyfile.js';
+import { parseCidr, parseIpv4, type Cidr } from '../src/net/ipv4.js';
 import { crowd, type CrowdPeer } from './crowd.js';
 
 const [keyFile, cluster, cidrText, n, avoid, lanPrefix, phase, serveMs] = process.argv.slice(2) as [string, string, string, string, string, string, string, string];

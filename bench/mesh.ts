@@ -6,8 +6,8 @@
 // overlay (reported, not timed). Repeated on the same lab with state and
 // devices wiped in between.
 
-import { Lab, sleep } from '../lab/lab.js';
-import type { StatusReport } from '../../src/agent/status.js';
+import { Lab, sleep } from '../test/lab/lab.js';
+import type { StatusReport } from '../src/agent/status.js';
 
 export interface MeshRun {
   hosts: number;

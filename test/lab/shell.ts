@@ -1,7 +1,7 @@
 // Lab (shell helpers). Contract: run a command and get its stdout or one
 // readable error, end a child process and wait for it, wait for a condition
 // (never a fixed sleep), and find the repository root from source
-// (scripts/lab) or built (dist/scripts/lab) code.
+// (test/lab) or built (dist/test/lab) code.
 
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-/** repository root, from scripts/lab (tests) or dist/scripts/lab (built) */
+/** repository root, from test/lab (tests) or dist/test/lab (built: the demo, the benchmarks) */
 export const ROOT = existsSync(join(here, '../../package.json')) ? resolve(here, '../..') : resolve(here, '../../..');
 
 export function sh(cmd: string, args: string[], opts: { input?: string; allowFail?: boolean } = {}): string {

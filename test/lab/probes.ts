@@ -10,9 +10,9 @@ import { ROOT, sleep, until } from './shell.js';
 import type { Lab } from './lab.js';
 import type { Host } from './types.js';
 
-export const TCP_PROBE = join(ROOT, 'scripts', 'lab', 'tcp-probe.mjs');
+export const TCP_PROBE = join(ROOT, 'test', 'lab', 'tcp-probe.mjs');
 
-/** What a long-lived TCP probe saw (scripts/lab/tcp-probe.mjs). */
+/** What a long-lived TCP probe saw (test/lab/tcp-probe.mjs). */
 export interface TcpResult {
   /** bytes the client sent, got back, and the server received */
   sent: number;

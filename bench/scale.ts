@@ -11,9 +11,9 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Lab, ROOT, sleep, until } from '../lab/lab.js';
-import { formatIpv4, parseIpv4 } from '../../src/net/ipv4.js';
-import type { CountersSnapshot } from '../../src/agent/counters.js';
+import { Lab, ROOT, sleep, until } from '../test/lab/lab.js';
+import { formatIpv4, parseIpv4 } from '../src/net/ipv4.js';
+import type { CountersSnapshot } from '../src/agent/counters.js';
 import { crowd, type CrowdPeer } from './crowd.js';
 
 export interface ScaleRun {
@@ -28,7 +28,7 @@ export interface ScaleRun {
 }
 
 const ZERO = '00:00:00:00:00:00';
-const BIN = (name: string): string => join(ROOT, 'dist', 'scripts', 'bench', `${name}.js`);
+const BIN = (name: string): string => join(ROOT, 'dist', 'bench', `${name}.js`);
 
 interface Ev { t: number; k: string; op: string; mac: string; dst: string }
 

@@ -11,7 +11,7 @@
 // answered and the longest time between two answers (loss.ts), which is what
 // link-local is judged by: its VXLAN endpoints do not change at all.
 
-import { Lab, sleep } from '../lab/lab.js';
+import { Lab, sleep } from '../test/lab/lab.js';
 import { buildReference, repairHook } from './reference.js';
 import { probeLoss } from './loss.js';
 import { onFamily } from './settle.js';

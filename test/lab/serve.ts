@@ -1,7 +1,7 @@
 // Lab (the LAN's file server). Contract: serveFiles() serves one directory
 // over HTTP on the lab LAN — by default from the switch namespace at the LAN's
 // gateway address (10.X.0.1), where the building's servers live — with
-// scripts/lab/http-serve.mjs, started through the lab (its PID is in the
+// test/lab/http-serve.mjs, started through the lab (its PID is in the
 // lab's pids file; lab.destroy() ends it), and resolves once it listens.
 // url(name) is a file's address as a lab host sees it; requests() lists what
 // was served so far; stop() ends the server. Nothing is reachable from
@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { ROOT, endProcess, until } from './shell.js';
 import type { Lab } from './lab.js';
 
-export const HTTP_SERVE = join(ROOT, 'scripts', 'lab', 'http-serve.mjs');
+export const HTTP_SERVE = join(ROOT, 'test', 'lab', 'http-serve.mjs');
 
 export interface Served {
   method: string;

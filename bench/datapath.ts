@@ -9,7 +9,7 @@
 // Reported: Gbit/s per path and the overlay/physical ratios.
 
 import { join } from 'node:path';
-import { Lab, sleep, type Host } from '../lab/lab.js';
+import { Lab, sleep, type Host } from '../test/lab/lab.js';
 import { buildReference } from './reference.js';
 import { onFamily } from './settle.js';
 

@@ -4,9 +4,9 @@
 // pending verdict can still move the whole cluster to IPv4) — and returns
 // their statuses in host order; throws with what it last saw on timeout.
 
-import { Lab, sleep, type Host } from '../lab/lab.js';
-import type { Family } from '../../src/policy/family.js';
-import type { StatusReport } from '../../src/agent/status.js';
+import { Lab, sleep, type Host } from '../test/lab/lab.js';
+import type { Family } from '../src/policy/family.js';
+import type { StatusReport } from '../src/agent/status.js';
 
 const settled = (s: StatusReport | undefined, family: Family): boolean =>
   s !== undefined && s.underlay.family === family && s.underlay.device === family

@@ -3,7 +3,7 @@
 // load generator and the analysis agree.
 
 import { createHash } from 'node:crypto';
-import { parseCidr, type Cidr } from '../../src/net/ipv4.js';
+import { parseCidr, type Cidr } from '../src/net/ipv4.js';
 
 export interface CrowdPeer {
   nodeId: string;

@@ -1,7 +1,7 @@
 // Lab (DHCP). Contract: the building's DHCP server — dnsmasq in the switch
 // namespace, one reservation per host MAC in its host file — which can be
 // stopped, started and given new reservations without touching the clients;
-// and each host's DHCP client (dhclient with scripts/lab/dhclient-script.sh),
+// and each host's DHCP client (dhclient with test/lab/dhclient-script.sh),
 // started with or without waiting for its reserved address.
 
 import type { ChildProcess } from 'node:child_process';
@@ -11,7 +11,7 @@ import { ROOT, endProcess, sh, until } from './shell.js';
 import type { Lab } from './lab.js';
 import type { Host } from './types.js';
 
-const SCRIPT = join(ROOT, 'scripts', 'lab', 'dhclient-script.sh');
+const SCRIPT = join(ROOT, 'test', 'lab', 'dhclient-script.sh');
 
 export class DhcpServer {
   private proc: ChildProcess | undefined;

@@ -6,7 +6,7 @@
 // destination, repoint the unicast entry, delete the old flood destination,
 // drop the stale ARP entry — what an operator would script by hand.
 
-import { Lab, type Host } from '../lab/lab.js';
+import { Lab, type Host } from '../test/lab/lab.js';
 
 export const refMac = (i: number): string => `02:ee:00:00:00:${i.toString(16).padStart(2, '0')}`;
 export const refIp = (i: number): string => `100.64.192.${10 + i}`;

@@ -15,8 +15,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Lab, ROOT, sleep, until, type Host } from '../lab/lab.js';
-import { VERSION } from '../../src/version.js';
+import { Lab, ROOT, sleep, until, type Host } from '../test/lab/lab.js';
+import { VERSION } from '../src/version.js';
 
 export const BUILDS = { bundle: join(ROOT, 'dist', 'edge-overlay.cjs'), tree: join(ROOT, 'dist', 'src', 'main.js') } as const;
 export type Build = keyof typeof BUILDS;

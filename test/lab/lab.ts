@@ -262,13 +262,13 @@ export class Lab {
 
   /** Runs a lab helper script (outsider.mjs, ...) in a host namespace; returns its last stdout line as JSON. */
   helper(h: Pick<Host, 'ns'>, script: string, args: string[]): unknown {
-    const out = this.exec(h, [process.execPath, join(ROOT, 'scripts', 'lab', script), ...args]);
+    const out = this.exec(h, [process.execPath, join(ROOT, 'test', 'lab', script), ...args]);
     return JSON.parse(out.trim().split('\n').at(-1) ?? 'null');
   }
 
   /** The same in the background (destroy() ends it): `started` once it printed a first line, `done` with its last line as JSON; stop() ends it early (SIGTERM). */
   helperInBackground(h: Pick<Host, 'ns'>, script: string, args: string[]): ReturnType<typeof probes.background> {
-    return probes.background(this, h.ns, [process.execPath, join(ROOT, 'scripts', 'lab', script), ...args]);
+    return probes.background(this, h.ns, [process.execPath, join(ROOT, 'test', 'lab', script), ...args]);
   }
 
   /** Starts tcpdump on a host's interface; stop() returns the lines it printed. */

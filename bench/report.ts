@@ -5,7 +5,7 @@
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT } from '../lab/lab.js';
+import { ROOT } from '../test/lab/lab.js';
 import { round, summarize } from './stats.js';
 import { ms, pctl, type Row } from './format.js';
 import { familySwitchRows, linkLocalThroughputRows, noDhcpRows, renumberingLossRows } from './report-underlay.js';
