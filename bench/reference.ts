@@ -6,14 +6,14 @@
 // destination, repoint the unicast entry, delete the old flood destination,
 // drop the stale ARP entry — what an operator would script by hand.
 
-import { Lab, type Host } from '../test/lab/lab.js';
+import { Lab, type Host, type LabBase } from '../test/lab/lab.js';
 
 export const refMac = (i: number): string => `02:ee:00:00:00:${i.toString(16).padStart(2, '0')}`;
 export const refIp = (i: number): string => `100.64.192.${10 + i}`;
 const num = (h: Host): number => Number(h.name.slice(1));
 
 /** The repair hook of host `h` (see LabOptions.dhcpHook). */
-export function repairHook(lab: Lab, h: Host): string {
+export function repairHook(lab: LabBase, h: Host): string {
   const lines = ['#!/bin/sh', '# reference repair: run by the DHCP client as "HOOK OLD NEW"', 'OLD=$1; NEW=$2'];
   for (const o of lab.hosts) {
     if (o === h) continue;

@@ -9,7 +9,7 @@ import { ROOT } from '../test/lab/lab.js';
 import { round, summarize } from './stats.js';
 import { ms, pctl, type Row } from './format.js';
 import { familySwitchRows, linkLocalThroughputRows, noDhcpRows, renumberingLossRows } from './report-underlay.js';
-import type { Results } from './run.js';
+import type { Results } from './results.js';
 
 export function rows(r: Results): Row[] {
   const out: Row[] = [];

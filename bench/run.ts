@@ -9,32 +9,17 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, labUnavailable, sh } from '../test/lab/lab.js';
-import { recovery, type RecoveryResults } from './recovery.js';
-import { mesh, type MeshRun } from './mesh.js';
-import { meshNoDhcp, type NoDhcpMeshRun } from './mesh-nodhcp.js';
-import { footprint, type FootprintRun } from './footprint.js';
-import { scale, type ScaleRun } from './scale.js';
-import { datapath, type DatapathRun } from './datapath.js';
-import { flood, type FloodRun } from './flood.js';
-import { familySwitch, type FamilySwitchRun } from './family-switch.js';
-import { startup, type StartupRun } from './startup.js';
+import { recovery } from './recovery.js';
+import { mesh } from './mesh.js';
+import { meshNoDhcp } from './mesh-nodhcp.js';
+import { footprint } from './footprint.js';
+import { scale } from './scale.js';
+import { datapath } from './datapath.js';
+import { flood } from './flood.js';
+import { familySwitch } from './family-switch.js';
+import { startup } from './startup.js';
 import { writeReport } from './report.js';
-
-export interface Results {
-  quick: boolean;
-  startedAt: string;
-  durationS: number;
-  machine: { cpu: string; cores: number; kernel: string; node: string; iperf3: string };
-  recovery?: RecoveryResults;
-  mesh?: MeshRun[];
-  meshNoDhcp?: NoDhcpMeshRun;
-  footprint?: FootprintRun;
-  scale?: ScaleRun;
-  datapath?: DatapathRun;
-  flood?: FloodRun;
-  familySwitch?: FamilySwitchRun;
-  startup?: StartupRun;
-}
+import type { Results } from './results.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');

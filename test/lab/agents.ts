@@ -6,8 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StatusReport } from '../../src/agent/status.js';
 import { ROOT, have, until } from './shell.js';
-import type { Host } from './types.js';
-import type { Lab } from './lab.js';
+import type { Host, LabBase } from './types.js';
 
 /** The built agent — the one bundled program the package ships; EO_AGENT_BIN points a run at another build (e.g. a private build of HEAD). */
 export const AGENT_BIN = process.env.EO_AGENT_BIN ?? join(ROOT, 'dist', 'edge-overlay.cjs');
@@ -34,7 +33,7 @@ export function labUnavailable(): string | undefined {
  * Waits until the agents of `hosts` each have an address, a ready dataplane,
  * and every other one of them as an alive peer at its current underlay address.
  */
-export function converged(lab: Lab, timeoutMs: number, hosts: Host[]): Promise<StatusReport[]> {
+export function converged(lab: LabBase, timeoutMs: number, hosts: Host[]): Promise<StatusReport[]> {
   return until('the overlay to converge', async () => {
     const all = await Promise.all(hosts.map((h) => lab.tryStatus(h)));
     if (all.some((s) => !s || !s.dataplane.ready || !s.node.overlayIp)) return undefined;

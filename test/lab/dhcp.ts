@@ -8,8 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, endProcess, sh, until } from './shell.js';
-import type { Lab } from './lab.js';
-import type { Host } from './types.js';
+import type { Host, LabBase } from './types.js';
 
 const SCRIPT = join(ROOT, 'test', 'lab', 'dhclient-script.sh');
 
@@ -19,7 +18,7 @@ export class DhcpServer {
   readonly hostsFile: string;
   readonly logFile: string;
 
-  constructor(private readonly lab: Lab, private readonly segments: number, private readonly prefixLen: 16 | 24) {
+  constructor(private readonly lab: LabBase, private readonly segments: number, private readonly prefixLen: 16 | 24) {
     this.hostsFile = join(lab.dir, 'dhcp-hosts');
     this.logFile = join(lab.dir, 'dnsmasq.log');
   }
@@ -95,7 +94,7 @@ export function writeClientFiles(h: Host, hook: string | undefined): void {
 }
 
 /** Starts a host's DHCP client (lease file in the host dir, kept across restarts and power cuts). */
-export function startClient(lab: Lab, h: Host): ChildProcess {
+export function startClient(lab: LabBase, h: Host): ChildProcess {
   h.dhclient = lab.spawnIn(h.ns, [
     'dhclient', '-d', '-4', '-cf', join(h.dir, 'dhclient.conf'), '-lf', join(h.dir, 'dhclient.leases'),
     '-pf', join(h.dir, 'dhclient.pid'), '-sf', join(h.dir, 'dhclient-script'), 'eth0',
@@ -104,7 +103,7 @@ export function startClient(lab: Lab, h: Host): ChildProcess {
 }
 
 /** Starts a host's DHCP client and, if `wait`, waits for its reserved address. */
-export async function startDhcp(lab: Lab, h: Host, wait: boolean): Promise<void> {
+export async function startDhcp(lab: LabBase, h: Host, wait: boolean): Promise<void> {
   startClient(lab, h);
   if (!wait) return;
   const want = h.ip;
@@ -118,7 +117,7 @@ export function addressOf(h: Host): string | undefined {
 }
 
 /** Gives a host a static address instead of DHCP (stops its DHCP client). */
-export async function setStatic(lab: Lab, h: Host, cidr: string, gateway?: string): Promise<void> {
+export async function setStatic(lab: LabBase, h: Host, cidr: string, gateway?: string): Promise<void> {
   await lab.stopDhcp(h);
   sh('ip', ['-n', h.ns, '-4', 'addr', 'flush', 'dev', 'eth0']);
   sh('ip', ['-n', h.ns, 'addr', 'add', cidr, 'dev', 'eth0']);
@@ -139,7 +138,9 @@ export function boundAt(h: Host, ip: string): number | undefined {
  * REQUEST for the old lease is NAKed, it DISCOVERs). Resolves with each
  * host's new address and when it appeared (ms epoch).
  */
-export async function renumber(lab: Lab, hs: Host[]): Promise<{ host: Host; old: string | undefined; ip: string; boundAt: number }[]> {
+export async function renumber(
+  lab: LabBase, hs: Host[],
+): Promise<{ host: Host; old: string | undefined; ip: string; boundAt: number }[]> {
   const olds = hs.map((h) => h.ip);
   await lab.moveReservations(hs);
   await Promise.all(hs.map((h) => lab.stopDhcp(h)));

@@ -8,8 +8,7 @@
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { endProcess, have } from './shell.js';
-import type { Lab } from './lab.js';
-import type { Host } from './types.js';
+import type { Host, LabBase } from './types.js';
 
 /** Why the etcd scenarios cannot run here, or undefined if they can. */
 export function etcdUnavailable(): string | undefined {
@@ -29,7 +28,10 @@ export class EtcdCluster {
   private readonly members: Member[];
 
   /** `ips`: each host's overlay IP, in host order. */
-  constructor(private readonly lab: Lab, hosts: Host[], ips: string[], private readonly timing: EtcdTiming = { heartbeatMs: 100, electionMs: 1000 }) {
+  constructor(
+    private readonly lab: LabBase, hosts: Host[], ips: string[],
+    private readonly timing: EtcdTiming = { heartbeatMs: 100, electionMs: 1000 },
+  ) {
     this.members = hosts.map((host, i) => ({ host, name: host.name, ip: ips[i]!, proc: undefined }));
   }
 

@@ -9,6 +9,10 @@
 // work is in dhcp.ts (server and clients), physical.ts (links, NICs, MTU,
 // firewall, power), probes.ts (ping, TCP, tcpdump), pods.ts (second
 // interfaces) and agents.ts; etcd.ts adds an etcd cluster on the overlay.
+// Those modules see the lab only as a LabBase (types.ts), which Lab
+// implements: they import types.ts, shell.ts and (physical.ts) dhcp.ts, never
+// this file, so the lab has no import cycle. The integration tests' shared
+// fixtures (fixtures/) build on this API.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,16 +27,16 @@ import * as physical from './physical.js';
 import * as probes from './probes.js';
 import { addPod, type Pod } from './pods.js';
 import { AGENT_BIN, agentCommand, converged } from './agents.js';
-import type { Host, LabOptions } from './types.js';
+import type { Host, LabBase, LabOptions } from './types.js';
 
 export { ROOT, have, sh, sleep, until } from './shell.js';
 export { TCP_PROBE, type TcpResult } from './probes.js';
 export { AGENT_BIN, labUnavailable } from './agents.js';
 export { cpuTicks, cpuWindow, type CpuWindow } from './procstat.js';
-export type { Host, LabOptions } from './types.js';
+export type { Host, LabBase, LabOptions } from './types.js';
 export type { Pod } from './pods.js';
 
-export class Lab {
+export class Lab implements LabBase {
   readonly prefix = `eo${randomBytes(2).toString('hex')}`;
   readonly dir = mkdtempSync(join(tmpdir(), 'edge-overlay-lab-'));
   readonly sw = `${this.prefix}-sw`;

@@ -9,16 +9,15 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { endProcess, sh, sleep } from './shell.js';
 import { startClient } from './dhcp.js';
-import type { Lab } from './lab.js';
-import type { Host } from './types.js';
+import type { Host, LabBase } from './types.js';
 
 export const DISCOVERY_PORT = 9477;
 
 /** Name of the nftables table (in the host namespace) that blocks UDP discovery. */
-export const blockTable = (lab: Lab): string => `${lab.prefix}_block_discovery`;
+export const blockTable = (lab: LabBase): string => `${lab.prefix}_block_discovery`;
 
 /** Plugs a host's NIC in: a veth `eth0` (the host's MAC) whose other end is the host's port on its segment's switch bridge. */
-export function plugNic(lab: Lab, h: Host): void {
+export function plugNic(lab: LabBase, h: Host): void {
   const bridge = `br${lab.segmentOf(h)}`;
   sh('ip', ['link', 'add', h.port, 'netns', lab.sw, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', h.ns, 'address', h.mac]);
   if (h.mtu !== 1500) {
@@ -56,7 +55,7 @@ export function linkUp(h: Host): void {
  * port (a new ifindex), comes up, and its DHCP client starts as on a hotplug
  * event. Resolves when the client is started (not when it has an address).
  */
-export async function replug(lab: Lab, h: Host, awayMs: number): Promise<void> {
+export async function replug(lab: LabBase, h: Host, awayMs: number): Promise<void> {
   sh('ip', ['-n', h.ns, 'link', 'del', 'eth0']);
   const p = h.dhclient;
   h.dhclient = undefined;
@@ -67,7 +66,7 @@ export async function replug(lab: Lab, h: Host, awayMs: number): Promise<void> {
 }
 
 /** Sets the MTU of each host's eth0 and switch port, and of the switch bridges (the largest MTU of their ports). */
-export function setMtu(lab: Lab, hs: Host[], mtu: number): void {
+export function setMtu(lab: LabBase, hs: Host[], mtu: number): void {
   for (const h of hs) {
     h.mtu = mtu;
     sh('ip', ['-n', lab.sw, 'link', 'set', h.port, 'mtu', String(mtu)]);
@@ -81,7 +80,7 @@ export function setMtu(lab: Lab, hs: Host[], mtu: number): void {
 }
 
 /** Drops UDP discovery (port `port`, either direction) to and from a host: only raw L2 frames can carry news. */
-export function blockUdpDiscovery(lab: Lab, h: Host, port = DISCOVERY_PORT): void {
+export function blockUdpDiscovery(lab: LabBase, h: Host, port = DISCOVERY_PORT): void {
   const rules = `udp dport ${port} counter drop; udp sport ${port} counter drop;`;
   sh('ip', ['netns', 'exec', h.ns, 'nft', '-f', '-'], {
     input: `table inet ${blockTable(lab)} {\n`
@@ -91,12 +90,12 @@ export function blockUdpDiscovery(lab: Lab, h: Host, port = DISCOVERY_PORT): voi
 }
 
 /** How many UDP discovery packets the block has dropped on a host (0 when it is not blocked). */
-export function udpDiscoveryDropped(lab: Lab, h: Host): number {
+export function udpDiscoveryDropped(lab: LabBase, h: Host): number {
   const out = sh('ip', ['netns', 'exec', h.ns, 'nft', 'list', 'table', 'inet', blockTable(lab)], { allowFail: true });
   return [...out.matchAll(/counter packets (\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
 }
 
-export function unblockUdpDiscovery(lab: Lab, h: Host): void {
+export function unblockUdpDiscovery(lab: LabBase, h: Host): void {
   sh('ip', ['netns', 'exec', h.ns, 'nft', 'delete', 'table', 'inet', blockTable(lab)], { allowFail: true });
 }
 
@@ -107,7 +106,7 @@ export function unblockUdpDiscovery(lab: Lab, h: Host): void {
  * the nftables rules; eth0 is down, /run (the agent's run dir) is empty. The
  * disk stays: the agent's state dir and the DHCP client's lease file.
  */
-export async function powerOff(lab: Lab, h: Host): Promise<void> {
+export async function powerOff(lab: LabBase, h: Host): Promise<void> {
   await Promise.all(lab.processesIn(h.ns).map((p) => endProcess(p, 'SIGKILL')));
   h.agent = undefined;
   h.dhclient = undefined;
@@ -128,7 +127,7 @@ export async function powerOff(lab: Lab, h: Host): Promise<void> {
  * address: the DHCP server may be down), and the agent starts, as a unit
  * ordered after the network is up, not after DHCP.
  */
-export function boot(lab: Lab, h: Host, agentArgs: string[] = []): void {
+export function boot(lab: LabBase, h: Host, agentArgs: string[] = []): void {
   linkUp(h);
   startClient(lab, h);
   lab.startAgent(h, agentArgs);
@@ -139,7 +138,7 @@ export function boot(lab: Lab, h: Host, agentArgs: string[] = []): void {
  * (the veth and its switch port deleted) and its disk wiped (state dir). Its
  * namespace stays, empty, until the lab is destroyed.
  */
-export async function decommission(lab: Lab, h: Host): Promise<void> {
+export async function decommission(lab: LabBase, h: Host): Promise<void> {
   await powerOff(lab, h);
   sh('ip', ['-n', h.ns, 'link', 'del', 'eth0'], { allowFail: true });
   rmSync(join(h.dir, 'state'), { recursive: true, force: true });

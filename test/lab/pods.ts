@@ -5,8 +5,7 @@
 // that is not the physical NIC. The lab deletes it with its namespaces.
 
 import { sh } from './shell.js';
-import type { Lab } from './lab.js';
-import type { Host } from './types.js';
+import type { Host, LabBase } from './types.js';
 
 export interface Pod {
   /** namespace of the pod */
@@ -20,7 +19,7 @@ export interface Pod {
   hostIface: string;
 }
 
-export function addPod(lab: Lab, h: Host, n: number): Pod {
+export function addPod(lab: LabBase, h: Host, n: number): Pod {
   const ns = `${lab.prefix}-${h.name}pod${n}`;
   const hostIface = `pod${n}`;
   const [hostIp, ip] = [`10.199.${n}.1`, `10.199.${n}.2`];

@@ -7,8 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ROOT, sleep, until } from './shell.js';
-import type { Lab } from './lab.js';
-import type { Host } from './types.js';
+import type { Host, LabBase } from './types.js';
 
 export const TCP_PROBE = join(ROOT, 'test', 'lab', 'tcp-probe.mjs');
 
@@ -25,11 +24,15 @@ export interface TcpResult {
   closed: boolean;
 }
 
-export function ping(lab: Lab, from: Host, to: string, count: number, intervalS: number, extra: string[] = []): boolean {
+export function ping(
+  lab: LabBase, from: Host, to: string, count: number, intervalS: number, extra: string[] = [],
+): boolean {
   return lab.exec(from, ['ping', ...extra, '-c', String(count), '-i', String(intervalS), '-W', '1', '-q', to], true).includes(` ${count} received`);
 }
 
-export function pinger(lab: Lab, from: Host, to: string, intervalS: number): { stop: () => Promise<{ replies: number[]; seqs: number[]; sent: number }> } {
+export function pinger(
+  lab: LabBase, from: Host, to: string, intervalS: number,
+): { stop: () => Promise<{ replies: number[]; seqs: number[]; sent: number }> } {
   const log = join(from.dir, `ping-${Date.now()}-${randomBytes(2).toString('hex')}.log`);
   const p = lab.spawnIn(from.ns, ['ping', '-D', '-i', String(intervalS), '-W', '1', to], log);
   return {
@@ -47,7 +50,9 @@ export function pinger(lab: Lab, from: Host, to: string, intervalS: number): { s
   };
 }
 
-export async function capture(lab: Lab, h: Host, iface: string, filter: string): Promise<{ stop: () => Promise<string[]> }> {
+export async function capture(
+  lab: LabBase, h: Host, iface: string, filter: string,
+): Promise<{ stop: () => Promise<string[]> }> {
   const log = join(h.dir, `tcpdump-${iface}-${randomBytes(2).toString('hex')}.log`);
   const p = lab.spawnIn(h.ns, ['tcpdump', '-l', '-n', '-e', '-i', iface, filter], log);
   await until('tcpdump to listen', () => (existsSync(log) && readFileSync(log, 'utf8').includes('listening on')) || undefined, 5000, 20);
@@ -62,7 +67,9 @@ export async function capture(lab: Lab, h: Host, iface: string, filter: string):
   };
 }
 
-export async function tcp(lab: Lab, client: Host, server: Host, serverIp: string, port: number): Promise<{ stop: () => Promise<TcpResult> }> {
+export async function tcp(
+  lab: LabBase, client: Host, server: Host, serverIp: string, port: number,
+): Promise<{ stop: () => Promise<TcpResult> }> {
   const srvOut = join(server.dir, `tcp-server-${Date.now()}.log`);
   const printed = (f: string, what: string) => () => (existsSync(f) && readFileSync(f, 'utf8').includes(what)) || undefined;
   const srv = lab.spawnIn(server.ns, [process.execPath, TCP_PROBE, 'server', String(port)], srvOut);
@@ -90,7 +97,9 @@ export async function tcp(lab: Lab, client: Host, server: Host, serverIp: string
  * `started` resolves on its first line, `done` with its last line parsed;
  * stop() sends SIGTERM and returns `done`.
  */
-export function background(lab: Lab, ns: string, cmd: string[]): { started: Promise<void>; done: Promise<unknown>; stop: () => Promise<unknown> } {
+export function background(
+  lab: LabBase, ns: string, cmd: string[],
+): { started: Promise<void>; done: Promise<unknown>; stop: () => Promise<unknown> } {
   const log = join(lab.dir, `helper-${Date.now()}-${randomBytes(2).toString('hex')}.log`);
   const p = lab.spawnIn(ns, cmd, log);
   const lines = (): string[] => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').filter(Boolean) : []);

@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ROOT, endProcess, until } from './shell.js';
-import type { Lab } from './lab.js';
+import type { LabBase } from './types.js';
 
 export const HTTP_SERVE = join(ROOT, 'test', 'lab', 'http-serve.mjs');
 
@@ -31,7 +31,9 @@ export interface FileServer {
   stop(): Promise<void>;
 }
 
-export async function serveFiles(lab: Lab, dir: string, opts: { ns?: string; host?: string; port?: number } = {}): Promise<FileServer> {
+export async function serveFiles(
+  lab: LabBase, dir: string, opts: { ns?: string; host?: string; port?: number } = {},
+): Promise<FileServer> {
   const ns = opts.ns ?? lab.sw;
   const host = opts.host ?? `${lab.net(0)}.1`;
   const port = opts.port ?? 8080;
