@@ -37,7 +37,7 @@ const RAMP_MS = 500;
 
 const empty = (): FloodTrials => ({ recoveryMs: [], failures: 0, cpuPercent: [], busyPercent: [], lostAnnouncements: [] });
 
-function rxPackets(lab: Lab, h: Host): number {
+function rxPackets(h: Host): number {
   const j = JSON.parse(sh('ip', ['-n', h.ns, '-s', '-j', 'link', 'show', 'eth0'])) as { stats64: { rx: { packets: number } } }[];
   return j[0]!.stats64.rx.packets;
 }
@@ -68,7 +68,7 @@ export async function flood(trials: number): Promise<FloodRun> {
       const b0 = await lab.status(h2);
       await sleep(100);
       const a0 = await lab.status(h1);
-      const rx0 = rxPackets(lab, h1);
+      const rx0 = rxPackets(h1);
       const win = cpuWindow(h1.agent!.pid!);
       const p = lab.pinger(h1, target, 0.005);
       await sleep(250);
@@ -76,7 +76,7 @@ export async function flood(trials: number): Promise<FloodRun> {
       await sleep(WINDOW_MS);
       const { replies } = await p.stop();
       const cpu = win.stop();
-      const reached = (rxPackets(lab, h1) - rx0) / cpu.seconds;
+      const reached = (rxPackets(h1) - rx0) / cpu.seconds;
       const result = (await f?.stop()) as { pps: number } | undefined;
       // the counters once the flood is over (h1 may still be working through its queue)
       await sleep(flooded ? 300 : 0);

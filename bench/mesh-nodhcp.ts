@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { Lab, sleep, type Host } from '../test/lab/lab.js';
-import type { StatusReport } from '../src/agent/status.js';
+import type { StatusReport } from '../src/agent/records/status.js';
 
 export interface NoDhcpTrials {
   /** last agent start to the last pair's first answer, per trial that formed a mesh */

@@ -7,7 +7,7 @@
 // devices wiped in between.
 
 import { Lab, sleep } from '../test/lab/lab.js';
-import type { StatusReport } from '../src/agent/status.js';
+import type { StatusReport } from '../src/agent/records/status.js';
 
 export interface MeshRun {
   hosts: number;

@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab, ROOT, sleep, until } from '../test/lab/lab.js';
 import { formatIpv4, parseIpv4 } from '../src/net/ipv4.js';
-import type { CountersSnapshot } from '../src/agent/counters.js';
+import type { CountersSnapshot } from '../src/agent/records/counters.js';
 import { crowd, type CrowdPeer } from './crowd.js';
 
 export interface ScaleRun {

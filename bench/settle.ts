@@ -6,7 +6,7 @@
 
 import { Lab, sleep, type Host } from '../test/lab/lab.js';
 import type { Family } from '../src/policy/family.js';
-import type { StatusReport } from '../src/agent/status.js';
+import type { StatusReport } from '../src/agent/records/status.js';
 
 const settled = (s: StatusReport | undefined, family: Family): boolean =>
   s !== undefined && s.underlay.family === family && s.underlay.device === family

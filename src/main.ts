@@ -87,7 +87,7 @@ async function showStatus(opts: { json?: boolean; runDir?: string; config?: stri
   const runDir = await runDirFor(opts);
   const { ask } = await import('./control/client.js');
   const once = async (): Promise<string> => {
-    const s = (await ask(runDir, 'status')) as import('./agent/status.js').StatusReport;
+    const s = (await ask(runDir, 'status')) as import('./agent/records/status.js').StatusReport;
     const { formatPeers, formatStatus } = await import('./cli/format.js');
     if (opts.json) return `${JSON.stringify(peersOnly ? s.peers : s, null, 2)}\n`;
     return peersOnly ? formatPeers(s) : formatStatus(s);

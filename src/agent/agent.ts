@@ -14,13 +14,13 @@ import type { PersistedState } from '../state/schema.js';
 import { merge, NOTHING, type Actions } from './actions.js';
 import type { AgentConfig } from './config.js';
 import { compose, type AgentDeps, type Parts } from './compose.js';
-import type { Counters } from './counters.js';
+import type { Counters } from './records/counters.js';
 import { filterBreach, kernelEventActions } from './events.js';
 import { desiredOf, familyView, ownFacts } from './facts.js';
 import { forgetSends, reloadKeys, reloadSeeds } from './operator.js';
-import { readState } from './persistence.js';
-import { statusOf, type StatusReport } from './status.js';
-import { underlayActions, type UnderlayRead, type UnderlaySnapshot } from './underlay.js';
+import { readState } from './records/persistence.js';
+import { statusOf, type StatusReport } from './records/status.js';
+import { underlayActions, type UnderlayRead, type UnderlaySnapshot } from './underlay/watcher.js';
 
 export class Agent {
   private readonly p: Parts;

@@ -19,22 +19,22 @@ import { bridgeMacFor } from '../state/identity.js';
 import type { Ipv6 } from '../net/ipv6.js';
 import type { AgentConfig } from './config.js';
 import type { Emit } from './actions.js';
-import { Addressing } from './addressing.js';
-import { Admission } from './admission.js';
-import { Announcer } from './announcer.js';
-import { UnderlayChoice } from './choice.js';
-import { Counters } from './counters.js';
-import { ForeignClusters } from './foreign.js';
-import { AuthGate } from './gate.js';
-import { Inbound } from './inbound.js';
+import { Addressing } from './addressing/claim.js';
+import { Admission } from './trust/admission.js';
+import { Announcer } from './messages/announcer.js';
+import { UnderlayChoice } from './underlay/choice.js';
+import { Counters } from './records/counters.js';
+import { ForeignClusters } from './trust/foreign.js';
+import { AuthGate } from './trust/gate.js';
+import { Inbound } from './messages/inbound.js';
 import { DataplaneLoop } from './loop.js';
-import { Membership } from './membership.js';
-import { AgentState } from './persistence.js';
-import { Relay } from './relay.js';
-import { Seeds } from './seeds.js';
-import { Sender, type Identity } from './sender.js';
-import { Tenure } from './tenure.js';
-import { UnderlayWatcher, type UnderlayRead } from './underlay.js';
+import { Membership } from './membership/membership.js';
+import { AgentState } from './records/persistence.js';
+import { Relay } from './membership/relay.js';
+import { Seeds } from './membership/seeds.js';
+import { Sender, type Identity } from './messages/sender.js';
+import { Tenure } from './addressing/tenure.js';
+import { UnderlayWatcher, type UnderlayRead } from './underlay/watcher.js';
 
 /** What an agent runs on: only main builds the real ones; tests give fakes. */
 export interface AgentDeps {

@@ -44,14 +44,14 @@ export const DEFAULT_TIMINGS: Timings = {
   retryMs: 1000,
 };
 
-/** Where the interface came from (status JSON: node.interfaceSource; chosen by agent/iface.ts). */
+/** Where the interface came from (status JSON: node.interfaceSource; chosen by agent/underlay/iface.ts). */
 export type InterfaceSource = 'config' | 'state' | 'default-route' | 'default-route6' | 'only-nic';
 
 export interface AgentConfig {
   cluster: string;
   /** physical (underlay) interface */
   interface: string;
-  /** where it came from (agent/iface.ts); absent: the configuration */
+  /** where it came from (agent/underlay/iface.ts); absent: the configuration */
   interfaceSource?: InterfaceSource;
   cidr: Cidr;
   vni: number;
@@ -65,7 +65,7 @@ export interface AgentConfig {
   pinnedIp?: Ipv4 | undefined;
   /** unicast seeds (--peer HOST[:PORT]) for routed underlays; address may be a host name */
   seeds: Endpoint[];
-  /** what carries VXLAN (agent/family.ts) */
+  /** what carries VXLAN (policy/family.ts) */
   underlay: UnderlaySetting;
   timings: Timings;
 }

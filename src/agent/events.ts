@@ -8,7 +8,7 @@
 import type { Logger } from '../log.js';
 import type { KernelEvent } from '../kernel/types.js';
 import { NOTHING, type Actions } from './actions.js';
-import type { Counters } from './counters.js';
+import type { Counters } from './records/counters.js';
 
 export interface EventJudges {
   underlay: { concerns(e: KernelEvent): boolean };

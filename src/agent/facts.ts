@@ -8,8 +8,8 @@ import { capable, type OwnFacts } from '../policy/family.js';
 import { desiredState, type Desired } from '../dataplane/desired.js';
 import type { AgentConfig } from './config.js';
 import type { Parts } from './compose.js';
-import type { FamilyView } from './sender.js';
-import { addressOf, type UnderlaySnapshot } from './underlay.js';
+import type { FamilyView } from './messages/sender.js';
+import { addressOf, type UnderlaySnapshot } from './underlay/watcher.js';
 
 export function ownFacts(config: AgentConfig, lan: UnderlaySnapshot, seeds: number): OwnFacts {
   return { setting: config.underlay, ipv6: lan.ipv6, linkLocal: lan.lastLinkLocal, seeds: seeds > 0 };

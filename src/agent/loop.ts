@@ -20,7 +20,7 @@ import {
   INITIAL_STATUS, reconcileFast, reconcileFull, type DataplaneSpec, type DataplaneStatus, type Model, type Note, type RunResult,
 } from '../dataplane/reconcile.js';
 import type { Reprogram } from './actions.js';
-import type { Counters } from './counters.js';
+import type { Counters } from './records/counters.js';
 
 /** after a fast-path run, a full reconcile checks the kernel (coalesced) */
 const VERIFY_AFTER_MS = 1000;

@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import type { Keyring } from '../wire/keyfile.js';
 import type { Endpoint } from '../discovery/transport.js';
 import { NOTHING, type Actions, type Outgoing } from './actions.js';
-import type { Seeds } from './seeds.js';
+import type { Seeds } from './membership/seeds.js';
 
 /** Copies of an operator's FORGET: a lost datagram must not leave one host holding the released claim. */
 const FORGET_COPIES = 3;

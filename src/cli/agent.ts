@@ -1,7 +1,7 @@
 // Layer: main (where the agent's real dependencies are built). Contract:
 // `edge-overlay agent` — resolve the configuration, take the state-dir lock,
 // build the kernel, read the state and settle the physical interface
-// (configured, kept in the state, or chosen now and kept: agent/iface.ts),
+// (configured, kept in the state, or chosen now and kept: agent/underlay/iface.ts),
 // build the transport (its UDP and raw L2 channels), firewall, clock and
 // filesystem, run the Agent, the control socket, the systemd notifier and (if asked) the metrics
 // endpoint until SIGTERM/SIGINT, then stop without touching the dataplane.
@@ -22,7 +22,7 @@ import { RawChannel } from '../discovery/raw.js';
 import { LanTransport } from '../discovery/lan.js';
 import { StateStore, nodeStateFs } from '../state/store.js';
 import type { PersistedState } from '../state/schema.js';
-import { settleFromState } from '../agent/iface.js';
+import { settleFromState } from '../agent/underlay/iface.js';
 import { loadKeyring, type KeyFileSystem } from '../wire/keyfile.js';
 import { NftFirewall } from '../firewall/nft.js';
 import { NftGuard } from '../firewall/guard.js';

@@ -14,7 +14,7 @@ import { nodeStateFs, peekState } from '../state/store.js';
 import { realDoctorEnv } from '../doctor/system.js';
 import { doctorInterface } from '../doctor/choice.js';
 import { formatChecks, runChecks, type CheckResult } from '../doctor/checks.js';
-import type { StatusReport } from '../agent/status.js';
+import type { StatusReport } from '../agent/records/status.js';
 import type { Resolved } from '../config/config.js';
 import { keyFs, loadConfig } from './agent.js';
 

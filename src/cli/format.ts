@@ -1,7 +1,7 @@
 // Layer: CLI presentation (pure). Contract: turns a StatusReport into the
 // aligned text a person reads at a glance (`status`, `peers`).
 
-import type { ChannelReport, PeerReport, StatusReport } from '../agent/status.js';
+import type { ChannelReport, PeerReport, StatusReport } from '../agent/records/status.js';
 
 export function ago(ms: number): string {
   if (ms < 1000) return `${ms}ms ago`;

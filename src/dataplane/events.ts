@@ -18,7 +18,7 @@ export function touchesDataplane(e: KernelEvent, s: DataplaneStatus, spec: Datap
     case 'addr':
       return e.index === s.bridgeIndex && contains(spec.cidr, e.address);
     case 'addr6':
-      return false; // our link-local address is the underlay watcher's (agent/underlay.ts)
+      return false; // our link-local address is the underlay watcher's (agent/underlay/watcher.ts)
     case 'fdb': {
       if (e.index !== s.vxlanIndex || !e.self || e.dst === undefined) return false;
       const kept = wanted.fdb.has(fdbKey({ mac: e.mac, dst: e.dst }));

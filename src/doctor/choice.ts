@@ -1,12 +1,12 @@
 // Layer: doctor (which interface the checks look at). Contract: the
 // configured one; without it, the one the agent uses or would use — the
-// running agent's, the one kept in the state, or the one agent/iface.ts
+// running agent's, the one kept in the state, or the one agent/underlay/iface.ts
 // chooses from the kernel's view (the same function the agent uses) — with
 // one line saying which. None: `iface` is undefined and the line says why;
 // the interface check fails with it and the checks that need one are skipped.
 
-import type { StatusReport } from '../agent/status.js';
-import { chooseInterface, sourceText, type RouteView } from '../agent/iface.js';
+import type { StatusReport } from '../agent/records/status.js';
+import { chooseInterface, sourceText, type RouteView } from '../agent/underlay/iface.js';
 
 export interface DoctorInterface {
   iface: string | undefined;

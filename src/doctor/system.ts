@@ -13,7 +13,7 @@ import { ethtoolDriver, ethtoolFeatures, ethtoolSetFeatures } from '../native/ad
 import { decode } from '../wire/codec.js';
 import type { Keyring } from '../wire/keyfile.js';
 import type { AgentConfig } from '../agent/config.js';
-import type { StatusReport } from '../agent/status.js';
+import type { StatusReport } from '../agent/records/status.js';
 import type { DoctorEnv } from './checks.js';
 
 const PROBE_BRIDGE = 'eo-doctor-br';

@@ -2,7 +2,7 @@
 // (DoctorEnv, faked in tests) and what it answers: ok / not ok, one line of
 // detail and one of advice.
 
-import type { StatusReport } from '../agent/status.js';
+import type { StatusReport } from '../agent/records/status.js';
 import type { Cidr } from '../net/ipv4.js';
 import type { Addr, Addr6, Link } from '../kernel/types.js';
 import type { EthtoolFeature } from '../native/addon.js';

@@ -2,7 +2,7 @@
 // what the agent reports — its discovery channels and its VXLAN ingress
 // filter; without an agent they pass and say so.
 
-import type { ChannelReport } from '../agent/status.js';
+import type { ChannelReport } from '../agent/records/status.js';
 import type { Check } from './types.js';
 
 /** silent this long while the other channel hears peers: deaf (3 announce periods) */

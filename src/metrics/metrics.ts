@@ -8,8 +8,8 @@ import http from 'node:http';
 import client from 'prom-client';
 import { EdgeError } from '../errors.js';
 import { parseListen } from '../config/config.js';
-import type { StatusReport } from '../agent/status.js';
-import type { Counters } from '../agent/counters.js';
+import type { StatusReport } from '../agent/records/status.js';
+import type { Counters } from '../agent/records/counters.js';
 
 export interface MetricsSource {
   status(): StatusReport;

@@ -104,7 +104,7 @@ export class PeerTable {
     return { adjacent: !was, seen };
   }
 
-  /** What the underlay family choice needs to know about every peer (agent/family.ts). */
+  /** What the underlay family choice needs to know about every peer (policy/family.ts). */
   facts(nowMono: number): PeerFacts[] {
     return [...this.peers.values()].map((p) => ({
       id: p.id, caps: p.caps, linkLocal: p.linkLocal, ready: p.ready,

@@ -63,7 +63,7 @@ export const stateSchema = z.object({
   floors: z.array(floorSchema).optional(),
   /** this host's last known IPv6 link-local address (schema 2) */
   linkLocal: linkLocal.optional(),
-  /** schema 3 (release 0.3): the physical interface the agent chose at first start (agent/iface.ts);
+  /** schema 3 (release 0.3): the physical interface the agent chose at first start (agent/underlay/iface.ts);
    *  absent: not chosen yet, or the configuration names it (which always wins and is never kept here) */
   interface: ifname.optional(),
 });

@@ -47,7 +47,7 @@ export interface AnnounceMsg extends Common {
   linkLocal?: Ipv6;
   /** what it can do (Caps bits); absent: nothing beyond release 0.1 */
   caps?: number;
-  /** it and every host it knows can carry VXLAN over link-local (agent/family.ts) */
+  /** it and every host it knows can carry VXLAN over link-local (policy/family.ts) */
   llReady?: boolean;
   echo?: string;
 }

@@ -2,8 +2,8 @@
 // 100.64.192.9 in cluster "edge", dataplane ready, no peers), fresh on every
 // call. Each section can be overridden field by field; peers are replaced.
 
-import type { ChannelReport, PeerReport, StatusReport } from '../../src/agent/status.js';
-import { Counters } from '../../src/agent/counters.js';
+import type { ChannelReport, PeerReport, StatusReport } from '../../src/agent/records/status.js';
+import { Counters } from '../../src/agent/records/counters.js';
 
 export interface StatusOverrides {
   node?: Partial<StatusReport['node']>;

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { AGENT_BIN, Lab, cpuWindow, labUnavailable, sleep, until, type Host } from '../lab/lab.js';
-import type { StatusReport } from '../../src/agent/status.js';
+import type { StatusReport } from '../../src/agent/records/status.js';
 import { watch } from '../lab/fixtures/attack-watch.js';
 
 const why = labUnavailable();

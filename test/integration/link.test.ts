@@ -7,7 +7,7 @@
 // came as a raw frame: its status counters show when raw L2 works.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Lab, labUnavailable, sleep, until, type Host } from '../lab/lab.js';
-import type { StatusReport } from '../../src/agent/status.js';
+import type { StatusReport } from '../../src/agent/records/status.js';
 
 const why = labUnavailable();
 if (why) console.warn(`SKIPPED link integration tests: ${why}`);

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AGENT_BIN, Lab, labUnavailable, sleep, until, type Host } from '../lab/lab.js';
 import { ensureRelease, type Release } from '../lab/release.js';
-import type { StatusReport } from '../../src/agent/status.js';
+import type { StatusReport } from '../../src/agent/records/status.js';
 import { SCHEMA } from '../../src/state/schema.js';
 import {
   MAX_SWITCH_MS, PING_S, fdbOf as fdbIn, losses, onFamily as onFamilyIn, stateOf,

@@ -9,7 +9,7 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AGENT_BIN, Lab, labUnavailable, sleep, until, type Host } from '../lab/lab.js';
 import { median } from '../../bench/stats.js';
-import type { StatusReport } from '../../src/agent/status.js';
+import type { StatusReport } from '../../src/agent/records/status.js';
 
 /** These tests read IPv4 FDB entries and filter sets: the IPv4 underlay (family.test.ts and underlay.test.ts cover link-local). */
 const IPV4 = ['--underlay', 'ipv4'];

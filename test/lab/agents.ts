@@ -4,7 +4,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { StatusReport } from '../../src/agent/status.js';
+import type { StatusReport } from '../../src/agent/records/status.js';
 import { ROOT, have, until } from './shell.js';
 import type { Host, LabBase } from './types.js';
 

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ask } from '../../src/control/client.js';
-import type { StatusReport } from '../../src/agent/status.js';
+import type { StatusReport } from '../../src/agent/records/status.js';
 import { ROOT, endProcess, sh, sleep } from './shell.js';
 import * as dhcp from './dhcp.js';
 import * as physical from './physical.js';

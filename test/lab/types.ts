@@ -6,7 +6,7 @@
 // of the lab.
 
 import type { ChildProcess } from 'node:child_process';
-import type { StatusReport } from '../../src/agent/status.js';
+import type { StatusReport } from '../../src/agent/records/status.js';
 
 export interface Host {
   name: string;

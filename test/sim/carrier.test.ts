@@ -5,7 +5,7 @@
 // once the NIC is plugged in.
 
 import { describe, expect, it } from 'vitest';
-import { formatIpv4, parseIpv4, ZERO_MAC } from '../../src/net/ipv4.js';
+import { parseIpv4, ZERO_MAC } from '../../src/net/ipv4.js';
 import { formatIp } from '../../src/net/ipv6.js';
 import { Sim, startedSim, type SimHost } from '../fakes/sim.js';
 

@@ -1,4 +1,4 @@
-// Simulation: the underlay family (agent/family.ts) across a cluster —
+// Simulation: the underlay family (policy/family.ts) across a cluster —
 // link-local when every host can, IPv4 while one cannot (IPv6 off, a 0.1
 // host, a routed peer), moving together and back when that changes, never
 // flapping on partitions, restarts or joins, and programmed from the state

@@ -6,7 +6,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { formatIpv4, parseCidr, ZERO_MAC, type Cidr } from '../../src/net/ipv4.js';
+import { parseCidr, ZERO_MAC, type Cidr } from '../../src/net/ipv4.js';
 import { formatIp } from '../../src/net/ipv6.js';
 import { decode, encode, type AnnounceMsg } from '../../src/wire/codec.js';
 import { parseKeyText } from '../../src/wire/keyfile.js';

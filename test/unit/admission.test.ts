@@ -3,8 +3,8 @@
 // failure budget checked before any HMAC, and text made safe for terminals.
 import { describe, expect, it } from 'vitest';
 import { Floors } from '../../src/peers/floors.js';
-import { Admission, SENT_AT_SLACK_MS } from '../../src/agent/admission.js';
-import { AuthGate } from '../../src/agent/gate.js';
+import { Admission, SENT_AT_SLACK_MS } from '../../src/agent/trust/admission.js';
+import { AuthGate } from '../../src/agent/trust/gate.js';
 import { KeyedBuckets, TokenBucket } from '../../src/util/ratelimit.js';
 import { printable } from '../../src/util/text.js';
 import type { AnnounceMsg, ForgetMsg } from '../../src/wire/codec.js';

@@ -89,7 +89,7 @@ describe('ensure operations', () => {
 
 describe('applyFdb', () => {
   it('never uses REPLACE on the all-zeros entry, and tolerates what is already done', async () => {
-    const { k, phys, vx } = await setup();
+    const { k, vx } = await setup();
     const peers = [{ id: 'p', overlayIp: ip('100.64.192.5'), underlayIp: ip('10.0.0.2'), mac: '02:00:00:00:00:02' }];
     const want = desiredFdb(peers);
     const first = await applyFdb(k, vx, planFdb(want, []));
@@ -107,7 +107,7 @@ describe('applyFdb', () => {
   });
 
   it('reports a failed operation and still applies the rest', async () => {
-    const { k, phys, vx } = await setup();
+    const { k, vx } = await setup();
     k.failNext('dst 10.0.0.2', 'EIO', 2);
     const want = desiredFdb([
       { id: 'p', overlayIp: ip('100.64.192.5'), underlayIp: ip('10.0.0.2'), mac: '02:00:00:00:00:02' },

@@ -1,10 +1,10 @@
-// Unit: the physical interface when the configuration names none (agent/iface.ts)
+// Unit: the physical interface when the configuration names none (agent/underlay/iface.ts)
 // — the order of the choice, the wait for a default route on the fake clock,
 // the choice kept in the state across a "reboot" with DHCP down, and the
 // state layout that carries it (schema 3, readable by the releases before),
 // and default routes as rtnetlink reports them.
 import { describe, expect, it } from 'vitest';
-import { chooseInterface, isLoneNic, pickFromKernel, settleFromState } from '../../src/agent/iface.js';
+import { chooseInterface, isLoneNic, pickFromKernel, settleFromState } from '../../src/agent/underlay/iface.js';
 import type { AgentConfig } from '../../src/agent/config.js';
 import { DEFAULT_TIMINGS } from '../../src/agent/config.js';
 import { parseCidr, parseIpv4, type Cidr } from '../../src/net/ipv4.js';

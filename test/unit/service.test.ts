@@ -8,8 +8,8 @@ import { ServiceNotifier } from '../../src/service/notify.js';
 import { planReload } from '../../src/cli/reload.js';
 import { parseConfigFile, parseFlags, resolve } from '../../src/config/config.js';
 import { buildRegistry } from '../../src/metrics/metrics.js';
-import { Counters } from '../../src/agent/counters.js';
-import type { StatusReport } from '../../src/agent/status.js';
+import { Counters } from '../../src/agent/records/counters.js';
+import type { StatusReport } from '../../src/agent/records/status.js';
 import { FakeClock } from '../fakes/clock.js';
 import { peerReport, statusReport } from '../fakes/status.js';
 

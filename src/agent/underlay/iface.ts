@@ -9,16 +9,16 @@
 // default route) or another NIC's default route picks no other interface.
 // chooseInterface() is shared with `doctor`; settleFromState() is the agent's.
 
-import type { Clock } from '../clock.js';
-import { errFields, type Logger } from '../log.js';
-import { ZERO_MAC } from '../net/ipv4.js';
-import type { DefaultRoute, Kernel, Link } from '../kernel/types.js';
-import type { PersistedState } from '../state/schema.js';
-import type { StateStore } from '../state/store.js';
-import type { AgentConfig, InterfaceSource } from './config.js';
-import { readState } from './persistence.js';
+import type { Clock } from '../../clock.js';
+import { errFields, type Logger } from '../../log.js';
+import { ZERO_MAC } from '../../net/ipv4.js';
+import type { DefaultRoute, Kernel, Link } from '../../kernel/types.js';
+import type { PersistedState } from '../../state/schema.js';
+import type { StateStore } from '../../state/store.js';
+import type { AgentConfig, InterfaceSource } from '../config.js';
+import { readState } from '../records/persistence.js';
 
-export type { InterfaceSource } from './config.js';
+export type { InterfaceSource } from '../config.js';
 
 export interface InterfaceChoice {
   ifname: string;

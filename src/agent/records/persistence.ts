@@ -5,19 +5,19 @@
 // reused (across restarts too), peers and tombstones are written coalesced.
 // A failed write keeps the previous file, is reported, and retried.
 
-import type { Clock, TimerHandle } from '../clock.js';
-import { EdgeError } from '../errors.js';
-import { errFields, type Logger } from '../log.js';
-import { formatCidr, formatIpv4, isHostAddress, parseCidr, parseIpv4, sameCidr, type Ipv4 } from '../net/ipv4.js';
-import type { PeerTable } from '../peers/table.js';
-import type { Tombstones } from '../peers/tombstones.js';
-import type { StateStore } from '../state/store.js';
-import { SCHEMA, type PersistedState } from '../state/schema.js';
-import { migrate } from '../state/migrate.js';
-import type { Ipv6 } from '../net/ipv6.js';
-import { newNodeId } from '../state/identity.js';
-import type { AgentConfig } from './config.js';
-import type { Tenure } from './tenure.js';
+import type { Clock, TimerHandle } from '../../clock.js';
+import { EdgeError } from '../../errors.js';
+import { errFields, type Logger } from '../../log.js';
+import { formatCidr, formatIpv4, isHostAddress, parseCidr, parseIpv4, sameCidr, type Ipv4 } from '../../net/ipv4.js';
+import type { PeerTable } from '../../peers/table.js';
+import type { Tombstones } from '../../peers/tombstones.js';
+import type { StateStore } from '../../state/store.js';
+import { SCHEMA, type PersistedState } from '../../state/schema.js';
+import { migrate } from '../../state/migrate.js';
+import type { Ipv6 } from '../../net/ipv6.js';
+import { newNodeId } from '../../state/identity.js';
+import type { AgentConfig } from '../config.js';
+import type { Tenure } from '../addressing/tenure.js';
 
 /** Sequence numbers are reserved in blocks so that a restart never reuses one. */
 const SEQ_BLOCK = 10_000;

@@ -8,12 +8,12 @@
 // most once a second (and once by itself if unanswered); bounded.
 
 import { randomBytes } from 'node:crypto';
-import type { Clock } from '../clock.js';
-import type { Logger } from '../log.js';
-import type { Ipv4 } from '../net/ipv4.js';
-import type { Floors } from '../peers/floors.js';
-import type { AnnounceMsg, ForgetMsg } from '../wire/codec.js';
-import { sending, type Emit } from './actions.js';
+import type { Clock } from '../../clock.js';
+import type { Logger } from '../../log.js';
+import type { Ipv4 } from '../../net/ipv4.js';
+import type { Floors } from '../../peers/floors.js';
+import type { AnnounceMsg, ForgetMsg } from '../../wire/codec.js';
+import { sending, type Emit } from '../actions.js';
 
 /** an announcement this much older than the newest seen from its sender must be vouched for again */
 export const SENT_AT_SLACK_MS = 3600_000;

@@ -6,12 +6,12 @@
 // Anyone can make up cluster names: the table is an LRU with expiry, and
 // names are stored with control characters escaped.
 
-import type { Clock } from '../clock.js';
-import type { Logger } from '../log.js';
-import { formatCidr, overlaps, type Cidr } from '../net/ipv4.js';
-import { TokenBucket } from '../util/ratelimit.js';
-import { printable } from '../util/text.js';
-import type { Counters } from './counters.js';
+import type { Clock } from '../../clock.js';
+import type { Logger } from '../../log.js';
+import { formatCidr, overlaps, type Cidr } from '../../net/ipv4.js';
+import { TokenBucket } from '../../util/ratelimit.js';
+import { printable } from '../../util/text.js';
+import type { Counters } from '../records/counters.js';
 
 export interface ForeignCluster {
   name: string;

@@ -5,9 +5,9 @@
 // own underlay address changed, a host marks its announcements "fresh": it may
 // have missed news, so peers answer with theirs within 100-200 ms.
 
-import type { Clock, TimerHandle } from '../clock.js';
-import type { Ipv4 } from '../net/ipv4.js';
-import type { Timings } from './config.js';
+import type { Clock, TimerHandle } from '../../clock.js';
+import type { Ipv4 } from '../../net/ipv4.js';
+import type { Timings } from '../config.js';
 import type { OwnClaim, Sender } from './sender.js';
 
 const TRIGGER_DELAY_MS = 20;

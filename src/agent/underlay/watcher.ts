@@ -6,18 +6,18 @@
 // it already has while that still exists (a second address is no reason to
 // churn) and skips link-local 169.254/16.
 
-import type { Clock } from '../clock.js';
-import { errFields, type Logger } from '../log.js';
-import { formatIpv4, sameSubnet, type Ipv4 } from '../net/ipv4.js';
-import type { Ipv6 } from '../net/ipv6.js';
-import type { Addr6, Kernel, KernelEvent } from '../kernel/types.js';
-import type { Transport } from '../discovery/transport.js';
-import type { Ipv6State } from '../policy/family.js';
-import { SingleFlight } from '../util/singleflight.js';
-import { RetryTimer } from '../util/retry.js';
-import type { UnderlayAddress } from '../dataplane/desired.js';
-import type { Actions } from './actions.js';
-import type { Counters } from './counters.js';
+import type { Clock } from '../../clock.js';
+import { errFields, type Logger } from '../../log.js';
+import { formatIpv4, sameSubnet, type Ipv4 } from '../../net/ipv4.js';
+import type { Ipv6 } from '../../net/ipv6.js';
+import type { Addr6, Kernel, KernelEvent } from '../../kernel/types.js';
+import type { Transport } from '../../discovery/transport.js';
+import type { Ipv6State } from '../../policy/family.js';
+import { SingleFlight } from '../../util/singleflight.js';
+import { RetryTimer } from '../../util/retry.js';
+import type { UnderlayAddress } from '../../dataplane/desired.js';
+import type { Actions } from '../actions.js';
+import type { Counters } from '../records/counters.js';
 
 /** The physical interface as one read found it. */
 export interface UnderlaySnapshot {

@@ -2,7 +2,7 @@
 // overlay claim, on the monotonic clock and across restarts (the state file
 // keeps it): claims are ordered by held time, never by wall clocks.
 
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../clock.js';
 
 export class Tenure {
   private base = 0;

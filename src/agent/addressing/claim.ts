@@ -6,17 +6,17 @@
 // a replayed packet never makes it move. A pinned address never moves. A new
 // or lost claim is emitted as Actions (configure and announce it, or not).
 
-import type { Clock, TimerHandle } from '../clock.js';
-import { EdgeError } from '../errors.js';
-import type { Logger } from '../log.js';
-import { claimWins, pickAddress, probeWins, type Claim } from '../alloc/allocator.js';
-import { formatIpv4, type Cidr, type Ipv4 } from '../net/ipv4.js';
-import type { AnnounceMsg, DefendMsg, ProbeMsg } from '../wire/codec.js';
-import type { Peer, PeerTable } from '../peers/table.js';
-import type { Timings } from './config.js';
+import type { Clock, TimerHandle } from '../../clock.js';
+import { EdgeError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { claimWins, pickAddress, probeWins, type Claim } from '../../alloc/allocator.js';
+import { formatIpv4, type Cidr, type Ipv4 } from '../../net/ipv4.js';
+import type { AnnounceMsg, DefendMsg, ProbeMsg } from '../../wire/codec.js';
+import type { Peer, PeerTable } from '../../peers/table.js';
+import type { Timings } from '../config.js';
 import type { Tenure } from './tenure.js';
-import { Challenges } from './challenge.js';
-import type { Emit } from './actions.js';
+import { Challenges } from '../trust/challenge.js';
+import type { Emit } from '../actions.js';
 
 export type Phase =
   | { kind: 'waiting' }

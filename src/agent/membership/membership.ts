@@ -5,21 +5,21 @@
 // only reported stale: they keep their FDB entries and address; only a forget
 // removes a peer.
 
-import type { Clock, TimerHandle } from '../clock.js';
-import type { Logger } from '../log.js';
-import { formatIpv4 } from '../net/ipv4.js';
-import { isIpv6 } from '../net/ipv6.js';
-import { claimWins, type Claim } from '../alloc/allocator.js';
-import type { AnnounceMsg } from '../wire/codec.js';
-import type { FdbEntry } from '../kernel/types.js';
-import type { PeerRoute } from '../dataplane/plan.js';
-import type { Peer, PeerTable } from '../peers/table.js';
-import type { Tombstones } from '../peers/tombstones.js';
-import type { Counters } from './counters.js';
+import type { Clock, TimerHandle } from '../../clock.js';
+import type { Logger } from '../../log.js';
+import { formatIpv4 } from '../../net/ipv4.js';
+import { isIpv6 } from '../../net/ipv6.js';
+import { claimWins, type Claim } from '../../alloc/allocator.js';
+import type { AnnounceMsg } from '../../wire/codec.js';
+import type { FdbEntry } from '../../kernel/types.js';
+import type { PeerRoute } from '../../dataplane/plan.js';
+import type { Peer, PeerTable } from '../../peers/table.js';
+import type { Tombstones } from '../../peers/tombstones.js';
+import type { Counters } from '../records/counters.js';
 import type { Relay } from './relay.js';
-import { resolvePeer } from './operator.js';
-import { NOTHING, type Actions, type Emit } from './actions.js';
-import type { UnderlaySnapshot } from './underlay.js';
+import { resolvePeer } from '../operator.js';
+import { NOTHING, type Actions, type Emit } from '../actions.js';
+import type { UnderlaySnapshot } from '../underlay/watcher.js';
 
 export type AnnounceOutcome =
   /** a claim an operator released: its holder must hear so (`reply`: not told in the last few seconds) */

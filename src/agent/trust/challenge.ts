@@ -6,11 +6,11 @@
 // counted.
 
 import { randomBytes } from 'node:crypto';
-import type { Clock, TimerHandle } from '../clock.js';
-import type { Logger } from '../log.js';
-import type { Ipv4 } from '../net/ipv4.js';
-import type { PeerTable } from '../peers/table.js';
-import { sending, type Emit } from './actions.js';
+import type { Clock, TimerHandle } from '../../clock.js';
+import type { Logger } from '../../log.js';
+import type { Ipv4 } from '../../net/ipv4.js';
+import type { PeerTable } from '../../peers/table.js';
+import { sending, type Emit } from '../actions.js';
 
 const CHALLENGE_TIMEOUT_MS = 1000;
 

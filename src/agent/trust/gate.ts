@@ -6,8 +6,8 @@
 // budget is dropped unverified until its bucket refills; sources that
 // authenticated recently (peers) never wait for strangers' budget.
 
-import type { Clock } from '../clock.js';
-import { KeyedBuckets, TokenBucket } from '../util/ratelimit.js';
+import type { Clock } from '../../clock.js';
+import { KeyedBuckets, TokenBucket } from '../../util/ratelimit.js';
 
 /** failures one source may cause: a burst, then a few a second */
 const PER_SOURCE = { perSecond: 5, burst: 20 };

@@ -7,11 +7,11 @@
 // rebuilds the VXLAN device. When a verdict falls due it emits `family`.
 // Logs each change once.
 
-import type { Clock, TimerHandle } from '../clock.js';
-import type { Logger } from '../log.js';
-import { chooseFamily, readiness, type Choice, type OwnFacts, type PeerFacts } from '../policy/family.js';
-import { NOTHING, type Actions, type Emit } from './actions.js';
-import type { Counters } from './counters.js';
+import type { Clock, TimerHandle } from '../../clock.js';
+import type { Logger } from '../../log.js';
+import { chooseFamily, readiness, type Choice, type OwnFacts, type PeerFacts } from '../../policy/family.js';
+import { NOTHING, type Actions, type Emit } from '../actions.js';
+import type { Counters } from '../records/counters.js';
 
 export interface ChoiceDeps {
   clock: Clock;

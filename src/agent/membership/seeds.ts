@@ -4,8 +4,8 @@
 // every resync and on reload (the sender resolves them at each send anyway).
 
 import { lookup } from 'node:dns/promises';
-import { parseIpv4, type Ipv4 } from '../net/ipv4.js';
-import type { Endpoint } from '../discovery/transport.js';
+import { parseIpv4, type Ipv4 } from '../../net/ipv4.js';
+import type { Endpoint } from '../../discovery/transport.js';
 
 export type Resolver = (host: string) => Promise<string[]>;
 

@@ -7,21 +7,21 @@
 // numbers), admit strangers only once they answer a challenge, check the
 // sender runs our overlay (CIDR, VNI), then act. Every drop is counted.
 
-import type { Clock } from '../clock.js';
-import { errFields, type Logger } from '../log.js';
-import { formatCidr, isHostAddress, parseIpv4, sameCidr, type Cidr, type Ipv4 } from '../net/ipv4.js';
-import { decode, type AnnounceMsg, type ChallengeMsg, type ForgetMsg, type Message, type ProbeMsg } from '../wire/codec.js';
-import type { ClusterKey } from '../wire/keyfile.js';
-import { isL2, type Endpoint } from '../discovery/transport.js';
-import type { Peer } from '../peers/table.js';
-import type { Addressing } from './addressing.js';
-import type { Counters } from './counters.js';
-import type { Admission } from './admission.js';
-import type { ForeignClusters } from './foreign.js';
-import type { AuthGate } from './gate.js';
-import type { Membership } from './membership.js';
-import type { UnderlaySnapshot } from './underlay.js';
-import { merge, NOTHING, sending, type Actions, type HolderClaim } from './actions.js';
+import type { Clock } from '../../clock.js';
+import { errFields, type Logger } from '../../log.js';
+import { formatCidr, isHostAddress, parseIpv4, sameCidr, type Cidr, type Ipv4 } from '../../net/ipv4.js';
+import { decode, type AnnounceMsg, type ChallengeMsg, type ForgetMsg, type Message, type ProbeMsg } from '../../wire/codec.js';
+import type { ClusterKey } from '../../wire/keyfile.js';
+import { isL2, type Endpoint } from '../../discovery/transport.js';
+import type { Peer } from '../../peers/table.js';
+import type { Addressing } from '../addressing/claim.js';
+import type { Counters } from '../records/counters.js';
+import type { Admission } from '../trust/admission.js';
+import type { ForeignClusters } from '../trust/foreign.js';
+import type { AuthGate } from '../trust/gate.js';
+import type { Membership } from '../membership/membership.js';
+import type { UnderlaySnapshot } from '../underlay/watcher.js';
+import { merge, NOTHING, sending, type Actions, type HolderClaim } from '../actions.js';
 
 export interface InboundDeps {
   /** what a packet must match to be ours */

@@ -6,17 +6,17 @@
 // sent while the host cannot broadcast. What it says about our underlay and
 // family is the value last given (setUnderlay, setFamily).
 
-import type { Clock } from '../clock.js';
-import { formatIpv4, type Cidr, type Ipv4 } from '../net/ipv4.js';
-import type { Ipv6 } from '../net/ipv6.js';
-import { encode, type AnnounceMsg, type Message } from '../wire/codec.js';
-import type { Keyring } from '../wire/keyfile.js';
-import type { Endpoint, Transport } from '../discovery/transport.js';
-import type { PeerTable } from '../peers/table.js';
-import type { Outgoing } from './actions.js';
-import type { Counters } from './counters.js';
-import type { Seeds } from './seeds.js';
-import { onLan, unreadUnderlay, type UnderlaySnapshot } from './underlay.js';
+import type { Clock } from '../../clock.js';
+import { formatIpv4, type Cidr, type Ipv4 } from '../../net/ipv4.js';
+import type { Ipv6 } from '../../net/ipv6.js';
+import { encode, type AnnounceMsg, type Message } from '../../wire/codec.js';
+import type { Keyring } from '../../wire/keyfile.js';
+import type { Endpoint, Transport } from '../../discovery/transport.js';
+import type { PeerTable } from '../../peers/table.js';
+import type { Outgoing } from '../actions.js';
+import type { Counters } from '../records/counters.js';
+import type { Seeds } from '../membership/seeds.js';
+import { onLan, unreadUnderlay, type UnderlaySnapshot } from '../underlay/watcher.js';
 
 /** What this host is in the cluster (fixed while the agent runs). */
 export interface Identity {

@@ -2,23 +2,23 @@
 // --json` prints; buildStatus() makes it from values (pure), statusOf() reads
 // those from a running agent's parts. Fields are only ever added.
 
-import { formatCidr, formatIpv4, type Ipv4 } from '../net/ipv4.js';
-import type { PeerTable } from '../peers/table.js';
-import type { ClusterKey } from '../wire/keyfile.js';
-import type { DataplaneStatus } from '../dataplane/reconcile.js';
-import type { FilterReport } from '../firewall/types.js';
-import type { ChannelHealth, TransportHealth } from '../discovery/transport.js';
-import type { AgentConfig, InterfaceSource } from './config.js';
+import { formatCidr, formatIpv4, type Ipv4 } from '../../net/ipv4.js';
+import type { PeerTable } from '../../peers/table.js';
+import type { ClusterKey } from '../../wire/keyfile.js';
+import type { DataplaneStatus } from '../../dataplane/reconcile.js';
+import type { FilterReport } from '../../firewall/types.js';
+import type { ChannelHealth, TransportHealth } from '../../discovery/transport.js';
+import type { AgentConfig, InterfaceSource } from '../config.js';
 import type { CountersSnapshot } from './counters.js';
-import type { ForeignCluster } from './foreign.js';
-import type { Parts } from './compose.js';
-import type { Clock } from '../clock.js';
-import type { Family } from '../policy/family.js';
-import { ownFacts } from './facts.js';
-import type { UnderlaySnapshot } from './underlay.js';
-import { Caps } from '../wire/messages.js';
-import { NO_FILTER } from '../firewall/types.js';
-import { VERSION } from '../version.js';
+import type { ForeignCluster } from '../trust/foreign.js';
+import type { Parts } from '../compose.js';
+import type { Clock } from '../../clock.js';
+import type { Family } from '../../policy/family.js';
+import { ownFacts } from '../facts.js';
+import type { UnderlaySnapshot } from '../underlay/watcher.js';
+import { Caps } from '../../wire/messages.js';
+import { NO_FILTER } from '../../firewall/types.js';
+import { VERSION } from '../../version.js';
 
 export interface PeerReport {
   id: string;
@@ -41,7 +41,7 @@ export interface PeerReport {
   l2: 'yes' | 'no' | 'pending';
 }
 
-/** What carries VXLAN, and why (agent/family.ts). */
+/** What carries VXLAN, and why (policy/family.ts). */
 export interface UnderlayReport {
   /** the family in use: ipv4 or link-local */
   family: Family;

@@ -9,10 +9,10 @@
 // duplicate. Only first contact is relayed; afterwards hosts talk directly.
 // What to forward is returned as Outgoing values; the sender forwards them.
 
-import type { AnnounceMsg } from '../wire/codec.js';
-import type { PeerTable } from '../peers/table.js';
-import type { Outgoing } from './actions.js';
-import { onLan, type UnderlaySnapshot } from './underlay.js';
+import type { AnnounceMsg } from '../../wire/codec.js';
+import type { PeerTable } from '../../peers/table.js';
+import type { Outgoing } from '../actions.js';
+import { onLan, type UnderlaySnapshot } from '../underlay/watcher.js';
 
 const MAX_REMEMBERED = 4096;
 

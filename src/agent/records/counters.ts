@@ -2,7 +2,7 @@
 // agent sent, received, dropped (by reason) and did; shown by `status` and
 // never reset while the process lives.
 
-import { DROP_REASONS, MessageType, type DropReason, type MessageKind } from '../wire/codec.js';
+import { DROP_REASONS, MessageType, type DropReason, type MessageKind } from '../../wire/codec.js';
 
 /** Reasons beyond the decoder's: authenticated but unusable packets. */
 export const AGENT_DROP_REASONS = [
