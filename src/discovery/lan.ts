@@ -4,13 +4,13 @@
 // packets from either reach one handler, raw frames as from "l2:<mac>".
 
 import type { ChannelHealth, Endpoint, Transport, TransportHealth } from './transport.js';
-import type { UdpChannel } from './udp.js';
+import type { UdpLink } from './udp.js';
 import type { RawLink } from './raw.js';
 
 const RAW_OFF: ChannelHealth = { state: 'off', error: 'raw L2 discovery is disabled', lastReceivedAt: null, received: 0, sendErrors: 0 };
 
 export class LanTransport implements Transport {
-  constructor(private readonly udp: UdpChannel, private readonly raw: RawLink | undefined) {}
+  constructor(private readonly udp: UdpLink, private readonly raw: RawLink | undefined) {}
 
   onPacket(handler: (packet: Buffer, from: Endpoint) => void): void {
     this.udp.onPacket(handler);

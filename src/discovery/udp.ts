@@ -17,7 +17,20 @@ export const LIMITED_BROADCAST = '255.255.255.255';
 
 export type DatagramHandler = (packet: Buffer, from: Endpoint) => void;
 
-export class UdpChannel {
+/** The UDP channel as the transport uses it (tests give a fake). */
+export interface UdpLink {
+  onPacket(handler: DatagramHandler): void;
+  /** the physical interface's IPv4 address (undefined: none): the sender binds to it */
+  setSource(address: string | undefined): void;
+  /** a sender socket exists */
+  readonly ready: boolean;
+  broadcast(packet: Buffer): void;
+  unicast(packet: Buffer, to: Endpoint): void;
+  health(): ChannelHealth;
+  close(): Promise<void>;
+}
+
+export class UdpChannel implements UdpLink {
   private readonly rx: dgram.Socket;
   private tx: dgram.Socket | undefined;
   private txReady = false;
