@@ -33,7 +33,9 @@ function nodeGypArgs() {
 
 function nodeGyp(cwd) {
   const gyp = require.resolve('node-gyp/bin/node-gyp.js');
-  execFileSync(process.execPath, [gyp, 'rebuild', '--loglevel=warn', ...nodeGypArgs()], { cwd, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(process.execPath, [gyp, 'rebuild', '--loglevel=warn', ...nodeGypArgs()], {
+    cwd, stdio: ['ignore', 'ignore', 'inherit'],
+  });
 }
 
 // 1. netlink: check version, patch once, build when stale.
@@ -42,7 +44,9 @@ const version = JSON.parse(readFileSync(join(nl, 'package.json'), 'utf8')).versi
 if (version !== '0.3.0') fail(`netlink ${version} installed, but native/netlink-0.3.0.patch is for 0.3.0`);
 const src = join(nl, 'src', 'binding.cc');
 if (!readFileSync(src, 'utf8').includes(MARKER)) {
-  execFileSync('patch', ['-p1', '--forward', '--batch', '-d', nl, '-i', join(root, 'native', 'netlink-0.3.0.patch')], { stdio: 'inherit' });
+  execFileSync('patch', ['-p1', '--forward', '--batch', '-d', nl, '-i', join(root, 'native', 'netlink-0.3.0.patch')], {
+    stdio: 'inherit',
+  });
   if (!readFileSync(src, 'utf8').includes(MARKER)) fail('patching netlink did not apply');
 }
 const nlOut = join(nl, 'build', 'Release', 'netlink_binding.node');
@@ -53,7 +57,12 @@ if (mtime(nlOut) < mtime(src)) {
 
 // 2. our addon.
 const ours = join(root, 'build', 'Release', 'edge_overlay.node');
-const sources = [join(root, 'binding.gyp'), ...readdirSync(join(root, 'native')).filter((f) => f.endsWith('.cc') || f.endsWith('.h')).map((f) => join(root, 'native', f))];
+const sources = [
+  join(root, 'binding.gyp'),
+  ...readdirSync(join(root, 'native'))
+    .filter((f) => f.endsWith('.cc') || f.endsWith('.h'))
+    .map((f) => join(root, 'native', f)),
+];
 if (sources.some((s) => mtime(s) > mtime(ours))) {
   console.error('build-native: building edge_overlay addon');
   nodeGyp(root);

@@ -18,13 +18,19 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist', 'edge-overlay.cjs');
 
-/** A plugin that replaces `find` by `replace` in the dependency file matching `filter`; fails if `find` is gone (the dependency changed). */
+/**
+ * A plugin that replaces `find` by `replace` in the dependency file matching `filter`; fails if `find` is gone (the
+ * dependency changed).
+ */
 const patch = (name, filter, find, replace) => ({
   name,
   setup(b) {
     b.onLoad({ filter }, (args) => {
       const src = readFileSync(args.path, 'utf8');
-      if (!src.includes(find)) throw new Error(`${args.path}: "${find}" is gone (the dependency changed); update ${name} in scripts/bundle.mjs`);
+      if (!src.includes(find)) {
+        throw new Error(`${args.path}: "${find}" is gone (the dependency changed); `
+          + `update ${name} in scripts/bundle.mjs`);
+      }
       return { contents: src.replace(find, replace), loader: 'js' };
     });
   },
@@ -38,11 +44,13 @@ const netlinkBinding = patch('netlink-binding', /[\\/]netlink[\\/]dist[\\/]raw\.
 // commander loads child_process (and with it net and stream: ~20 ms of Node's
 // own modules) only to spawn executable subcommands, which we have none of
 const commanderLazy = patch('commander-lazy-child-process', /[\\/]commander[\\/]lib[\\/]command\.js$/,
-  "const childProcess = require('node:child_process');", "const childProcess = { spawn: (...a) => require('node:child_process').spawn(...a) };");
+  "const childProcess = require('node:child_process');",
+  "const childProcess = { spawn: (...a) => require('node:child_process').spawn(...a) };");
 
 // The commands half, evaluated like a CommonJS module the first time it is imported.
 const commandsModule = (source) => `
-const wrapped = '(function (exports, require, module, __filename, __dirname, __eoUrl, __eoNative) {' + ${JSON.stringify(source)} + '\\n})';
+const wrapped = '(function (exports, require, module, __filename, __dirname, __eoUrl, __eoNative) {'
+  + ${JSON.stringify(source)} + '\\n})';
 const fn = new (require('node:vm').Script)(wrapped, { filename: __filename + '#commands' }).runInThisContext();
 const m = { exports: {} };
 fn(m.exports, require, m, __filename, __dirname, __eoUrl, __eoNative);
@@ -69,7 +77,10 @@ const common = {
 };
 
 try {
-  const commands = await build({ ...common, entryPoints: [join(root, 'src', 'cli', 'commands.ts')], write: false, outfile: 'commands.cjs', plugins: [netlinkBinding] });
+  const commands = await build({
+    ...common, entryPoints: [join(root, 'src', 'cli', 'commands.ts')], write: false, outfile: 'commands.cjs',
+    plugins: [netlinkBinding],
+  });
   await build({
     ...common,
     entryPoints: [join(root, 'src', 'main.ts')],
@@ -88,5 +99,6 @@ try {
 }
 chmodSync(out, 0o755);
 copyFileSync(join(root, 'build', 'Release', 'edge_overlay.node'), join(root, 'dist', 'edge_overlay.node'));
-copyFileSync(join(root, 'node_modules', 'netlink', 'build', 'Release', 'netlink_binding.node'), join(root, 'dist', 'netlink_binding.node'));
+copyFileSync(join(root, 'node_modules', 'netlink', 'build', 'Release', 'netlink_binding.node'),
+  join(root, 'dist', 'netlink_binding.node'));
 console.log(`bundle: dist/edge-overlay.cjs ${(statSync(out).size / 1024).toFixed(0)} KiB`);

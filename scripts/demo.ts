@@ -48,13 +48,17 @@ async function main(): Promise<void> {
     await sleep(1000);
     const { replies, sent } = await pinger.stop();
     const first = replies.find((t) => t > r!.boundAt);
-    process.stdout.write(`  ${h2.name} physical IP: ${r!.old} -> ${r!.ip} (DHCP server changed its lease, client re-ran)\n`);
-    if (first) process.stdout.write(`  overlay traffic flowing again ${(first - r!.boundAt).toFixed(1)} ms after the new address appeared (${sent - replies.length} of ${sent} pings lost)\n`);
-    else { process.stdout.write('  overlay traffic did NOT recover\n'); failed = true; }
+    process.stdout.write(
+      `  ${h2.name} physical IP: ${r!.old} -> ${r!.ip} (DHCP server changed its lease, client re-ran)\n`);
+    if (first) {
+      process.stdout.write(`  overlay traffic flowing again ${(first - r!.boundAt).toFixed(1)} ms `
+        + `after the new address appeared (${sent - replies.length} of ${sent} pings lost)\n`);
+    } else { process.stdout.write('  overlay traffic did NOT recover\n'); failed = true; }
 
     const after = await lab.converged();
     const same = after.every((s, i) => s.node.overlayIp === st[i]!.node.overlayIp);
-    process.stdout.write(`  overlay IPs ${same ? 'unchanged' : 'CHANGED'}: ${after.map((s) => s.node.overlayIp).join(', ')}\n`);
+    process.stdout.write(
+      `  overlay IPs ${same ? 'unchanged' : 'CHANGED'}: ${after.map((s) => s.node.overlayIp).join(', ')}\n`);
     failed ||= !same;
     status(lab, h1);
 
@@ -66,7 +70,8 @@ async function main(): Promise<void> {
     await lab.converged();
     await sleep(300);
     const res = await p2.stop();
-    process.stdout.write(`  ${res.sent - res.replies.length} of ${res.sent} pings lost during the restart; h1 kept ${ip.get(h1)}\n`);
+    process.stdout.write(
+      `  ${res.sent - res.replies.length} of ${res.sent} pings lost during the restart; h1 kept ${ip.get(h1)}\n`);
   } catch (err) {
     failed = true;
     process.stderr.write(`demo failed: ${(err as Error).message}\n`);

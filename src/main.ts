@@ -60,8 +60,10 @@ async function runDirFor(opt: { runDir?: string; config?: string }): Promise<str
 }
 
 const AGENT_FLAGS = [
-  ['interface', '--interface <ifname>', 'physical (underlay) interface (default: the default route\'s, chosen at first start and kept in the state)'],
-  ['overlayCidr', '--overlay-cidr <cidr>', `overlay CIDR; its first address is the cluster VIP (default ${DEFAULTS.overlayCidr})`],
+  ['interface', '--interface <ifname>',
+    'physical (underlay) interface (default: the default route\'s, chosen at first start and kept in the state)'],
+  ['overlayCidr', '--overlay-cidr <cidr>',
+    `overlay CIDR; its first address is the cluster VIP (default ${DEFAULTS.overlayCidr})`],
   ['cluster', '--cluster <name>', `cluster name (default ${DEFAULTS.cluster})`],
   ['clusterKeyFile', '--cluster-key-file <file>', `file holding the cluster key (default ${DEFAULTS.clusterKeyFile})`],
   ['stateDir', '--state-dir <dir>', `persistent state (default ${DEFAULTS.stateDir})`],
@@ -74,7 +76,8 @@ const AGENT_FLAGS = [
   ['logLevel', '--log-level <level>', `trace, debug, info, warn, error (default ${DEFAULTS.logLevel})`],
   ['overlayIp', '--overlay-ip <ip>', 'pin this host\'s overlay IP (refuses to start if another host holds it)'],
   ['metricsListen', '--metrics-listen <host:port>', 'serve Prometheus metrics, e.g. 127.0.0.1:9478 (default off)'],
-  ['underlay', '--underlay <mode>', 'what carries VXLAN: auto (IPv6 link-local when every host can), ipv4, ipv6-link-local (default auto)'],
+  ['underlay', '--underlay <mode>',
+    'what carries VXLAN: auto (IPv6 link-local when every host can), ipv4, ipv6-link-local (default auto)'],
 ] as const;
 
 function pick(opts: Record<string, unknown>, keys: readonly string[]): Record<string, string | undefined> {
@@ -83,7 +86,9 @@ function pick(opts: Record<string, unknown>, keys: readonly string[]): Record<st
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
-async function showStatus(opts: { json?: boolean; runDir?: string; config?: string; watch?: boolean }, peersOnly: boolean): Promise<void> {
+async function showStatus(
+  opts: { json?: boolean; runDir?: string; config?: string; watch?: boolean }, peersOnly: boolean,
+): Promise<void> {
   const runDir = await runDirFor(opts);
   const { ask } = await import('./control/client.js');
   const once = async (): Promise<string> => {
@@ -111,7 +116,8 @@ program
   .showHelpAfterError()
   .configureOutput({ writeOut: (t) => out(1, t), writeErr: (t) => out(2, t) })
   .exitOverride()
-  .addHelpText('after', '\nExit status (every command): 0 success; 1 runtime failure (no agent, kernel error, refused);\n'
+  .addHelpText('after', '\nExit status (every command): 0 success; '
+    + '1 runtime failure (no agent, kernel error, refused);\n'
     + '2 bad usage or configuration. Errors are one line on stderr.\n\n'
     + 'Start here:\n'
     + '  edge-overlay doctor          is this host ready for the overlay?\n'
@@ -121,7 +127,8 @@ const agentCmd = program.command('agent')
   .description('run the overlay agent (normally started by systemd)')
   .option('--config <file>', `YAML config file; flags override it (default ${DEFAULT_CONFIG_FILE} if present)`);
 for (const [, flag, help] of AGENT_FLAGS) agentCmd.addOption(new Option(flag, help));
-agentCmd.option('--peer <host[:port]>', 'also send announcements by unicast to this host (repeatable; for routed underlays)', collect, []);
+agentCmd.option('--peer <host[:port]>',
+  'also send announcements by unicast to this host (repeatable; for routed underlays)', collect, []);
 agentCmd.addHelpText('after', `
 Signals: SIGTERM/SIGINT stop the agent (the overlay stays up); SIGHUP reloads the config and key files
 (log level, peers, keyring; other changes need a restart).
@@ -132,7 +139,9 @@ Examples:
   edge-overlay agent --interface eth0 --peer 192.168.20.11 --peer edge-b.example:9477`);
 agentCmd.action(async (opts: Record<string, unknown>) => {
   const { runAgent } = await import('./cli/commands.js');
-  await runAgent(opts.config as string | undefined, { ...pick(opts, AGENT_FLAGS.map(([k]) => k)), peers: opts.peer as string[] });
+  await runAgent(opts.config as string | undefined, {
+    ...pick(opts, AGENT_FLAGS.map(([k]) => k)), peers: opts.peer as string[],
+  });
 });
 
 for (const [name, peersOnly, desc] of [
@@ -147,7 +156,8 @@ for (const [name, peersOnly, desc] of [
     .option('--config <file>', 'config file naming the run dir')
     .addHelpText('after', '\nExit status: 0 on success, 1 when no agent answers.\n'
       + `Examples:\n  edge-overlay ${name}\n  edge-overlay ${name} --watch\n  edge-overlay ${name} --json | jq .`)
-    .action(async (opts: { json?: boolean; runDir?: string; config?: string; watch?: boolean }) => showStatus(opts, peersOnly));
+    .action(async (opts: { json?: boolean; runDir?: string; config?: string; watch?: boolean }) =>
+      showStatus(opts, peersOnly));
 }
 
 program.command('keygen')
@@ -166,8 +176,10 @@ doctorCmd
   .option('--fix', 'repair what can be repaired (VMXNET3 tunnel offloads, network manager drop-ins)')
   .option('--disable-tunnel-offloads', 'switch tx-udp_tnl-(csum-)segmentation off whatever the NIC driver')
   .option('--json', 'machine-readable output')
-  .addHelpText('after', '\nExit status: 0 when every check passes (or was fixed), 1 otherwise (a bad configuration is a failed\n'
-    + '"config" check; --json always prints JSON). Without an interface configured it checks the one the agent would use.\n\n'
+  .addHelpText('after', '\nExit status: 0 when every check passes (or was fixed), '
+    + '1 otherwise (a bad configuration is a failed\n'
+    + '"config" check; --json always prints JSON). '
+    + 'Without an interface configured it checks the one the agent would use.\n\n'
     + 'Examples:\n  edge-overlay doctor\n  edge-overlay doctor --fix\n'
     + '  edge-overlay doctor --json | jq \'.checks[] | select(.ok == false)\'')
   .action(async (opts: Record<string, unknown>) => {
@@ -188,8 +200,9 @@ configCmd.command('check')
     const keys = await loadKeyring(r.keyFile, keyFs);
     const a = r.agent;
     const iface = a.interface || 'the default route\'s (chosen at first start, then kept)';
-    out(1, `config file ${path} is valid: interface ${iface}, cluster ${a.cluster}, overlay ${formatCidr(a.cidr)}, VNI ${a.vni}, `
-      + `bridge ${a.bridge}, key file ${r.keyFile} (${keys.length} key${keys.length === 1 ? '' : 's'}, signing with ${keys[0]!.label})\n`);
+    out(1, `config file ${path} is valid: interface ${iface}, cluster ${a.cluster}, overlay ${formatCidr(a.cidr)}, `
+      + `VNI ${a.vni}, bridge ${a.bridge}, key file ${r.keyFile} `
+      + `(${keys.length} key${keys.length === 1 ? '' : 's'}, signing with ${keys[0]!.label})\n`);
   });
 
 program.command('forget')
@@ -198,24 +211,29 @@ program.command('forget')
   .option('--force', 'forget it even though it is alive (it will give up its address and claim a new one)')
   .option('--run-dir <dir>', `run dir of the local agent (default: from the config file, else ${DEFAULTS.runDir})`)
   .option('--config <file>', 'config file naming the run dir')
-  .addHelpText('after', '\nThe forget is signed with the cluster key and broadcast; peers that were down learn it when the\n'
+  .addHelpText('after', '\nThe forget is signed with the cluster key and broadcast; '
+    + 'peers that were down learn it when the\n'
     + 'forgotten host comes back. Exit status: 0 done, 1 refused (alive, unknown, ambiguous) or no agent.\n\n'
     + 'Example:\n  edge-overlay forget 3f2a9c1e')
   .action(async (node: string, opts: { force?: boolean; runDir?: string; config?: string }) => {
     const { ask } = await import('./control/client.js');
-    const r = (await ask(await runDirFor(opts), 'forget', 3000, { node, force: Boolean(opts.force) })) as { id: string; overlayIp: string };
+    const r = (await ask(await runDirFor(opts), 'forget', 3000, { node, force: Boolean(opts.force) })) as {
+      id: string; overlayIp: string;
+    };
     out(1, `forgot node ${r.id}; ${r.overlayIp} is free again\n`);
   });
 
 program.command('down')
-  .description('remove the overlay bridge, the VXLAN device, our on-link routes and our nftables table (stop the agent first)')
+  .description('remove the overlay bridge, the VXLAN device, our on-link routes and our nftables table '
+    + '(stop the agent first)')
   .option('--config <file>', 'config file naming the devices')
   .option('--bridge <name>', 'bridge name')
   .option('--vni <n>', 'VNI (names the default VXLAN device)')
   .option('--vxlan-device <name>', 'VXLAN device name')
   .option('--run-dir <dir>', 'run dir of the agent that must not be running')
   .option('--force', 'remove even if an agent still answers (it will recreate them)')
-  .addHelpText('after', '\nThe persisted overlay address stays in the state dir; remove that dir to give the address up.\n'
+  .addHelpText('after', '\nThe persisted overlay address stays in the state dir; '
+    + 'remove that dir to give the address up.\n'
     + 'Exit status: 0 done, 1 an agent still runs (or a kernel error).\n\n'
     + 'Example:\n  systemctl stop edge-overlay && edge-overlay down')
   .action(async (opts: Record<string, unknown>) => {

@@ -26,7 +26,10 @@ export type Outgoing =
   /** our announcement; `echo` answers a challenge */
   | { kind: 'announce'; to?: Ipv4 | undefined; echo?: string | undefined }
   /** tells `target` that `holder` holds `overlayIp` */
-  | { kind: 'defend'; target: string; to: Ipv4 | undefined; overlayIp: Ipv4; holder: HolderClaim; echo?: string | undefined }
+  | {
+    kind: 'defend'; target: string; to: Ipv4 | undefined; overlayIp: Ipv4; holder: HolderClaim;
+    echo?: string | undefined;
+  }
   | { kind: 'challenge'; target: string; overlayIp: Ipv4; nonce: string; to: Ipv4 | undefined }
   | { kind: 'forget'; target: string; claimedAt: number; overlayIp: Ipv4; to?: Ipv4 | undefined }
   /** another host's packet forwarded as received: to one host, or broadcast on our LAN */
@@ -71,8 +74,8 @@ export function merge(a: Actions, b: Actions): Actions {
   return {
     ...(send ? { send } : {}), ...(answer ? { answer } : {}),
     fresh: Boolean(a.fresh || b.fresh), burst: Boolean(a.burst || b.burst), trigger: Boolean(a.trigger || b.trigger),
-    family: Boolean(a.family || b.family), reread: Boolean(a.reread || b.reread), reprogram: stronger(a.reprogram, b.reprogram),
-    persist: Boolean(a.persist || b.persist),
+    family: Boolean(a.family || b.family), reread: Boolean(a.reread || b.reread),
+    reprogram: stronger(a.reprogram, b.reprogram), persist: Boolean(a.persist || b.persist),
   };
 }
 

@@ -33,8 +33,13 @@ export class Agent {
   private listening = false;
   private stopped = false;
 
-  /** Reads the state file (refusing a bad one; `doc`: main read it already) and builds the agent; nothing is sent or changed yet. */
-  static create(config: AgentConfig, deps: AgentDeps, doc: PersistedState = readState(config, deps.store, deps.log)): Agent {
+  /**
+   * Reads the state file (refusing a bad one; `doc`: main read it already) and builds the agent; nothing is sent or
+   * changed yet.
+   */
+  static create(
+    config: AgentConfig, deps: AgentDeps, doc: PersistedState = readState(config, deps.store, deps.log),
+  ): Agent {
     return new Agent(config, deps, doc);
   }
 
@@ -91,11 +96,15 @@ export class Agent {
     p.membership.start();
     this.resyncTimer = d.clock.setInterval(() => void this.resync(), config.timings.resyncIntervalMs);
     const ip = p.addressing.ip === undefined ? undefined : formatIpv4(p.addressing.ip);
-    d.log.info({ node: this.nodeId, overlayIp: ip, ifname: config.interface, bridge: config.bridge, peers: p.membership.peers.size },
-      ip !== undefined ? 'agent started with its overlay address' : 'agent started; no overlay address yet');
+    d.log.info({
+      node: this.nodeId, overlayIp: ip, ifname: config.interface, bridge: config.bridge, peers: p.membership.peers.size,
+    }, ip !== undefined ? 'agent started with its overlay address' : 'agent started; no overlay address yet');
   }
 
-  /** The periodic resync: the filter and the seeds' names are re-read first, so that the full reconcile applies what changed. */
+  /**
+   * The periodic resync: the filter and the seeds' names are re-read first, so that the full reconcile applies what
+   * changed.
+   */
   private async resync(): Promise<void> {
     this.act({ reread: true });
     await Promise.all([this.d.firewall?.refresh(), this.p.seeds.refresh()]);
@@ -148,18 +157,26 @@ export class Agent {
     else this.act({ reprogram: 'repair' });
   }
 
-  /** Re-reads what status shows from the kernel (the filter's drop counter): before an operator's or a scrape's read. */
+  /**
+   * Re-reads what status shows from the kernel (the filter's drop counter): before an operator's or a scrape's
+   * read.
+   */
   async refresh(): Promise<void> {
     await this.d.firewall?.refresh();
   }
 
   status(): StatusReport {
     const { clock, firewall, transport } = this.d;
-    const env = { clock, filter: firewall?.report(), discovery: transport.health(), startedAt: this.startedAt, pid: process.pid };
+    const env = {
+      clock, filter: firewall?.report(), discovery: transport.health(), startedAt: this.startedAt, pid: process.pid,
+    };
     return statusOf(this.config, this.p, { ...env, lan: this.lan });
   }
 
-  /** Carries out what a part asked for, in order: packets, the family choice, announcements, the dataplane, the state file. */
+  /**
+   * Carries out what a part asked for, in order: packets, the family choice, announcements, the dataplane, the state
+   * file.
+   */
   private act(a: Actions): void {
     if (a === NOTHING || this.stopped) return;
     const { announcer, sender, loop, state } = this.p;

@@ -87,33 +87,36 @@ export function compose(config: AgentConfig, d: AgentDeps, doc: PersistedState, 
   const tombstones = new Tombstones();
   tombstones.load(doc.forgotten ?? []);
   const tenure = new Tenure(clock);
-  const state = new AgentState(doc, { store: d.store, clock, log, persistDelayMs: t.persistDelayMs, sources: { peers, tombstones, tenure } });
+  const state = new AgentState(doc, {
+    store: d.store, clock, log, persistDelayMs: t.persistDelayMs, sources: { peers, tombstones, tenure },
+  });
   const underlay = new UnderlayWatcher({
-    kernel, transport, iface: config.interface, clock, log, counters, retryMs: t.retryMs, lastLinkLocal: doc.linkLocal as Ipv6 | undefined,
-    onRead: sinks.underlayRead,
+    kernel, transport, iface: config.interface, clock, log, counters, retryMs: t.retryMs,
+    lastLinkLocal: doc.linkLocal as Ipv6 | undefined, onRead: sinks.underlayRead,
   });
   const membership = new Membership({ clock, log, peers, tombstones, relay: new Relay(peers), counters, emit });
   const seeds = new Seeds(config.seeds);
   const sender = new Sender({
-    identity, transport, clock, counters, peers, nextSeq: () => state.nextSeq(), discoveryPort: config.discoveryPort, keys: d.keys, seeds,
+    identity, transport, clock, counters, peers, nextSeq: () => state.nextSeq(), discoveryPort: config.discoveryPort,
+    keys: d.keys, seeds,
   });
   const addressing = new Addressing({
-    clock, log, cidr: config.cidr, nodeId: identity.nodeId, peers, timings: t, random: d.random, pinned: config.pinnedIp,
-    send: sender, claims: state, tenure, counters, emit,
+    clock, log, cidr: config.cidr, nodeId: identity.nodeId, peers, timings: t, random: d.random,
+    pinned: config.pinnedIp, send: sender, claims: state, tenure, counters, emit,
   });
   const admission = new Admission({ clock, log, floors: peers.floors, emit });
   const foreign = new ForeignClusters({ ours: config.cidr, clock, log, counters });
   const inbound = new Inbound({
-    self: identity, keyring: sender, clock, log, counters, foreign, gate: new AuthGate(clock), admission, membership, addressing,
-    seqs: state,
+    self: identity, keyring: sender, clock, log, counters, foreign, gate: new AuthGate(clock), admission, membership,
+    addressing, seqs: state,
   });
   const spec = {
-    iface: config.interface, bridge: config.bridge, vxlanDevice: config.vxlanDevice, vni: config.vni, vxlanPort: config.vxlanPort,
-    mac: identity.mac, cidr: config.cidr, vip: vipOf(config.cidr),
+    iface: config.interface, bridge: config.bridge, vxlanDevice: config.vxlanDevice, vni: config.vni,
+    vxlanPort: config.vxlanPort, mac: identity.mac, cidr: config.cidr, vip: vipOf(config.cidr),
   };
   return {
-    identity, vip: spec.vip, counters, state, membership, foreign, underlay, sender, seeds, addressing, inbound, admission,
-    choice: new UnderlayChoice({ clock, log, counters, emit }),
+    identity, vip: spec.vip, counters, state, membership, foreign, underlay, sender, seeds, addressing, inbound,
+    admission, choice: new UnderlayChoice({ clock, log, counters, emit }),
     announcer: new Announcer({ clock, sender, claim: addressing, timings: t, random: d.random }),
     loop: new DataplaneLoop({ kernel, firewall: d.firewall, clock, log, counters, retryMs: t.retryMs, spec }),
   };

@@ -23,7 +23,7 @@ export function familyView(own: OwnFacts, ready: boolean): FamilyView {
 /** What the dataplane should hold, from the parts' state now. */
 export function desiredOf(p: Parts, lan: UnderlaySnapshot): Desired {
   return desiredState({
-    ...p.membership.view(), seeds: p.seeds.addresses(), ownIp: p.addressing.ip, underlay: addressOf(lan), family: p.choice.current.family,
-    linkLocal: lan.lastLinkLocal,
+    ...p.membership.view(), seeds: p.seeds.addresses(), ownIp: p.addressing.ip, underlay: addressOf(lan),
+    family: p.choice.current.family, linkLocal: lan.lastLinkLocal,
   });
 }

@@ -17,7 +17,8 @@ import { RetryTimer } from '../util/retry.js';
 import { wantedEntries, type Desired, type Wanted } from '../dataplane/desired.js';
 import { touchesDataplane } from '../dataplane/events.js';
 import {
-  INITIAL_STATUS, reconcileFast, reconcileFull, type DataplaneSpec, type DataplaneStatus, type Model, type Note, type RunResult,
+  INITIAL_STATUS, reconcileFast, reconcileFull, type DataplaneSpec, type DataplaneStatus, type Model, type Note,
+  type RunResult,
 } from '../dataplane/reconcile.js';
 import type { Reprogram } from './actions.js';
 import type { Counters } from './records/counters.js';
@@ -60,7 +61,10 @@ export class DataplaneLoop {
     return this.current;
   }
 
-  /** What the kernel should hold from now on; `run`: which reconcile it needs (the fast path may turn into a full run). */
+  /**
+   * What the kernel should hold from now on; `run`: which reconcile it needs (the fast path may turn into a full
+   * run).
+   */
   set(desired: Desired, run: Reprogram): void {
     this.desired = desired;
     if (run === 'full') this.request();
@@ -85,7 +89,8 @@ export class DataplaneLoop {
   holdDown(): void {
     const vx = this.current.vxlanIndex;
     if (vx !== undefined && !this.stopped) {
-      void this.d.kernel.setLink(vx, { up: false }).catch((err: unknown) => this.d.log.error({ ...errFields(err) }, 'holding the VXLAN device down failed'));
+      void this.d.kernel.setLink(vx, { up: false })
+        .catch((err: unknown) => this.d.log.error({ ...errFields(err) }, 'holding the VXLAN device down failed'));
     }
     this.model = undefined;
     this.request();
@@ -147,7 +152,9 @@ export class DataplaneLoop {
     for (const n of r.notes) this.note(n);
     for (const a of r.applied) {
       if (a.ops.length) log.info({ ifname: a.ifname, ops: a.ops }, 'dataplane updated');
-      for (const f of a.failed) log.error({ ifname: a.ifname, op: f.op, ...errFields(f.err) }, 'dataplane operation failed');
+      for (const f of a.failed) {
+        log.error({ ifname: a.ifname, op: f.op, ...errFields(f.err) }, 'dataplane operation failed');
+      }
     }
     if (noInterface) return;
     counters.onReconcile?.((r.status.lastMs ?? 0) / 1000);
@@ -161,15 +168,22 @@ export class DataplaneLoop {
     const { log, spec } = this.d;
     switch (n.kind) {
       case 'no-interface':
-        if (!this.missingIfaceLogged) log.error({ code: 'E_INTERFACE', ifname: spec.iface }, `physical interface ${spec.iface} not found; waiting for it`);
+        if (!this.missingIfaceLogged) {
+          log.error({ code: 'E_INTERFACE', ifname: spec.iface },
+            `physical interface ${spec.iface} not found; waiting for it`);
+        }
         this.missingIfaceLogged = true;
         return;
       case 'no-link-local':
-        if (!this.missingIfaceLogged) log.warn({ ifname: n.ifname }, `no IPv6 link-local address on ${n.ifname} yet; the VXLAN device waits for it`);
+        if (!this.missingIfaceLogged) {
+          log.warn({ ifname: n.ifname },
+            `no IPv6 link-local address on ${n.ifname} yet; the VXLAN device waits for it`);
+        }
         this.missingIfaceLogged = true;
         return;
       case 'device':
-        log.info({ ifname: n.ifname, changes: n.changes }, n.ifname === spec.bridge ? 'bridge adjusted' : 'vxlan device adjusted');
+        log.info({ ifname: n.ifname, changes: n.changes },
+          n.ifname === spec.bridge ? 'bridge adjusted' : 'vxlan device adjusted');
         return;
       case 'address':
         log.info({ ifname: n.ifname, new: formatIpv4(n.ip), changes: n.changes }, 'overlay address configured');
@@ -178,10 +192,12 @@ export class DataplaneLoop {
         log.warn({ ifname: n.ifname, old: formatIpv4(n.ip) }, 'removed overlay address we no longer hold');
         return;
       case 'vip':
-        log.info({ ifname: n.ifname, vip: formatIpv4(spec.vip) }, n.held ? 'this host now holds the cluster VIP' : 'this host no longer holds the cluster VIP');
+        log.info({ ifname: n.ifname, vip: formatIpv4(spec.vip) },
+          n.held ? 'this host now holds the cluster VIP' : 'this host no longer holds the cluster VIP');
         return;
       case 'filter-failed':
-        log.error({ ...errFields(n.err) }, 'updating the VXLAN ingress filter failed; the overlay is unfiltered until it works');
+        log.error({ ...errFields(n.err) },
+          'updating the VXLAN ingress filter failed; the overlay is unfiltered until it works');
     }
   }
 

@@ -22,7 +22,10 @@ export function forgetSends(p: Peer): Outgoing[] {
   return Array.from({ length: FORGET_COPIES }, () => told);
 }
 
-/** A reloaded keyring (SIGHUP): the first key signs from now on; a new signing key is put to use at once, not at the next period. */
+/**
+ * A reloaded keyring (SIGHUP): the first key signs from now on; a new signing key is put to use at once, not at the
+ * next period.
+ */
 export function reloadKeys(sender: { keys: Keyring; setKeys(k: Keyring): void }, next: Keyring, log: Logger): Actions {
   const old = sender.keys[0]!;
   sender.setKeys(next);
@@ -43,7 +46,8 @@ export function resolvePeer(peers: PeerTable, query: string, force: boolean, now
   let matches: Peer[];
   if (ip !== undefined) matches = peers.holders(ip);
   else if (/^[0-9a-f]{4,32}$/.test(q)) matches = peers.all().filter((p) => p.id.startsWith(q));
-  else throw new EdgeError('E_CONTROL', `"${query}" is neither a node id (or a prefix of at least 4 hex digits) nor an overlay IP`);
+  else throw new EdgeError('E_CONTROL',
+    `"${query}" is neither a node id (or a prefix of at least 4 hex digits) nor an overlay IP`);
   if (matches.length === 0) throw new EdgeError('E_CONTROL', `no peer matches "${query}" (see edge-overlay peers)`);
   if (matches.length > 1) {
     const ids = matches.map((p) => p.id.slice(0, 12)).join(', ');

@@ -29,7 +29,9 @@ import { NftGuard } from '../firewall/guard.js';
 import { sdNotify, tryLock } from '../native/addon.js';
 import { ControlServer } from '../control/server.js';
 import { ServiceNotifier } from '../service/notify.js';
-import { DEFAULT_CONFIG_FILE, parseConfigFile, parseFlags, resolve, type ConfigInput, type Resolved } from '../config/config.js';
+import {
+  DEFAULT_CONFIG_FILE, parseConfigFile, parseFlags, resolve, type ConfigInput, type Resolved,
+} from '../config/config.js';
 import { planReload } from './reload.js';
 
 const SHUTDOWN_LIMIT_MS = 2000;
@@ -46,7 +48,8 @@ export function loadConfig(configPath: string | undefined, flags: Flags): Resolv
     try {
       text = readFileSync(path, 'utf8');
     } catch (err) {
-      throw new EdgeError('E_CONFIG', `config file ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      throw new EdgeError('E_CONFIG',
+        `config file ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
     }
     file = parseConfigFile(text, path);
   }
@@ -57,12 +60,14 @@ function lockStateDir(stateDir: string): number {
   try {
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   } catch (err) {
-    throw new EdgeError('E_STATE', `cannot create state directory ${stateDir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new EdgeError('E_STATE',
+      `cannot create state directory ${stateDir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
   const fd = openSync(join(stateDir, 'lock'), 'a', 0o600);
   if (!tryLock(fd)) {
     closeSync(fd);
-    throw new EdgeError('E_LOCKED', `another edge-overlay agent is using state directory ${stateDir}; refusing to start a second one`);
+    throw new EdgeError('E_LOCKED',
+      `another edge-overlay agent is using state directory ${stateDir}; refusing to start a second one`);
   }
   return fd; // held (and the lock with it) until the process exits
 }
@@ -70,7 +75,9 @@ function lockStateDir(stateDir: string): number {
 export const keyFs: KeyFileSystem = { stat: (p) => stat(p), readFile: (p) => readFile(p, 'utf8') };
 
 /** SIGHUP: re-read config and keys; apply what may change, refuse the rest with one line each. */
-async function reload(cur: Resolved, configPath: string | undefined, flags: Flags, agent: Agent, log: Logger): Promise<Resolved> {
+async function reload(
+  cur: Resolved, configPath: string | undefined, flags: Flags, agent: Agent, log: Logger,
+): Promise<Resolved> {
   let next: Resolved;
   try {
     next = loadConfig(configPath, flags);
@@ -78,7 +85,8 @@ async function reload(cur: Resolved, configPath: string | undefined, flags: Flag
     log.error({ ...errFields(err) }, `SIGHUP: ${(err as Error).message}; keeping the running configuration`);
     return cur;
   }
-  if (!next.agent.interface) next = { ...next, agent: { ...next.agent, interface: cur.agent.interface } }; // none configured: the chosen one stands
+  // none configured: the chosen one stands
+  if (!next.agent.interface) next = { ...next, agent: { ...next.agent, interface: cur.agent.interface } };
   const plan = planReload(cur, next);
   for (const line of plan.refused) log.warn({ code: 'E_CONFIG' }, `SIGHUP: ${line}`);
   if (plan.logLevel) {
@@ -91,7 +99,10 @@ async function reload(cur: Resolved, configPath: string | undefined, flags: Flag
   } catch (err) {
     log.error({ ...errFields(err) }, `SIGHUP: ${(err as Error).message}; keeping the current keyring`);
   }
-  return { ...cur, logLevel: plan.logLevel ?? cur.logLevel, keyFile: next.keyFile, agent: { ...cur.agent, seeds: plan.seeds ?? cur.agent.seeds } };
+  return {
+    ...cur, logLevel: plan.logLevel ?? cur.logLevel, keyFile: next.keyFile,
+    agent: { ...cur.agent, seeds: plan.seeds ?? cur.agent.seeds },
+  };
 }
 
 export async function runAgent(configPath: string | undefined, flags: Flags): Promise<void> {
@@ -105,7 +116,9 @@ export async function runAgent(configPath: string | undefined, flags: Flags): Pr
   const kernel = new NetlinkKernel(systemClock, { eventRcvbuf: rcvbuf });
   let doc: PersistedState;
   try {
-    const settled = await settleFromState(cfg.agent, store, { kernel, clock: systemClock, log, configFile: configPath ?? DEFAULT_CONFIG_FILE });
+    const settled = await settleFromState(cfg.agent, store, {
+      kernel, clock: systemClock, log, configFile: configPath ?? DEFAULT_CONFIG_FILE,
+    });
     cfg = { ...cfg, agent: settled.config };
     doc = settled.doc;
   } catch (err) {
@@ -118,17 +131,21 @@ export async function runAgent(configPath: string | undefined, flags: Flags): Pr
     transport = new LanTransport(udp, new RawChannel({ clock: systemClock, log }));
   } catch (err) {
     kernel.close();
-    throw new EdgeError('E_PORT', `cannot listen on UDP port ${cfg.agent.discoveryPort} for discovery: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new EdgeError('E_PORT', `cannot listen on UDP port ${cfg.agent.discoveryPort} for discovery: `
+      + `${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
   const setWriter = new NftSetWriter();
   let breached = (_guarded: boolean): void => undefined; // set once the agent exists
   const a = cfg.agent;
   const options = { iface: a.interface, vxlanPort: a.vxlanPort, vni: a.vni, discoveryPort: a.discoveryPort };
   const firewall = cfg.filter ? new NftFirewall({
-    options, fast: setWriter, monitor: new NftMonitor(systemClock), guard: new NftGuard({ options, clock: systemClock, log }),
-    clock: systemClock, onBreach: (guarded) => breached(guarded),
+    options, fast: setWriter, monitor: new NftMonitor(systemClock),
+    guard: new NftGuard({ options, clock: systemClock, log }), clock: systemClock,
+    onBreach: (guarded) => breached(guarded),
   }) : undefined;
-  if (!firewall) log.warn({ code: 'E_FILTER' }, 'filter: off — VXLAN from anyone on the LAN reaches the overlay; set filter: on');
+  if (!firewall) {
+    log.warn({ code: 'E_FILTER' }, 'filter: off — VXLAN from anyone on the LAN reaches the overlay; set filter: on');
+  }
   const release = async (): Promise<void> => {
     kernel.close();
     setWriter.close();
@@ -137,7 +154,9 @@ export async function runAgent(configPath: string | undefined, flags: Flags): Pr
   };
   let agent: Agent;
   try {
-    agent = Agent.create(cfg.agent, { kernel, transport, clock: systemClock, store, log, keys, random: Math.random, firewall }, doc);
+    agent = Agent.create(cfg.agent, {
+      kernel, transport, clock: systemClock, store, log, keys, random: Math.random, firewall,
+    }, doc);
     breached = (guarded) => agent.filterBreached(guarded);
   } catch (err) {
     await release();
@@ -153,7 +172,8 @@ export async function runAgent(configPath: string | undefined, flags: Flags): Pr
   });
 
   process.on('uncaughtException', (err) => {
-    log.fatal({ ...errFields(err), stack: err.stack }, 'uncaught exception; exiting so the service manager restarts the agent');
+    log.fatal({ ...errFields(err), stack: err.stack },
+      'uncaught exception; exiting so the service manager restarts the agent');
     process.exit(1);
   });
 
@@ -184,8 +204,12 @@ export async function runAgent(configPath: string | undefined, flags: Flags): Pr
     void (async () => {
       const { realDoctorEnv } = await import('../doctor/system.js');
       const { runChecks } = await import('../doctor/checks.js');
-      const results = await runChecks(realDoctorEnv(cfg.agent, kernel, keys, agent.status()), { fix: false, disableTunnelOffloads: false, listenMs: 0 });
-      for (const r of results.filter((x) => !x.ok)) log.warn({ check: r.id, advice: r.advice }, `preflight: ${r.detail}`);
+      const results = await runChecks(realDoctorEnv(cfg.agent, kernel, keys, agent.status()), {
+        fix: false, disableTunnelOffloads: false, listenMs: 0,
+      });
+      for (const r of results.filter((x) => !x.ok)) {
+        log.warn({ check: r.id, advice: r.advice }, `preflight: ${r.detail}`);
+      }
     })().catch(() => undefined);
   }, DOCTOR_DELAY_MS);
   doctorTimer.unref();

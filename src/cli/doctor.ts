@@ -49,24 +49,32 @@ async function check(cfg: Resolved, opts: Record<string, unknown>): Promise<Omit
   const kernel = new NetlinkKernel(systemClock);
   try {
     const choice = await doctorInterface({
-      configured: a.interface, status, kept: peekState(a.stateDir, nodeStateFs)?.interface, kernel, ours: [a.bridge, a.vxlanDevice], stateDir: a.stateDir,
+      configured: a.interface, status, kept: peekState(a.stateDir, nodeStateFs)?.interface, kernel,
+      ours: [a.bridge, a.vxlanDevice], stateDir: a.stateDir,
     });
     const env = realDoctorEnv(a, kernel, keys, status, choice);
-    const checks = await runChecks(env, { fix: Boolean(opts.fix), disableTunnelOffloads: Boolean(opts.disableTunnelOffloads), listenMs: DOCTOR_LISTEN_MS });
+    const checks = await runChecks(env, {
+      fix: Boolean(opts.fix), disableTunnelOffloads: Boolean(opts.disableTunnelOffloads), listenMs: DOCTOR_LISTEN_MS,
+    });
     return { agentRunning: status !== undefined, interface: choice.iface ?? null, checks };
   } finally {
     kernel.close();
   }
 }
 
-export async function runDoctor(opts: Record<string, unknown>, flags: Record<string, string | undefined>): Promise<number> {
+export async function runDoctor(
+  opts: Record<string, unknown>, flags: Record<string, string | undefined>,
+): Promise<number> {
   let report: Omit<DoctorReport, 'ok'>;
   try {
     const cfg = loadConfig(opts.config as string | undefined, flags);
     try {
       report = await check(cfg, opts);
     } catch (err) {
-      report = { agentRunning: false, interface: null, checks: [{ id: 'doctor', ok: false, detail: `the checks could not run: ${(err as Error).message}` }] };
+      report = {
+        agentRunning: false, interface: null,
+        checks: [{ id: 'doctor', ok: false, detail: `the checks could not run: ${(err as Error).message}` }],
+      };
     }
   } catch (err) {
     report = { agentRunning: false, interface: null, checks: [configFailed(err)] };

@@ -19,7 +19,8 @@ export async function runDown(cfg: AgentConfig, force: boolean): Promise<void> {
       running = false;
     }
     if (running) {
-      throw new EdgeError('E_LOCKED', `an agent is still running for run dir ${cfg.runDir}; stop it first (systemctl stop edge-overlay) or use --force`);
+      throw new EdgeError('E_LOCKED', `an agent is still running for run dir ${cfg.runDir}; `
+        + 'stop it first (systemctl stop edge-overlay) or use --force');
     }
   }
   const k = new NetlinkKernel(systemClock);
@@ -31,7 +32,8 @@ export async function runDown(cfg: AgentConfig, force: boolean): Promise<void> {
         continue;
       }
       if (link.kind !== kind) {
-        throw new EdgeError('E_INTERFACE', `${name} is a ${link.kind ?? 'plain'} device, not the ${kind} device edge-overlay creates; leaving it alone`);
+        throw new EdgeError('E_INTERFACE',
+          `${name} is a ${link.kind ?? 'plain'} device, not the ${kind} device edge-overlay creates; leaving it alone`);
       }
       await k.deleteLink(link.index);
       process.stdout.write(`${name}: removed\n`);

@@ -15,7 +15,8 @@ export interface ReloadPlan {
   refused: string[];
 }
 
-const str = (v: unknown): string => (v === undefined ? '(unset)' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+const str = (v: unknown): string =>
+  (v === undefined ? '(unset)' : typeof v === 'object' ? JSON.stringify(v) : String(v));
 
 export function planReload(cur: Resolved, next: Resolved): ReloadPlan {
   const plan: ReloadPlan = { keyFile: next.keyFile, refused: [] };
@@ -26,17 +27,23 @@ export function planReload(cur: Resolved, next: Resolved): ReloadPlan {
   const never = (key: string, x: string, y: string, why: string): void => {
     if (x !== y) plan.refused.push(`${key} cannot change (${x} -> ${y}): ${why}`);
   };
-  never('overlayCidr', formatCidr(a.cidr), formatCidr(b.cidr), 'it is fixed for the life of the cluster; this host keeps its persisted address');
-  never('vni', String(a.vni), String(b.vni), 'every host of the cluster must use the same VNI; change it everywhere and restart');
+  never('overlayCidr', formatCidr(a.cidr), formatCidr(b.cidr),
+    'it is fixed for the life of the cluster; this host keeps its persisted address');
+  never('vni', String(a.vni), String(b.vni),
+    'every host of the cluster must use the same VNI; change it everywhere and restart');
   never('cluster', a.cluster, b.cluster, 'the state of this host belongs to its cluster');
   const restart: [string, unknown, unknown][] = [
-    ['interface', a.interface, b.interface], ['bridge', a.bridge, b.bridge], ['vxlanDevice', a.vxlanDevice, b.vxlanDevice],
-    ['vxlanPort', a.vxlanPort, b.vxlanPort], ['discoveryPort', a.discoveryPort, b.discoveryPort], ['stateDir', a.stateDir, b.stateDir],
-    ['runDir', a.runDir, b.runDir], ['overlayIp', a.pinnedIp, b.pinnedIp], ['metricsListen', cur.metricsListen, next.metricsListen],
-    ['underlay', a.underlay, b.underlay],
+    ['interface', a.interface, b.interface], ['bridge', a.bridge, b.bridge],
+    ['vxlanDevice', a.vxlanDevice, b.vxlanDevice], ['vxlanPort', a.vxlanPort, b.vxlanPort],
+    ['discoveryPort', a.discoveryPort, b.discoveryPort], ['stateDir', a.stateDir, b.stateDir],
+    ['runDir', a.runDir, b.runDir], ['overlayIp', a.pinnedIp, b.pinnedIp],
+    ['metricsListen', cur.metricsListen, next.metricsListen], ['underlay', a.underlay, b.underlay],
   ];
   for (const [key, x, y] of restart) {
-    if (str(x) !== str(y)) plan.refused.push(`${key} cannot change while the agent runs (${str(x)} -> ${str(y)}); restart the agent to apply it`);
+    if (str(x) !== str(y)) {
+      plan.refused.push(`${key} cannot change while the agent runs (${str(x)} -> ${str(y)}); `
+        + 'restart the agent to apply it');
+    }
   }
   return plan;
 }

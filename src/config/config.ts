@@ -5,7 +5,9 @@
 import * as z from 'zod';
 import { parse as parseYaml } from 'yaml';
 import { EdgeError } from '../errors.js';
-import { MAX_OVERLAY_PREFIX, broadcastOf, contains, formatCidr, isHostAddress, parseCidr, parseIpv4, vipOf, type Cidr } from '../net/ipv4.js';
+import {
+  MAX_OVERLAY_PREFIX, broadcastOf, contains, formatCidr, isHostAddress, parseCidr, parseIpv4, vipOf, type Cidr,
+} from '../net/ipv4.js';
 import { LOG_LEVELS, type LogLevel } from '../log.js';
 import { DEFAULT_TIMINGS, type AgentConfig } from '../agent/config.js';
 import { MAX_CLUSTER_NAME } from '../wire/codec.js';
@@ -17,21 +19,31 @@ export { DEFAULTS, DEFAULT_CONFIG_FILE } from './defaults.js';
 
 const ifname = (what: string) => z.string({ error: `must be a ${what} name` }).superRefine((s, ctx) => {
   if (!/^[^\s/:]{1,15}$/.test(s) || s === '.' || s === '..') {
-    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(s)} is not a valid ${what} name (1-15 characters, no spaces, "/" or ":")` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `${JSON.stringify(s)} is not a valid ${what} name (1-15 characters, no spaces, "/" or ":")`,
+    });
   }
 });
-const port = z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be 1-65535').max(65535, 'must be 1-65535');
+const port = z.number({ error: 'must be a number' }).int('must be a whole number')
+  .min(1, 'must be 1-65535').max(65535, 'must be 1-65535');
 
 const cidr = z.string({ error: 'must be a CIDR such as 100.64.192.0/24' }).superRefine((s, ctx) => {
   const c = parseCidr(s);
   if (typeof c === 'string') ctx.addIssue({ code: 'custom', message: c });
   else if (c.prefix > MAX_OVERLAY_PREFIX) {
-    ctx.addIssue({ code: 'custom', message: `${s} leaves no address for a host after the VIP (use /${MAX_OVERLAY_PREFIX} or a shorter prefix)` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `${s} leaves no address for a host after the VIP (use /${MAX_OVERLAY_PREFIX} or a shorter prefix)`,
+    });
   }
-  else if (c.prefix < 8) ctx.addIssue({ code: 'custom', message: `${s} is implausibly large for an overlay (use /8 or a longer prefix)` });
+  else if (c.prefix < 8) {
+    ctx.addIssue({ code: 'custom', message: `${s} is implausibly large for an overlay (use /8 or a longer prefix)` });
+  }
 });
 
-const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 /** "HOST[:PORT]" → { host, port? }, or a reason. */
 export function parseSeed(text: string): { host: string; port: number | undefined } | string {
@@ -40,7 +52,9 @@ export function parseSeed(text: string): { host: string; port: number | undefine
   const host = m[1]!;
   const port = m[2] === undefined ? undefined : Number(m[2]);
   if (port !== undefined && (port < 1 || port > 65535)) return `${text}: port must be 1-65535`;
-  if (parseIpv4(host) === undefined && (/^[\d.]+$/.test(host) || !HOSTNAME.test(host))) return `${JSON.stringify(host)} is not an IPv4 address or host name`;
+  if (parseIpv4(host) === undefined && (/^[\d.]+$/.test(host) || !HOSTNAME.test(host))) {
+    return `${JSON.stringify(host)} is not an IPv4 address or host name`;
+  }
   return { host, port };
 }
 
@@ -50,21 +64,25 @@ const seed = z.string({ error: 'must be HOST or HOST:PORT' }).superRefine((s, ct
 });
 
 export const fileSchema = z.strictObject({
-  cluster: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must start with a letter or digit and use only letters, digits, ".", "_" and "-"')
+  cluster: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/,
+    'must start with a letter or digit and use only letters, digits, ".", "_" and "-"')
     .max(MAX_CLUSTER_NAME, `must be at most ${MAX_CLUSTER_NAME} characters`),
   interface: ifname('interface'),
   overlayCidr: cidr,
   clusterKeyFile: z.string().min(1, 'must not be empty'),
   stateDir: z.string().min(1, 'must not be empty'),
   runDir: z.string().min(1, 'must not be empty'),
-  vni: z.number({ error: 'must be a number' }).int('must be a whole number').min(1, 'must be 1-16777215').max(16777215, 'must be 1-16777215'),
+  vni: z.number({ error: 'must be a number' }).int('must be a whole number')
+    .min(1, 'must be 1-16777215').max(16777215, 'must be 1-16777215'),
   bridge: ifname('bridge'),
   vxlanDevice: ifname('VXLAN device'),
   vxlanPort: port,
   discoveryPort: port,
   logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }),
   overlayIp: z.string({ error: 'must be an IPv4 address' })
-    .refine((v) => parseIpv4(v) !== undefined, { error: (iss) => `${JSON.stringify(iss.input)} is not an IPv4 address` }),
+    .refine((v) => parseIpv4(v) !== undefined, {
+      error: (iss) => `${JSON.stringify(iss.input)} is not an IPv4 address`,
+    }),
   peers: z.array(seed, { error: 'must be a list of HOST or HOST:PORT' }).max(64, 'at most 64 peers'),
   metricsListen: z.string({ error: 'must be HOST:PORT' }).superRefine((s, ctx) => {
     const r = parseListen(s);
@@ -115,7 +133,9 @@ export function parseConfigFile(text: string, path: string): ConfigInput {
     throw new EdgeError('E_CONFIG', `config file ${path}: not valid YAML${line ? ` (line ${line})` : ''}`);
   }
   if (doc === null || doc === undefined) return {};
-  if (typeof doc !== 'object' || Array.isArray(doc)) throw new EdgeError('E_CONFIG', `config file ${path}: expected a mapping of settings`);
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new EdgeError('E_CONFIG', `config file ${path}: expected a mapping of settings`);
+  }
   return validate(doc, (key) => `config file ${path}: ${key}`);
 }
 
@@ -146,12 +166,16 @@ export function resolve(file: ConfigInput, flags: ConfigInput, filePath = DEFAUL
   if (m.overlayIp !== undefined) {
     const where = flags.overlayIp !== undefined ? '--overlay-ip' : `config file ${filePath}: overlayIp`;
     const ip = parseIpv4(m.overlayIp)!;
-    if (!contains(c, ip)) throw new EdgeError('E_CONFIG', `${where}: ${m.overlayIp} is outside the overlay CIDR ${formatCidr(c)}`);
+    if (!contains(c, ip)) {
+      throw new EdgeError('E_CONFIG', `${where}: ${m.overlayIp} is outside the overlay CIDR ${formatCidr(c)}`);
+    }
     if (ip === vipOf(c)) {
-      throw new EdgeError('E_CONFIG', `${where}: ${m.overlayIp} is the cluster VIP (the first address of ${formatCidr(c)}) and is never given to a host`);
+      throw new EdgeError('E_CONFIG', `${where}: ${m.overlayIp} is the cluster VIP `
+        + `(the first address of ${formatCidr(c)}) and is never given to a host`);
     }
     if (!isHostAddress(c, ip)) {
-      throw new EdgeError('E_CONFIG', `${where}: ${m.overlayIp} is the ${ip === broadcastOf(c) ? 'broadcast' : 'network'} address of ${formatCidr(c)}`);
+      throw new EdgeError('E_CONFIG', `${where}: ${m.overlayIp} is the `
+        + `${ip === broadcastOf(c) ? 'broadcast' : 'network'} address of ${formatCidr(c)}`);
     }
     pinnedIp = ip;
   }

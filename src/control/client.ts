@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { EdgeError } from '../errors.js';
 import { SOCKET_NAME } from './server.js';
 
-export async function ask(runDir: string, cmd: string, timeoutMs = 3000, args: Record<string, unknown> = {}): Promise<unknown> {
+export async function ask(
+  runDir: string, cmd: string, timeoutMs = 3000, args: Record<string, unknown> = {},
+): Promise<unknown> {
   const path = join(runDir, SOCKET_NAME);
   return new Promise((resolve, reject) => {
     const sock = net.createConnection(path);
@@ -20,7 +22,8 @@ export async function ask(runDir: string, cmd: string, timeoutMs = 3000, args: R
     sock.on('data', (c) => { buf += c.toString('utf8'); });
     sock.on('error', (err: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      const why = err.code === 'ENOENT' ? 'no agent socket' : err.code === 'ECONNREFUSED' ? 'a stale socket, nobody listening' : err.code;
+      const why = err.code === 'ENOENT' ? 'no agent socket'
+        : err.code === 'ECONNREFUSED' ? 'a stale socket, nobody listening' : err.code;
       reject(new EdgeError('E_NO_AGENT', `no edge-overlay agent is running for run dir ${runDir} (${why} at ${path})`));
     });
     sock.on('end', () => {

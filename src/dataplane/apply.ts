@@ -37,7 +37,8 @@ async function phase(out: Applied, steps: Step[]): Promise<void> {
   }
 }
 
-const fdbOp = (verb: string, e: FdbEntry): string => `fdb ${verb} ${e.mac} dst ${formatIp(e.dst)}${e.via === undefined ? '' : ` via ${e.via}`}`;
+const fdbOp = (verb: string, e: FdbEntry): string =>
+  `fdb ${verb} ${e.mac} dst ${formatIp(e.dst)}${e.via === undefined ? '' : ` via ${e.via}`}`;
 
 export async function applyFdb(k: Kernel, vxlanIndex: number, plan: FdbPlan): Promise<Applied> {
   const out: Applied = { ops: [], failed: [] };
@@ -52,20 +53,30 @@ export async function applyFdb(k: Kernel, vxlanIndex: number, plan: FdbPlan): Pr
 /** After the FDB moved: drop the physical device's ARP (or ND) entries for these underlay IPs (FdbPlan.flushArp). */
 export async function applyArpFlush(k: Kernel, physIndex: number, ips: readonly IpAddr[]): Promise<Applied> {
   const out: Applied = { ops: [], failed: [] };
-  await phase(out, ips.map((ip): Step => [`${isIpv6(ip) ? 'nd' : 'arp'} flush ${formatIp(ip)}`, () => k.neighDel(physIndex, ip), ['ENOENT', 'ESRCH']]));
+  await phase(out, ips.map((ip): Step => [
+    `${isIpv6(ip) ? 'nd' : 'arp'} flush ${formatIp(ip)}`, () => k.neighDel(physIndex, ip), ['ENOENT', 'ESRCH'],
+  ]));
   return out;
 }
 
 export async function applyNeigh(k: Kernel, bridgeIndex: number, plan: NeighPlan): Promise<Applied> {
   const out: Applied = { ops: [], failed: [] };
-  await phase(out, plan.set.map((n): Step => [`neigh replace ${ip4(n.dst)} lladdr ${n.mac}`, () => k.neighReplace(bridgeIndex, n.dst, n.mac), []]));
-  await phase(out, plan.del.map((ip): Step => [`neigh del ${ip4(ip)}`, () => k.neighDel(bridgeIndex, ip), ['ENOENT', 'ESRCH']]));
+  await phase(out, plan.set.map((n): Step => [
+    `neigh replace ${ip4(n.dst)} lladdr ${n.mac}`, () => k.neighReplace(bridgeIndex, n.dst, n.mac), [],
+  ]));
+  await phase(out, plan.del.map((ip): Step => [
+    `neigh del ${ip4(ip)}`, () => k.neighDel(bridgeIndex, ip), ['ENOENT', 'ESRCH'],
+  ]));
   return out;
 }
 
 export async function applyHostRoutes(k: Kernel, plan: { set: HostRoute[]; del: HostRoute[] }): Promise<Applied> {
   const out: Applied = { ops: [], failed: [] };
-  await phase(out, plan.set.map((r): Step => [`route replace ${ip4(r.dst)}/32 dev ${r.index} src ${ip4(r.src)}`, () => k.hostRouteReplace(r), []]));
-  await phase(out, plan.del.map((r): Step => [`route del ${ip4(r.dst)}/32 dev ${r.index}`, () => k.hostRouteDel(r), ['ESRCH', 'ENOENT']]));
+  await phase(out, plan.set.map((r): Step => [
+    `route replace ${ip4(r.dst)}/32 dev ${r.index} src ${ip4(r.src)}`, () => k.hostRouteReplace(r), [],
+  ]));
+  await phase(out, plan.del.map((r): Step => [
+    `route del ${ip4(r.dst)}/32 dev ${r.index}`, () => k.hostRouteDel(r), ['ESRCH', 'ENOENT'],
+  ]));
   return out;
 }

@@ -50,7 +50,9 @@ export function desiredState(i: DesiredInput): Desired {
   const ll = i.family === 'link-local';
   const routes = i.routes
     // no underlay address yet (raw L2 only), or claiming our own (misconfiguration): no FDB entries
-    .filter((r) => (ll ? r.linkLocal !== undefined && r.linkLocal !== i.linkLocal : r.underlayIp !== 0 && r.underlayIp !== own))
+    .filter((r) => (ll
+      ? r.linkLocal !== undefined && r.linkLocal !== i.linkLocal
+      : r.underlayIp !== 0 && r.underlayIp !== own))
     // a peer that claims our overlay address gets FDB entries but no neighbour entry
     .map((r) => (r.overlayIp === i.ownIp ? { ...r, overlayIp: undefined } : r));
   const onLan = (ip: Ipv4): boolean => i.underlay !== undefined && sameSubnet(ip, i.underlay.ip, i.underlay.prefix);
@@ -61,15 +63,24 @@ export function desiredState(i: DesiredInput): Desired {
   const filter: FilterSpec = {
     // both families: VXLAN keeps flowing from a peer still on the other one while a switch spreads
     peers: [...new Set(trusted.filter((r) => r.underlayIp !== 0 && r.underlayIp !== own).map((r) => r.underlayIp))],
-    peers6: [...new Set(trusted.flatMap((r) => (r.linkLocal === undefined || r.linkLocal === i.linkLocal ? [] : [r.linkLocal])))],
+    peers6: [...new Set(trusted.flatMap((r) =>
+      (r.linkLocal === undefined || r.linkLocal === i.linkLocal ? [] : [r.linkLocal])))],
     lan: u === undefined ? undefined : { network: (u.ip & maskOf(u.prefix)) >>> 0, prefix: u.prefix },
-    senders: [...new Set([...i.seeds, ...i.routes.filter((r) => r.underlayIp !== 0 && r.underlayIp !== own && !onLan(r.underlayIp)).map((r) => r.underlayIp)])],
+    senders: [...new Set([
+      ...i.seeds,
+      ...i.routes
+        .filter((r) => r.underlayIp !== 0 && r.underlayIp !== own && !onLan(r.underlayIp))
+        .map((r) => r.underlayIp),
+    ])],
   };
   const neigh = new Map(routes.filter((r) => r.overlayIp !== undefined).map((r) => [r.overlayIp!, r.mac]));
   return { ownIp: i.ownIp, routes, neigh, onLink, underlayIp: own, family: i.family, linkLocal: i.linkLocal, filter };
 }
 
-/** The FDB entries ("mac/dst") and neighbour entries (overlay IP -> MAC) we keep: kernel events are judged against them. */
+/**
+ * The FDB entries ("mac/dst") and neighbour entries (overlay IP -> MAC) we keep: kernel events are judged against
+ * them.
+ */
 export interface Wanted {
   fdb: ReadonlySet<string>;
   neigh: ReadonlyMap<Ipv4, string>;

@@ -54,7 +54,9 @@ export function vxlanMismatch(link: Link, spec: VxlanDeviceSpec): string | undef
   if (v.port !== spec.port) return `${link.name} uses UDP port ${v.port}, want ${spec.port}`;
   if (v.learning) return `${link.name} has learning on, want nolearning`;
   if (v.link !== spec.link) return `${link.name} is bound to ifindex ${v.link ?? 'none'}, want ${spec.link}`;
-  if (spec.local6 !== undefined && v.local6 === undefined) return `${link.name} carries VXLAN over IPv4, want IPv6 link-local`;
+  if (spec.local6 !== undefined && v.local6 === undefined) {
+    return `${link.name} carries VXLAN over IPv4, want IPv6 link-local`;
+  }
   if (spec.local6 === undefined && v.local6 !== undefined) return `${link.name} carries VXLAN over IPv6, want IPv4`;
   return undefined;
 }
@@ -130,7 +132,8 @@ export async function ensureVxlan(k: Kernel, spec: VxlanDeviceSpec): Promise<Ens
   }
   if (!link) {
     await k.createVxlan(spec.name, {
-      vni: spec.vni, port: spec.port, link: spec.link, mtu: spec.mtu, ...(spec.local6 !== undefined ? { local6: spec.local6 } : {}),
+      vni: spec.vni, port: spec.port, link: spec.link, mtu: spec.mtu,
+      ...(spec.local6 !== undefined ? { local6: spec.local6 } : {}),
     });
     if (changes.length === 0) changes.push('created');
     link = await k.linkByName(spec.name);
@@ -228,7 +231,8 @@ export interface OverlayAddressResult {
  * or, when undefined, none of ours (`owned`) left at `prefix`.
  */
 export async function ensureOverlayAddress(
-  k: Kernel, bridge: { index: number; name: string }, address: Ipv4 | undefined, prefix: number, owned: (ip: Ipv4) => boolean,
+  k: Kernel, bridge: { index: number; name: string }, address: Ipv4 | undefined, prefix: number,
+  owned: (ip: Ipv4) => boolean,
 ): Promise<OverlayAddressResult> {
   if (address !== undefined) {
     let seen: Addr[] = [];
@@ -243,5 +247,8 @@ export async function ensureOverlayAddress(
       removed.push(a.address);
     }
   }
-  return { changes: removed.map((ip) => `removed ${formatIpv4(ip)}/${prefix}`), removed, addrs: addrs.filter((a) => !removed.includes(a.address)) };
+  return {
+    changes: removed.map((ip) => `removed ${formatIpv4(ip)}/${prefix}`), removed,
+    addrs: addrs.filter((a) => !removed.includes(a.address)),
+  };
 }

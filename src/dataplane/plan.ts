@@ -18,7 +18,10 @@ export interface PeerRoute {
   mac: string;
 }
 
-/** Where the FDB sends a peer's frames: its IPv4 address, or its link-local address out of the physical interface (`via`). */
+/**
+ * Where the FDB sends a peer's frames: its IPv4 address, or its link-local address out of the physical interface
+ * (`via`).
+ */
 export type FdbTarget = { family: 'ipv4' } | { family: 'link-local'; via: number };
 
 export interface FdbPlan {
@@ -47,7 +50,8 @@ const key = fdbKey;
 export function desiredFdb(peers: readonly PeerRoute[], target: FdbTarget = { family: 'ipv4' }): FdbEntry[] {
   const out = new Map<string, FdbEntry>();
   for (const p of peers) {
-    const to = target.family === 'ipv4' ? { dst: p.underlayIp as IpAddr } : p.linkLocal === undefined ? undefined : { dst: p.linkLocal, via: target.via };
+    const to = target.family === 'ipv4' ? { dst: p.underlayIp as IpAddr }
+      : p.linkLocal === undefined ? undefined : { dst: p.linkLocal, via: target.via };
     if (!to) continue;
     const flood = { mac: ZERO_MAC, ...to };
     out.set(key(flood), flood);
@@ -58,7 +62,8 @@ export function desiredFdb(peers: readonly PeerRoute[], target: FdbTarget = { fa
 }
 
 const byAddr = (a: IpAddr, b: IpAddr): number =>
-  typeof a === 'number' && typeof b === 'number' ? a - b : typeof a === 'number' ? -1 : typeof b === 'number' ? 1 : a < b ? -1 : a > b ? 1 : 0;
+  typeof a === 'number' && typeof b === 'number' ? a - b
+    : typeof a === 'number' ? -1 : typeof b === 'number' ? 1 : a < b ? -1 : a > b ? 1 : 0;
 
 export function planFdb(desired: readonly FdbEntry[], actual: readonly FdbEntry[]): FdbPlan {
   const have = new Set(actual.map(key));
@@ -116,7 +121,9 @@ export function planNeigh(peers: readonly PeerRoute[], actual: readonly Neigh[],
 }
 
 /** Our on-link /32 routes: set the missing or changed ones, delete the rest. */
-export function planHostRoutes(desired: readonly HostRoute[], actual: readonly HostRoute[]): { set: HostRoute[]; del: HostRoute[] } {
+export function planHostRoutes(
+  desired: readonly HostRoute[], actual: readonly HostRoute[],
+): { set: HostRoute[]; del: HostRoute[] } {
   const same = (a: HostRoute, b: HostRoute): boolean => a.dst === b.dst && a.index === b.index && a.src === b.src;
   return {
     set: desired.filter((d) => !actual.some((a) => same(a, d))),

@@ -67,9 +67,9 @@ export interface DataplaneStatus {
 }
 
 export const INITIAL_STATUS: DataplaneStatus = {
-  ready: false, physIndex: undefined, bridgeIndex: undefined, vxlanIndex: undefined, mtu: undefined, family: undefined, lastAt: undefined,
-  lastMs: undefined, readySince: undefined, lastChangeAt: undefined, fdbEntries: 0, neighEntries: 0, lastError: undefined,
-  holdsVip: false,
+  ready: false, physIndex: undefined, bridgeIndex: undefined, vxlanIndex: undefined, mtu: undefined, family: undefined,
+  lastAt: undefined, lastMs: undefined, readySince: undefined, lastChangeAt: undefined, fdbEntries: 0, neighEntries: 0,
+  lastError: undefined, holdsVip: false,
 };
 
 /** Something a run did or found that an operator should read about. */
@@ -109,7 +109,10 @@ export async function reconcileFull(env: RunEnv, desired: Desired, prev: Datapla
   }
   const ll = desired.family === 'link-local';
   if (ll && desired.linkLocal === undefined) { // nothing to send from yet: leave the devices as they are
-    const status = { ...prev, ready: false, readySince: undefined, physIndex: phys.index, lastError: `waiting for an IPv6 link-local address on ${spec.iface}` };
+    const status = {
+      ...prev, ready: false, readySince: undefined, physIndex: phys.index,
+      lastError: `waiting for an IPv6 link-local address on ${spec.iface}`,
+    };
     return { notes: [{ kind: 'no-link-local', ifname: spec.iface }], applied: [], model: undefined, status };
   }
   const notes: Note[] = [];
@@ -127,14 +130,18 @@ export async function reconcileFull(env: RunEnv, desired: Desired, prev: Datapla
   const own = desired.ownIp;
   const owned = (ip: Ipv4): boolean => contains(spec.cidr, ip) && ip !== spec.vip && ip !== own;
   const addr = await ensureOverlayAddress(k, { index: br.index, name: spec.bridge }, own, spec.cidr.prefix, owned);
-  if (own !== undefined && addr.changes.length) notes.push({ kind: 'address', ifname: spec.bridge, ip: own, changes: addr.changes });
+  if (own !== undefined && addr.changes.length) {
+    notes.push({ kind: 'address', ifname: spec.bridge, ip: own, changes: addr.changes });
+  }
   for (const ip of addr.removed) notes.push({ kind: 'address-removed', ifname: spec.bridge, ip });
   const holdsVip = addr.addrs.some((a) => a.address === spec.vip);
   if (holdsVip !== prev.holdsVip) notes.push({ kind: 'vip', ifname: spec.bridge, held: holdsVip });
 
   const devices = { phys: phys.index, bridge: br.index, vxlan: vx.index };
   const actual = { fdb: await k.fdb(vx.index), neigh: await k.neighs(br.index), routes: await k.hostRoutes() };
-  const status = { ...prev, physIndex: phys.index, bridgeIndex: br.index, vxlanIndex: vx.index, mtu, family: desired.family, holdsVip };
+  const status = {
+    ...prev, physIndex: phys.index, bridgeIndex: br.index, vxlanIndex: vx.index, mtu, family: desired.family, holdsVip,
+  };
   const r = await reconcilePeers(env, devices, desired, actual, status, t0, filtered);
   return { ...r, notes: [...notes, ...r.notes] };
 }
@@ -143,8 +150,12 @@ export async function reconcileFull(env: RunEnv, desired: Desired, prev: Datapla
  * The fast path: only the peers changed; diff against what the last run left.
  * Undefined: a full run's job (our own address or the family moved, or the filter failed).
  */
-export async function reconcileFast(env: RunEnv, model: Model, desired: Desired, prev: DataplaneStatus): Promise<RunResult | undefined> {
-  if (desired.ownIp !== model.ownIp || desired.family !== model.family || desired.linkLocal !== model.linkLocal) return undefined;
+export async function reconcileFast(
+  env: RunEnv, model: Model, desired: Desired, prev: DataplaneStatus,
+): Promise<RunResult | undefined> {
+  if (desired.ownIp !== model.ownIp || desired.family !== model.family || desired.linkLocal !== model.linkLocal) {
+    return undefined;
+  }
   // The filter first: a peer's new underlay address must be let in before
   // the FDB sends it traffic whose replies come from there.
   const notes: Note[] = [];
@@ -174,9 +185,12 @@ async function reconcilePeers(
   // On-link /32 routes before the FDB: VXLAN to a peer in another subnet of
   // our segment needs them (and its answers pass rp_filter thanks to its own).
   const under = want.underlayIp;
-  const hostWant: HostRoute[] = under === undefined ? [] : want.onLink.map((dst) => ({ dst, index: dev.phys, src: under }));
+  const hostWant: HostRoute[] = under === undefined
+    ? []
+    : want.onLink.map((dst) => ({ dst, index: dev.phys, src: under }));
   const routesDone = await applyHostRoutes(k, planHostRoutes(hostWant, actual.routes));
-  const fdbWant = desiredFdb(want.routes, want.family === 'ipv4' ? { family: 'ipv4' } : { family: 'link-local', via: dev.phys });
+  const fdbWant = desiredFdb(want.routes,
+    want.family === 'ipv4' ? { family: 'ipv4' } : { family: 'link-local', via: dev.phys });
   const fdbPlan = planFdb(fdbWant, actual.fdb);
   const fdbDone = await applyFdb(k, dev.vxlan, fdbPlan);
   const arpDone = await applyArpFlush(k, dev.phys, fdbPlan.flushArp);

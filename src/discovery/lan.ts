@@ -7,7 +7,9 @@ import type { ChannelHealth, Endpoint, Transport, TransportHealth } from './tran
 import type { UdpLink } from './udp.js';
 import type { RawLink } from './raw.js';
 
-const RAW_OFF: ChannelHealth = { state: 'off', error: 'raw L2 discovery is disabled', lastReceivedAt: null, received: 0, sendErrors: 0 };
+const RAW_OFF: ChannelHealth = {
+  state: 'off', error: 'raw L2 discovery is disabled', lastReceivedAt: null, received: 0, sendErrors: 0,
+};
 
 export class LanTransport implements Transport {
   constructor(private readonly udp: UdpLink, private readonly raw: RawLink | undefined) {}

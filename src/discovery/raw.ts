@@ -47,7 +47,8 @@ export interface RawOpener {
   (ifindex: number, onFrame: (frame: Buffer, srcMac: string) => void, onError: (errno: number) => void): PacketSocket;
 }
 
-export const openRaw: RawOpener = (ifindex, onFrame, onError) => openPacketSocket(ifindex, DISCOVERY_ETHERTYPE, onFrame, onError);
+export const openRaw: RawOpener = (ifindex, onFrame, onError) =>
+  openPacketSocket(ifindex, DISCOVERY_ETHERTYPE, onFrame, onError);
 
 /** Length (u16 BE) first: short frames get padded on the wire. */
 export function frame(packet: Buffer): Buffer {
@@ -138,7 +139,8 @@ export class RawChannel implements RawLink {
     sock.pause();
     if (now - this.floodLoggedAt >= 60_000) {
       this.floodLoggedAt = now;
-      this.log?.warn({ channel: 'raw', ifindex: this.index }, `raw L2 discovery flooded: reading at most ${READ_PER_SECOND} frames a second`);
+      this.log?.warn({ channel: 'raw', ifindex: this.index },
+        `raw L2 discovery flooded: reading at most ${READ_PER_SECOND} frames a second`);
     }
     this.resumeTimer = this.clock.setTimeout(() => {
       this.resumeTimer = undefined;
@@ -151,7 +153,9 @@ export class RawChannel implements RawLink {
     if (sock && sock !== this.sock) return; // an old socket's last word
     this.drop();
     this.error = why;
-    if (!this.loggedDown) this.log?.warn({ channel: 'raw', ifindex: this.index, err: why }, 'raw L2 discovery socket failed; reopening');
+    if (!this.loggedDown) {
+      this.log?.warn({ channel: 'raw', ifindex: this.index, err: why }, 'raw L2 discovery socket failed; reopening');
+    }
     this.loggedDown = true;
     this.retry.schedule();
   }
@@ -167,7 +171,10 @@ export class RawChannel implements RawLink {
 
   health(): ChannelHealth {
     const error = this.sock ? null : this.error ?? 'no physical interface';
-    return { state: this.sock ? 'up' : 'down', error, lastReceivedAt: this.lastReceivedAt, received: this.received, sendErrors: this.sendErrors };
+    return {
+      state: this.sock ? 'up' : 'down', error, lastReceivedAt: this.lastReceivedAt, received: this.received,
+      sendErrors: this.sendErrors,
+    };
   }
 
   broadcast(packet: Buffer): void {

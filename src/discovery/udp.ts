@@ -49,13 +49,17 @@ export class UdpChannel implements UdpLink {
 
   private constructor(private readonly port: number, rx: dgram.Socket, clock: Clock) {
     this.rx = rx;
-    this.rebind = new RetryTimer(clock, () => this.bind(this.wanted), { firstMs: REBIND_FIRST_MS, maxMs: REBIND_MAX_MS });
+    this.rebind = new RetryTimer(clock, () => this.bind(this.wanted), {
+      firstMs: REBIND_FIRST_MS, maxMs: REBIND_MAX_MS,
+    });
     rx.on('message', (msg, rinfo) => {
       this.received++;
       this.lastReceivedAt = clock.now();
       this.handler(msg, { address: rinfo.address, port: rinfo.port });
     });
-    rx.on('error', () => { /* receive errors are transient; the socket stays bound to 0.0.0.0, whatever the NIC does */ });
+    rx.on('error', () => {
+      /* receive errors are transient; the socket stays bound to 0.0.0.0, whatever the NIC does */
+    });
   }
 
   static async open(port: number, clock: Clock): Promise<UdpChannel> {
@@ -136,8 +140,12 @@ export class UdpChannel implements UdpLink {
 
   health(): ChannelHealth {
     const up = this.tx !== undefined && this.txReady;
-    const error = up ? null : this.txError ?? (this.source === undefined ? 'no IPv4 address on the physical interface' : 'binding');
-    return { state: up ? 'up' : 'down', error, lastReceivedAt: this.lastReceivedAt, received: this.received, sendErrors: this.sendErrors };
+    const error = up ? null
+      : this.txError ?? (this.source === undefined ? 'no IPv4 address on the physical interface' : 'binding');
+    return {
+      state: up ? 'up' : 'down', error, lastReceivedAt: this.lastReceivedAt, received: this.received,
+      sendErrors: this.sendErrors,
+    };
   }
 
   /** Limited broadcast from our address (no sender socket: nothing). */

@@ -5,7 +5,9 @@
 
 import { formatCidr, formatIpv4, overlaps, parseCidr } from '../net/ipv4.js';
 import { VXLAN_OVERHEAD, VXLAN_OVERHEAD_V6 } from '../dataplane/devices.js';
-import { TUNNEL_OFFLOADS, notChecked, type Check, type CheckResult, type DoctorEnv, type DoctorOptions } from './types.js';
+import {
+  TUNNEL_OFFLOADS, notChecked, type Check, type CheckResult, type DoctorEnv, type DoctorOptions,
+} from './types.js';
 import { discovery, filter } from './view.js';
 import { ipv6, underlay } from './underlay.js';
 
@@ -19,7 +21,12 @@ const kernel: Check = async (env) => {
   }
   if (env.iface === undefined) return notChecked('kernel');
   const phys = await env.link(env.iface);
-  if (!phys) return { id: 'kernel', ok: false, detail: 'cannot test vxlan without the physical interface', advice: `fix the interface first (${env.iface})` };
+  if (!phys) {
+    return {
+      id: 'kernel', ok: false, detail: 'cannot test vxlan without the physical interface',
+      advice: `fix the interface first (${env.iface})`,
+    };
+  }
   const err = await env.probeDevices(phys.index);
   return err
     ? {
@@ -38,18 +45,29 @@ const iface: Check = async (env) => {
 
 async function ifaceState(env: DoctorEnv): Promise<CheckResult> {
   const name = env.iface;
-  if (name === undefined) return { id: 'interface', ok: false, detail: env.ifaceNote ?? 'no interface configured', advice: `${CHOOSE}, or give the host a default route` };
+  if (name === undefined) {
+    return {
+      id: 'interface', ok: false, detail: env.ifaceNote ?? 'no interface configured',
+      advice: `${CHOOSE}, or give the host a default route`,
+    };
+  }
   const l = await env.link(name);
   if (!l) return { id: 'interface', ok: false, detail: `${name} does not exist`, advice: CHOOSE };
-  if (!l.up) return { id: 'interface', ok: false, detail: `${name} is down`, advice: `bring it up: ip link set ${name} up` };
+  if (!l.up) {
+    return { id: 'interface', ok: false, detail: `${name} is down`, advice: `bring it up: ip link set ${name} up` };
+  }
   const v4 = (await env.addrs(l.index)).filter((a) => (a.address >>> 16) !== 0xa9fe);
   if (v4.length === 0) {
     return {
       id: 'interface', ok: false, detail: `${name} is up but has no IPv4 address`,
-      advice: 'check DHCP and cabling; meanwhile raw L2 discovery works, and so does the overlay on a link-local underlay',
+      advice: 'check DHCP and cabling; '
+        + 'meanwhile raw L2 discovery works, and so does the overlay on a link-local underlay',
     };
   }
-  return { id: 'interface', ok: true, detail: `${name} is up with ${v4.map((a) => `${formatIpv4(a.address)}/${a.prefix}`).join(', ')}` };
+  return {
+    id: 'interface', ok: true,
+    detail: `${name} is up with ${v4.map((a) => `${formatIpv4(a.address)}/${a.prefix}`).join(', ')}`,
+  };
 }
 
 const broadcast: Check = async (env, opt) => {
@@ -59,22 +77,30 @@ const broadcast: Check = async (env, opt) => {
       ? { id: 'broadcast', ok: true, detail: `the agent hears ${alive} peer${alive === 1 ? '' : 's'}` }
       : {
         id: 'broadcast', ok: false, detail: 'the agent hears no other host',
-        advice: 'broadcasts may be blocked (VMware: allow promiscuous mode; switch port isolation), or no other host runs the agent',
+        advice: 'broadcasts may be blocked (VMware: allow promiscuous mode; switch port isolation), '
+          + 'or no other host runs the agent',
       };
   }
   const heard = await env.listen(opt.listenMs);
   return heard.ours > 0
-    ? { id: 'broadcast', ok: true, detail: `heard ${heard.ours} discovery packet${heard.ours === 1 ? '' : 's'} of this cluster in ${opt.listenMs / 1000} s` }
+    ? {
+      id: 'broadcast', ok: true,
+      detail: `heard ${heard.ours} discovery packet${heard.ours === 1 ? '' : 's'} `
+        + `of this cluster in ${opt.listenMs / 1000} s`,
+    }
     : {
       id: 'broadcast', ok: false, detail: `no discovery packet of this cluster heard in ${opt.listenMs / 1000} s`,
-      advice: 'start the agent on the other hosts, or allow broadcasts between them (VMware promiscuous mode, switch isolation)',
+      advice: 'start the agent on the other hosts, '
+        + 'or allow broadcasts between them (VMware promiscuous mode, switch isolation)',
     };
 };
 
 const mtu: Check = async (env) => {
   if (env.iface === undefined) return notChecked('mtu');
   const l = await env.link(env.iface);
-  if (!l) return { id: 'mtu', ok: false, detail: 'no physical interface', advice: `fix the interface first (${env.iface})` };
+  if (!l) {
+    return { id: 'mtu', ok: false, detail: 'no physical interface', advice: `fix the interface first (${env.iface})` };
+  }
   // the agent's family decides the overhead; without an agent, the larger one (link-local, the default where it works)
   const overhead = env.status?.underlay.family === 'ipv4' ? VXLAN_OVERHEAD : VXLAN_OVERHEAD_V6;
   const want = l.mtu - overhead;
@@ -98,7 +124,10 @@ const mtu: Check = async (env) => {
     // exit 1: no reply (or "message too long"); anything else is ping failing to run — as under the
     // unit's sandbox, which denies the capset() iputils' ping makes — and proves nothing
     if (r && r.code !== 0 && r.code !== 1) {
-      return { id: 'mtu', ok: true, detail: `overlay MTU ${want} (physical ${l.mtu} - ${overhead}); full frames to ${peer.underlayIp} not checked (ping exited ${r.code})` };
+      return {
+        id: 'mtu', ok: true, detail: `overlay MTU ${want} (physical ${l.mtu} - ${overhead}); `
+          + `full frames to ${peer.underlayIp} not checked (ping exited ${r.code})`,
+      };
     }
     if (r && r.code !== 0) {
       return {
@@ -107,7 +136,11 @@ const mtu: Check = async (env) => {
       };
     }
   }
-  return { id: 'mtu', ok: true, detail: `overlay MTU ${want} (physical ${l.mtu} - ${overhead})${peer ? `; full frames reach ${peer.underlayIp}` : ''}` };
+  return {
+    id: 'mtu', ok: true,
+    detail: `overlay MTU ${want} (physical ${l.mtu} - ${overhead})`
+      + `${peer ? `; full frames reach ${peer.underlayIp}` : ''}`,
+  };
 };
 
 const cidr: Check = async (env) => {
@@ -120,7 +153,8 @@ const cidr: Check = async (env) => {
   return clashes.length === 0
     ? { id: 'cidr', ok: true, detail: `${formatCidr(env.cidr)} overlaps no route or address of this host` }
     : {
-      id: 'cidr', ok: false, detail: `${formatCidr(env.cidr)} overlaps ${clashes.map((r) => `${r.dst} dev ${r.dev}`).join(', ')}`,
+      id: 'cidr', ok: false,
+      detail: `${formatCidr(env.cidr)} overlaps ${clashes.map((r) => `${r.dst} dev ${r.dev}`).join(', ')}`,
       advice: 'choose an overlay CIDR no network on this host uses (before the cluster is created)',
     };
 };
@@ -136,10 +170,13 @@ const foreign: Check = async (env, opt) => {
   return bad.length === 0
     ? {
       id: 'other-clusters', ok: true,
-      detail: list.length ? `other clusters on the LAN (${list.map((c) => c.name).join(', ')}) use other CIDRs` : 'no other cluster heard on the LAN',
+      detail: list.length
+        ? `other clusters on the LAN (${list.map((c) => c.name).join(', ')}) use other CIDRs`
+        : 'no other cluster heard on the LAN',
     }
     : {
-      id: 'other-clusters', ok: false, detail: `cluster ${bad.map((c) => `"${c.name}" (${c.cidr})`).join(', ')} overlaps ${formatCidr(env.cidr)}`,
+      id: 'other-clusters', ok: false,
+      detail: `cluster ${bad.map((c) => `"${c.name}" (${c.cidr})`).join(', ')} overlaps ${formatCidr(env.cidr)}`,
       advice: 'give one of the clusters another overlay CIDR',
     };
 };
@@ -202,14 +239,24 @@ const offloads: Check = async (env, opt) => {
     try {
       env.setFeatures(name, names, false);
       const still = (env.features(name) ?? []).filter((f) => names.includes(f.name) && f.active);
-      if (still.length === 0) return { id: 'offloads', ok: true, fixed: true, detail: `switched ${names.join(', ')} off on ${name} (driver ${driver})` };
+      if (still.length === 0) {
+        return {
+          id: 'offloads', ok: true, fixed: true,
+          detail: `switched ${names.join(', ')} off on ${name} (driver ${driver})`,
+        };
+      }
     } catch (err) {
-      return { id: 'offloads', ok: false, detail: `could not switch ${names.join(', ')} off: ${(err as Error).message}`, advice: 'run as root' };
+      return {
+        id: 'offloads', ok: false, detail: `could not switch ${names.join(', ')} off: ${(err as Error).message}`,
+        advice: 'run as root',
+      };
     }
   }
   return {
-    id: 'offloads', ok: false, detail: `${name} uses ${driver} with ${names.join(', ')} on: TCP over VXLAN silently breaks on VMXNET3`,
-    advice: 'run edge-overlay doctor --fix, or add the ethtool commands to the initramfs stage (scripts/cloud-init/kairos-stages.yaml)',
+    id: 'offloads', ok: false,
+    detail: `${name} uses ${driver} with ${names.join(', ')} on: TCP over VXLAN silently breaks on VMXNET3`,
+    advice: 'run edge-overlay doctor --fix, '
+      + 'or add the ethtool commands to the initramfs stage (scripts/cloud-init/kairos-stages.yaml)',
   };
 };
 
@@ -225,14 +272,19 @@ const managers: Check = async (env, opt) => {
     const line = nm.stdout.split('\n').find((l) => l.startsWith(`${env.bridge}:`));
     if (line && !line.endsWith(':unmanaged')) problems.push(`NetworkManager manages ${env.bridge}`);
   }
-  if (problems.length === 0) return { id: 'network-managers', ok: true, detail: `no network manager manages ${env.bridge}` };
+  if (problems.length === 0) {
+    return { id: 'network-managers', ok: true, detail: `no network manager manages ${env.bridge}` };
+  }
   if (opt.fix) {
     const done = await env.installUnmanaged();
-    return { id: 'network-managers', ok: true, fixed: true, detail: `${problems.join('; ')}: installed ${done.join(', ')}` };
+    return {
+      id: 'network-managers', ok: true, fixed: true, detail: `${problems.join('; ')}: installed ${done.join(', ')}`,
+    };
   }
   return {
     id: 'network-managers', ok: false, detail: problems.join('; '),
-    advice: 'they may flush our addresses (a known way overlays die): run doctor --fix to install the drop-ins (systemd/)',
+    advice: 'they may flush our addresses (a known way overlays die): '
+      + 'run doctor --fix to install the drop-ins (systemd/)',
   };
 };
 
@@ -252,10 +304,15 @@ const clock: Check = async (env) => {
       advice: 'sync the clocks (NTP); replay protection does not use them, Kubernetes does',
     };
   }
-  return { id: 'clock', ok: true, detail: skews.length ? `peers' clocks within ${Math.round(worst / 1000)} s of ours` : 'the clock looks sane' };
+  return {
+    id: 'clock', ok: true,
+    detail: skews.length ? `peers' clocks within ${Math.round(worst / 1000)} s of ours` : 'the clock looks sane',
+  };
 };
 
-export const CHECKS: Check[] = [kernel, iface, ipv6, underlay, broadcast, discovery, filter, mtu, cidr, foreign, port, offloads, managers, clock];
+export const CHECKS: Check[] = [
+  kernel, iface, ipv6, underlay, broadcast, discovery, filter, mtu, cidr, foreign, port, offloads, managers, clock,
+];
 
 export async function runChecks(env: DoctorEnv, opt: DoctorOptions): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
@@ -270,6 +327,7 @@ export async function runChecks(env: DoctorEnv, opt: DoctorOptions): Promise<Che
 }
 
 export function formatChecks(results: CheckResult[]): string {
-  return `${results.map((r) => `${r.ok ? '✓' : r.skipped ? '–' : '✗'} ${r.id}: ${r.detail}${r.fixed ? ' (fixed)' : ''}`
+  return `${results.map((r) => `${r.ok ? '✓' : r.skipped ? '–' : '✗'} ${r.id}: `
+    + `${r.detail}${r.fixed ? ' (fixed)' : ''}`
     + `${!r.ok && r.advice ? `\n    → ${r.advice}` : ''}`).join('\n')}\n`;
 }

@@ -31,8 +31,18 @@ const NONE = 'no interface configured';
 
 export async function doctorInterface(i: DoctorInterfaceInput): Promise<DoctorInterface> {
   if (i.configured) return { iface: i.configured, note: undefined };
-  if (i.status) return { iface: i.status.node.interface, note: `${NONE}: checking ${i.status.node.interface}, the running agent's interface` };
-  if (i.kept) return { iface: i.kept, note: `${NONE}: checking ${i.kept}, kept in ${i.stateDir} since the agent chose it at its first start` };
+  if (i.status) {
+    return {
+      iface: i.status.node.interface,
+      note: `${NONE}: checking ${i.status.node.interface}, the running agent's interface`,
+    };
+  }
+  if (i.kept) {
+    return {
+      iface: i.kept,
+      note: `${NONE}: checking ${i.kept}, kept in ${i.stateDir} since the agent chose it at its first start`,
+    };
+  }
   let c;
   try {
     c = await chooseInterface(undefined, undefined, i.kernel, i.ours);
@@ -42,7 +52,8 @@ export async function doctorInterface(i: DoctorInterfaceInput): Promise<DoctorIn
   if (!c) {
     return {
       iface: undefined,
-      note: `${NONE}, none kept in ${i.stateDir}, no default route and not exactly one NIC: the agent would wait for a default route`,
+      note: `${NONE}, none kept in ${i.stateDir}, no default route and not exactly one NIC: `
+        + 'the agent would wait for a default route',
     };
   }
   const what = c.source === 'only-nic' ? sourceText(c.source) : `${sourceText(c.source)} interface`;

@@ -23,29 +23,35 @@ export const NETWORKD_DROPIN = '/etc/systemd/network/10-edge-overlay-unmanaged.n
 export const NM_DROPIN = '/etc/NetworkManager/conf.d/edge-overlay-unmanaged.conf';
 
 export function networkdDropin(bridge: string, vxlan: string): string {
-  return `# edge-overlay: systemd-networkd must leave the overlay devices alone\n[Match]\nName=${bridge} ${vxlan}\n\n[Link]\nUnmanaged=yes\n`;
+  return '# edge-overlay: systemd-networkd must leave the overlay devices alone\n'
+    + `[Match]\nName=${bridge} ${vxlan}\n\n[Link]\nUnmanaged=yes\n`;
 }
 
 export function nmDropin(bridge: string, vxlan: string): string {
-  return `# edge-overlay: NetworkManager must leave the overlay devices alone\n[keyfile]\nunmanaged-devices=interface-name:${bridge};interface-name:${vxlan}\n`;
+  return '# edge-overlay: NetworkManager must leave the overlay devices alone\n'
+    + `[keyfile]\nunmanaged-devices=interface-name:${bridge};interface-name:${vxlan}\n`;
 }
 
 function run(cmd: string, args: string[]): Promise<{ code: number; stdout: string } | undefined> {
   return new Promise((resolve) => {
     execFile(cmd, args, { timeout: 5000 }, (err, stdout) => {
       if (err && (err as NodeJS.ErrnoException).code === 'ENOENT') resolve(undefined);
-      else if (err?.signal) resolve({ code: 128 + (osConstants.signals[err.signal as NodeJS.Signals] ?? 0), stdout }); // as a shell says it
+      // as a shell says it
+      else if (err?.signal) resolve({ code: 128 + (osConstants.signals[err.signal as NodeJS.Signals] ?? 0), stdout });
       else resolve({ code: err ? Number((err as { code?: number }).code) || 1 : 0, stdout });
     });
   });
 }
 
 /** `choice`: the interface to check and how it was found (doctor/choice.ts); default: the configured one. */
-export function realDoctorEnv(cfg: AgentConfig, kernel: Kernel, keys: Keyring | undefined, status: StatusReport | undefined,
-  choice: { iface: string | undefined; note?: string | undefined } = { iface: cfg.interface || undefined }): DoctorEnv {
+export function realDoctorEnv(
+  cfg: AgentConfig, kernel: Kernel, keys: Keyring | undefined, status: StatusReport | undefined,
+  choice: { iface: string | undefined; note?: string | undefined } = { iface: cfg.interface || undefined },
+): DoctorEnv {
   let heard: Promise<{ ours: number; foreign: { name: string; cidr: string | null }[] }> | undefined;
   return {
-    iface: choice.iface, ifaceNote: choice.note, bridge: cfg.bridge, vxlanDevice: cfg.vxlanDevice, cidr: cfg.cidr, vxlanPort: cfg.vxlanPort, status,
+    iface: choice.iface, ifaceNote: choice.note, bridge: cfg.bridge, vxlanDevice: cfg.vxlanDevice, cidr: cfg.cidr,
+    vxlanPort: cfg.vxlanPort, status,
     link: (name) => kernel.linkByName(name),
     addrs: (index) => kernel.addrs(index),
     async ipv6(ifname) {

@@ -20,7 +20,10 @@ export interface CheckResult {
 export const TUNNEL_OFFLOADS = ['tx-udp_tnl-segmentation', 'tx-udp_tnl-csum-segmentation'];
 
 export interface DoctorEnv {
-  /** the physical interface to check; undefined: none configured and none the agent would choose (ifaceNote says why) */
+  /**
+   * the physical interface to check; undefined: none configured and none the agent would choose (ifaceNote says
+   * why)
+   */
   iface: string | undefined;
   /** how the interface was found when the configuration names none (doctor/choice.ts) */
   ifaceNote?: string | undefined;
@@ -62,4 +65,6 @@ export interface DoctorOptions {
 export type Check = (env: DoctorEnv, opt: DoctorOptions) => Promise<CheckResult>;
 
 /** What a check that reads the physical interface answers when there is none. */
-export const notChecked = (id: string): CheckResult => ({ id, ok: false, skipped: true, detail: 'not checked: no interface to check (see the interface check)' });
+export const notChecked = (id: string): CheckResult => ({
+  id, ok: false, skipped: true, detail: 'not checked: no interface to check (see the interface check)',
+});

@@ -28,7 +28,8 @@ export function guardScript(o: TableOptions): string {
   return [
     `add table ${t} { flags owner; }`,
     `add chain ${t} vxlan { type filter hook prerouting priority ${GUARD_PRIORITY}; policy accept; }`,
-    `add rule ${t} vxlan ${vxlan} fib daddr type { local, broadcast, multicast } meta mark & 0x${VETTED_MARK.toString(16)} == 0 counter drop`,
+    `add rule ${t} vxlan ${vxlan} fib daddr type { local, broadcast, multicast } `
+      + `meta mark & 0x${VETTED_MARK.toString(16)} == 0 counter drop`,
     `add rule ${t} vxlan udp dport ${o.vxlanPort} meta mark set meta mark & ${mask}`,
     `list table ${t}`,
     '',
@@ -84,7 +85,9 @@ export class NftGuard {
       this.child = undefined;
       this.ok = false; // the kernel removed the table with its owner
       this.failed(err.trim().split('\n')[0] || 'nft -i exited');
-      if (!this.closed) this.respawn ??= this.d.clock.setTimeout(() => { this.respawn = undefined; this.start(); }, RESPAWN_MS);
+      if (!this.closed) {
+        this.respawn ??= this.d.clock.setTimeout(() => { this.respawn = undefined; this.start(); }, RESPAWN_MS);
+      }
     });
     child.stdin?.on('error', () => undefined);
     child.stdin?.write(guardScript(this.d.options));
@@ -93,7 +96,8 @@ export class NftGuard {
   private failed(why: string): void {
     if (this.failedLogged || this.closed) return;
     this.failedLogged = true;
-    this.d.log?.warn({ table: GUARD_TABLE, err: why }, 'no nftables guard table: a flushed ruleset leaves the overlay held down by the agent instead');
+    this.d.log?.warn({ table: GUARD_TABLE, err: why },
+      'no nftables guard table: a flushed ruleset leaves the overlay held down by the agent instead');
   }
 
   close(): void {

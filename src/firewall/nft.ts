@@ -13,7 +13,9 @@ import { EdgeError } from '../errors.js';
 import type { IpAddr } from '../net/ipv6.js';
 import { SingleFlight } from '../util/singleflight.js';
 import type { FilterReport, FilterSpec, Firewall } from './types.js';
-import { NFT_TABLE, SHAPE, peers6Key, peersKey, sendersKey, setScript, tableScript, type TableOptions } from './script.js';
+import {
+  NFT_TABLE, SHAPE, peers6Key, peersKey, sendersKey, setScript, tableScript, type TableOptions,
+} from './script.js';
 
 export { NFT_TABLE, setScript, tableScript, type TableOptions };
 
@@ -118,7 +120,8 @@ export class NftFirewall implements Firewall {
     const a = this.applied;
     if (this.installed && a && a.peers === want.peers && a.peers6 === want.peers6 && a.senders === want.senders) return;
     try {
-      if (this.installed && a) await this.update(spec, a, want).catch(() => this.install(spec)); // the table may be gone
+      // the table may be gone
+      if (this.installed && a) await this.update(spec, a, want).catch(() => this.install(spec));
       else await this.install(spec);
     } catch (err) {
       const wasWorking = this.error === null;
@@ -149,7 +152,10 @@ export class NftFirewall implements Firewall {
     this.d.onBreach?.(this.d.guard?.active ?? false);
   }
 
-  /** The table is there: change what differs — the peers through netlink when it can (a renumbering waits for this). */
+  /**
+   * The table is there: change what differs — the peers through netlink when it can (a renumbering waits for
+   * this).
+   */
   private async update(spec: FilterSpec, a: Applied, want: Applied): Promise<void> {
     const byNetlink = async (set: string, changed: boolean, elements: IpAddr[]): Promise<boolean> => {
       if (!changed) return false;
@@ -164,7 +170,10 @@ export class NftFirewall implements Firewall {
     if (peers || peers6 || senders) await this.nftScript(setScript(spec, { peers, peers6, senders }));
   }
 
-  /** Our table changed in a way that is not a deletion (or notifications were lost): read it back, and treat anything missing or added as a breach. */
+  /**
+   * Our table changed in a way that is not a deletion (or notifications were lost): read it back, and treat anything
+   * missing or added as a breach.
+   */
   private async verify(): Promise<void> {
     if (this.installed && !(await this.whole())) this.breach();
   }
@@ -172,7 +181,9 @@ export class NftFirewall implements Firewall {
   /** Is our table there with everything tableScript() declares? */
   private async whole(): Promise<boolean> {
     try {
-      const doc = JSON.parse(await this.run(['-j', 'list', 'table', 'inet', NFT_TABLE])) as { nftables?: Record<string, unknown>[] };
+      const doc = JSON.parse(await this.run(['-j', 'list', 'table', 'inet', NFT_TABLE])) as {
+        nftables?: Record<string, unknown>[];
+      };
       const items = doc.nftables ?? [];
       const count = (k: string): number => items.filter((x) => k in x).length;
       return count('chain') === SHAPE.chains && count('rule') === SHAPE.rules && count('set') === SHAPE.sets;
@@ -205,7 +216,8 @@ export class NftFirewall implements Firewall {
   report(): FilterReport {
     return {
       // peers, not addresses: each has at most one of each family
-      mode: this.working ? 'filtered' : 'unfiltered', allowed: Math.max(this.spec?.peers.length ?? 0, this.spec?.peers6.length ?? 0),
+      mode: this.working ? 'filtered' : 'unfiltered',
+      allowed: Math.max(this.spec?.peers.length ?? 0, this.spec?.peers6.length ?? 0),
       droppedPackets: this.dropped, error: this.error,
       guard: this.d.guard?.active ?? false,
     };
@@ -219,7 +231,9 @@ export class NftFirewall implements Firewall {
 }
 
 /** `edge-overlay down`: remove our table (and a release's before 0.2); "not present" is fine. */
-export async function removeTable(run: Runner = runNft): Promise<'removed' | 'not present' | 'not present (nft not installed)' | string> {
+export async function removeTable(
+  run: Runner = runNft,
+): Promise<'removed' | 'not present' | 'not present (nft not installed)' | string> {
   try {
     await run(['delete', 'table', 'ip', NFT_TABLE]).catch(() => undefined);
     await run(['delete', 'table', 'inet', NFT_TABLE]);

@@ -23,7 +23,9 @@ const list = (xs: readonly string[]): string => (xs.length ? `{ ${xs.join(', ')}
 
 /** The senders' set: our LAN and the known hosts beyond it. */
 function senders(spec: FilterSpec): string[] {
-  return [...(spec.lan ? [formatCidr(spec.lan)] : []), ...spec.senders.filter((ip) => !inLan(spec, ip)).map(formatIpv4)];
+  return [
+    ...(spec.lan ? [formatCidr(spec.lan)] : []), ...spec.senders.filter((ip) => !inLan(spec, ip)).map(formatIpv4),
+  ];
 }
 
 function inLan(spec: FilterSpec, ip: Ipv4): boolean {
@@ -54,14 +56,16 @@ export function tableScript(o: TableOptions, spec: FilterSpec): string {
     '  counter dropped {}',
     '  counter discovery_dropped {}',
     '  chain prerouting {',
-    '    type filter hook prerouting priority raw - 10; policy accept;', // before the guard (-305) and iptables' raw (-300)
+    // before the guard (-305) and iptables' raw (-300)
+    '    type filter hook prerouting priority raw - 10; policy accept;',
     // the VNI sits at bytes 4-6 of the VXLAN header, right after UDP's 8
     `    udp dport ${o.vxlanPort} @th,96,24 ${o.vni} fib daddr type { local, broadcast, multicast } jump vxlan`,
     `    udp dport ${o.discoveryPort} jump discovery`,
     '  }',
     '  chain vxlan {',
     `    iifname != ${iif} counter name dropped drop`,
-    '    fib daddr type != local counter name dropped drop', // peers send to our address, never to broadcast or multicast
+    // peers send to our address, never to broadcast or multicast
+    '    fib daddr type != local counter name dropped drop',
     `    ip saddr @peers meta mark set meta mark | ${VETTED} accept`, // vetted: the guard table lets it pass
     `    ip6 saddr @peers6 meta mark set meta mark | ${VETTED} accept`,
     '    counter name dropped drop',
@@ -89,9 +93,18 @@ export function tableScript(o: TableOptions, spec: FilterSpec): string {
 export function setScript(spec: FilterSpec, which: { peers: boolean; peers6?: boolean; senders: boolean }): string {
   const t = `inet ${NFT_TABLE}`;
   const lines: string[] = [];
-  if (which.peers) lines.push(`flush set ${t} peers`, ...(spec.peers.length ? [`add element ${t} peers ${list(spec.peers.map(formatIpv4))}`] : []));
-  if (which.peers6) lines.push(`flush set ${t} peers6`, ...(spec.peers6.length ? [`add element ${t} peers6 ${list([...spec.peers6])}`] : []));
-  if (which.senders) lines.push(`flush set ${t} senders`, ...(senders(spec).length ? [`add element ${t} senders ${list(senders(spec))}`] : []));
+  if (which.peers) {
+    lines.push(`flush set ${t} peers`,
+      ...(spec.peers.length ? [`add element ${t} peers ${list(spec.peers.map(formatIpv4))}`] : []));
+  }
+  if (which.peers6) {
+    lines.push(`flush set ${t} peers6`,
+      ...(spec.peers6.length ? [`add element ${t} peers6 ${list([...spec.peers6])}`] : []));
+  }
+  if (which.senders) {
+    lines.push(`flush set ${t} senders`,
+      ...(senders(spec).length ? [`add element ${t} senders ${list(senders(spec))}`] : []));
+  }
   return `${lines.join('\n')}\n`;
 }
 

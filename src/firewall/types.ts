@@ -37,7 +37,10 @@ export interface Firewall {
    * report() carries the error.
    */
   apply(spec: FilterSpec): Promise<void>;
-  /** Re-reads what the kernel holds (the drop counter; a table someone changed is noticed here). Throttled; never rejects. */
+  /**
+   * Re-reads what the kernel holds (the drop counter; a table someone changed is noticed here). Throttled; never
+   * rejects.
+   */
   refresh(): Promise<void>;
   /** Is the filter in force right now (the VXLAN device may be up)? */
   readonly working: boolean;

@@ -112,7 +112,10 @@ export interface LinkChange {
 export type KernelEvent =
   | { type: 'link'; op: 'new' | 'del'; index: number; name: string | undefined }
   | { type: 'addr'; op: 'new' | 'del'; index: number; address: Ipv4; prefix: number }
-  | { type: 'addr6'; op: 'new' | 'del'; index: number; address: Ipv6; prefix: number; tentative: boolean; dadFailed: boolean }
+  | {
+    type: 'addr6'; op: 'new' | 'del'; index: number; address: Ipv6; prefix: number; tentative: boolean;
+    dadFailed: boolean;
+  }
   | { type: 'fdb'; op: 'new' | 'del'; index: number; mac: string; dst: IpAddr | undefined; via?: number; self: boolean }
   /** ARP entries only: ND (IPv6 neighbour) entries are not reported. */
   | { type: 'neigh'; op: 'new' | 'del'; index: number; dst: Ipv4; mac: string | undefined; permanent: boolean }

@@ -58,11 +58,13 @@ export function buildRegistry(agent: MetricsSource): client.Registry {
     collect() { this.set(status().dataplane.fdbEntries); },
   });
   new client.Gauge({
-    name: 'edge_overlay_dataplane_ready', help: '1 when the overlay bridge carries our overlay IP and the FDB is programmed', registers: [r],
+    name: 'edge_overlay_dataplane_ready',
+    help: '1 when the overlay bridge carries our overlay IP and the FDB is programmed', registers: [r],
     collect() { this.set(status().dataplane.ready ? 1 : 0); },
   });
   new client.Gauge({
-    name: 'edge_overlay_last_reconcile_timestamp_seconds', help: 'When the last reconcile finished (unix time)', registers: [r],
+    name: 'edge_overlay_last_reconcile_timestamp_seconds', help: 'When the last reconcile finished (unix time)',
+    registers: [r],
     collect() {
       const at = status().dataplane.lastReconcileAt;
       this.set(at ? Date.parse(at) / 1000 : 0);
@@ -75,21 +77,24 @@ export function buildRegistry(agent: MetricsSource): client.Registry {
       const s = status();
       this.reset();
       this.set({
-        node: s.node.id, overlay_ip: s.node.overlayIp ?? '', underlay_ip: s.node.underlayIp ?? '', cluster: s.cluster.name,
-        cidr: s.cluster.cidr, vip: s.cluster.vip, interface: s.node.interface,
+        node: s.node.id, overlay_ip: s.node.overlayIp ?? '', underlay_ip: s.node.underlayIp ?? '',
+        cluster: s.cluster.name, cidr: s.cluster.cidr, vip: s.cluster.vip, interface: s.node.interface,
       }, 1);
     },
   });
   new client.Gauge({
-    name: 'edge_overlay_discovery_channel_up', help: 'Discovery channels (udp, raw) open and working: 1, or 0', labelNames: ['channel'],
-    registers: [r],
+    name: 'edge_overlay_discovery_channel_up', help: 'Discovery channels (udp, raw) open and working: 1, or 0',
+    labelNames: ['channel'], registers: [r],
     collect() {
       const d = status().discovery;
-      for (const c of ['udp', 'raw'] as const) if (d[c].state !== 'off') this.set({ channel: c }, d[c].state === 'up' ? 1 : 0);
+      for (const c of ['udp', 'raw'] as const) {
+        if (d[c].state !== 'off') this.set({ channel: c }, d[c].state === 'up' ? 1 : 0);
+      }
     },
   });
   new client.Gauge({
-    name: 'edge_overlay_discovery_last_peer_packet_seconds', help: 'Seconds since a channel last carried an authenticated packet from a peer',
+    name: 'edge_overlay_discovery_last_peer_packet_seconds',
+    help: 'Seconds since a channel last carried an authenticated packet from a peer',
     labelNames: ['channel'], registers: [r],
     collect() {
       const d = status().discovery;
@@ -100,7 +105,8 @@ export function buildRegistry(agent: MetricsSource): client.Registry {
     },
   });
   new client.Gauge({
-    name: 'edge_overlay_underlay_family', help: 'What carries VXLAN: 1 for the family in use (ipv4 or link-local), 0 for the other',
+    name: 'edge_overlay_underlay_family',
+    help: 'What carries VXLAN: 1 for the family in use (ipv4 or link-local), 0 for the other',
     labelNames: ['family'], registers: [r],
     collect() {
       const f = status().underlay.family;
@@ -108,11 +114,13 @@ export function buildRegistry(agent: MetricsSource): client.Registry {
     },
   });
   new client.Counter({
-    name: 'edge_overlay_underlay_family_switches_total', help: 'Times the underlay family changed (the VXLAN device was rebuilt)', registers: [r],
+    name: 'edge_overlay_underlay_family_switches_total',
+    help: 'Times the underlay family changed (the VXLAN device was rebuilt)', registers: [r],
     collect() { mirror(this, counters.familySwitches); },
   });
   new client.Gauge({
-    name: 'edge_overlay_foreign_clusters_overlapping', help: 'Other clusters on the LAN whose overlay CIDR overlaps ours', registers: [r],
+    name: 'edge_overlay_foreign_clusters_overlapping',
+    help: 'Other clusters on the LAN whose overlay CIDR overlaps ours', registers: [r],
     collect() { this.set(status().security.foreignClusters.filter((c) => c.overlapping).length); },
   });
   new client.Gauge({
@@ -120,26 +128,31 @@ export function buildRegistry(agent: MetricsSource): client.Registry {
     collect() { this.set(status().filter.mode === 'filtered' ? 1 : 0); },
   });
   new client.Counter({
-    name: 'edge_overlay_filter_dropped_packets_total', help: 'VXLAN packets from non-peers dropped by the ingress filter', registers: [r],
+    name: 'edge_overlay_filter_dropped_packets_total',
+    help: 'VXLAN packets from non-peers dropped by the ingress filter', registers: [r],
     async collect() {
       await agent.refresh?.();
       mirror(this, agent.status().filter.droppedPackets);
     },
   });
   new client.Counter({
-    name: 'edge_overlay_announcements_sent_total', help: 'Discovery messages sent, by type', labelNames: ['type'], registers: [r],
+    name: 'edge_overlay_announcements_sent_total', help: 'Discovery messages sent, by type',
+    labelNames: ['type'], registers: [r],
     collect() { mirrorEach(this, 'type', counters.sentByType); },
   });
   new client.Counter({
-    name: 'edge_overlay_announcements_received_total', help: 'Authenticated discovery messages accepted, by type', labelNames: ['type'], registers: [r],
+    name: 'edge_overlay_announcements_received_total', help: 'Authenticated discovery messages accepted, by type',
+    labelNames: ['type'], registers: [r],
     collect() { mirrorEach(this, 'type', counters.receivedByType); },
   });
   new client.Counter({
-    name: 'edge_overlay_announcements_dropped_total', help: 'Discovery packets dropped, by reason', labelNames: ['reason'], registers: [r],
+    name: 'edge_overlay_announcements_dropped_total', help: 'Discovery packets dropped, by reason',
+    labelNames: ['reason'], registers: [r],
     collect() { mirrorEach(this, 'reason', counters.dropped); },
   });
   new client.Counter({
-    name: 'edge_overlay_underlay_changes_total', help: 'Physical IP changes seen, of this host (own) or of peers', labelNames: ['who'], registers: [r],
+    name: 'edge_overlay_underlay_changes_total', help: 'Physical IP changes seen, of this host (own) or of peers',
+    labelNames: ['who'], registers: [r],
     collect() { mirrorEach(this, 'who', { own: counters.underlayChangesOwn, peer: counters.underlayChangesPeer }); },
   });
   new client.Counter({
@@ -151,7 +164,8 @@ export function buildRegistry(agent: MetricsSource): client.Registry {
     collect() { mirror(this, counters.kernelResyncs); },
   });
   const hist = new client.Histogram({
-    name: 'edge_overlay_reconcile_duration_seconds', help: 'Time to bring the kernel in line with the desired state', registers: [r],
+    name: 'edge_overlay_reconcile_duration_seconds', help: 'Time to bring the kernel in line with the desired state',
+    registers: [r],
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
   });
   counters.onReconcile = (seconds) => hist.observe(seconds);
@@ -174,7 +188,8 @@ export async function serveMetrics(listen: string, registry: client.Registry): P
     });
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => reject(new EdgeError('E_PORT', `cannot serve metrics on ${listen}: ${err.code ?? err.message}`)));
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new EdgeError('E_PORT', `cannot serve metrics on ${listen}: ${err.code ?? err.message}`)));
     server.listen(port, host, () => resolve());
   });
   return server;

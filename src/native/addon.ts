@@ -30,7 +30,9 @@ interface NativeAddon {
   ethtoolDriver(ifname: string): string | number;
   ethtoolFeatures(ifname: string): EthtoolFeature[] | number;
   ethtoolSetFeatures(ifname: string, names: string[], on: boolean): number;
-  PacketSocket: new (ifindex: number, ethertype: number, onFrame: (frame: Buffer | null, srcOrErrno: string | number) => void) => NativePacketSocket;
+  PacketSocket: new (
+    ifindex: number, ethertype: number, onFrame: (frame: Buffer | null, srcOrErrno: string | number) => void,
+  ) => NativePacketSocket;
 }
 
 let cached: NativeAddon | undefined;
@@ -40,9 +42,14 @@ function load(): NativeAddon {
   const here = dirname(fileURLToPath(import.meta.url));
   // the bundle (dist/edge-overlay.mjs, or the package's) has it beside it;
   // src/native (tests) or dist/src/native (built) → <root>/build/Release
-  const candidates = [resolve(here, 'edge_overlay.node'), resolve(here, '../../build/Release/edge_overlay.node'), resolve(here, '../../../build/Release/edge_overlay.node')];
+  const candidates = [
+    resolve(here, 'edge_overlay.node'), resolve(here, '../../build/Release/edge_overlay.node'),
+    resolve(here, '../../../build/Release/edge_overlay.node'),
+  ];
   const path = candidates.find((p) => existsSync(p));
-  if (!path) throw new EdgeError('E_NATIVE', 'native addon build/Release/edge_overlay.node is missing; run: npm run build');
+  if (!path) {
+    throw new EdgeError('E_NATIVE', 'native addon build/Release/edge_overlay.node is missing; run: npm run build');
+  }
   cached = createRequire(import.meta.url)(path) as NativeAddon;
   return cached;
 }
@@ -69,7 +76,8 @@ export interface PacketSocket {
  * each received frame's payload and source MAC; onError a positive errno.
  */
 export function openPacketSocket(
-  ifindex: number, ethertype: number, onFrame: (frame: Buffer, srcMac: string) => void, onError: (errno: number) => void,
+  ifindex: number, ethertype: number, onFrame: (frame: Buffer, srcMac: string) => void,
+  onError: (errno: number) => void,
 ): PacketSocket {
   const Native = load().PacketSocket;
   try {
@@ -79,7 +87,8 @@ export function openPacketSocket(
     });
   } catch (err) {
     const errno = (err as { errno?: number }).errno;
-    throw new EdgeError('E_NATIVE', `cannot open a packet socket on ifindex ${ifindex}: ${errno ? errnoName(errno) : (err as Error).message}`);
+    throw new EdgeError('E_NATIVE',
+      `cannot open a packet socket on ifindex ${ifindex}: ${errno ? errnoName(errno) : (err as Error).message}`);
   }
 }
 

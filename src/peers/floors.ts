@@ -49,7 +49,10 @@ export class Floors {
     return this.map.get(id)?.admitted ?? false;
   }
 
-  /** Proof of life: from now on its messages count. `sentAt` restarts from the proof (its clock may have been stepped). */
+  /**
+   * Proof of life: from now on its messages count. `sentAt` restarts from the proof (its clock may have been
+   * stepped).
+   */
   admit(id: string, sentAt?: number): void {
     const f = this.map.get(id) ?? { seq: 0, sentAt: 0, admitted: false };
     this.put(id, { ...f, admitted: true, sentAt: sentAt ?? f.sentAt });
@@ -68,7 +71,8 @@ export class Floors {
   }
 
   toPersisted(): PersistedFloor[] {
-    return [...this.map].map(([id, f]) => ({ id, seq: f.seq, sentAt: f.sentAt, ...(f.admitted ? { admitted: true } : {}) }));
+    return [...this.map]
+      .map(([id, f]) => ({ id, seq: f.seq, sentAt: f.sentAt, ...(f.admitted ? { admitted: true } : {}) }));
   }
 
   /** Merges persisted floors (keeping the higher floor) without changing the order of what is there. */
@@ -76,7 +80,8 @@ export class Floors {
     for (const p of list) {
       const f = this.map.get(p.id);
       this.put(p.id, {
-        seq: Math.max(p.seq, f?.seq ?? 0), sentAt: Math.max(p.sentAt, f?.sentAt ?? 0), admitted: Boolean(p.admitted) || (f?.admitted ?? false),
+        seq: Math.max(p.seq, f?.seq ?? 0), sentAt: Math.max(p.sentAt, f?.sentAt ?? 0),
+        admitted: Boolean(p.admitted) || (f?.admitted ?? false),
       });
     }
   }

@@ -52,7 +52,8 @@ export type PeerState = 'alive' | 'stale';
 export type Observation =
   | { kind: 'new'; peer: Peer }
   | {
-    kind: 'updated'; peer: Peer; old: Peer; underlayChanged: boolean; linkLocalChanged: boolean; overlayChanged: boolean; macChanged: boolean;
+    kind: 'updated'; peer: Peer; old: Peer; underlayChanged: boolean; linkLocalChanged: boolean;
+    overlayChanged: boolean; macChanged: boolean;
     /** capabilities or readiness changed: the underlay family may have to follow */
     capsChanged: boolean;
   }
@@ -76,25 +77,32 @@ export class PeerTable {
     const old = this.peers.get(msg.nodeId);
     const peer: Peer = {
       id: msg.nodeId, overlayIp: msg.overlayIp, underlayIp: msg.underlayIp, mac: msg.mac,
-      claimedAt: msg.claimedAt, heldMs: msg.heldMs, pinned: Boolean(msg.pinned), lastSeq: msg.seq, lastSeenAt: nowWall, lastSeenMono: nowMono,
-      clockSkewMs: msg.sentAt - nowWall,
+      claimedAt: msg.claimedAt, heldMs: msg.heldMs, pinned: Boolean(msg.pinned), lastSeq: msg.seq, lastSeenAt: nowWall,
+      lastSeenMono: nowMono, clockSkewMs: msg.sentAt - nowWall,
       // a host without IPv6 for now keeps the address we knew: it comes back with the same one
       linkLocal: msg.linkLocal ?? old?.linkLocal, caps: msg.caps, ready: Boolean(msg.llReady),
-      // a new peer whose introducing packet came as a raw L2 frame is adjacent already (Inbound marks that before it exists)
+      // a new peer whose introducing packet came as a raw L2 frame is adjacent already (Inbound marks that before it
+      // exists)
       l2Seen: old?.l2Seen ?? this.l2Adjacent(msg.nodeId, nowMono), firstHeardMono: old ? old.firstHeardMono : nowMono,
     };
     this.peers.set(peer.id, peer);
     if (!old) return { kind: 'new', peer };
     const underlayChanged = old.underlayIp !== peer.underlayIp;
     const linkLocalChanged = old.linkLocal !== peer.linkLocal;
-    const overlayChanged = old.overlayIp !== peer.overlayIp || old.claimedAt !== peer.claimedAt || old.pinned !== peer.pinned;
+    const overlayChanged = old.overlayIp !== peer.overlayIp || old.claimedAt !== peer.claimedAt
+      || old.pinned !== peer.pinned;
     const macChanged = old.mac !== peer.mac;
     const capsChanged = old.caps !== peer.caps || old.ready !== peer.ready;
-    if (!underlayChanged && !linkLocalChanged && !overlayChanged && !macChanged && !capsChanged) return { kind: 'refreshed', peer };
+    if (!underlayChanged && !linkLocalChanged && !overlayChanged && !macChanged && !capsChanged) {
+      return { kind: 'refreshed', peer };
+    }
     return { kind: 'updated', peer, old, underlayChanged, linkLocalChanged, overlayChanged, macChanged, capsChanged };
   }
 
-  /** Records a raw L2 frame straight from `id`; `adjacent`: newly adjacent; `seen`: heard over L2 for the first time ever. */
+  /**
+   * Records a raw L2 frame straight from `id`; `adjacent`: newly adjacent; `seen`: heard over L2 for the first time
+   * ever.
+   */
   markL2(id: string, nowMono: number): { adjacent: boolean; seen: boolean } {
     const was = this.l2Adjacent(id, nowMono);
     this.l2.set(id, nowMono);
@@ -108,7 +116,8 @@ export class PeerTable {
   facts(nowMono: number): PeerFacts[] {
     return [...this.peers.values()].map((p) => ({
       id: p.id, caps: p.caps, linkLocal: p.linkLocal, ready: p.ready,
-      l2: p.l2Seen ? 'yes' : p.firstHeardMono !== undefined && nowMono - p.firstHeardMono < L2_GRACE_MS ? 'pending' : 'no',
+      l2: p.l2Seen ? 'yes'
+        : p.firstHeardMono !== undefined && nowMono - p.firstHeardMono < L2_GRACE_MS ? 'pending' : 'no',
     }));
   }
 
@@ -203,23 +212,30 @@ export class PeerTable {
   toPersisted(): PersistedPeer[] {
     return this.all().map((p) => ({
       id: p.id, overlayIp: formatIpv4(p.overlayIp), underlayIp: formatIpv4(p.underlayIp), mac: p.mac,
-      claimedAt: p.claimedAt, heldMs: p.heldMs, lastSeq: Math.max(p.lastSeq, this.floors.get(p.id)?.seq ?? 0), lastSeenAt: p.lastSeenAt,
+      claimedAt: p.claimedAt, heldMs: p.heldMs, lastSeq: Math.max(p.lastSeq, this.floors.get(p.id)?.seq ?? 0),
+      lastSeenAt: p.lastSeenAt,
       ...(p.pinned ? { pinned: true } : {}),
-      ...(p.linkLocal !== undefined ? { linkLocal: p.linkLocal } : {}), ...(p.caps !== undefined ? { caps: p.caps } : {}),
+      ...(p.linkLocal !== undefined ? { linkLocal: p.linkLocal } : {}),
+      ...(p.caps !== undefined ? { caps: p.caps } : {}),
       ready: p.ready, l2: p.l2Seen,
     }));
   }
 
-  /** Peers from the state file; `nowMono`: those written by a release that did not track L2 adjacency get the grace period from now. */
+  /**
+   * Peers from the state file; `nowMono`: those written by a release that did not track L2 adjacency get the grace
+   * period from now.
+   */
   load(list: readonly PersistedPeer[], nowMono = 0): void {
     for (const p of list) {
       this.peers.set(p.id, {
         id: p.id, overlayIp: parseIpv4(p.overlayIp)!, underlayIp: parseIpv4(p.underlayIp)!, mac: p.mac,
-        claimedAt: p.claimedAt, heldMs: p.heldMs ?? 0, pinned: p.pinned ?? false, lastSeq: p.lastSeq, lastSeenAt: p.lastSeenAt, lastSeenMono: undefined,
-        clockSkewMs: undefined, linkLocal: p.linkLocal === undefined ? undefined : parseIpv6(p.linkLocal), caps: p.caps, ready: p.ready ?? false,
-        l2Seen: p.l2 ?? false, firstHeardMono: p.l2 === undefined ? nowMono : undefined,
+        claimedAt: p.claimedAt, heldMs: p.heldMs ?? 0, pinned: p.pinned ?? false, lastSeq: p.lastSeq,
+        lastSeenAt: p.lastSeenAt, lastSeenMono: undefined, clockSkewMs: undefined,
+        linkLocal: p.linkLocal === undefined ? undefined : parseIpv6(p.linkLocal), caps: p.caps,
+        ready: p.ready ?? false, l2Seen: p.l2 ?? false, firstHeardMono: p.l2 === undefined ? nowMono : undefined,
       });
-      this.floors.load([{ id: p.id, seq: p.lastSeq, sentAt: 0, admitted: true }]); // a peer of ours has proved it is alive
+      // a peer of ours has proved it is alive
+      this.floors.load([{ id: p.id, seq: p.lastSeq, sentAt: 0, admitted: true }]);
     }
   }
 }

@@ -15,7 +15,10 @@ export const UNDERLAY_SETTINGS = ['auto', 'ipv4', 'ipv6-link-local'] as const;
 export type UnderlaySetting = (typeof UNDERLAY_SETTINGS)[number];
 export type Family = 'ipv4' | 'link-local';
 
-/** IPv6 on the physical interface: on, off (disable_ipv6), dad-failed (its link-local address), unknown (no interface yet) */
+/**
+ * IPv6 on the physical interface: on, off (disable_ipv6), dad-failed (its link-local address), unknown (no interface
+ * yet)
+ */
 export type Ipv6State = 'on' | 'off' | 'dad-failed' | 'unknown';
 
 /** What this host knows about its own NIC. */
@@ -48,7 +51,10 @@ export interface Choice {
 
 const short = (id: string): string => id.slice(0, 8);
 
-/** Do we announce the link-local capability? Not when forced to IPv4 or IPv6 is unusable; unknown counts as the last known address. */
+/**
+ * Do we announce the link-local capability? Not when forced to IPv4 or IPv6 is unusable; unknown counts as the last
+ * known address.
+ */
 export function capable(own: OwnFacts): boolean {
   if (own.setting === 'ipv4') return false;
   if (own.ipv6 === 'unknown') return own.linkLocal !== undefined;
@@ -64,7 +70,10 @@ function ownVeto(own: OwnFacts): string | undefined {
   return undefined;
 }
 
-/** Why `p` cannot carry VXLAN over link-local (ignoring its own readiness); undefined: it can, or it is too new to tell. */
+/**
+ * Why `p` cannot carry VXLAN over link-local (ignoring its own readiness); undefined: it can, or it is too new to
+ * tell.
+ */
 function peerVeto(p: PeerFacts): string | undefined {
   if (p.caps === undefined) return `peer ${short(p.id)} runs a release without link-local support`;
   if (!(p.caps & Caps.linkLocal)) return `peer ${short(p.id)} cannot use link-local (IPv6 off or underlay: ipv4 there)`;
@@ -76,17 +85,23 @@ function peerVeto(p: PeerFacts): string | undefined {
 /** What we announce as "ready": we can, and so can every host we know. Pending peers do not count yet. */
 export function readiness(own: OwnFacts, peers: readonly PeerFacts[]): Choice {
   const why = ownVeto(own) ?? firstOf(peers, peerVeto);
-  return why === undefined ? { family: 'link-local', reason: 'every host can use link-local addresses on this segment' } : { family: 'ipv4', reason: why };
+  return why === undefined
+    ? { family: 'link-local', reason: 'every host can use link-local addresses on this segment' }
+    : { family: 'ipv4', reason: why };
 }
 
 /** The family this host uses. */
 export function chooseFamily(own: OwnFacts, peers: readonly PeerFacts[]): Choice {
   if (own.setting === 'ipv4') return { family: 'ipv4', reason: 'underlay: ipv4 is configured' };
-  if (own.setting === 'ipv6-link-local') return { family: 'link-local', reason: 'underlay: ipv6-link-local is configured' };
+  if (own.setting === 'ipv6-link-local') {
+    return { family: 'link-local', reason: 'underlay: ipv6-link-local is configured' };
+  }
   const r = readiness(own, peers);
   if (r.family === 'ipv4') return r;
   // a peer that says it is not ready knows a host that cannot (one we may never hear): its word counts at once
-  const held = firstOf(peers, (p) => (p.caps !== undefined && !p.ready ? `peer ${short(p.id)} knows a host that cannot use link-local` : undefined));
+  const held = firstOf(peers, (p) => (p.caps !== undefined && !p.ready
+    ? `peer ${short(p.id)} knows a host that cannot use link-local`
+    : undefined));
   return held === undefined ? r : { family: 'ipv4', reason: held };
 }
 

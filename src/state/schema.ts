@@ -11,7 +11,8 @@ const nodeId = z.string().regex(/^[0-9a-f]{32}$/, 'not a 32-hex-digit node id');
 const mac = z.string().regex(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/, 'not a MAC address');
 const ms = z.number().int().nonnegative();
 const ifname = z.string().regex(/^[^\s/:]{1,15}$/, 'not an interface name');
-const linkLocal = z.string().refine((s) => { const a = parseIpv6(s); return a !== undefined && isLinkLocal(a); }, 'not an IPv6 link-local address');
+const linkLocal = z.string().refine((s) => { const a = parseIpv6(s); return a !== undefined && isLinkLocal(a); },
+  'not an IPv6 link-local address');
 
 /**
  * The file's layout revision. `version` stays 1 for every revision that only

@@ -5,7 +5,9 @@
 // peekState() reads without the lock and changes nothing (for doctor).
 
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, linkSync, openSync, readdirSync, renameSync, writeSync, readFileSync, mkdirSync, unlinkSync } from 'node:fs';
+import {
+  closeSync, fsyncSync, linkSync, openSync, readdirSync, renameSync, writeSync, readFileSync, mkdirSync, unlinkSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { EdgeError } from '../errors.js';
 import { stateSchema, type PersistedState } from './schema.js';
@@ -85,7 +87,9 @@ export const nodeStateFs: StateFs = {
       return; // no directory yet: nothing left behind
     }
     for (const n of names) {
-      if (n.startsWith(`${base}.tmp-`) || n.startsWith(`${base}.prev.tmp-`)) ignoreMissing(() => unlinkSync(join(dirname(path), n)));
+      if (n.startsWith(`${base}.tmp-`) || n.startsWith(`${base}.prev.tmp-`)) {
+        ignoreMissing(() => unlinkSync(join(dirname(path), n)));
+      }
     }
   },
 };
@@ -160,7 +164,8 @@ export class StateStore {
     try {
       return this.fs.read(path);
     } catch (err) {
-      throw new EdgeError('E_STATE', `cannot read state file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      throw new EdgeError('E_STATE',
+        `cannot read state file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
   }
 
@@ -178,12 +183,17 @@ export class StateStore {
     const previous = prevText === undefined ? undefined : unsealState(prevText);
     if (previous !== undefined && typeof previous !== 'string') {
       this.keepPrevious = false;
-      return { state: previous, fallback: { why: current === undefined ? 'it is missing' : current, used: this.previousPath } };
+      return {
+        state: previous, fallback: { why: current === undefined ? 'it is missing' : current, used: this.previousPath },
+      };
     }
     if (current === undefined) return undefined; // neither exists: a new host
     throw new EdgeError('E_STATE', `state file ${this.path} is damaged (${current}) and `
-      + `${previous === undefined ? `there is no previous version (${this.previousPath})` : `so is the previous version ${this.previousPath} (${previous})`}; `
-      + 'refusing to pick a new overlay address. Restore the file from a backup, or delete both files to give this host a new address');
+      + `${previous === undefined
+        ? `there is no previous version (${this.previousPath})`
+        : `so is the previous version ${this.previousPath} (${previous})`}; `
+      + 'refusing to pick a new overlay address. '
+      + 'Restore the file from a backup, or delete both files to give this host a new address');
   }
 
   save(state: PersistedState): void {
@@ -191,7 +201,8 @@ export class StateStore {
       this.fs.writeAtomic(this.path, sealState(state), this.keepPrevious ? this.previousPath : undefined);
       this.keepPrevious = true;
     } catch (err) {
-      throw new EdgeError('E_STATE', `cannot write state file ${this.path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      throw new EdgeError('E_STATE',
+        `cannot write state file ${this.path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
   }
 }

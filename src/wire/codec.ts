@@ -78,8 +78,8 @@ function bodyFields(msg: Message): [number, Buffer][] {
   ];
   switch (msg.type) {
     case 'defend':
-      fields.push([F.holderId, hexField(msg.holderId)], [F.holderClaimedAt, u64(msg.holderClaimedAt)], [F.targetId, hexField(msg.targetId)],
-        [F.heldMs, u64(msg.holderHeldMs)]);
+      fields.push([F.holderId, hexField(msg.holderId)], [F.holderClaimedAt, u64(msg.holderClaimedAt)],
+        [F.targetId, hexField(msg.targetId)], [F.heldMs, u64(msg.holderHeldMs)]);
       if (msg.echo) fields.push([F.echo, hexField(msg.echo)]);
       break;
     case 'forget':
@@ -90,14 +90,17 @@ function bodyFields(msg: Message): [number, Buffer][] {
       break;
     case 'announce':
     case 'probe': {
-      fields.push([F.underlayIp, ipv4ToBytes(msg.underlayIp)], [F.mac, macBytes(msg.mac)], [F.claimedAt, u64(msg.claimedAt)], [F.heldMs, u64(msg.heldMs)],
-        [F.cidr, Buffer.concat([ipv4ToBytes(msg.cidr.network), Buffer.from([msg.cidr.prefix])])], [F.vni, u32(msg.vni)]);
+      fields.push([F.underlayIp, ipv4ToBytes(msg.underlayIp)], [F.mac, macBytes(msg.mac)],
+        [F.claimedAt, u64(msg.claimedAt)], [F.heldMs, u64(msg.heldMs)],
+        [F.cidr, Buffer.concat([ipv4ToBytes(msg.cidr.network), Buffer.from([msg.cidr.prefix])])],
+        [F.vni, u32(msg.vni)]);
       const flags = (msg.pinned ? FLAG_PINNED : 0) | (msg.type === 'announce' && msg.fresh ? FLAG_FRESH : 0)
         | (msg.type === 'announce' && msg.llReady ? FLAG_LL_READY : 0);
       if (flags) fields.push([F.flags, Buffer.from([flags])]);
       if (msg.physMac) fields.push([F.physMac, macBytes(msg.physMac)]);
       if (msg.linkLocal) fields.push([F.linkLocal, ipv6ToBytes(msg.linkLocal)]);
-      if (msg.caps !== undefined) fields.push([F.caps, u32(msg.caps)]); // also 0: "a release that knows capabilities, none of them"
+      // also 0: "a release that knows capabilities, none of them"
+      if (msg.caps !== undefined) fields.push([F.caps, u32(msg.caps)]);
       if (msg.type === 'announce' && msg.echo) fields.push([F.echo, hexField(msg.echo)]);
     }
   }
@@ -118,7 +121,9 @@ export function encode(msg: Message, key: SigningKey): Buffer {
   header.writeUInt16BE(body.length, 8);
   const signed = Buffer.concat([header, body]);
   const packet = Buffer.concat([signed, sign(key.key, signed)]);
-  if (packet.length > MAX_PACKET) throw new EdgeError('E_PACKET', `packet of ${packet.length} bytes exceeds ${MAX_PACKET}`);
+  if (packet.length > MAX_PACKET) {
+    throw new EdgeError('E_PACKET', `packet of ${packet.length} bytes exceeds ${MAX_PACKET}`);
+  }
   return packet;
 }
 
@@ -190,7 +195,8 @@ function interpret(kind: MessageKind, f: Fields, cluster: string): Message {
     case 'defend': {
       const echo = optionalHex(f, F.echo);
       return { ...common, type: kind, overlayIp, holderId: hex(f, F.holderId),
-        holderClaimedAt: num64(f, F.holderClaimedAt), holderHeldMs: num64(f, F.heldMs), targetId: hex(f, F.targetId), ...(echo ? { echo } : {}) };
+        holderClaimedAt: num64(f, F.holderClaimedAt), holderHeldMs: num64(f, F.heldMs), targetId: hex(f, F.targetId),
+        ...(echo ? { echo } : {}) };
     }
     case 'forget':
       return { ...common, type: kind, overlayIp, targetId: hex(f, F.targetId), targetClaimedAt: num64(f, F.claimedAt) };
@@ -215,7 +221,8 @@ function interpret(kind: MessageKind, f: Fields, cluster: string): Message {
       if (kind === 'probe') return { ...base, type: kind };
       const echo = optionalHex(f, F.echo);
       return {
-        ...base, type: kind, ...(flags & FLAG_FRESH ? { fresh: true } : {}), ...(flags & FLAG_LL_READY ? { llReady: true } : {}), ...(echo ? { echo } : {}),
+        ...base, type: kind, ...(flags & FLAG_FRESH ? { fresh: true } : {}),
+        ...(flags & FLAG_LL_READY ? { llReady: true } : {}), ...(echo ? { echo } : {}),
       };
     }
   }

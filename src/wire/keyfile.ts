@@ -58,12 +58,22 @@ export function parseKeyText(text: string, path: string): Keyring {
     if (line.length === 0 || line.startsWith('#')) return;
     keys.push(parseLine(line, i + 1, path));
   });
-  if (keys.length === 0) throw new EdgeError('E_KEYFILE', `cluster key file ${path} is empty (generate a key with: edge-overlay keygen > ${path})`);
-  if (keys.length > MAX_KEYS) throw new EdgeError('E_KEYFILE', `cluster key file ${path} holds ${keys.length} keys; at most ${MAX_KEYS} are allowed`);
+  if (keys.length === 0) {
+    throw new EdgeError('E_KEYFILE',
+      `cluster key file ${path} is empty (generate a key with: edge-overlay keygen > ${path})`);
+  }
+  if (keys.length > MAX_KEYS) {
+    throw new EdgeError('E_KEYFILE',
+      `cluster key file ${path} holds ${keys.length} keys; at most ${MAX_KEYS} are allowed`);
+  }
   for (let i = 0; i < keys.length; i++) {
     for (let j = 0; j < i; j++) {
-      if (keys[i]!.key.equals(keys[j]!.key)) throw new EdgeError('E_KEYFILE', `cluster key file ${path} lists the same key twice (${keys[i]!.label})`);
-      if (keys[i]!.label === keys[j]!.label) throw new EdgeError('E_KEYFILE', `cluster key file ${path} uses the id "${keys[i]!.label}" twice`);
+      if (keys[i]!.key.equals(keys[j]!.key)) {
+        throw new EdgeError('E_KEYFILE', `cluster key file ${path} lists the same key twice (${keys[i]!.label})`);
+      }
+      if (keys[i]!.label === keys[j]!.label) {
+        throw new EdgeError('E_KEYFILE', `cluster key file ${path} uses the id "${keys[i]!.label}" twice`);
+      }
     }
   }
   return keys;
@@ -74,20 +84,30 @@ function unsafe(path: string, st: { mode: number; uid: number }, agentUid: numbe
   const problems: string[] = [];
   const fixes: string[] = [];
   if (st.uid !== 0 && st.uid !== agentUid) {
-    problems.push(`is owned by uid ${st.uid} (must be root${agentUid !== 0 ? ` or the agent's user, uid ${agentUid}` : ''})`);
+    problems.push(
+      `is owned by uid ${st.uid} (must be root${agentUid !== 0 ? ` or the agent's user, uid ${agentUid}` : ''})`);
     fixes.push(`chown root ${path}`);
   }
   if ((st.mode & 0o077) !== 0) {
     const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
-    problems.push((st.mode & 0o004) !== 0 ? `is readable by every user (mode ${mode})` : `is open to group or others (mode ${mode}; must be 0600 or 0400)`);
+    problems.push((st.mode & 0o004) !== 0
+      ? `is readable by every user (mode ${mode})`
+      : `is open to group or others (mode ${mode}; must be 0600 or 0400)`);
     fixes.push(`chmod 600 ${path}`);
   }
-  return problems.length === 0 ? undefined : `cluster key file ${path} ${problems.join(' and ')}; run: ${fixes.join(' && ')}`;
+  return problems.length === 0
+    ? undefined
+    : `cluster key file ${path} ${problems.join(' and ')}; run: ${fixes.join(' && ')}`;
 }
 
 /** `agentUid`: the user the agent runs as (root, or the owner of a key file it may read). */
-export async function loadKeyring(path: string | undefined, fs: KeyFileSystem, agentUid = process.geteuid?.() ?? 0): Promise<Keyring> {
-  if (!path) throw new EdgeError('E_KEYFILE', 'no cluster key file given (use --cluster-key-file FILE; create one with edge-overlay keygen)');
+export async function loadKeyring(
+  path: string | undefined, fs: KeyFileSystem, agentUid = process.geteuid?.() ?? 0,
+): Promise<Keyring> {
+  if (!path) {
+    throw new EdgeError('E_KEYFILE',
+      'no cluster key file given (use --cluster-key-file FILE; create one with edge-overlay keygen)');
+  }
   let st;
   try {
     st = await fs.stat(path);
@@ -99,14 +119,18 @@ export async function loadKeyring(path: string | undefined, fs: KeyFileSystem, a
     }
     throw new EdgeError('E_KEYFILE', `cannot read cluster key file ${path}: ${code ?? String(err)}`);
   }
-  if (!st.isFile()) throw new EdgeError('E_KEYFILE', `cluster key file ${path} is not a regular file (a directory, device, socket or pipe); point the agent at the key file itself`);
+  if (!st.isFile()) {
+    throw new EdgeError('E_KEYFILE', `cluster key file ${path} is not a regular file `
+      + '(a directory, device, socket or pipe); point the agent at the key file itself');
+  }
   const why = unsafe(path, st, agentUid);
   if (why) throw new EdgeError('E_KEYFILE', why);
   let text: string;
   try {
     text = await fs.readFile(path);
   } catch (err) {
-    throw new EdgeError('E_KEYFILE', `cannot read cluster key file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new EdgeError('E_KEYFILE',
+      `cannot read cluster key file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
   return parseKeyText(text, path);
 }

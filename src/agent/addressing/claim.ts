@@ -73,7 +73,9 @@ export class Addressing {
   private pin: { resolve: () => void; reject: (e: Error) => void } | undefined;
 
   constructor(private readonly d: AddressingDeps) {
-    this.pinSettled = d.pinned === undefined ? Promise.resolve() : new Promise((resolve, reject) => { this.pin = { resolve, reject }; });
+    this.pinSettled = d.pinned === undefined
+      ? Promise.resolve()
+      : new Promise((resolve, reject) => { this.pin = { resolve, reject }; });
     this.pinSettled.catch(() => undefined); // may be refused before anyone awaits it
     this.challenges = new Challenges({ clock: d.clock, log: d.log, nodeId: d.nodeId, peers: d.peers, emit: d.emit });
   }
@@ -86,10 +88,14 @@ export class Addressing {
   /** Starts from a persisted claim, or begins probing once packets can be sent. */
   start(persisted: { ip: Ipv4; claimedAt: number; heldMs: number } | undefined): void {
     const pin = this.d.pinned;
-    if (persisted && (pin === undefined || pin === persisted.ip)) return this.establish(persisted.ip, persisted.claimedAt, persisted.heldMs);
+    if (persisted && (pin === undefined || pin === persisted.ip)) {
+      return this.establish(persisted.ip, persisted.claimedAt, persisted.heldMs);
+    }
     if (pin !== undefined) {
       const holder = this.d.peers.holders(pin).find((h) => h.id !== this.d.nodeId);
-      if (holder) return this.failPinned(`node ${holder.id} holds it (last seen ${new Date(holder.lastSeenAt).toISOString()})`);
+      if (holder) {
+        return this.failPinned(`node ${holder.id} holds it (last seen ${new Date(holder.lastSeenAt).toISOString()})`);
+      }
     }
     this.maybeBegin();
   }
@@ -105,7 +111,8 @@ export class Addressing {
   private abortProbe(why: string): void {
     this.timer?.cancel();
     this.timer = undefined;
-    this.d.log.info({ old: this.phase.kind === 'probing' ? formatIpv4(this.phase.candidate) : undefined }, `probe abandoned: ${why}`);
+    this.d.log.info({ old: this.phase.kind === 'probing' ? formatIpv4(this.phase.candidate) : undefined },
+      `probe abandoned: ${why}`);
     this.phase = { kind: 'waiting' };
   }
 
@@ -156,7 +163,8 @@ export class Addressing {
       return;
     }
     this.phase = { kind: 'probing', candidate, startedAt: this.d.clock.now(), sent: 0 };
-    this.d.log.info({ new: formatIpv4(candidate), pinned: this.d.pinned !== undefined }, 'probing for an overlay address');
+    this.d.log.info({ new: formatIpv4(candidate), pinned: this.d.pinned !== undefined },
+      'probing for an overlay address');
     this.timer = this.d.clock.setTimeout(() => this.tick(), Math.floor(this.d.random() * this.d.timings.probeWaitMs));
   }
 
@@ -168,7 +176,8 @@ export class Addressing {
     if (p.sent < t.probeCount) {
       if (!this.d.send.probe(p.candidate, p.startedAt)) return this.abortProbe('a probe could not be sent');
       p.sent++;
-      this.timer = this.d.clock.setTimeout(() => this.tick(), p.sent < t.probeCount ? t.probeIntervalMs : t.announceWaitMs);
+      this.timer = this.d.clock.setTimeout(() => this.tick(),
+        p.sent < t.probeCount ? t.probeIntervalMs : t.announceWaitMs);
       return;
     }
     const claimedAt = Math.max(this.d.clock.now(), this.claimFloor);
@@ -201,7 +210,8 @@ export class Addressing {
   /** Our probe lost: pick another address, unless it was pinned. */
   private retry(why: string, extra: Record<string, unknown>): void {
     if (this.d.pinned !== undefined) return this.failPinned(`${why} (node ${String(extra.peer)})`);
-    this.d.log.info({ ...extra, old: this.phase.kind === 'probing' ? formatIpv4(this.phase.candidate) : undefined }, `probe abandoned: ${why}`);
+    this.d.log.info({ ...extra, old: this.phase.kind === 'probing' ? formatIpv4(this.phase.candidate) : undefined },
+      `probe abandoned: ${why}`);
     this.begin();
   }
 
@@ -227,7 +237,8 @@ export class Addressing {
     const p = this.phase;
     if (p.kind === 'established' && msg.overlayIp === p.ip) return { kind: 'announce' };
     if (p.kind === 'probing' && msg.overlayIp === p.candidate) {
-      if (probeWins({ nodeId: msg.nodeId, startedAt: msg.claimedAt }, { nodeId: this.d.nodeId, startedAt: p.startedAt })) {
+      if (probeWins({ nodeId: msg.nodeId, startedAt: msg.claimedAt },
+        { nodeId: this.d.nodeId, startedAt: p.startedAt })) {
         this.reserved.set(msg.overlayIp, this.d.clock.monotonic() + PROBER_RESERVATION_MS);
         this.retry('another host probed the same address first', { peer: msg.nodeId });
       }
@@ -261,15 +272,20 @@ export class Addressing {
     this.claimFloor = Math.max(this.claimFloor, claimedAt + 1);
     if (this.phase.kind !== 'established') return;
     this.d.log.warn({ code: 'E_FORGOTTEN', peer: by, old: formatIpv4(this.phase.ip) },
-      `this host's overlay address was released by an operator (edge-overlay forget on node ${by}); claiming a new one`);
+      `this host's overlay address was released by an operator (edge-overlay forget on node ${by}); `
+        + 'claiming a new one');
     this.lose(by, undefined);
   }
 
-  /** A claim that beats ours arrived from `asked` (the winner itself or a peer defending it): move only on a fresh answer. */
+  /**
+   * A claim that beats ours arrived from `asked` (the winner itself or a peer defending it): move only on a fresh
+   * answer.
+   */
   private contest(asked: string, winner: Claim, echo: string | undefined): void {
     if (this.isPinned) {
-      this.d.log.error({ code: 'E_CONFLICT', peer: winner.nodeId, node: this.d.nodeId }, `ADDRESS CONFLICT: pinned overlay IP `
-        + `${formatIpv4(this.ip!)} is also claimed by node ${winner.nodeId}; a pinned address never moves — fix the configuration`);
+      this.d.log.error({ code: 'E_CONFLICT', peer: winner.nodeId, node: this.d.nodeId },
+        `ADDRESS CONFLICT: pinned overlay IP ${formatIpv4(this.ip!)} is also claimed by node ${winner.nodeId}; `
+        + 'a pinned address never moves — fix the configuration');
       return;
     }
     if (this.challenges.confirm(asked, echo, this.ip!)) this.lose(winner.nodeId, winner.heldMs);

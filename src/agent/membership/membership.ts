@@ -24,7 +24,10 @@ import type { UnderlaySnapshot } from '../underlay/watcher.js';
 export type AnnounceOutcome =
   /** a claim an operator released: its holder must hear so (`reply`: not told in the last few seconds) */
   | { kind: 'forgotten'; claimedAt: number; reply: boolean }
-  /** `actions`: the dataplane follows (fast path), the state file is written, the family choice is checked, the relay forwards */
+  /**
+   * `actions`: the dataplane follows (fast path), the state file is written, the family choice is checked, the relay
+   * forwards
+   */
   | { kind: 'new' | 'updated' | 'refreshed'; actions: Actions };
 
 /** What the dataplane is given about the peers. */
@@ -37,7 +40,10 @@ export interface MembershipView {
 }
 
 const FORGET_REPLY_INTERVAL_MS = 5000;
-/** a stale peer's underlay address may still send VXLAN for this long after it was last heard (wall clock: survives restarts) */
+/**
+ * a stale peer's underlay address may still send VXLAN for this long after it was last heard (wall clock: survives
+ * restarts)
+ */
 const TRUST_STALE_MS = 600_000;
 const SWEEP_EVERY_MS = 1000;
 
@@ -94,18 +100,27 @@ export class Membership {
     const obs = peers.observe(msg, clock.now(), now);
     const relayed = this.d.relay.onAnnounce(msg, packet, obs.kind === 'new', lan);
     if (obs.kind === 'new') {
-      log.info({ peer, overlayIp: formatIpv4(msg.overlayIp), underlayIp: formatIpv4(msg.underlayIp), linkLocal: msg.linkLocal ?? null }, 'peer joined');
+      log.info({
+        peer, overlayIp: formatIpv4(msg.overlayIp), underlayIp: formatIpv4(msg.underlayIp),
+        linkLocal: msg.linkLocal ?? null,
+      }, 'peer joined');
     } else if (obs.kind === 'updated') {
       if (obs.underlayChanged) {
         this.d.counters.underlayChangesPeer++;
-        log.info({ peer, old: formatIpv4(obs.old.underlayIp), new: formatIpv4(msg.underlayIp) }, 'peer underlay address changed');
+        log.info({ peer, old: formatIpv4(obs.old.underlayIp), new: formatIpv4(msg.underlayIp) },
+          'peer underlay address changed');
       }
       if (obs.linkLocalChanged && obs.old.linkLocal !== undefined) {
         this.d.counters.underlayChangesPeer++;
         log.info({ peer, old: obs.old.linkLocal, new: obs.peer.linkLocal }, 'peer link-local address changed');
       }
-      if (obs.capsChanged) log.info({ peer, caps: obs.peer.caps ?? null, ready: obs.peer.ready }, 'peer underlay capabilities changed');
-      if (obs.overlayChanged) log.info({ peer, old: formatIpv4(obs.old.overlayIp), new: formatIpv4(msg.overlayIp) }, 'peer overlay address changed');
+      if (obs.capsChanged) {
+        log.info({ peer, caps: obs.peer.caps ?? null, ready: obs.peer.ready }, 'peer underlay capabilities changed');
+      }
+      if (obs.overlayChanged) {
+        log.info({ peer, old: formatIpv4(obs.old.overlayIp), new: formatIpv4(msg.overlayIp) },
+          'peer overlay address changed');
+      }
       if (obs.macChanged) log.info({ peer, old: obs.old.mac, new: msg.mac }, 'peer bridge MAC changed');
     } else if (wasStale) {
       log.info({ peer, underlayIp: formatIpv4(msg.underlayIp) }, 'peer is back');
@@ -113,12 +128,16 @@ export class Membership {
     const moved = obs.kind !== 'refreshed';
     const family = obs.kind === 'new' || (obs.kind === 'updated' && (obs.capsChanged || obs.linkLocalChanged));
     const actions: Actions = {
-      ...(relayed.length ? { send: relayed } : {}), reprogram: moved ? 'routes' : undefined, persist: moved || dead !== undefined, family,
+      ...(relayed.length ? { send: relayed } : {}), reprogram: moved ? 'routes' : undefined,
+      persist: moved || dead !== undefined, family,
     };
     return { kind: obs.kind, actions };
   }
 
-  /** A raw L2 frame straight from `id`: it shares our segment (on-link routes may follow; the first one ever counts for the family choice). */
+  /**
+   * A raw L2 frame straight from `id`: it shares our segment (on-link routes may follow; the first one ever counts for
+   * the family choice).
+   */
   markAdjacent(id: string): Actions {
     const { adjacent, seen } = this.d.peers.markL2(id, this.d.clock.monotonic());
     return adjacent || seen ? { reprogram: adjacent ? 'routes' : undefined, persist: seen, family: seen } : NOTHING;
@@ -137,7 +156,8 @@ export class Membership {
     if (!p || !tombstones.covers(p.id, p.claimedAt)) return { persist: true };
     peers.forget(p.id);
     this.d.relay.forget(p.id);
-    log.warn({ peer: p.id, overlayIp: formatIpv4(p.overlayIp), by: by ?? 'this host' }, 'peer forgotten on operator request; its address is free again');
+    log.warn({ peer: p.id, overlayIp: formatIpv4(p.overlayIp), by: by ?? 'this host' },
+      'peer forgotten on operator request; its address is free again');
     return { reprogram: 'routes', persist: true, family: true };
   }
 
@@ -182,11 +202,13 @@ export class Membership {
       if (!e) continue;
       if (isIpv6(e.dst)) {
         if (e.dst !== p.linkLocal) {
-          this.d.log.info({ peer: p.id, old: p.linkLocal ?? null, new: e.dst }, 'adopting newer peer link-local address from the kernel FDB');
+          this.d.log.info({ peer: p.id, old: p.linkLocal ?? null, new: e.dst },
+            'adopting newer peer link-local address from the kernel FDB');
           this.d.peers.setUnderlay(p.id, { linkLocal: e.dst });
         }
       } else if (e.dst !== p.underlayIp) {
-        this.d.log.info({ peer: p.id, old: formatIpv4(p.underlayIp), new: formatIpv4(e.dst) }, 'adopting newer peer underlay address from the kernel FDB');
+        this.d.log.info({ peer: p.id, old: formatIpv4(p.underlayIp), new: formatIpv4(e.dst) },
+          'adopting newer peer underlay address from the kernel FDB');
         this.d.peers.setUnderlay(p.id, { ip: e.dst });
       }
     }
@@ -201,8 +223,9 @@ export class Membership {
       const stale = this.d.peers.state(p, now) === 'stale';
       if (stale && !this.staleLogged.has(p.id)) {
         this.staleLogged.add(p.id);
-        this.d.log.warn({ peer: p.id, overlayIp: formatIpv4(p.overlayIp), lastSeenAt: new Date(p.lastSeenAt).toISOString() },
-          'peer stale: not heard from; keeping its FDB entries and address reservation');
+        this.d.log.warn({
+          peer: p.id, overlayIp: formatIpv4(p.overlayIp), lastSeenAt: new Date(p.lastSeenAt).toISOString(),
+        }, 'peer stale: not heard from; keeping its FDB entries and address reservation');
       } else if (!stale) {
         this.staleLogged.delete(p.id);
       }
@@ -210,4 +233,5 @@ export class Membership {
   }
 }
 
-const signature = (adjacent: Set<string>, trusted: Set<string>): string => `${[...adjacent].sort().join()}|${[...trusted].sort().join()}`;
+const signature = (adjacent: Set<string>, trusted: Set<string>): string =>
+  `${[...adjacent].sort().join()}|${[...trusted].sort().join()}`;

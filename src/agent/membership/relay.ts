@@ -33,10 +33,12 @@ export class Relay {
     for (const p of this.peers.values()) {
       if (p.id === msg.nodeId || p.underlayIp === 0) continue;
       if (newcomerOnLan) {
-        if (!onLan(lan, p.underlayIp)) out.push({ kind: 'relay', packet, to: p.underlayIp }); // the newcomer to those beyond
+        // the newcomer to those beyond
+        if (!onLan(lan, p.underlayIp)) out.push({ kind: 'relay', packet, to: p.underlayIp });
       } else {
         const known = this.last.get(p.id);
-        if (known && onLan(lan, p.underlayIp)) out.push({ kind: 'relay', packet: known, to: msg.underlayIp }); // and our LAN to it
+        // and our LAN to it
+        if (known && onLan(lan, p.underlayIp)) out.push({ kind: 'relay', packet: known, to: msg.underlayIp });
       }
     }
     return out;

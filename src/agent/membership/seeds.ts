@@ -35,14 +35,18 @@ export class Seeds {
     return out;
   }
 
-  /** Resolves the host names again; true when any address changed. A name that does not resolve keeps its last addresses. */
+  /**
+   * Resolves the host names again; true when any address changed. A name that does not resolve keeps its last
+   * addresses.
+   */
   async refresh(): Promise<boolean> {
     let changed = false;
     const next = new Map<string, Ipv4[]>();
     for (const e of this.endpoints) {
       if (parseIpv4(e.address) !== undefined) continue;
       const old = this.names.get(e.address) ?? [];
-      const got = await this.resolve(e.address).then((xs) => xs.map(parseIpv4).filter((x): x is Ipv4 => x !== undefined), () => old);
+      const got = await this.resolve(e.address)
+        .then((xs) => xs.map(parseIpv4).filter((x): x is Ipv4 => x !== undefined), () => old);
       if (got.join() !== old.join()) changed = true;
       next.set(e.address, got);
     }

@@ -10,7 +10,9 @@
 import type { Clock } from '../../clock.js';
 import { errFields, type Logger } from '../../log.js';
 import { formatCidr, isHostAddress, parseIpv4, sameCidr, type Cidr, type Ipv4 } from '../../net/ipv4.js';
-import { decode, type AnnounceMsg, type ChallengeMsg, type ForgetMsg, type Message, type ProbeMsg } from '../../wire/codec.js';
+import {
+  decode, type AnnounceMsg, type ChallengeMsg, type ForgetMsg, type Message, type ProbeMsg,
+} from '../../wire/codec.js';
 import type { ClusterKey } from '../../wire/keyfile.js';
 import { isL2, type Endpoint } from '../../discovery/transport.js';
 import type { Peer } from '../../peers/table.js';
@@ -92,7 +94,10 @@ export class Inbound {
     if (this.recent.size > RECENT_TAGS) this.recent.delete(this.recent.keys().next().value!);
   }
 
-  /** A raw frame whose Ethernet source is the sender's own (signed) physical MAC proves it shares our segment; a relayed copy carries the relay's. */
+  /**
+   * A raw frame whose Ethernet source is the sender's own (signed) physical MAC proves it shares our segment; a relayed
+   * copy carries the relay's.
+   */
   private adjacency(nodeId: string, physMac: string | undefined, from: Endpoint): Actions {
     if (physMac === undefined || from.address !== `l2:${physMac}` || nodeId === this.d.self.nodeId) return NOTHING;
     return this.d.membership.markAdjacent(nodeId);
@@ -116,7 +121,9 @@ export class Inbound {
     if (!res.ok) {
       d.counters.drop(res.reason);
       if (res.reason === 'bad-auth') d.gate.failed(from.address);
-      if (res.reason === 'other-cluster' && res.cluster !== undefined) d.foreign.observe(res.cluster, res.cidr, from.address);
+      if (res.reason === 'other-cluster' && res.cluster !== undefined) {
+        d.foreign.observe(res.cluster, res.cidr, from.address);
+      }
       return NOTHING;
     }
     d.gate.passed(from.address);
@@ -133,7 +140,8 @@ export class Inbound {
       else d.counters.drop('replay');
       return NOTHING; // a replayed frame proves nothing, adjacency included
     }
-    if ((msg.type === 'announce' || msg.type === 'forget') && d.admission.check(msg, this.challengeTo(msg, from)) === 'unconfirmed') {
+    if ((msg.type === 'announce' || msg.type === 'forget')
+      && d.admission.check(msg, this.challengeTo(msg, from)) === 'unconfirmed') {
       d.counters.drop('unconfirmed');
       return NOTHING;
     }
@@ -203,15 +211,17 @@ export class Inbound {
     this.impostorLoggedAt = now;
     const node = this.d.self.nodeId;
     this.d.log.error({ code: 'E_DUPLICATE_NODE_ID', node, from: from.address },
-      `ANOTHER HOST USES THIS NODE ID (${node}), probably a cloned disk or state directory; give one of them a fresh state directory`);
+      `ANOTHER HOST USES THIS NODE ID (${node}), probably a cloned disk or state directory; `
+        + 'give one of them a fresh state directory');
   }
 
   private compatible(msg: AnnounceMsg | ProbeMsg, from: Endpoint): boolean {
     const { counters, self } = this.d;
     if (!sameCidr(msg.cidr, self.cidr)) {
       counters.drop('cidr-mismatch');
-      this.warnOnce(`cidr:${msg.nodeId}`, { peer: msg.nodeId, from: from.address, theirs: formatCidr(msg.cidr), ours: formatCidr(self.cidr) },
-        'a host of this cluster uses a different overlay CIDR; ignoring it until the configurations agree');
+      this.warnOnce(`cidr:${msg.nodeId}`, {
+        peer: msg.nodeId, from: from.address, theirs: formatCidr(msg.cidr), ours: formatCidr(self.cidr),
+      }, 'a host of this cluster uses a different overlay CIDR; ignoring it until the configurations agree');
       return false;
     }
     if (msg.vni !== self.vni) {
@@ -240,10 +250,12 @@ export class Inbound {
     if (out.kind === 'forgotten') {
       this.d.counters.drop('forgotten');
       // tell its holder
-      return out.reply ? sending({ kind: 'forget', target: msg.nodeId, claimedAt: out.claimedAt, overlayIp: msg.overlayIp, to: msg.underlayIp })
-        : NOTHING;
+      return out.reply ? sending({
+        kind: 'forget', target: msg.nodeId, claimedAt: out.claimedAt, overlayIp: msg.overlayIp, to: msg.underlayIp,
+      }) : NOTHING;
     }
-    const answer: Actions = out.kind === 'new' ? { trigger: true } // let it learn about us without waiting for our next period
+    const answer: Actions = out.kind === 'new'
+      ? { trigger: true } // let it learn about us without waiting for our next period
       : msg.fresh ? { answer: [{ peer: msg.nodeId, moved: out.kind === 'updated' }] } : NOTHING;
     const defend = addressing.onAnnounce(msg) ? sending({ kind: 'announce' }) : NOTHING; // defend our address
     return merge(merge(out.actions, answer), defend);
@@ -256,7 +268,10 @@ export class Inbound {
     if (!reply) return trigger;
     // a prober without an IPv4 address (raw L2 only) hears a broadcast
     return merge(trigger, sending(reply.kind === 'announce' ? { kind: 'announce', to: msg.underlayIp }
-      : { kind: 'defend', target: msg.nodeId, to: msg.underlayIp, overlayIp: msg.overlayIp, holder: this.claimOf(reply.holder) }));
+      : {
+        kind: 'defend', target: msg.nodeId, to: msg.underlayIp, overlayIp: msg.overlayIp,
+        holder: this.claimOf(reply.holder),
+      }));
   }
 
   /** A holder's claim as a DEFEND states it: how long it has held the address so far. */
@@ -273,13 +288,17 @@ export class Inbound {
     if (addressing.ip === msg.overlayIp) return sending({ kind: 'announce', to, echo: msg.nonce });
     const holder = membership.peers.holders(msg.overlayIp).find((h) => h.id !== msg.nodeId);
     if (!holder) return NOTHING;
-    return sending({ kind: 'defend', target: msg.nodeId, to, overlayIp: msg.overlayIp, holder: this.claimOf(holder), echo: msg.nonce });
+    return sending({
+      kind: 'defend', target: msg.nodeId, to, overlayIp: msg.overlayIp, holder: this.claimOf(holder), echo: msg.nonce,
+    });
   }
 
   private onForget(msg: ForgetMsg): Actions {
     const { addressing, membership, self } = this.d;
     if (msg.targetId !== self.nodeId) return membership.forget(msg.targetId, msg.targetClaimedAt, msg.nodeId);
-    if (addressing.claimedAt !== undefined && addressing.claimedAt <= msg.targetClaimedAt) addressing.onForgotten(msg.nodeId, msg.targetClaimedAt);
+    if (addressing.claimedAt !== undefined && addressing.claimedAt <= msg.targetClaimedAt) {
+      addressing.onForgotten(msg.nodeId, msg.targetClaimedAt);
+    }
     return NOTHING;
   }
 }

@@ -154,9 +154,10 @@ export class Sender {
     const { identity: id, underlay, family } = this;
     const ll = family.linkLocal;
     const msg: AnnounceMsg = {
-      ...c, type: 'announce', overlayIp: claim.ip, underlayIp: underlay.ip ?? 0, mac: id.mac, claimedAt: claim.claimedAt,
-      heldMs: Math.round(claim.heldMs), cidr: id.cidr, vni: id.vni, ...(claim.pinned ? { pinned: true } : {}),
-      ...(underlay.mac ? { physMac: underlay.mac } : {}), ...(opts.echo ? { echo: opts.echo } : {}), ...(opts.fresh ? { fresh: true } : {}),
+      ...c, type: 'announce', overlayIp: claim.ip, underlayIp: underlay.ip ?? 0, mac: id.mac,
+      claimedAt: claim.claimedAt, heldMs: Math.round(claim.heldMs), cidr: id.cidr, vni: id.vni,
+      ...(claim.pinned ? { pinned: true } : {}), ...(underlay.mac ? { physMac: underlay.mac } : {}),
+      ...(opts.echo ? { echo: opts.echo } : {}), ...(opts.fresh ? { fresh: true } : {}),
       ...(ll !== undefined ? { linkLocal: ll } : {}), caps: family.caps, ...(family.ready ? { llReady: true } : {}),
     };
     this.send(msg, this.replyTo(opts.to));
@@ -172,8 +173,8 @@ export class Sender {
     if (!c) return false;
     const { identity: id, underlay } = this;
     this.send({
-      ...c, type: 'probe', overlayIp: candidate, underlayIp: underlay.ip ?? 0, mac: id.mac, claimedAt: startedAt, heldMs: 0,
-      cidr: id.cidr, vni: id.vni, ...(underlay.mac ? { physMac: underlay.mac } : {}),
+      ...c, type: 'probe', overlayIp: candidate, underlayIp: underlay.ip ?? 0, mac: id.mac, claimedAt: startedAt,
+      heldMs: 0, cidr: id.cidr, vni: id.vni, ...(underlay.mac ? { physMac: underlay.mac } : {}),
     });
     return true;
   }
@@ -192,13 +193,15 @@ export class Sender {
   private challenge(targetId: string, overlayIp: Ipv4, nonce: string, targetUnderlay: Ipv4 | undefined): void {
     const c = this.common();
     if (!c) return;
-    this.send({ ...c, type: 'challenge', overlayIp, targetId, nonce }, targetUnderlay === undefined ? undefined : this.endpoint(targetUnderlay));
+    this.send({ ...c, type: 'challenge', overlayIp, targetId, nonce },
+      targetUnderlay === undefined ? undefined : this.endpoint(targetUnderlay));
   }
 
   forget(targetId: string, targetClaimedAt: number, overlayIp: Ipv4, toUnderlay?: Ipv4): void {
     const c = this.common();
     if (!c) return;
-    this.send({ ...c, type: 'forget', overlayIp, targetId, targetClaimedAt }, toUnderlay === undefined ? undefined : this.endpoint(toUnderlay));
+    this.send({ ...c, type: 'forget', overlayIp, targetId, targetClaimedAt },
+      toUnderlay === undefined ? undefined : this.endpoint(toUnderlay));
   }
 
   /** Another host's packet, as received: to one host, or broadcast on our LAN. */

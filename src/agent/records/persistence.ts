@@ -28,27 +28,39 @@ export function readState(config: AgentConfig, store: StateStore, log: Logger): 
   const path = store.path;
   if (loaded?.fallback) {
     log.warn({ file: path, why: loaded.fallback.why, used: loaded.fallback.used },
-      `state file ${path} is damaged (${loaded.fallback.why}); using the kept previous version ${loaded.fallback.used}`);
+      `state file ${path} is damaged (${loaded.fallback.why}); `
+        + `using the kept previous version ${loaded.fallback.used}`);
   }
-  if (!loaded) return { version: 1, schema: SCHEMA, nodeId: newNodeId(), cluster: config.cluster, cidr: formatCidr(config.cidr), seqFloor: 0, peers: [] };
+  if (!loaded) {
+    return {
+      version: 1, schema: SCHEMA, nodeId: newNodeId(), cluster: config.cluster, cidr: formatCidr(config.cidr),
+      seqFloor: 0, peers: [],
+    };
+  }
   const { state: s, from } = migrate(loaded.state);
-  if (from < SCHEMA) log.info({ file: path, old: from, new: SCHEMA }, 'state file layout upgraded (the previous release still reads it)');
+  if (from < SCHEMA) {
+    log.info({ file: path, old: from, new: SCHEMA },
+      'state file layout upgraded (the previous release still reads it)');
+  }
   if (from > SCHEMA) {
-    log.warn({ file: path, old: from, new: SCHEMA }, 'state file written by a newer release; keeping what this release knows of it');
+    log.warn({ file: path, old: from, new: SCHEMA },
+      'state file written by a newer release; keeping what this release knows of it');
     s.schema = SCHEMA;
   }
   const cidr = parseCidr(s.cidr);
   if (s.cluster !== config.cluster) {
-    throw new EdgeError('E_STATE', `state file ${path} belongs to cluster "${s.cluster}", but this agent is configured for cluster `
-      + `"${config.cluster}"; refusing to start. Use --cluster ${s.cluster}, or remove the file to join "${config.cluster}" with a new address`);
+    throw new EdgeError('E_STATE', `state file ${path} belongs to cluster "${s.cluster}", `
+      + `but this agent is configured for cluster "${config.cluster}"; refusing to start. `
+      + `Use --cluster ${s.cluster}, or remove the file to join "${config.cluster}" with a new address`);
   }
   if (typeof cidr === 'string' || !sameCidr(cidr, config.cidr)) {
-    throw new EdgeError('E_CIDR_MISMATCH', `overlay CIDR ${formatCidr(config.cidr)} differs from ${s.cidr} persisted in ${path}`
-      + `${s.overlayIp ? ` (this host's overlay IP is ${s.overlayIp})` : ''}; refusing to start and changing nothing. `
-      + `Use --overlay-cidr ${s.cidr}, or remove the file to re-address this host`);
+    throw new EdgeError('E_CIDR_MISMATCH', `overlay CIDR ${formatCidr(config.cidr)} differs from ${s.cidr} `
+      + `persisted in ${path}${s.overlayIp ? ` (this host's overlay IP is ${s.overlayIp})` : ''}; refusing to start `
+      + `and changing nothing. Use --overlay-cidr ${s.cidr}, or remove the file to re-address this host`);
   }
   if (s.overlayIp !== undefined && !isHostAddress(config.cidr, parseIpv4(s.overlayIp)!)) {
-    throw new EdgeError('E_STATE', `state file ${path} holds overlay IP ${s.overlayIp}, which is not a host address of ${s.cidr}; refusing to start`);
+    throw new EdgeError('E_STATE', `state file ${path} holds overlay IP ${s.overlayIp}, `
+      + `which is not a host address of ${s.cidr}; refusing to start`);
   }
   return s;
 }
@@ -127,7 +139,8 @@ export class AgentState {
       this.persistError = undefined;
     } catch (err) {
       this.persistError = (err as Error).message;
-      log.error({ ...errFields(err), file: this.path }, 'writing the state file failed; keeping the previous version and retrying');
+      log.error({ ...errFields(err), file: this.path },
+        'writing the state file failed; keeping the previous version and retrying');
       this.schedule(1000);
     }
   }

@@ -77,7 +77,10 @@ export interface StatusReport {
     overlayIp: string | null;
     underlayIp: string | null;
     interface: string;
-    /** config; state (chosen at an earlier start, kept); default-route, default-route6, only-nic (chosen at this start) */
+    /**
+     * config; state (chosen at an earlier start, kept); default-route, default-route6, only-nic (chosen at this
+     * start)
+     */
     interfaceSource: InterfaceSource;
     bridge: string;
     vxlan: string;
@@ -125,7 +128,8 @@ const iso = (ms: number | undefined): string | null => (ms === undefined ? null 
 
 function channel(h: ChannelHealth, lastPeerAt: number | null, now: number): ChannelReport {
   return {
-    state: h.state, error: h.error, lastPeerPacketMs: lastPeerAt === null ? null : Math.max(0, Math.round(now - lastPeerAt)),
+    state: h.state, error: h.error,
+    lastPeerPacketMs: lastPeerAt === null ? null : Math.max(0, Math.round(now - lastPeerAt)),
     received: h.received, sendErrors: h.sendErrors,
   };
 }
@@ -166,23 +170,32 @@ export function buildStatus(i: StatusInput): StatusReport {
     node: {
       id: i.nodeId, overlayIp: i.overlayIp === undefined ? null : formatIpv4(i.overlayIp),
       underlayIp: i.underlayIp === undefined ? null : formatIpv4(i.underlayIp),
-      interface: c.interface, interfaceSource: c.interfaceSource ?? 'config', bridge: c.bridge, vxlan: c.vxlanDevice, mac: i.mac, mtu: dp.mtu ?? null,
-      addressState: i.addressState, pinned: i.pinned, claimedAt: iso(i.claimedAt), holdsVip: dp.holdsVip, carrier: i.carrier,
+      interface: c.interface, interfaceSource: c.interfaceSource ?? 'config', bridge: c.bridge, vxlan: c.vxlanDevice,
+      mac: i.mac, mtu: dp.mtu ?? null, addressState: i.addressState, pinned: i.pinned, claimedAt: iso(i.claimedAt),
+      holdsVip: dp.holdsVip, carrier: i.carrier,
     },
-    cluster: { name: c.cluster, cidr: formatCidr(c.cidr), vip: formatIpv4(i.vip), vni: c.vni, vxlanPort: c.vxlanPort, discoveryPort: c.discoveryPort },
+    cluster: {
+      name: c.cluster, cidr: formatCidr(c.cidr), vip: formatIpv4(i.vip), vni: c.vni, vxlanPort: c.vxlanPort,
+      discoveryPort: c.discoveryPort,
+    },
     underlay: { ...i.underlay, device: dp.family ?? null },
     peers: i.peers.all().map((p) => ({
       id: p.id, overlayIp: formatIpv4(p.overlayIp), underlayIp: formatIpv4(p.underlayIp), mac: p.mac,
       state: i.peers.state(p, i.nowMono),
-      lastSeenMs: Math.max(0, Math.round(p.lastSeenMono !== undefined ? i.nowMono - p.lastSeenMono : i.nowWall - p.lastSeenAt)),
-      lastSeenAt: new Date(p.lastSeenAt).toISOString(), claimedAt: new Date(p.claimedAt).toISOString(), pinned: p.pinned,
-      clockSkewMs: p.clockSkewMs === undefined ? null : Math.round(p.clockSkewMs),
+      lastSeenMs: Math.max(0,
+        Math.round(p.lastSeenMono !== undefined ? i.nowMono - p.lastSeenMono : i.nowWall - p.lastSeenAt)),
+      lastSeenAt: new Date(p.lastSeenAt).toISOString(), claimedAt: new Date(p.claimedAt).toISOString(),
+      pinned: p.pinned, clockSkewMs: p.clockSkewMs === undefined ? null : Math.round(p.clockSkewMs),
       linkLocal: p.linkLocal ?? null, linkLocalCapable: p.caps === undefined ? null : (p.caps & Caps.linkLocal) !== 0,
       l2: l2.get(p.id) ?? 'no',
     })),
-    discovery: { udp: channel(i.discovery.udp, i.lastPeerAt.udp, i.nowWall), raw: channel(i.discovery.raw, i.lastPeerAt.raw, i.nowWall) },
+    discovery: {
+      udp: channel(i.discovery.udp, i.lastPeerAt.udp, i.nowWall),
+      raw: channel(i.discovery.raw, i.lastPeerAt.raw, i.nowWall),
+    },
     dataplane: {
-      ready: dp.ready, lastReconcileAt: iso(dp.lastAt), lastReconcileMs: dp.lastMs === undefined ? null : Math.round(dp.lastMs * 10) / 10,
+      ready: dp.ready, lastReconcileAt: iso(dp.lastAt),
+      lastReconcileMs: dp.lastMs === undefined ? null : Math.round(dp.lastMs * 10) / 10,
       readySince: iso(dp.readySince), lastChangeAt: iso(dp.lastChangeAt),
       fdbEntries: dp.fdbEntries, neighEntries: dp.neighEntries, lastError: dp.lastError ?? null,
     },
@@ -195,8 +208,8 @@ export function buildStatus(i: StatusInput): StatusReport {
     },
     counters: i.counters,
     agent: {
-      pid: i.agent.pid, version: i.agent.version, startedAt: new Date(i.agent.startedAt).toISOString(), stateFile: i.agent.stateFile,
-      persistError: i.agent.persistError ?? null,
+      pid: i.agent.pid, version: i.agent.version, startedAt: new Date(i.agent.startedAt).toISOString(),
+      stateFile: i.agent.stateFile, persistError: i.agent.persistError ?? null,
     },
   };
 }
@@ -214,15 +227,20 @@ export function statusOf(
   const own = ownFacts(config, env.lan, p.seeds.list.length);
   const choice = p.choice.current;
   return buildStatus({
-    config, nodeId: p.identity.nodeId, mac: p.identity.mac, overlayIp: a.ip, underlayIp: env.lan.ip, carrier: env.lan.carrier,
-    addressState: a.phase.kind, pinned: a.isPinned, claimedAt: a.claimedAt, vip: p.vip, peers: p.membership.peers,
+    config, nodeId: p.identity.nodeId, mac: p.identity.mac, overlayIp: a.ip, underlayIp: env.lan.ip,
+    carrier: env.lan.carrier, addressState: a.phase.kind, pinned: a.isPinned, claimedAt: a.claimedAt, vip: p.vip,
+    peers: p.membership.peers,
     underlay: {
-      family: choice.family, why: choice.reason, setting: config.underlay, ipv6: own.ipv6, linkLocal: own.linkLocal ?? null, ready: p.choice.isReady,
-      lastChangeAt: iso(p.choice.changedAt),
+      family: choice.family, why: choice.reason, setting: config.underlay, ipv6: own.ipv6,
+      linkLocal: own.linkLocal ?? null, ready: p.choice.isReady, lastChangeAt: iso(p.choice.changedAt),
     },
     discovery: env.discovery, lastPeerAt: p.inbound.lastPeerAt, dataplane: p.loop.status,
-    filter: env.filter ?? NO_FILTER, keys: p.sender.keys, unconfirmedClaims: a.unconfirmed + p.admission.unconfirmed, foreign: p.foreign.list(),
-    forgotten: p.membership.tombstones.list(), counters: p.counters.snapshot(), nowWall: env.clock.now(), nowMono: env.clock.monotonic(),
-    agent: { pid: env.pid, version: VERSION, startedAt: env.startedAt, stateFile: p.state.path, persistError: p.state.persistError },
+    filter: env.filter ?? NO_FILTER, keys: p.sender.keys, unconfirmedClaims: a.unconfirmed + p.admission.unconfirmed,
+    foreign: p.foreign.list(), forgotten: p.membership.tombstones.list(), counters: p.counters.snapshot(),
+    nowWall: env.clock.now(), nowMono: env.clock.monotonic(),
+    agent: {
+      pid: env.pid, version: VERSION, startedAt: env.startedAt, stateFile: p.state.path,
+      persistError: p.state.persistError,
+    },
   });
 }

@@ -80,7 +80,8 @@ export class Admission {
       this.d.clock.setTimeout(() => {
         if (this.pending.get(id)?.nonce !== nonce) return;
         this.unconfirmed++;
-        this.d.log.warn({ peer: id }, 'a node we never heard from did not answer our challenge (a replayed packet of a gone node?); ignoring it');
+        this.d.log.warn({ peer: id },
+          'a node we never heard from did not answer our challenge (a replayed packet of a gone node?); ignoring it');
       }, ANSWER_WITHIN_MS);
     }, ANSWER_WITHIN_MS);
   }

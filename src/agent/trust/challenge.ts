@@ -49,10 +49,13 @@ export class Challenges {
       this.pending = undefined;
       this.unconfirmed++;
       this.d.log.warn({ peer: asked, node: this.d.nodeId },
-        'a claim on our overlay address was not confirmed when challenged (replayed or stale packet?); keeping the address');
+        'a claim on our overlay address was not confirmed when challenged (replayed or stale packet?); '
+          + 'keeping the address');
     }, CHALLENGE_TIMEOUT_MS);
     this.pending = { asked, nonce, timer };
-    this.d.emit(sending({ kind: 'challenge', target: asked, overlayIp: ourIp, nonce, to: this.d.peers.get(asked)?.underlayIp }));
+    this.d.emit(sending({
+      kind: 'challenge', target: asked, overlayIp: ourIp, nonce, to: this.d.peers.get(asked)?.underlayIp,
+    }));
     return false;
   }
 

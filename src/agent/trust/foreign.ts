@@ -77,7 +77,8 @@ export class ForeignClusters {
     const more = this.suppressed > 0 ? ` (${this.suppressed} more such reports not logged)` : '';
     this.suppressed = 0;
     this.d.log.error({ code: 'E_CIDR_OVERLAP', cluster: c.name, theirs: c.cidr, ours, from },
-      `ANOTHER CLUSTER ON THIS LAN USES AN OVERLAPPING OVERLAY CIDR: cluster "${c.name}" announces ${c.cidr} (ours: ${ours}); `
+      'ANOTHER CLUSTER ON THIS LAN USES AN OVERLAPPING OVERLAY CIDR: '
+      + `cluster "${c.name}" announces ${c.cidr} (ours: ${ours}); `
       + `the two overlays will hand out the same addresses — give one of them another CIDR${more}`);
   }
 

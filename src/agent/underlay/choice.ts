@@ -58,11 +58,13 @@ export class UnderlayChoice {
     const family = !first && next.family !== this.chosen!.family;
     const readyChanged = !first && ready.family !== this.ready!.family;
     if (first) {
-      this.d.log.info({ family: next.family, why: next.reason }, `underlay: ${next.family === 'link-local' ? 'IPv6 link-local' : 'IPv4'}`);
+      this.d.log.info({ family: next.family, why: next.reason },
+        `underlay: ${next.family === 'link-local' ? 'IPv6 link-local' : 'IPv4'}`);
     } else if (family) {
       this.changedAt = this.d.clock.now();
       this.d.counters.familySwitches++;
-      this.d.log.warn({ old: this.chosen!.family, new: next.family, why: next.reason }, 'underlay family changes; rebuilding the VXLAN device');
+      this.d.log.warn({ old: this.chosen!.family, new: next.family, why: next.reason },
+        'underlay family changes; rebuilding the VXLAN device');
     }
     this.chosen = next;
     this.ready = ready;

@@ -46,8 +46,13 @@ export function isLoneNic(l: Link, ours: readonly string[]): boolean {
   return ethernet(l) && (l.kind === undefined || l.kind === 'veth') && l.master === undefined && !ours.includes(l.name);
 }
 
-/** Pure: the default route's device (IPv4 first, lowest metric), else the only NIC; undefined: nothing to choose yet. */
-export function pickFromKernel(routes: readonly DefaultRoute[], links: readonly Link[], ours: readonly string[]): InterfaceChoice | undefined {
+/**
+ * Pure: the default route's device (IPv4 first, lowest metric), else the only NIC; undefined: nothing to choose
+ * yet.
+ */
+export function pickFromKernel(
+  routes: readonly DefaultRoute[], links: readonly Link[], ours: readonly string[],
+): InterfaceChoice | undefined {
   const byIndex = new Map(links.map((l) => [l.index, l]));
   for (const family of [4, 6] as const) {
     const usable = routes
@@ -55,7 +60,9 @@ export function pickFromKernel(routes: readonly DefaultRoute[], links: readonly 
       .map((r) => ({ r, l: byIndex.get(r.index) }))
       .filter((x): x is { r: DefaultRoute; l: Link } => x.l !== undefined && ethernet(x.l) && !ours.includes(x.l.name))
       .sort((a, b) => a.r.metric - b.r.metric || a.r.index - b.r.index);
-    if (usable.length > 0) return { ifname: usable[0]!.l.name, source: family === 4 ? 'default-route' : 'default-route6' };
+    if (usable.length > 0) {
+      return { ifname: usable[0]!.l.name, source: family === 4 ? 'default-route' : 'default-route6' };
+    }
   }
   const nics = links.filter((l) => isLoneNic(l, ours));
   return nics.length === 1 ? { ifname: nics[0]!.name, source: 'only-nic' } : undefined;
@@ -99,10 +106,13 @@ export interface SettleDeps {
  * default route or a lone NIC if there is none yet) and persisted at once.
  * The interface itself may be absent or down: the agent waits for it.
  */
-export async function settleInterface(configured: string, kept: string | undefined, d: SettleDeps): Promise<InterfaceChoice> {
+export async function settleInterface(
+  configured: string, kept: string | undefined, d: SettleDeps,
+): Promise<InterfaceChoice> {
   if (configured) return { ifname: configured, source: 'config' };
   if (kept) {
-    d.log.info({ ifname: kept, stateDir: d.stateDir }, `interface ${kept} (chosen at first start, kept in ${d.stateDir}; set interface: to change it)`);
+    d.log.info({ ifname: kept, stateDir: d.stateDir },
+      `interface ${kept} (chosen at first start, kept in ${d.stateDir}; set interface: to change it)`);
     return { ifname: kept, source: 'state' };
   }
   let said = false;
@@ -112,7 +122,9 @@ export async function settleInterface(configured: string, kept: string | undefin
     try {
       c = await chooseInterface(undefined, undefined, d.kernel, d.ours);
     } catch (err) {
-      if (!failed) d.log.warn(errFields(err), `cannot read the default routes: ${(err as Error).message}; retrying every second`);
+      if (!failed) {
+        d.log.warn(errFields(err), `cannot read the default routes: ${(err as Error).message}; retrying every second`);
+      }
       failed = true;
     }
     if (c) {
@@ -122,7 +134,9 @@ export async function settleInterface(configured: string, kept: string | undefin
       return c;
     }
     if (!said && !failed) {
-      d.log.info({ config: d.configFile }, `no interface configured and no default route yet: waiting for one (set interface: in ${d.configFile} to choose)`);
+      d.log.info({ config: d.configFile },
+        'no interface configured and no default route yet: '
+          + `waiting for one (set interface: in ${d.configFile} to choose)`);
       said = true;
     }
     await new Promise<void>((resolve) => d.clock.setTimeout(resolve, RECHECK_MS));
@@ -134,8 +148,9 @@ export async function settleInterface(configured: string, kept: string | undefin
  * settles the interface: the config with it filled in, and the document for
  * Agent.create (a new choice is already written to disk).
  */
-export async function settleFromState(config: AgentConfig, store: StateStore, d: Pick<SettleDeps, 'kernel' | 'clock' | 'log' | 'configFile'>):
-  Promise<{ config: AgentConfig; doc: PersistedState }> {
+export async function settleFromState(
+  config: AgentConfig, store: StateStore, d: Pick<SettleDeps, 'kernel' | 'clock' | 'log' | 'configFile'>,
+): Promise<{ config: AgentConfig; doc: PersistedState }> {
   const doc = readState(config, store, d.log);
   const choice = await settleInterface(config.interface, doc.interface, {
     ...d, stateDir: config.stateDir, ours: [config.bridge, config.vxlanDevice],

@@ -50,7 +50,8 @@ export interface UnderlayRead {
 }
 
 export const unreadUnderlay = (lastLinkLocal: Ipv6 | undefined): UnderlaySnapshot => ({
-  index: undefined, mac: undefined, ip: undefined, prefix: undefined, carrier: true, ipv6: 'unknown', linkLocal: undefined, lastLinkLocal,
+  index: undefined, mac: undefined, ip: undefined, prefix: undefined, carrier: true, ipv6: 'unknown',
+  linkLocal: undefined, lastLinkLocal,
 });
 
 /** Our IPv4 address and prefix, if we have one. */
@@ -135,12 +136,14 @@ export class UnderlayWatcher {
       const addrs = (await kernel.addrs(link.index)).filter((a) => (a.address >>> 16) !== 0xa9fe);
       next = addrs.find((a) => a.address === prev.ip) ?? addrs.find((a) => !a.secondary) ?? addrs[0];
     }
-    const six = link ? await this.readIpv6(link.index, prev.lastLinkLocal) : { state: 'unknown' as const, ll: undefined };
+    const six = link
+      ? await this.readIpv6(link.index, prev.lastLinkLocal)
+      : { state: 'unknown' as const, ll: undefined };
     if (this.stopped) return;
     const carrier = link !== undefined && link.up && link.carrier;
     const snap: UnderlaySnapshot = Object.freeze({
-      index: link?.index, mac: link?.mac || undefined, ip: next?.address, prefix: next?.prefix, carrier, ipv6: six.state,
-      linkLocal: six.ll, lastLinkLocal: six.ll ?? prev.lastLinkLocal,
+      index: link?.index, mac: link?.mac || undefined, ip: next?.address, prefix: next?.prefix, carrier,
+      ipv6: six.state, linkLocal: six.ll, lastLinkLocal: six.ll ?? prev.lastLinkLocal,
     });
     this.snap = snap;
     if (carrier !== prev.carrier) {
@@ -148,8 +151,12 @@ export class UnderlayWatcher {
       else log.warn({ ifname: iface, up: link?.up ?? false }, 'physical link lost carrier (cable, switch or NIC down)');
     }
     const ipv6Changed = six.state !== prev.ipv6;
-    if (ipv6Changed) log.info({ ifname: iface, old: prev.ipv6, new: six.state }, 'IPv6 on the physical interface changed state');
-    const llNew = six.ll !== undefined && six.ll !== prev.linkLocal && six.ll !== prev.lastLinkLocal ? six.ll : undefined;
+    if (ipv6Changed) {
+      log.info({ ifname: iface, old: prev.ipv6, new: six.state }, 'IPv6 on the physical interface changed state');
+    }
+    const llNew = six.ll !== undefined && six.ll !== prev.linkLocal && six.ll !== prev.lastLinkLocal
+      ? six.ll
+      : undefined;
     // a new link-local address is a renumbering like any other (it was kept while the link was down)
     const linkLocalMoved = llNew !== undefined && prev.lastLinkLocal !== undefined;
     if (linkLocalMoved) {
@@ -161,7 +168,9 @@ export class UnderlayWatcher {
     // on a recreated interface.
     transport.setLink(snap.index);
     transport.setSource(snap.ip === undefined ? undefined : formatIpv4(snap.ip));
-    const read = { snapshot: snap, carrierBack: carrier && !prev.carrier, linkLocal: llNew, linkLocalMoved, ipv6Changed };
+    const read = {
+      snapshot: snap, carrierBack: carrier && !prev.carrier, linkLocal: llNew, linkLocalMoved, ipv6Changed,
+    };
     if (prev.ip === snap.ip) return this.d.onRead({ ...read, change: undefined });
     if (prev.ip !== undefined && snap.ip !== undefined) this.d.counters.underlayChangesOwn++;
     const f = (ip: Ipv4 | undefined): string | null => (ip === undefined ? null : formatIpv4(ip));

@@ -6,10 +6,13 @@ import { broadcastOf, formatIpv4, ipv4ToBytes, macBytes, type Ipv4 } from '../..
 import { formatIp, isIpv6, type IpAddr } from '../../net/ipv6.js';
 import { errnoName, KernelError } from '../../errors.js';
 import type { Clock } from '../../clock.js';
-import type { Addr, Addr6, DefaultRoute, FdbEntry, HostRoute, Kernel, KernelEvent, Link, LinkChange, Neigh, VxlanSpec } from '../types.js';
+import type {
+  Addr, Addr6, DefaultRoute, FdbEntry, HostRoute, Kernel, KernelEvent, Link, LinkChange, Neigh, VxlanSpec,
+} from '../types.js';
 import { EventSocket, RequestSocket, nl } from './socket.js';
 import {
-  AF_BRIDGE, AF_INET, RTM, RTPROT_EDGE_OVERLAY, linkInfo, neighEvent, toAddr, toDefaultRoute, toEvent, toFdb, toHostRoute, toLink, toNeigh, vxlanData,
+  AF_BRIDGE, AF_INET, RTM, RTPROT_EDGE_OVERLAY, linkInfo, neighEvent, toAddr, toDefaultRoute, toEvent, toFdb,
+  toHostRoute, toLink, toNeigh, vxlanData,
 } from './messages.js';
 import { AF_INET6, ipToBytes, toAddr6, viaToBytes } from './messages6.js';
 
@@ -20,7 +23,10 @@ const F = {
   REPLACE: nl.FlagsNew.REPLACE,
   APPEND: nl.FlagsNew.APPEND,
 };
-const GROUPS = [nl.rt.MulticastGroups.LINK, nl.rt.MulticastGroups.NEIGH, nl.rt.MulticastGroups.IPV4_IFADDR, nl.rt.MulticastGroups.IPV6_IFADDR];
+const GROUPS = [
+  nl.rt.MulticastGroups.LINK, nl.rt.MulticastGroups.NEIGH, nl.rt.MulticastGroups.IPV4_IFADDR,
+  nl.rt.MulticastGroups.IPV6_IFADDR,
+];
 const ENODEV = 19;
 const familyOf = (a: IpAddr): number => (isIpv6(a) ? AF_INET6 : AF_INET);
 const fdbText = (e: FdbEntry): string => `${e.mac} dst ${formatIp(e.dst)}${e.via === undefined ? '' : ` via ${e.via}`}`;
@@ -96,20 +102,24 @@ export class NetlinkKernel implements Kernel {
   }
 
   async addrs(index: number): Promise<Addr[]> {
-    const payload = build((s) => nl.rt.formatAddressMessage({ kind: 'address', data: { family: AF_INET }, attrs: {} }, s));
+    const payload = build((s) =>
+      nl.rt.formatAddressMessage({ kind: 'address', data: { family: AF_INET }, attrs: {} }, s));
     const msgs = await this.req.request('dump addresses', RTM.GETADDR, F.DUMP, payload);
     return msgs.map(toAddr).filter((a): a is Addr => a !== undefined && a.index === index);
   }
 
   async addrs6(index: number): Promise<Addr6[]> {
-    const payload = build((s) => nl.rt.formatAddressMessage({ kind: 'address', data: { family: AF_INET6 }, attrs: {} }, s));
+    const payload = build((s) =>
+      nl.rt.formatAddressMessage({ kind: 'address', data: { family: AF_INET6 }, attrs: {} }, s));
     const msgs = await this.req.request('dump IPv6 addresses', RTM.GETADDR, F.DUMP, payload);
     return msgs.map(toAddr6).filter((a): a is Addr6 => a !== undefined && a.index === index);
   }
 
   async ipv6Disabled(name: string): Promise<boolean> {
     const op = `read net.ipv6.conf.${name}.disable_ipv6`;
-    if (name === '' || name.includes('/') || name === '.' || name === '..') throw new KernelError(op, ENODEV, 'ENODEV', 'open');
+    if (name === '' || name.includes('/') || name === '.' || name === '..') {
+      throw new KernelError(op, ENODEV, 'ENODEV', 'open');
+    }
     try {
       return (await readFile(`/proc/sys/net/ipv6/conf/${name}/disable_ipv6`, 'utf8')).trim() !== '0';
     } catch (err) {
@@ -125,12 +135,14 @@ export class NetlinkKernel implements Kernel {
     const ip = ipv4ToBytes(address);
     const attrs: import('netlink').rt.AddressAttrs = { local: ip, address: ip };
     if (withBroadcast && prefix < 31) attrs.broadcast = ipv4ToBytes(broadcastOf({ network: address, prefix }));
-    return build((s) => nl.rt.formatAddressMessage({ kind: 'address', data: { family: AF_INET, prefixlen: prefix, index, scope: 0 }, attrs }, s));
+    return build((s) => nl.rt.formatAddressMessage({
+      kind: 'address', data: { family: AF_INET, prefixlen: prefix, index, scope: 0 }, attrs,
+    }, s));
   }
 
   async addAddr(index: number, address: Ipv4, prefix: number): Promise<void> {
-    await this.req.request(`add address ${formatIpv4(address)}/${prefix} dev ${index}`, RTM.NEWADDR, F.CREATE | F.REPLACE,
-      this.addrPayload(index, address, prefix, true));
+    await this.req.request(`add address ${formatIpv4(address)}/${prefix} dev ${index}`, RTM.NEWADDR,
+      F.CREATE | F.REPLACE, this.addrPayload(index, address, prefix, true));
   }
 
   async delAddr(index: number, address: Ipv4, prefix: number): Promise<void> {
@@ -150,7 +162,9 @@ export class NetlinkKernel implements Kernel {
   private fdbPayload(index: number, e: FdbEntry): Uint8Array[] {
     const attrs: import('netlink').rt.NeighborAttrs = { lladdr: macBytes(e.mac), dst: ipToBytes(e.dst) };
     if (e.via !== undefined) attrs.ifindex = viaToBytes(e.via);
-    return this.neighPayload({ family: AF_BRIDGE, ifindex: index, state: { permanent: true }, flags: { self: true } }, attrs);
+    return this.neighPayload({
+      family: AF_BRIDGE, ifindex: index, state: { permanent: true }, flags: { self: true },
+    }, attrs);
   }
 
   async fdbAppend(index: number, e: FdbEntry): Promise<void> {
@@ -166,13 +180,15 @@ export class NetlinkKernel implements Kernel {
   }
 
   async neighs(index: number): Promise<Neigh[]> {
-    const msgs = await this.req.request('dump neighbours', RTM.GETNEIGH, F.DUMP, this.neighPayload({ family: AF_INET }, {}));
+    const msgs = await this.req.request('dump neighbours', RTM.GETNEIGH, F.DUMP,
+      this.neighPayload({ family: AF_INET }, {}));
     return msgs.map(toNeigh).filter((n): n is Neigh => n !== undefined && n.index === index);
   }
 
   async neighReplace(index: number, dst: IpAddr, mac: string): Promise<void> {
-    await this.req.request(`neigh replace ${formatIp(dst)} lladdr ${mac} dev ${index}`, RTM.NEWNEIGH, F.CREATE | F.REPLACE,
-      this.neighPayload({ family: familyOf(dst), ifindex: index, state: { permanent: true } }, { dst: ipToBytes(dst), lladdr: macBytes(mac) }));
+    await this.req.request(`neigh replace ${formatIp(dst)} lladdr ${mac} dev ${index}`, RTM.NEWNEIGH,
+      F.CREATE | F.REPLACE, this.neighPayload({ family: familyOf(dst), ifindex: index, state: { permanent: true } },
+        { dst: ipToBytes(dst), lladdr: macBytes(mac) }));
   }
 
   async neighDel(index: number, dst: IpAddr): Promise<void> {
@@ -184,7 +200,9 @@ export class NetlinkKernel implements Kernel {
     const attrs: import('netlink').rt.RouteAttrs = { dst: ipv4ToBytes(r.dst), oif: r.index };
     if (full) attrs.prefsrc = ipv4ToBytes(r.src);
     return build((s) => nl.rt.formatRouteMessage({
-      kind: 'route', data: { family: AF_INET, dstLen: 32, table: 254, protocol: RTPROT_EDGE_OVERLAY as never, scope: 253, type: 1 }, attrs,
+      kind: 'route',
+      data: { family: AF_INET, dstLen: 32, table: 254, protocol: RTPROT_EDGE_OVERLAY as never, scope: 253, type: 1 },
+      attrs,
     }, s));
   }
 
@@ -198,19 +216,21 @@ export class NetlinkKernel implements Kernel {
     const out: DefaultRoute[] = [];
     for (const family of [AF_INET, AF_INET6]) {
       const payload = build((s) => nl.rt.formatRouteMessage({ kind: 'route', data: { family }, attrs: {} }, s));
-      const msgs = await this.req.request(`dump ${family === AF_INET ? 'IPv4' : 'IPv6'} routes`, RTM.GETROUTE, F.DUMP, payload);
+      const msgs = await this.req.request(`dump ${family === AF_INET ? 'IPv4' : 'IPv6'} routes`, RTM.GETROUTE, F.DUMP,
+        payload);
       out.push(...msgs.map(toDefaultRoute).filter((r): r is DefaultRoute => r !== undefined));
     }
     return out;
   }
 
   async hostRouteReplace(r: HostRoute): Promise<void> {
-    await this.req.request(`route replace ${formatIpv4(r.dst)}/32 dev ${r.index} src ${formatIpv4(r.src)}`, RTM.NEWROUTE, F.CREATE | F.REPLACE,
-      this.routePayload(r, true));
+    await this.req.request(`route replace ${formatIpv4(r.dst)}/32 dev ${r.index} src ${formatIpv4(r.src)}`,
+      RTM.NEWROUTE, F.CREATE | F.REPLACE, this.routePayload(r, true));
   }
 
   async hostRouteDel(r: HostRoute): Promise<void> {
-    await this.req.request(`route del ${formatIpv4(r.dst)}/32 dev ${r.index}`, RTM.DELROUTE, 0, this.routePayload(r, false));
+    await this.req.request(`route del ${formatIpv4(r.dst)}/32 dev ${r.index}`, RTM.DELROUTE, 0,
+      this.routePayload(r, false));
   }
 
   watch(onEvent: (e: KernelEvent) => void): () => void {

@@ -35,7 +35,9 @@ export function linkInfo(kind: string, data?: Uint8Array[]): Buffer {
   return concat(s.bufs);
 }
 
-export function vxlanData(fields: { vni?: number; port?: number; link?: number; local?: Ipv4; local6?: Ipv6; learning?: boolean }): Uint8Array[] {
+export function vxlanData(
+  fields: { vni?: number; port?: number; link?: number; local?: Ipv4; local6?: Ipv6; learning?: boolean },
+): Uint8Array[] {
   const v: import('netlink').ifla.Vxlan = {};
   if (fields.vni !== undefined) v.id = fields.vni;
   if (fields.link !== undefined) v.link = fields.link;
@@ -127,7 +129,8 @@ export function toNeigh(m: RtMessage): Neigh | undefined {
 
 export function toHostRoute(m: RtMessage): HostRoute | undefined {
   if (m.kind !== 'route' || m.data.family !== AF_INET || m.data.dstLen !== 32) return undefined;
-  if ((m.data.protocol as unknown) !== RTPROT_EDGE_OVERLAY) return undefined; // the library types only the named protocols
+  // the library types only the named protocols
+  if ((m.data.protocol as unknown) !== RTPROT_EDGE_OVERLAY) return undefined;
   const { dst, oif, prefsrc } = m.attrs;
   if (!dst || dst.length !== 4 || oif === undefined) return undefined;
   return { dst: ipv4FromBytes(dst), index: oif, src: prefsrc && prefsrc.length === 4 ? ipv4FromBytes(prefsrc) : 0 };
@@ -135,12 +138,18 @@ export function toHostRoute(m: RtMessage): HostRoute | undefined {
 
 const RT_TABLE_MAIN = 254;
 
-/** A default route of the main table (unicast) with its device: RTA_OIF, or a multipath route's first hop (struct rtnexthop: len, flags, hops, ifindex). */
+/**
+ * A default route of the main table (unicast) with its device: RTA_OIF, or a multipath route's first hop (struct
+ * rtnexthop: len, flags, hops, ifindex).
+ */
 export function toDefaultRoute(m: RtMessage): DefaultRoute | undefined {
-  if (m.kind !== 'route' || (m.data.family !== AF_INET && m.data.family !== AF_INET6) || m.data.dstLen !== 0) return undefined;
+  if (m.kind !== 'route' || (m.data.family !== AF_INET && m.data.family !== AF_INET6) || m.data.dstLen !== 0) {
+    return undefined;
+  }
   if ((m.attrs.table ?? m.data.table) !== RT_TABLE_MAIN || (m.data.type as unknown) !== 'UNICAST') return undefined;
   const hop = m.attrs.multipath;
-  const index = m.attrs.oif ?? (hop && hop.length >= 8 ? Buffer.from(hop.buffer, hop.byteOffset, 8).readInt32LE(4) : undefined);
+  const index = m.attrs.oif
+    ?? (hop && hop.length >= 8 ? Buffer.from(hop.buffer, hop.byteOffset, 8).readInt32LE(4) : undefined);
   if (!index) return undefined; // a nexthop object (RTA_NH_ID) names no device here
   return { family: m.data.family === AF_INET ? 4 : 6, index, metric: m.attrs.priority ?? 0 };
 }
@@ -211,6 +220,13 @@ export function neighEvent(type: number, b: Buffer): KernelEvent | undefined {
     off += (len + 3) & ~3;
   }
   const op = type === RTM.NEWNEIGH ? 'new' : 'del';
-  if (family === AF_BRIDGE) return { type: 'fdb', op, index, mac: mac ?? '', dst, ...(via === undefined ? {} : { via }), self: (flags & NTF_SELF) !== 0 };
-  return typeof dst !== 'number' ? undefined : { type: 'neigh', op, index, dst, mac, permanent: (state & NUD_PERMANENT) !== 0 };
+  if (family === AF_BRIDGE) {
+    return {
+      type: 'fdb', op, index, mac: mac ?? '', dst, ...(via === undefined ? {} : { via }),
+      self: (flags & NTF_SELF) !== 0,
+    };
+  }
+  return typeof dst !== 'number'
+    ? undefined
+    : { type: 'neigh', op, index, dst, mac, permanent: (state & NUD_PERMANENT) !== 0 };
 }

@@ -47,5 +47,10 @@ export function toAddr6(m: RtMessage): Addr6 | undefined {
 
 export function addr6Event(op: 'new' | 'del', m: RtMessage): KernelEvent | undefined {
   const a = toAddr6(m);
-  return a ? { type: 'addr6', op, index: a.index, address: a.address, prefix: a.prefix, tentative: a.tentative, dadFailed: a.dadFailed } : undefined;
+  return a
+    ? {
+      type: 'addr6', op, index: a.index, address: a.address, prefix: a.prefix, tentative: a.tentative,
+      dadFailed: a.dadFailed,
+    }
+    : undefined;
 }

@@ -71,7 +71,8 @@ export function setBatch(table: string, set: string, elements: readonly IpAddr[]
   const parts = [
     message(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, seq, nfgen(AF_UNSPEC, NFNL_SUBSYS_NFTABLES)),
     // DELSETELEM without an element list flushes the set
-    message(nft(NFT_MSG_DELSETELEM), NLM_F_REQUEST | (elements.length === 0 ? NLM_F_ACK : 0), seq + 1, Buffer.concat([nfgen(NFPROTO_INET, 0), target])),
+    message(nft(NFT_MSG_DELSETELEM), NLM_F_REQUEST | (elements.length === 0 ? NLM_F_ACK : 0), seq + 1,
+      Buffer.concat([nfgen(NFPROTO_INET, 0), target])),
   ];
   if (elements.length > 0) {
     const list = Buffer.concat(elements.map((ip) =>
@@ -162,7 +163,10 @@ export function parseNftChange(type: number, data: Uint8Array): NftChange | unde
 const NFT_MSG_NEWGEN = 15;
 const NFTA_GEN_PROC_PID = 2;
 
-/** The process that committed a transaction, from its closing NEWGEN notification (undefined if the kernel does not say). */
+/**
+ * The process that committed a transaction, from its closing NEWGEN notification (undefined if the kernel does not
+ * say).
+ */
 export function parseGenPid(data: Uint8Array): number | undefined {
   const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   for (let off = 4; off + 4 <= b.length;) {

@@ -86,7 +86,9 @@ export class Channel {
       try {
         return await Promise.race([fn(s, port), broken]);
       } catch (err) {
-        if (!(err instanceof KernelError)) this.drop(s, this.sock === s ? this.broken : undefined, (err as Error).message);
+        if (!(err instanceof KernelError)) {
+          this.drop(s, this.sock === s ? this.broken : undefined, (err as Error).message);
+        }
         throw err;
       }
     } finally {
@@ -116,7 +118,9 @@ export class RequestSocket {
     return (isDump ? this.dumps : this.commands).run(async (s, localPort) => {
       let replies: NetlinkMessage[];
       try {
-        [replies] = await s.request(type, payload, { flags, localPort, timeout: REQUEST_TIMEOUT_MS, checkError: false });
+        [replies] = await s.request(type, payload, {
+          flags, localPort, timeout: REQUEST_TIMEOUT_MS, checkError: false,
+        });
       } catch (err) {
         throw new EdgeError('E_KERNEL_SOCKET', `${op}: netlink request failed: ${(err as Error).message}`, { op });
       }
