@@ -102,6 +102,7 @@ export class Addressing {
 
   /** The underlay gained (true) or lost (false) an address to send from. */
   setCanSend(yes: boolean): void {
+    if (yes === this.canSend) return; // told on every read of the interface: only a change counts
     this.canSend = yes;
     if (yes) this.maybeBegin();
     else if (this.phase.kind === 'probing') this.abortProbe('the host can no longer send');

@@ -50,7 +50,7 @@ export class Seeds {
       if (got.join() !== old.join()) changed = true;
       next.set(e.address, got);
     }
-    if (next.size !== this.names.size) changed = true;
+    for (const [name, old] of this.names) if (!next.has(name) && old.length > 0) changed = true; // a seed removed
     this.names = next;
     return changed;
   }

@@ -193,15 +193,13 @@ export class Sender {
   private challenge(targetId: string, overlayIp: Ipv4, nonce: string, targetUnderlay: Ipv4 | undefined): void {
     const c = this.common();
     if (!c) return;
-    this.send({ ...c, type: 'challenge', overlayIp, targetId, nonce },
-      targetUnderlay === undefined ? undefined : this.endpoint(targetUnderlay));
+    this.send({ ...c, type: 'challenge', overlayIp, targetId, nonce }, this.replyTo(targetUnderlay));
   }
 
   forget(targetId: string, targetClaimedAt: number, overlayIp: Ipv4, toUnderlay?: Ipv4): void {
     const c = this.common();
     if (!c) return;
-    this.send({ ...c, type: 'forget', overlayIp, targetId, targetClaimedAt },
-      toUnderlay === undefined ? undefined : this.endpoint(toUnderlay));
+    this.send({ ...c, type: 'forget', overlayIp, targetId, targetClaimedAt }, this.replyTo(toUnderlay));
   }
 
   /** Another host's packet, as received: to one host, or broadcast on our LAN. */

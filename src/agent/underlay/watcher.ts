@@ -43,6 +43,8 @@ export interface UnderlayRead {
   linkLocal: Ipv6 | undefined;
   /** it is a different one than the last we had: a renumbering */
   linkLocalMoved: boolean;
+  /** the same IPv4 address with another prefix: the subnet (on-link peers, the filter's LAN) moved */
+  prefixChanged: boolean;
   /** IPv6 on the interface changed state */
   ipv6Changed: boolean;
   /** the link is up with carrier again after it was lost (or down): we may have missed news */
@@ -70,7 +72,7 @@ export function underlayActions(r: UnderlayRead): Actions {
   return {
     fresh, burst: fresh || r.ipv6Changed, family: r.ipv6Changed || r.linkLocal !== undefined,
     // a peer may have claimed our new underlay address; the VXLAN source moves
-    reprogram: r.change !== undefined || r.linkLocalMoved ? 'full' : undefined,
+    reprogram: r.change !== undefined || r.linkLocalMoved || r.prefixChanged ? 'full' : undefined,
   };
 }
 
@@ -170,6 +172,7 @@ export class UnderlayWatcher {
     transport.setSource(snap.ip === undefined ? undefined : formatIpv4(snap.ip));
     const read = {
       snapshot: snap, carrierBack: carrier && !prev.carrier, linkLocal: llNew, linkLocalMoved, ipv6Changed,
+      prefixChanged: prev.ip === snap.ip && snap.ip !== undefined && prev.prefix !== snap.prefix,
     };
     if (prev.ip === snap.ip) return this.d.onRead({ ...read, change: undefined });
     if (prev.ip !== undefined && snap.ip !== undefined) this.d.counters.underlayChangesOwn++;

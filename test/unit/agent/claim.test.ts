@@ -266,6 +266,23 @@ describe('a new host', () => {
     await r.clock.advance(CLAIM_MS);
     expect(r.a.ip).toBe(ip('100.64.192.2'));
   });
+
+  it('is not started over by every read of the underlay while exhausted: one line, one 5 s wait', async () => {
+    const cidr = parseCidr('100.64.192.0/30') as Cidr;
+    const r = rig({ cidr });
+    heard(r, announce({ nodeId: OTHER, overlayIp: ip('100.64.192.2') }));
+    r.a.start(undefined);
+    r.a.setCanSend(true);
+    r.peers.forget(OTHER);
+    for (let i = 0; i < 4; i++) {
+      await r.clock.advance(1000);
+      r.a.setCanSend(true); // the agent tells it on every read of the physical interface
+    }
+    expect(r.logs.lines.filter((l) => l.code === 'E_EXHAUSTED')).toHaveLength(1);
+    expect(r.a.phase.kind).toBe('exhausted');
+    await r.clock.advance(1000);
+    expect(r.a.phase).toMatchObject({ kind: 'probing', candidate: ip('100.64.192.2') });
+  });
 });
 
 describe('a pinned address', () => {

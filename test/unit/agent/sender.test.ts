@@ -200,11 +200,9 @@ describe('dispatch', () => {
     expect(s.counters.sentByType.forget).toBe(2);
   });
 
-  // BUG: a host without IPv4 (raw L2 only) announces underlay 0, and the only way to reach it is a broadcast. A
-  // challenge to it (Challenges.confirm passes the peer's underlay, 0) or a forget to it (Inbound answers a forgotten
-  // claim to its signed underlay, 0) is sent by unicast to 0.0.0.0 instead — unlike announce and defend, where 0 means
-  // broadcast — so a conflict with such a host is never confirmed and it never hears that its claim was released.
-  it.fails('a challenge or a forget to 0 (a host without IPv4) is a broadcast, like every other reply', () => {
+  // A host without IPv4 (raw L2 only) announces underlay 0, and the only way to reach it is a broadcast: a challenge
+  // to it (a conflict to confirm) or a forget to it (its claim was released) must not go to 0.0.0.0.
+  it('a challenge or a forget to 0 (a host without IPv4) is a broadcast, like every other reply', () => {
     const s = setup();
     s.sender.dispatch({ kind: 'challenge', target: P, overlayIp: CLAIM.ip, nonce: NONCE, to: 0 });
     s.sender.dispatch({ kind: 'forget', target: P, claimedAt: 555, overlayIp: THEIRS, to: 0 });

@@ -180,18 +180,16 @@ describe('the IPv4 address', () => {
     expect(read.change).toBeUndefined();
   });
 
-  // Possible bug (src/agent/underlay/watcher.ts): the same address with a new prefix (a DHCP lease with another
-  // netmask, added before the old one goes) is reported as no change at all, so underlayActions() asks no reprogram.
-  // The Desired value depends on the prefix (dataplane/desired.ts: which peers need on-link /32 routes, the filter's
-  // `lan`), so the dataplane keeps the old subnet until some other change or the 30 s resync.
-  it.fails('reports a new prefix on the same address, so the dataplane follows the new subnet', async () => {
+  // The same address with a new prefix (a DHCP lease with another netmask, added before the old one goes) moves the
+  // subnet: the Desired value depends on it (which peers need on-link /32 routes, the filter's `lan`).
+  it('reports a new prefix on the same address, so the dataplane follows the new subnet', async () => {
     const r = await rig({ addr: '10.0.0.5' });
     await r.read();
     await r.kernel.addAddr(r.index, ip('10.0.0.5'), 16);
     r.kernel.removeAddr(r.index, ip('10.0.0.5'), 24);
     const read = (await r.read())!;
     expect(read.snapshot).toMatchObject({ ip: ip('10.0.0.5'), prefix: 16 }); // the snapshot has it
-    expect(underlayActions(read).reprogram).toBe('full'); // fails: change is undefined, nothing is reprogrammed
+    expect(underlayActions(read).reprogram).toBe('full');
   });
 });
 
@@ -324,7 +322,7 @@ describe('failures and lifecycle', () => {
 describe('underlayActions', () => {
   const snapshot = unreadUnderlay(undefined);
   const read = (over: Partial<UnderlayRead>): UnderlayRead => ({
-    snapshot, change: undefined, linkLocal: undefined, linkLocalMoved: false, ipv6Changed: false, carrierBack: false,
+    snapshot, change: undefined, linkLocal: undefined, linkLocalMoved: false, prefixChanged: false, ipv6Changed: false, carrierBack: false,
     ...over,
   });
 
