@@ -27,12 +27,13 @@ export interface TcpResult {
 export function ping(
   lab: LabBase, from: Host, to: string, count: number, intervalS: number, extra: string[] = [],
 ): boolean {
-  return lab.exec(from, ['ping', ...extra, '-c', String(count), '-i', String(intervalS), '-W', '1', '-q', to], true).includes(` ${count} received`);
+  return lab.exec(from, ['ping', ...extra, '-c', String(count), '-i', String(intervalS), '-W', '1', '-q', to], true)
+    .includes(` ${count} received`);
 }
 
 export function pinger(
   lab: LabBase, from: Host, to: string, intervalS: number,
-): { stop: () => Promise<{ replies: number[]; seqs: number[]; sent: number }> } {
+): { stop: () => Promise<{ replies: number[]; seqs: number[]; rtts: number[]; sent: number }> } {
   const log = join(from.dir, `ping-${Date.now()}-${randomBytes(2).toString('hex')}.log`);
   const p = lab.spawnIn(from.ns, ['ping', '-D', '-i', String(intervalS), '-W', '1', to], log);
   return {
@@ -41,11 +42,12 @@ export function pinger(
       p.kill('SIGINT');
       await gone;
       const text = readFileSync(log, 'utf8');
-      const lines = [...text.matchAll(/^\[(\d+\.\d+)\] \d+ bytes from .*?icmp_seq=(\d+)/gm)];
+      const lines = [...text.matchAll(/^\[(\d+\.\d+)\] \d+ bytes from .*?icmp_seq=(\d+).*?time=([\d.]+) ms/gm)];
       const replies = lines.map((m) => Number(m[1]) * 1000);
       const seqs = lines.map((m) => Number(m[2]));
+      const rtts = lines.map((m) => Number(m[3]));
       const sent = Number(/(\d+) packets transmitted/.exec(text)?.[1] ?? 0);
-      return { replies, seqs, sent };
+      return { replies, seqs, rtts, sent };
     },
   };
 }
@@ -55,7 +57,8 @@ export async function capture(
 ): Promise<{ stop: () => Promise<string[]> }> {
   const log = join(h.dir, `tcpdump-${iface}-${randomBytes(2).toString('hex')}.log`);
   const p = lab.spawnIn(h.ns, ['tcpdump', '-l', '-n', '-e', '-i', iface, filter], log);
-  await until('tcpdump to listen', () => (existsSync(log) && readFileSync(log, 'utf8').includes('listening on')) || undefined, 5000, 20);
+  await until('tcpdump to listen', () => (existsSync(log) && readFileSync(log, 'utf8').includes('listening on'))
+    || undefined, 5000, 20);
   return {
     stop: async () => {
       await sleep(200);
@@ -71,13 +74,15 @@ export async function tcp(
   lab: LabBase, client: Host, server: Host, serverIp: string, port: number,
 ): Promise<{ stop: () => Promise<TcpResult> }> {
   const srvOut = join(server.dir, `tcp-server-${Date.now()}.log`);
-  const printed = (f: string, what: string) => () => (existsSync(f) && readFileSync(f, 'utf8').includes(what)) || undefined;
+  const printed =
+    (f: string, what: string) => () => (existsSync(f) && readFileSync(f, 'utf8').includes(what)) || undefined;
   const srv = lab.spawnIn(server.ns, [process.execPath, TCP_PROBE, 'server', String(port)], srvOut);
   await until('the TCP probe server to listen', printed(srvOut, '"listening"'), 5000);
   const out = join(client.dir, `tcp-client-${Date.now()}.log`);
   const cli = lab.spawnIn(client.ns, [process.execPath, TCP_PROBE, 'client', serverIp, String(port), '20'], out);
   await until('the TCP probe client to connect', printed(out, '"connected"'), 5000);
-  const lastLine = (f: string): Record<string, unknown> => JSON.parse(readFileSync(f, 'utf8').trim().split('\n').at(-1) || '{}') as Record<string, unknown>;
+  const lastLine = (f: string): Record<string, unknown> =>
+    JSON.parse(readFileSync(f, 'utf8').trim().split('\n').at(-1) || '{}') as Record<string, unknown>;
   return {
     stop: async () => {
       // the client stops sending and drains its echoes before it reports
@@ -113,7 +118,8 @@ export function background(
   }));
   done.catch(() => {}); // awaited by the caller; never an unhandled rejection
   const started = Promise.race([
-    until(`${cmd.slice(1, 3).join(' ')} to start`, () => lines().length > 0 || undefined, 10_000, 10).then(() => undefined),
+    until(`${cmd.slice(1, 3).join(' ')} to start`, () => lines().length > 0 || undefined, 10_000, 10)
+      .then(() => undefined),
     done.then(() => undefined),
   ]);
   return { started, done, stop: () => { if (p.exitCode === null) p.kill('SIGTERM'); return done; } };
