@@ -38,7 +38,8 @@ function buildVariant(lab: Lab, v: Variant): void {
 function iperf(lab: Lab, client: Host, server: string, seconds: number): number {
   // -O 1: leave slow start out; -A 0,1: client on CPU 0, server on CPU 1, so
   // every path gets the same placement (the largest source of noise on 2 cores)
-  const out = lab.exec(client, ['iperf3', '-c', server, '-t', String(seconds), '-O', '1', '-A', '0,1', '-J', '--connect-timeout', '2000'], true);
+  const out = lab.exec(client,
+    ['iperf3', '-c', server, '-t', String(seconds), '-O', '1', '-A', '0,1', '-J', '--connect-timeout', '2000'], true);
   try {
     const j = JSON.parse(out) as { end?: { sum_received?: { bits_per_second: number } } };
     return (j.end?.sum_received?.bits_per_second ?? NaN) / 1e9;

@@ -35,7 +35,8 @@ const PROBE_S = 0.005;
 const empty = (): SwitchTrials => ({ lost: [], maxGapMs: [], spreadMs: [] });
 
 /** Runs `trigger` under a 5 ms ping from `from` to `ip` and waits for `hs` to be on `family`; what the ping saw. */
-async function measure(lab: Lab, from: Host, ip: string, hs: Host[], family: Family, trigger: () => Promise<void>, into: SwitchTrials): Promise<void> {
+async function measure(lab: Lab, from: Host, ip: string, hs: Host[], family: Family, trigger: () => Promise<void>,
+  into: SwitchTrials): Promise<void> {
   const p = lab.pinger(from, ip, PROBE_S);
   let st: Awaited<ReturnType<typeof onFamily>>;
   try {

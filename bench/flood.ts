@@ -1,13 +1,14 @@
-// Benchmark: renumbering under a flood (issue 12). One lab: agents on h1 and
-// h2, an outsider h3 without the key. In each trial h2 is renumbered through
-// DHCP while h1 probes h2's overlay IP every 5 ms; in the flooded trials h3
-// meanwhile sends h1 a captured announcement with a broken HMAC as fast as
-// the lab can (outsider.mjs flood, its sender kept on CPU 0 so the victim can
-// have the other core). Quiet and flooded trials alternate, so both see the
-// same machine. Per trial: recovery (h2's new DHCP address to the first
-// probe answered, as in recovery.ts), h1's agent CPU over the trial (% of one
-// core; and how long its event loop was running or runnable), announcements
-// lost (h2's sent minus h1's accepted) and the offered flood rate.
+// Benchmark: renumbering under a flood of forged packets. One lab: agents on
+// h1 and h2, an outsider h3 without the key. In each trial h2 is renumbered
+// through DHCP while h1 probes h2's overlay IP every 5 ms; in the flooded
+// trials h3 meanwhile sends h1 a captured announcement with a broken HMAC as
+// fast as the lab can (outsider.mjs flood, its sender kept on CPU 0 so the
+// victim can have the other core). Quiet and flooded trials alternate, so
+// both see the same machine. Per trial: recovery (h2's new DHCP address to
+// the first probe answered, as in recovery.ts), h1's agent CPU over the trial
+// (% of one core; and how long its event loop was running or runnable),
+// announcements lost (h2's sent minus h1's accepted) and the offered flood
+// rate.
 
 import { join } from 'node:path';
 import { Lab, cpuWindow, sh, sleep, until, type Host } from '../test/lab/lab.js';
@@ -35,10 +36,12 @@ const WINDOW_MS = 1500;
 /** the flood runs this long before a trial starts (sender up, h1's queue full) */
 const RAMP_MS = 500;
 
-const empty = (): FloodTrials => ({ recoveryMs: [], failures: 0, cpuPercent: [], busyPercent: [], lostAnnouncements: [] });
+const empty =
+  (): FloodTrials => ({ recoveryMs: [], failures: 0, cpuPercent: [], busyPercent: [], lostAnnouncements: [] });
 
 function rxPackets(h: Host): number {
-  const j = JSON.parse(sh('ip', ['-n', h.ns, '-s', '-j', 'link', 'show', 'eth0'])) as { stats64: { rx: { packets: number } } }[];
+  const j = JSON.parse(
+    sh('ip', ['-n', h.ns, '-s', '-j', 'link', 'show', 'eth0'])) as { stats64: { rx: { packets: number } } }[];
   return j[0]!.stats64.rx.packets;
 }
 
@@ -60,7 +63,8 @@ export async function flood(trials: number): Promise<FloodRun> {
       const into = flooded ? out.flooded : out.quiet;
       const seconds = (RAMP_MS + 250 + WINDOW_MS + 3000) / 1000; // ends by itself even if a trial hangs
       const f = flooded
-        ? lab.helperInBackground(h3, 'outsider.mjs', ['flood', '--dst', h1.ip!, '--port', '9477', '--file', file, '--seconds', String(seconds), '--cpus', '0'])
+        ? lab.helperInBackground(h3, 'outsider.mjs',
+          ['flood', '--dst', h1.ip!, '--port', '9477', '--file', file, '--seconds', String(seconds), '--cpus', '0'])
         : undefined;
       await f?.started;
       await sleep(flooded ? RAMP_MS : 0);
@@ -88,13 +92,15 @@ export async function flood(trials: number): Promise<FloodRun> {
       else into.recoveryMs.push(first - r!.boundAt);
       into.cpuPercent.push(cpu.cpuPercent);
       into.busyPercent.push(cpu.busyPercent);
-      into.lostAnnouncements.push(Math.max(0, (b1.counters.sent.announce - b0.counters.sent.announce) - (a1.counters.received.announce - a0.counters.received.announce)));
+      into.lostAnnouncements.push(Math.max(0, (b1.counters.sent.announce - b0.counters.sent.announce)
+        - (a1.counters.received.announce - a0.counters.received.announce)));
       if (flooded) {
         out.flooded.offeredPps.push(result?.pps ?? NaN);
         out.flooded.reachedPps.push(reached);
       }
       // the next trial starts from a converged overlay
-      await until('h1 to know h2\'s new address', async () => (await lab.status(h1)).peers.find((x) => x.id === st[1]!.node.id)?.underlayIp === h2.ip || undefined, 10_000, 50);
+      await until('h1 to know h2\'s new address', async () => (await lab.status(h1))
+        .peers.find((x) => x.id === st[1]!.node.id)?.underlayIp === h2.ip || undefined, 10_000, 50);
     };
 
     for (let t = 0; t < trials; t++) for (const flooded of t % 2 ? [true, false] : [false, true]) await trial(flooded);

@@ -32,7 +32,8 @@ function rssMB(pid: number): number {
 }
 
 function portStats(lab: Lab, port: string): { bytes: number; packets: number } {
-  const j = JSON.parse(sh('ip', ['-n', lab.sw, '-s', '-j', 'link', 'show', port])) as { stats64: { rx: { bytes: number; packets: number } } }[];
+  const j = JSON.parse(sh('ip',
+    ['-n', lab.sw, '-s', '-j', 'link', 'show', port])) as { stats64: { rx: { bytes: number; packets: number } } }[];
   return { bytes: j[0]!.stats64.rx.bytes, packets: j[0]!.stats64.rx.packets };
 }
 
@@ -63,7 +64,8 @@ export async function footprint(windowS: number, peers = 10, settleS = 13): Prom
     const sentAfter = (await lab.status(h)).counters.sent.announce;
     return {
       peers, windowS: Math.round(secs), cpuPercentOfOneCore: (cpu / secs) * 100, rssMaxMB: rssMax, rssEndMB: rssMB(pid),
-      announcementsPerS: (sentAfter - sentBefore) / secs, lanBytesPerS: (net1.bytes - net0.bytes) / secs, lanPacketsPerS: (net1.packets - net0.packets) / secs,
+      announcementsPerS: (sentAfter - sentBefore) / secs, lanBytesPerS: (net1.bytes - net0.bytes) / secs,
+      lanPacketsPerS: (net1.packets - net0.packets) / secs,
     };
   } finally {
     await lab.destroy();

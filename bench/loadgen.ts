@@ -13,7 +13,8 @@ import { parseKeyText } from '../src/wire/keyfile.js';
 import { parseCidr, parseIpv4, type Cidr } from '../src/net/ipv4.js';
 import { crowd, type CrowdPeer } from './crowd.js';
 
-const [keyFile, cluster, cidrText, n, avoid, lanPrefix, phase, serveMs] = process.argv.slice(2) as [string, string, string, string, string, string, string, string];
+const [keyFile, cluster, cidrText, n, avoid, lanPrefix, phase, serveMs] =
+  process.argv.slice(2) as [string, string, string, string, string, string, string, string];
 const keys = parseKeyText(readFileSync(keyFile, 'utf8'), keyFile);
 const cidr = parseCidr(cidrText) as Cidr;
 const now = (): number => performance.timeOrigin + performance.now();
@@ -31,7 +32,10 @@ function open(p: CrowdPeer): Promise<dgram.Socket> {
   const sock = dgram.createSocket('udp4');
   sock.on('message', (msg, from) => {
     const d = decode(msg, cluster, keys);
-    if (d.ok && d.msg.type === 'challenge' && d.msg.targetId === p.nodeId) sock.send(announce(p, d.msg.nonce), 9477, from.address); // agents listen there
+    // agents listen there
+    if (d.ok && d.msg.type === 'challenge' && d.msg.targetId === p.nodeId) {
+      sock.send(announce(p, d.msg.nonce), 9477, from.address);
+    }
   });
   return new Promise((resolve) => sock.bind(9477, underlay(p), () => { sock.setBroadcast(true); resolve(sock); }));
 }
@@ -39,7 +43,8 @@ function open(p: CrowdPeer): Promise<dgram.Socket> {
 const socks = await Promise.all(peers.map(open));
 const packets = peers.map((p) => announce(p));
 const t0 = now();
-await Promise.all(socks.map((s, i) => new Promise<void>((resolve) => s.send(packets[i]!, 9477, '255.255.255.255', () => resolve()))));
+await Promise.all(socks.map((s, i) =>
+  new Promise<void>((resolve) => s.send(packets[i]!, 9477, '255.255.255.255', () => resolve()))));
 const t1 = now();
 await new Promise((r) => setTimeout(r, Number(serveMs)));
 for (const s of socks) s.close();

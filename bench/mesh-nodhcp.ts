@@ -18,7 +18,10 @@ import type { StatusReport } from '../src/agent/records/status.js';
 export interface NoDhcpTrials {
   /** last agent start to the last pair's first answer, per trial that formed a mesh */
   meshMs: number[];
-  /** the same trials by the agents' own timestamps: last agent start to the last kernel change any agent made (as mesh.ts) */
+  /**
+   * the same trials by the agents' own timestamps: last agent start to
+   * the last kernel change any agent made (as mesh.ts)
+   */
   kernelMs: number[];
   /** trials that timed out */
   noMesh: number;
@@ -77,14 +80,18 @@ async function formOnce(lab: Lab, args: string[], timeoutMs: number, tag: string
   try {
     for (;;) {
       statuses = await Promise.all(lab.hosts.map((h) => lab.tryStatus(h)));
-      const established = statuses.map((s) => (s?.node.addressState === 'established' ? s.node.overlayIp ?? undefined : undefined));
+      const established =
+        statuses.map((s) => (s?.node.addressState === 'established' ? s.node.overlayIp ?? undefined : undefined));
       lab.hosts.forEach((src, i) => {
         if (established[i] === undefined) return; // no overlay route yet
         lab.hosts.forEach((_, j) => {
           const ip = statuses[j]?.node.overlayIp;
           if (j === i || !ip) return;
           const k = `${i}>${j}`;
-          if (pairs.get(k)?.to !== ip) { void pairs.get(k)?.stop(); pairs.set(k, new Pair(lab, src, ip, `${tag}-${i}`)); }
+          if (pairs.get(k)?.to !== ip) {
+            void pairs.get(k)?.stop();
+            pairs.set(k, new Pair(lab, src, ip, `${tag}-${i}`));
+          }
           pairs.get(k)!.ensure();
         });
       });
@@ -98,7 +105,8 @@ async function formOnce(lab: Lab, args: string[], timeoutMs: number, tag: string
       if (Date.now() - lastStart > timeoutMs) {
         into.noMesh++;
         into.pairsAtTimeout.push(firsts.length);
-        into.metAtTimeout.push(statuses.every((s) => s?.node.addressState === 'established' && s.peers.filter((p) => p.state === 'alive').length === n - 1));
+        into.metAtTimeout.push(statuses.every((s) => s?.node.addressState === 'established'
+          && s.peers.filter((p) => p.state === 'alive').length === n - 1));
         return;
       }
       await sleep(20);

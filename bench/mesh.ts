@@ -23,7 +23,8 @@ async function formOnce(lab: Lab, timeoutMs: number): Promise<{ fromStart: numbe
   const deadline = lastStart + timeoutMs;
   for (;;) {
     const all = await Promise.all(lab.hosts.map((h) => lab.tryStatus(h)));
-    const done = all.every((s) => s && s.dataplane.ready && s.peers.filter((p) => p.state === 'alive').length === lab.hosts.length - 1);
+    const done = all.every((s) => s && s.dataplane.ready
+      && s.peers.filter((p) => p.state === 'alive').length === lab.hosts.length - 1);
     if (done) {
       // the agents' own clocks (one machine): when each became ready, and
       // when each last changed its kernel state — not this loop's polling
@@ -31,7 +32,8 @@ async function formOnce(lab: Lab, timeoutMs: number): Promise<{ fromStart: numbe
       const at = (x: string | null): number => (x === null ? NaN : Date.parse(x));
       const lastReady = Math.max(...sts.map((s) => at(s.dataplane.readySince)));
       const converged = Math.max(...sts.map((s) => at(s.dataplane.lastChangeAt)));
-      return { fromStart: converged - lastStart, fromReady: Math.max(0, converged - lastReady), ips: sts.map((s) => s.node.overlayIp!) };
+      return { fromStart: converged - lastStart, fromReady: Math.max(0, converged - lastReady),
+        ips: sts.map((s) => s.node.overlayIp!) };
     }
     if (Date.now() > deadline) throw new Error(`mesh of ${lab.hosts.length} did not form within ${timeoutMs} ms`);
     await sleep(20);
@@ -42,7 +44,8 @@ function pingAllPairs(lab: Lab, ips: string[]): number {
   // one shell per host pings every other overlay IP once, host after host
   const counts = lab.hosts.map((h, i) => {
     const targets = ips.filter((_, j) => j !== i).join(' ');
-    return lab.exec(h, ['sh', '-c', `ok=0; for ip in ${targets}; do ping -c1 -W1 -q $ip >/dev/null 2>&1 && ok=$((ok+1)); done; echo $ok`], true);
+    return lab.exec(h, ['sh', '-c',
+      `ok=0; for ip in ${targets}; do ping -c1 -W1 -q $ip >/dev/null 2>&1 && ok=$((ok+1)); done; echo $ok`], true);
   });
   return counts.reduce((n, out) => n + Number(out.trim() || 0), 0);
 }

@@ -24,7 +24,10 @@ export interface RecoveryRun {
   allMs: number[];
   /** trials in which traffic did not come back within the window */
   failures: number;
-  /** per probe (one per one-host trial, one per pair in all-host trials): probes never answered, longest time between answers (absent in runs before link-local) */
+  /**
+   * per probe (one per one-host trial, one per pair in all-host trials): probes never
+   * answered, longest time between answers (absent in runs before link-local)
+   */
   lost?: { one: number[]; all: number[] };
   maxGapMs?: { one: number[]; all: number[] };
   tcp: { survived: boolean; maxGapMs: number; sentBytes: number; echoedBytes: number; error: string | null };
@@ -42,7 +45,8 @@ const WINDOW_MS = 1500;
 
 /** One lab (agent or reference) with its probes, ready for trials. */
 class Rig {
-  private constructor(readonly lab: Lab, private readonly ips: string[], private readonly tcp: Awaited<ReturnType<Lab['tcp']>>,
+  private constructor(readonly lab: Lab, private readonly ips: string[],
+    private readonly tcp: Awaited<ReturnType<Lab['tcp']>>,
     readonly out: RecoveryRun) {}
 
   static async create(mode: RecoveryMode): Promise<Rig> {
@@ -60,7 +64,9 @@ class Rig {
         await lab.startAll();
         ips = (await onFamily(lab, lab.hosts, mode === 'agent' ? 'ipv4' : 'link-local')).map((s) => s.node.overlayIp!);
       }
-      if (!lab.ping(lab.hosts[0]!, ips[1]!, 3, 0.05)) throw new Error(`${mode}: the overlay does not carry traffic before the benchmark`);
+      if (!lab.ping(lab.hosts[0]!, ips[1]!, 3, 0.05)) {
+        throw new Error(`${mode}: the overlay does not carry traffic before the benchmark`);
+      }
       const tcp = await lab.tcp(lab.hosts[0]!, lab.hosts[1]!, ips[1]!);
       return new Rig(lab, ips, tcp, {
         mode, oneMs: [], allMs: [], failures: 0, lost: { one: [], all: [] }, maxGapMs: { one: [], all: [] },

@@ -17,7 +17,9 @@ export function repairHook(lab: LabBase, h: Host): string {
   const lines = ['#!/bin/sh', '# reference repair: run by the DHCP client as "HOOK OLD NEW"', 'OLD=$1; NEW=$2'];
   for (const o of lab.hosts) {
     if (o === h) continue;
-    lines.push(`printf 'fdb append 00:00:00:00:00:00 dev scvx-100 dst %s\\nfdb replace ${refMac(num(h))} dev scvx-100 dst %s\\nfdb del 00:00:00:00:00:00 dev scvx-100 dst %s\\n' "$NEW" "$NEW" "$OLD" | bridge -n ${o.ns} -batch - 2>/dev/null`);
+    lines.push(`printf 'fdb append 00:00:00:00:00:00 dev scvx-100 dst %s\\nfdb replace ${refMac(num(h))} dev scvx-100 `
+      + `dst %s\\nfdb del 00:00:00:00:00:00 dev scvx-100 dst %s\\n' "$NEW" "$NEW" "$OLD" | bridge -n ${o.ns} `
+      + `-batch - 2>/dev/null`);
     lines.push(`ip -n ${o.ns} neigh del "$OLD" dev eth0 2>/dev/null`);
   }
   lines.push('exit 0');
@@ -40,7 +42,10 @@ export interface ReferenceOptions {
   ip?: (n: number) => string;
 }
 
-/** Builds the reference overlay (or a variant of it, see ReferenceOptions) on every host of the lab; returns the overlay IPs. */
+/**
+ * Builds the reference overlay (or a variant of it, see
+ * ReferenceOptions) on every host of the lab; returns the overlay IPs.
+ */
 export function buildReference(lab: Lab, o: ReferenceOptions = {}): string[] {
   const { bridge = 'scbr-100', vxlan = 'scvx-100', vni = 100, mtu = 1450, flags = [], mac = refMac, ip = refIp } = o;
   for (const h of lab.hosts) {

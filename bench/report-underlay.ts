@@ -21,7 +21,10 @@ const medMax = (xs: number[] | undefined, unit: (x: number) => string): string =
 };
 const count = (x: number): string => String(round(x));
 
-/** Probes lost and the longest silence, link-local beside the IPv4 agent and the reference (same run, interleaved trials). */
+/**
+ * Probes lost and the longest silence, link-local beside the IPv4
+ * agent and the reference (same run, interleaved trials).
+ */
 export function renumberingLossRows(rec: RecoveryResults): Row[] {
   const ll = rec.linkLocal;
   if (!ll?.lost || !ll.maxGapMs) return [];
@@ -31,18 +34,21 @@ export function renumberingLossRows(rec: RecoveryResults): Row[] {
     const lost = ll.lost[kind];
     out.push({
       metric: `probes lost, ${what} (5 ms ping)`,
-      measured: `link-local ${sum(lost)} in ${lost.length} probed trials; ${others.map(([name, r]) => `${name} ${medMax(r.lost?.[kind], count)} per trial`).join('; ')}`,
+      measured: `link-local ${sum(lost)} in ${lost.length} probed trials; `
+        + `${others.map(([name, r]) => `${name} ${medMax(r.lost?.[kind], count)} per trial`).join('; ')}`,
       target: 'link-local: 0 lost', ok: lost.length > 0 && sum(lost) === 0,
     });
     out.push({
       metric: `longest gap between answers, ${what}`,
-      measured: `link-local ${medMax(ll.maxGapMs[kind], ms)}; ${others.map(([name, r]) => `${name} ${medMax(r.maxGapMs?.[kind], ms)}`).join('; ')}`,
+      measured: `link-local ${medMax(ll.maxGapMs[kind], ms)}; `
+        + `${others.map(([name, r]) => `${name} ${medMax(r.maxGapMs?.[kind], ms)}`).join('; ')}`,
       target: '—', ok: undefined,
     });
   }
   out.push({
     metric: 'TCP across every renumbering (agent, link-local)',
-    measured: `${ll.tcp.survived ? 'survived' : `FAILED (${ll.tcp.error ?? 'closed'})`}, longest gap ${ll.tcp.maxGapMs} ms, ${ll.tcp.echoedBytes}/${ll.tcp.sentBytes} B echoed`,
+    measured: `${ll.tcp.survived ? 'survived' : `FAILED (${ll.tcp.error ?? 'closed'})`}, `
+      + `longest gap ${ll.tcp.maxGapMs} ms, ${ll.tcp.echoedBytes}/${ll.tcp.sentBytes} B echoed`,
     target: 'never resets', ok: ll.tcp.survived,
   });
   return out;
@@ -53,12 +59,15 @@ export function noDhcpRows(m: NoDhcpMeshRun): Row[] {
   const ll = m.linkLocal;
   const v4 = m.ipv4;
   const llText = ll.meshMs.length
-    ? `${pctl(ll.meshMs)} from the last agent start until all ${m.pairsTotal} pairs had answered (last kernel change: ${medMax(ll.kernelMs, ms)})`
+    ? `${pctl(ll.meshMs)} from the last agent start until all ${m.pairsTotal} pairs had answered (last kernel `
+      + `change: ${medMax(ll.kernelMs, ms)})`
       + `${ll.noMesh ? `; ${ll.noMesh} trials formed no mesh` : ''}`
     : `no mesh in ${ll.noMesh} trials`;
   const v4Text = v4.noMesh
-    ? `no mesh (no IPv4 address): ${v4.pairsAtTimeout.join(', ')}/${m.pairsTotal} pairs answered within ${round(m.ipv4TimeoutMs / 1000)} s; `
-      + (v4.metAtTimeout.every(Boolean) ? 'the agents had met over raw L2 and claimed their overlay addresses' : 'not every agent had met the others')
+    ? `no mesh (no IPv4 address): ${v4.pairsAtTimeout.join(', ')}/${m.pairsTotal} pairs answered `
+      + `within ${round(m.ipv4TimeoutMs / 1000)} s; `
+      + (v4.metAtTimeout.every(Boolean) ? 'the agents had met over raw L2 and claimed their overlay addresses'
+        : 'not every agent had met the others')
     : pctl(v4.meshMs);
   return [
     { metric: `mesh without DHCP, ${m.hosts} hosts (link-local)`, measured: llText, target: '—', ok: undefined },
@@ -71,18 +80,22 @@ export function linkLocalThroughputRows(d: DatapathRun, perRound: (a: string, b:
   if (!d.gbps['link-local']?.length || !d.gbps.agent?.length) return [];
   return [{
     metric: 'link-local / IPv4 agent throughput',
-    measured: `${round(perRound('link-local', 'agent'), 3)} (median of per-round ratios; overlay MTU 1430 against 1450)`,
+    measured: `${round(perRound('link-local', 'agent'), 3)} (median of per-round ratios; `
+      + `overlay MTU 1430 against 1450)`,
     target: '—', ok: undefined,
   }];
 }
 
 const switchText = (t: SwitchTrials): string =>
-  `${medMax(t.lost, count)} probes lost, longest gap ${medMax(t.maxGapMs, ms)} (n=${t.lost.length}); the hosts decided within ${medMax(t.spreadMs, ms)} of each other`;
+  `${medMax(t.lost, count)} probes lost, longest gap ${medMax(t.maxGapMs, ms)} (n=${t.lost.length}); `
+    + `the hosts decided within ${medMax(t.spreadMs, ms)} of each other`;
 
 /** The interruption while every host rebuilds its VXLAN device for the other family. */
 export function familySwitchRows(f: FamilySwitchRun): Row[] {
   return [
-    { metric: 'family switch link-local → IPv4 (a host without IPv6 joins), ping every 5 ms', measured: switchText(f.toIpv4), target: '—', ok: undefined },
-    { metric: 'family switch IPv4 → link-local (that host forgotten), ping every 5 ms', measured: switchText(f.toLinkLocal), target: '—', ok: undefined },
+    { metric: 'family switch link-local → IPv4 (a host without IPv6 joins), ping every 5 ms',
+      measured: switchText(f.toIpv4), target: '—', ok: undefined },
+    { metric: 'family switch IPv4 → link-local (that host forgotten), ping every 5 ms',
+      measured: switchText(f.toLinkLocal), target: '—', ok: undefined },
   ];
 }

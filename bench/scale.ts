@@ -33,7 +33,8 @@ const BIN = (name: string): string => join(ROOT, 'dist', 'bench', `${name}.js`);
 interface Ev { t: number; k: string; op: string; mac: string; dst: string }
 
 /** First time at which `done(state)` holds while replaying the watcher's events. */
-function firstTime(events: Ev[], after: number, done: (fdb: Set<string>, neigh: Map<string, string>) => boolean): number | undefined {
+function firstTime(events: Ev[], after: number,
+  done: (fdb: Set<string>, neigh: Map<string, string>) => boolean): number | undefined {
   const fdb = new Set<string>();
   const neigh = new Map<string, string>();
   for (const e of events) {
@@ -52,7 +53,8 @@ function firstTime(events: Ev[], after: number, done: (fdb: Set<string>, neigh: 
   return undefined;
 }
 
-const MONITOR_LINE = /^\[(\d+)-(\d+)-(\d+)T(\d+):(\d+):(\d+)\.(\d+)\] (Deleted )?(\d+\.\d+\.\d+\.\d+) dev (\S+) lladdr (\S+) /;
+const MONITOR_LINE =
+  /^\[(\d+)-(\d+)-(\d+)T(\d+):(\d+):(\d+)\.(\d+)\] (Deleted )?(\d+\.\d+\.\d+\.\d+) dev (\S+) lladdr (\S+) /;
 
 /** Lines of `ip -ts monitor neigh` (local time, µs) → FDB (VXLAN device) and neighbour (bridge) events. */
 function parseMonitor(text: string): Ev[] {
@@ -61,14 +63,16 @@ function parseMonitor(text: string): Ev[] {
     const m = MONITOR_LINE.exec(line);
     if (!m || !line.includes('PERMANENT')) continue;
     const [, y, mo, d, h, mi, sec, frac, del, addr, dev, mac] = m as unknown as string[];
-    const t = new Date(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(sec)).getTime() + Number(`0.${frac}`) * 1000;
+    const t = new Date(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(sec)).getTime()
+      + Number(`0.${frac}`) * 1000;
     const k = dev === 'scvx-100' ? 'fdb' : dev === 'scbr-100' ? 'neigh' : undefined;
     if (k) out.push({ t, k, op: del ? 'del' : 'new', mac: mac!, dst: addr! });
   }
   return out;
 }
 
-async function round(lab: Lab, n: number): Promise<{ program?: number; reprogram?: number; sendMs: number[]; status: CountersSnapshot }> {
+async function round(lab: Lab, n: number): Promise<{ program?: number; reprogram?: number; sendMs: number[];
+  status: CountersSnapshot }> {
   const [agentHost, crowdHost] = lab.hosts as [typeof lab.hosts[0], typeof lab.hosts[0]];
   await lab.resetHost(agentHost);
   lab.startAgent(agentHost);
@@ -77,34 +81,44 @@ async function round(lab: Lab, n: number): Promise<{ program?: number; reprogram
   const lanPrefix = lab.net(0).split('.').slice(0, 2).join('.');
   const peers: CrowdPeer[] = crowd(n, st.cluster.cidr, [parseIpv4(agentIp)!], lanPrefix);
   const log = join(agentHost.dir, `monitor-${Date.now()}.log`);
-  const watcher = lab.spawnIn(agentHost.ns, ['ip', '-ts', 'monitor', 'neigh'], log); // tracked: destroy() ends it if a step throws
+  // tracked: destroy() ends it if a step throws
+  const watcher = lab.spawnIn(agentHost.ns, ['ip', '-ts', 'monitor', 'neigh'], log);
   // every fake peer sends from its own underlay address (before and after the storm), as real ones would
   const addrs = peers.flatMap((p) => [p.first, p.storm]).map((a) => `addr replace ${a}/16 dev eth0`).join('\n');
   lab.exec(crowdHost, ['ip', '-batch', '-'], false, `${addrs}\n`);
   await sleep(200); // the monitor subscribes at once; nothing is programmed before the crowd speaks
   const gen = (phase: string, serveMs: number): { t0: number; t1: number } => {
-    const out = lab.exec(crowdHost, [process.execPath, BIN('loadgen'), lab.keyFile, 'bench', st.cluster.cidr, String(n), agentIp, lanPrefix, phase, String(serveMs)]);
+    const out = lab.exec(crowdHost, [process.execPath, BIN('loadgen'), lab.keyFile, 'bench', st.cluster.cidr, String(n),
+      agentIp, lanPrefix, phase, String(serveMs)]);
     return JSON.parse(out) as { t0: number; t1: number };
   };
   const events = (): Ev[] => parseMonitor(readFileSync(log, 'utf8'));
   const programmed = (f: Set<string>, nb: Map<string, string>): boolean =>
-    peers.every((p) => f.has(`${ZERO}/${p.first}`) && f.has(`${p.mac}/${p.first}`) && nb.get(formatIpv4(p.overlayIp)) === p.mac);
-  const moved = (f: Set<string>): boolean => peers.every((p) => f.has(`${ZERO}/${p.storm}`) && f.has(`${p.mac}/${p.storm}`) && !f.has(`${ZERO}/${p.first}`));
+    peers.every((p) => f.has(`${ZERO}/${p.first}`) && f.has(`${p.mac}/${p.first}`)
+      && nb.get(formatIpv4(p.overlayIp)) === p.mac);
+  const moved = (f: Set<string>): boolean =>
+    peers.every((p) => f.has(`${ZERO}/${p.storm}`) && f.has(`${p.mac}/${p.storm}`) && !f.has(`${ZERO}/${p.first}`));
   const a = gen('first', 3000); // the agent challenges each stranger once (first contact): the crowd answers
-  const tProg = await until('the crowd to be programmed', () => firstTime(events(), a.t0, programmed), 15_000, 50).catch(() => undefined);
+  const tProg = await until('the crowd to be programmed', () => firstTime(events(), a.t0, programmed), 15_000, 50)
+    .catch(() => undefined);
   await sleep(500);
   const b = gen('storm', 500);
-  const tRe = await until('the crowd to be reprogrammed', () => firstTime(events(), b.t0, (f) => moved(f)), 15_000, 50).catch(() => undefined);
+  const tRe = await until('the crowd to be reprogrammed', () => firstTime(events(), b.t0, (f) => moved(f)), 15_000, 50)
+    .catch(() => undefined);
   watcher.kill('SIGTERM');
   const status = (await lab.status(agentHost)).counters;
-  return { program: tProg === undefined ? undefined : tProg - a.t0, reprogram: tRe === undefined ? undefined : tRe - b.t0, sendMs: [a.t1 - a.t0, b.t1 - b.t0], status };
+  return {
+    program: tProg === undefined ? undefined : tProg - a.t0, reprogram: tRe === undefined ? undefined : tRe - b.t0,
+    sendMs: [a.t1 - a.t0, b.t1 - b.t0], status,
+  };
 }
 
 export async function scale(n: number, rounds: number): Promise<ScaleRun> {
   // IPv4: the crowd speaks release 0.1's wire format (no link-local capability), so an agent
   // left on `auto` would rebuild its VXLAN device for IPv4 in the middle of the first storm
   const lab = await Lab.create({ hosts: 2, cluster: 'bench', prefixLen: 16, agentArgs: ['--underlay', 'ipv4'] });
-  const out: ScaleRun = { peers: n, programMs: [], reprogramMs: [], sendMs: [], kernelResyncs: 0, dropped: {}, announcementsReceived: 0 };
+  const out: ScaleRun =
+    { peers: n, programMs: [], reprogramMs: [], sendMs: [], kernelResyncs: 0, dropped: {}, announcementsReceived: 0 };
   try {
     for (let r = 0; r < rounds; r++) {
       const res = await round(lab, n);

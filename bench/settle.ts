@@ -18,8 +18,12 @@ export async function onFamily(lab: Lab, hosts: Host[], family: Family, timeoutM
     const st = await Promise.all(hosts.map((h) => lab.tryStatus(h)));
     if (st.every((s) => settled(s, family))) return st as StatusReport[];
     if (Date.now() > deadline) {
-      const seen = st.map((s, i) => `${hosts[i]!.name}: ${s ? `${s.underlay.family}/${s.underlay.device ?? 'none'} (${s.underlay.why}), L2 ${s.peers.map((p) => p.l2).join(',')}` : 'no status'}`);
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${hosts.map((h) => h.name).join(',')} to settle on ${family}: ${seen.join('; ')}`);
+      const seen = st.map((s, i) => `${hosts[i]!.name}: ${s
+        ? `${s.underlay.family}/${s.underlay.device ?? 'none'} (${s.underlay.why}), `
+          + `L2 ${s.peers.map((p) => p.l2).join(',')}`
+        : 'no status'}`);
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${hosts.map((h) => h.name).join(',')} to settle `
+        + `on ${family}: ${seen.join('; ')}`);
     }
     await sleep(50);
   }

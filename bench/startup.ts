@@ -18,7 +18,8 @@ import { join } from 'node:path';
 import { Lab, ROOT, sleep, until, type Host } from '../test/lab/lab.js';
 import { VERSION } from '../src/version.js';
 
-export const BUILDS = { bundle: join(ROOT, 'dist', 'edge-overlay.cjs'), tree: join(ROOT, 'dist', 'src', 'main.js') } as const;
+export const BUILDS =
+  { bundle: join(ROOT, 'dist', 'edge-overlay.cjs'), tree: join(ROOT, 'dist', 'src', 'main.js') } as const;
 export type Build = keyof typeof BUILDS;
 
 /** the CLI cases, in the order of the first round */
@@ -54,7 +55,10 @@ function cliCases(runDir: string, flags: string[]): Record<CliCase, { cmd: strin
   const ok: Expect = { code: 0, check: () => true, what: 'exit 0' };
   const version: Expect = { code: 0, check: (out) => out.trim() === VERSION, what: `exit 0 printing ${VERSION}` };
   // no agent: exit 1 and exactly one line on stderr (the measured case)
-  const noAgent: Expect = { code: 1, check: (out, err) => out === '' && /^edge-overlay: no edge-overlay agent[^\n]*\n$/.test(err), what: 'exit 1 with one "no agent" line' };
+  const noAgent: Expect = {
+    code: 1, check: (out, err) => out === '' && /^edge-overlay: no edge-overlay agent[^\n]*\n$/.test(err),
+    what: 'exit 1 with one "no agent" line',
+  };
   return {
     node: { cmd: 'node', args: ['-e', '0'], expect: ok },
     nodeFlags: { cmd: 'node', args: [...flags, '-e', '0'], expect: ok },
@@ -81,7 +85,8 @@ function cli(rounds: number, flags: string[]): Record<CliCase, number[]> {
         const p = spawnSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
         const ms = Number(process.hrtime.bigint() - t0) / 1e6;
         if (p.error || p.status !== expect.code || !expect.check(p.stdout, p.stderr)) {
-          throw new Error(`startup: ${cmd} ${args.join(' ')}: expected ${expect.what}, got ${p.error?.message ?? `exit ${p.status ?? p.signal}`}: ${(p.stderr || p.stdout).trim()}`);
+          throw new Error(`startup: ${cmd} ${args.join(' ')}: expected ${expect.what}, `
+            + `got ${p.error?.message ?? `exit ${p.status ?? p.signal}`}: ${(p.stderr || p.stdout).trim()}`);
         }
         if (r >= 0) out[name].push(ms);
       }
@@ -103,7 +108,8 @@ const LISTENER = [
   '    print(json.dumps({"t": time.time() * 1000, "msg": m}), flush=True)',
 ].join('\n');
 
-const lines = (file: string): string[] => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : []);
+const lines =
+  (file: string): string[] => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : []);
 
 function rssMB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -111,32 +117,41 @@ function rssMB(pid: number): number {
 }
 
 /** One restart of h1's agent on `build`: spawn to READY=1, spawn to its "agent started" log line, RSS after idleS. */
-async function restart(lab: Lab, h: Host, build: Build, socket: string, notifyLog: string, idleS: number): Promise<{ readyMs: number; startedLogMs: number; rssMB: number }> {
+async function restart(lab: Lab, h: Host, build: Build, socket: string, notifyLog: string,
+  idleS: number): Promise<{ readyMs: number; startedLogMs: number; rssMB: number }> {
   await lab.stopAgent(h); // SIGTERM: the overlay stays up
   const seen = lines(notifyLog).length;
   h.bin = BUILDS[build];
   const t0 = Date.now();
   const p = lab.startAgent(h, [], { NOTIFY_SOCKET: socket });
   const ready = await until(`READY=1 from the ${build} agent`, () => lines(notifyLog).slice(seen)
-    .map((l) => JSON.parse(l) as { t?: number; msg?: string }).find((x) => x.msg?.split('\n').includes('READY=1')), 30_000, 5);
+    .map((l) => JSON.parse(l) as { t?: number; msg?: string })
+      .find((x) => x.msg?.split('\n').includes('READY=1')), 30_000, 5);
   const pid = p.pid!;
   // `ip netns exec` and `env -S` exec, so the spawned PID is the agent's node process
-  if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'node') throw new Error(`startup: PID ${pid} is not the agent's node process`);
+  if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'node') {
+    throw new Error(`startup: PID ${pid} is not the agent's node process`);
+  }
   const s = await lab.status(h);
-  if (!s.dataplane.ready || !s.node.overlayIp) throw new Error(`startup: the ${build} agent sent READY=1 without a ready overlay`);
+  if (!s.dataplane.ready || !s.node.overlayIp) {
+    throw new Error(`startup: the ${build} agent sent READY=1 without a ready overlay`);
+  }
   await sleep(Math.max(0, ready.t! + idleS * 1000 - Date.now())); // idle: S s after READY=1
   const log = lines(join(h.dir, 'agent.log'));
   if (p.exitCode !== null || p.signalCode !== null) {
-    throw new Error(`startup: the ${build} agent (PID ${pid}) ended while idle (${p.exitCode ?? p.signalCode}); its log ends:\n${log.slice(-5).join('\n')}`);
+    throw new Error(`startup: the ${build} agent (PID ${pid}) ended while idle (${p.exitCode ?? p.signalCode}); `
+      + `its log ends:\n${log.slice(-5).join('\n')}`);
   }
-  const started = log.map((l) => { try { return JSON.parse(l) as { pid?: number; time?: string; msg?: string }; } catch { return {}; } })
+  const started = log.map(
+    (l) => { try { return JSON.parse(l) as { pid?: number; time?: string; msg?: string }; } catch { return {}; } })
     .find((x) => x.pid === pid && x.time && x.msg?.startsWith('agent started'));
   return { readyMs: ready.t! - t0, startedLogMs: started ? Date.parse(started.time!) - t0 : NaN, rssMB: rssMB(pid) };
 }
 
 /** Agent restarts in a two-host lab (h2 runs the bundle), alternating the builds on h1. */
 async function restarts(n: number, idleS: number): Promise<StartupRun['agent']> {
-  const out: StartupRun['agent'] = { bundle: { readyMs: [], startedLogMs: [], idleRssMB: [] }, tree: { readyMs: [], startedLogMs: [], idleRssMB: [] } };
+  const out: StartupRun['agent'] = { bundle: { readyMs: [], startedLogMs: [], idleRssMB: [] },
+    tree: { readyMs: [], startedLogMs: [], idleRssMB: [] } };
   const lab = await Lab.create({ hosts: 2, cluster: 'bench' });
   try {
     const [h1, h2] = lab.hosts as [Host, Host];
@@ -161,7 +176,9 @@ async function restarts(n: number, idleS: number): Promise<StartupRun['agent']> 
 }
 
 export async function startup(plan: StartupPlan): Promise<StartupRun> {
-  for (const f of Object.values(BUILDS)) if (!existsSync(f)) throw new Error(`startup: ${f} is missing; run npm run build`);
+  for (const f of Object.values(BUILDS)) {
+    if (!existsSync(f)) throw new Error(`startup: ${f} is missing; run npm run build`);
+  }
   const flags = shebangFlags(BUILDS.bundle);
   const cliMs = cli(plan.rounds, flags);
   const agent = await restarts(plan.restarts, plan.idleS);

@@ -21,7 +21,8 @@ export function summarize(xs: number[]): Summary {
   return { n: s.length, median: pct(s, 50), p90: pct(s, 90), p99: pct(s, 99), min: s[0] ?? NaN, max: s.at(-1) ?? NaN };
 }
 
-export const round = (x: number, digits = 1): number => (Number.isFinite(x) ? Math.round(x * 10 ** digits) / 10 ** digits : x);
+export const round =
+  (x: number, digits = 1): number => (Number.isFinite(x) ? Math.round(x * 10 ** digits) / 10 ** digits : x);
 
 /**
  * The middle value (of an even count, the upper of the two middle ones), as

@@ -1,7 +1,8 @@
 // Test double: the VXLAN ingress filter (firewall seam). apply() records
 // every call and, when the allowed set changes (an unchanged set touches
 // nothing, as in firewall/nft.ts), appends `nft set peers { a, b }` (and
-// `nft set peers6 { … }` for the link-local set) to an op log — give it the fake kernel's `ops` to assert the order against FDB
+// `nft set peers6 { … }` for the link-local set) to an op log — give it
+// the fake kernel's `ops` to assert the order against FDB
 // changes. It takes a few ticks, longer than a fake kernel op, so a caller
 // that does not wait for it shows in that order. failNext() makes calls
 // fail (the first one rejects, the rest quietly, per the seam); report()

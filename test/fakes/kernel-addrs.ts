@@ -22,7 +22,8 @@ export abstract class FakeAddrs extends FakeLinks {
 
   async addrs(index: number): Promise<Addr[]> {
     let out: Addr[] = [];
-    await this.op('dump addresses', false, () => { out = this.addrList.filter((a) => a.index === index).map((a) => ({ ...a })); });
+    await this.op('dump addresses', false,
+      () => { out = this.addrList.filter((a) => a.index === index).map((a) => ({ ...a })); });
     return out;
   }
 
@@ -34,8 +35,10 @@ export abstract class FakeAddrs extends FakeLinks {
     const text = `ip addr add ${formatIpv4(address)}/${prefix} dev ${this.name(index)}`;
     await this.op(text, true, () => {
       this.get(index, text);
-      if (this.addrList.some((a) => a.index === index && a.address === address && a.prefix === prefix)) return; // REPLACE: no-op
-      const secondary = this.addrList.some((a) => a.index === index && !a.secondary && this.sameSubnet(a, address, prefix));
+      // REPLACE: no-op
+      if (this.addrList.some((a) => a.index === index && a.address === address && a.prefix === prefix)) return;
+      const secondary =
+        this.addrList.some((a) => a.index === index && !a.secondary && this.sameSubnet(a, address, prefix));
       this.addrList.push({ index, address, prefix, secondary });
       this.emit({ type: 'addr', op: 'new', index, address, prefix });
     });
@@ -93,7 +96,8 @@ export abstract class FakeAddrs extends FakeLinks {
   }
 
   async hostRouteReplace(r: HostRoute): Promise<void> {
-    const text = `ip route replace ${formatIpv4(r.dst)}/32 dev ${this.name(r.index)} scope link src ${formatIpv4(r.src)}`;
+    const text =
+      `ip route replace ${formatIpv4(r.dst)}/32 dev ${this.name(r.index)} scope link src ${formatIpv4(r.src)}`;
     await this.op(text, true, () => {
       if (!this.get(r.index, text).up) this.fail(text, 'ENETDOWN'); // "Device for nexthop is not up"
       if (!this.addrList.some((a) => a.address === r.src)) this.fail(text, 'EINVAL'); // "Invalid prefsrc address"
@@ -117,7 +121,8 @@ export abstract class FakeAddrs extends FakeLinks {
     const l = this.link(name);
     if (!l) this.fail(text, 'ENODEV');
     if (!l.up) this.fail(text, 'ENETDOWN');
-    if (family === 4 && !this.addrList.some((a) => a.index === l.index)) this.fail(text, 'ENETUNREACH'); // "Nexthop has invalid gateway"
+    // "Nexthop has invalid gateway"
+    if (family === 4 && !this.addrList.some((a) => a.index === l.index)) this.fail(text, 'ENETUNREACH');
     if (this.defaultTable.some((r) => r.family === family && r.metric === metric)) this.fail(text, 'EEXIST');
     this.defaultTable.push({ family, index: l.index, metric });
   }
@@ -125,7 +130,8 @@ export abstract class FakeAddrs extends FakeLinks {
   /** Test control: `ip [-6] route del default dev NAME [metric M]` (without a metric: every one). */
   removeDefaultRoute(name: string, family: 4 | 6, metric?: number): void {
     const index = this.link(name)?.index;
-    this.defaultTable = this.defaultTable.filter((r) => r.index !== index || r.family !== family || (metric !== undefined && r.metric !== metric));
+    this.defaultTable = this.defaultTable.filter((r) => r.index !== index || r.family !== family
+      || (metric !== undefined && r.metric !== metric));
   }
 
   async defaultRoutes(): Promise<DefaultRoute[]> {

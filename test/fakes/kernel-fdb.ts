@@ -16,7 +16,8 @@ import { FakeAddrs } from './kernel-addrs.js';
 const isUnicast = (mac: string): boolean => mac !== ZERO_MAC && (parseInt(mac.slice(0, 2), 16) & 1) === 0;
 /** one destination of an FDB MAC: the kernel tells them apart by dst and via */
 const sameRdst = (a: FdbEntry, b: FdbEntry): boolean => a.dst === b.dst && (a.via ?? 0) === (b.via ?? 0);
-const entry = (e: FdbEntry): FdbEntry => (e.via === undefined ? { mac: e.mac, dst: e.dst } : { mac: e.mac, dst: e.dst, via: e.via });
+const entry = (e: FdbEntry): FdbEntry =>
+  (e.via === undefined ? { mac: e.mac, dst: e.dst } : { mac: e.mac, dst: e.dst, via: e.via });
 
 export abstract class FakeFdb extends FakeAddrs {
   fdbOf(name: string): FdbEntry[] {
@@ -44,11 +45,13 @@ export abstract class FakeFdb extends FakeAddrs {
   }
 
   private fdbText(verb: string, index: number, e: FdbEntry): string {
-    return `bridge fdb ${verb} ${e.mac} dev ${this.name(index)} dst ${formatIp(e.dst)}${e.via === undefined ? '' : ` via ${this.name(e.via)}`}`;
+    return `bridge fdb ${verb} ${e.mac} dev ${this.name(index)} dst ${formatIp(e.dst)}`
+      + `${e.via === undefined ? '' : ` via ${this.name(e.via)}`}`;
   }
 
   private fdbEvent(op: 'new' | 'del', index: number, e: FdbEntry): void {
-    this.emit({ type: 'fdb', op, index, mac: e.mac, dst: e.dst, ...(e.via === undefined ? {} : { via: e.via }), self: true });
+    this.emit({ type: 'fdb', op, index, mac: e.mac, dst: e.dst,
+      ...(e.via === undefined ? {} : { via: e.via }), self: true });
   }
 
   /** What NEWNEIGH checks first: a dst of the device's family, a `via` that exists. */
@@ -95,7 +98,8 @@ export abstract class FakeFdb extends FakeAddrs {
     if (e.via !== undefined && !this.linkMap.has(e.via)) this.fail(text, 'EADDRNOTAVAIL');
     if (!list.some((x) => x.mac === e.mac)) this.fail(text, 'ENOENT');
     const i = list.findIndex((x) => x.mac === e.mac && sameRdst(x, e));
-    if (i < 0) return; // the MAC is there with other destinations (or another via): the kernel answers OK and changes nothing
+    // the MAC is there with other destinations (or another via): the kernel answers OK and changes nothing
+    if (i < 0) return;
     list.splice(i, 1);
     this.fdbEvent('del', index, e);
   }
@@ -104,7 +108,8 @@ export abstract class FakeFdb extends FakeAddrs {
 
   async neighs(index: number): Promise<Neigh[]> {
     let out: Neigh[] = [];
-    await this.op('dump neighbours', false, () => { out = [...(this.neighTable.get(index)?.values() ?? [])].map((n) => ({ ...n })); });
+    await this.op('dump neighbours', false,
+      () => { out = [...(this.neighTable.get(index)?.values() ?? [])].map((n) => ({ ...n })); });
     return out;
   }
 

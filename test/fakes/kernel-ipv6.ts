@@ -28,7 +28,8 @@ export class FakeIpv6 {
   private addrs: Addr6[] = [];
   private nd = new Map<number, Map<Ipv6, string>>();
 
-  constructor(private readonly find: (name: string) => Nic6 | undefined, private readonly emit: (e: KernelEvent) => void) {}
+  constructor(private readonly find: (name: string) => Nic6 | undefined,
+    private readonly emit: (e: KernelEvent) => void) {}
 
   // ---- for FakeKernel --------------------------------------------------------
 
@@ -67,7 +68,8 @@ export class FakeIpv6 {
   }
 
   private event(op: 'new' | 'del', a: Addr6): void {
-    this.emit({ type: 'addr6', op, index: a.index, address: a.address, prefix: a.prefix, tentative: a.tentative, dadFailed: a.dadFailed });
+    this.emit({ type: 'addr6', op, index: a.index, address: a.address, prefix: a.prefix, tentative: a.tentative,
+      dadFailed: a.dadFailed });
   }
 
   private put(index: number, address: Ipv6, prefix: number, tentative: boolean): Addr6 {
@@ -94,7 +96,10 @@ export class FakeIpv6 {
     return [...(l && this.nd.get(l.index)) ?? []].map(([dst, mac]) => ({ dst, mac }));
   }
 
-  /** `ip -6 addr add` by someone else: tentative with accept_dad unless `nodad`; `taken`: a neighbour holds it, so DAD fails. */
+  /**
+   * `ip -6 addr add` by someone else: tentative with accept_dad unless
+   * `nodad`; `taken`: a neighbour holds it, so DAD fails.
+   */
   add(name: string, address: Ipv6, prefix = 64, opts: { nodad?: boolean; taken?: boolean } = {}): void {
     const l = this.find(name);
     if (!l || l.ipv6Off || this.addrs.some((a) => a.index === l.index && a.address === address)) return;
@@ -113,7 +118,9 @@ export class FakeIpv6 {
   completeDad(name: string, address?: Ipv6, failed = false): void {
     const l = this.find(name);
     for (const a of this.addrs) {
-      if (a.index !== l?.index || !a.tentative || a.dadFailed || (address !== undefined && a.address !== address)) continue;
+      if (a.index !== l?.index || !a.tentative || a.dadFailed || (address !== undefined && a.address !== address)) {
+        continue;
+      }
       if (failed) a.dadFailed = true;
       else a.tentative = false;
       this.event('new', a);

@@ -18,11 +18,16 @@ const IPV4_OVERHEAD = 50;
 export abstract class FakeLinks extends FakeKernelState {
   // ---- test controls -------------------------------------------------------
 
-  /** A NIC, up, with its EUI-64 link-local address (`ipv6: false`: IPv6 disabled; `dad: true`: tentative until completeDad()). */
-  addPhysical(name: string, mtu = 1500, mac = '52:54:00:00:00:01', opts: { ipv6?: boolean; dad?: boolean } = {}): number {
+  /**
+   * A NIC, up, with its EUI-64 link-local address (`ipv6: false`: IPv6
+   * disabled; `dad: true`: tentative until completeDad()).
+   */
+  addPhysical(name: string, mtu = 1500, mac = '52:54:00:00:00:01',
+    opts: { ipv6?: boolean; dad?: boolean } = {}): number {
     const index = this.nextIndex++;
     const l: FakeLink = {
-      index, name, kind: undefined, mtu, up: true, carrier: true, cable: true, mac, master: undefined, vxlan: undefined, promote: false, mtuSet: false,
+      index, name, kind: undefined, mtu, up: true, carrier: true, cable: true, mac, master: undefined, vxlan: undefined,
+      promote: false, mtuSet: false,
       v6: false, ipv6Off: opts.ipv6 === false, dad: opts.dad ?? false, llPending: false,
     };
     this.linkMap.set(index, l);
@@ -61,7 +66,8 @@ export abstract class FakeLinks extends FakeKernelState {
     let out: Link[] = [];
     await this.op('dump links', false, () => {
       out = [...this.linkMap.values()].map((l) => ({
-        index: l.index, name: l.name, kind: l.kind, mtu: l.mtu, up: l.up, carrier: l.up && l.cable, mac: l.mac, master: l.master,
+        index: l.index, name: l.name, kind: l.kind, mtu: l.mtu, up: l.up, carrier: l.up && l.cable, mac: l.mac,
+        master: l.master,
         vxlan: l.vxlan ? { ...l.vxlan } : undefined,
       }));
     });
@@ -74,7 +80,8 @@ export abstract class FakeLinks extends FakeKernelState {
       if (this.link(name)) this.fail(text, 'EEXIST');
       const index = this.nextIndex++;
       this.linkMap.set(index, {
-        index, name, kind: 'bridge', mtu, up: false, carrier: false, cable: true, mac, master: undefined, vxlan: undefined, promote: false, mtuSet: false,
+        index, name, kind: 'bridge', mtu, up: false, carrier: false, cable: true, mac, master: undefined,
+        vxlan: undefined, promote: false, mtuSet: false,
         v6: false, ipv6Off: false, dad: false, llPending: false,
       });
       this.emit({ type: 'link', op: 'new', index, name });
@@ -84,7 +91,8 @@ export abstract class FakeLinks extends FakeKernelState {
   async createVxlan(name: string, spec: VxlanSpec): Promise<void> {
     const local = spec.local6 === undefined ? '' : ` local ${spec.local6}`;
     const dev = spec.link ? ` dev ${this.name(spec.link)}` : ''; // link 0: none
-    const text = `ip link add ${name} type vxlan id ${spec.vni} dstport ${spec.port}${local}${dev} nolearning mtu ${spec.mtu}`;
+    const text =
+      `ip link add ${name} type vxlan id ${spec.vni} dstport ${spec.port}${local}${dev} nolearning mtu ${spec.mtu}`;
     await this.op(text, true, () => {
       if (this.link(name)) this.fail(text, 'EEXIST');
       const lower = spec.link ? this.get(spec.link, text) : undefined;
@@ -93,11 +101,14 @@ export abstract class FakeLinks extends FakeKernelState {
       const v6 = spec.local6 !== undefined;
       if (v6 && lower?.ipv6Off) this.fail(text, 'EPERM'); // 'IPv6 support disabled by administrator'
       const index = this.nextIndex++;
-      this.linkMap.set(index, { // creation caps the MTU at lower - 50 (- 70 over IPv6) silently; only setLink refuses more
-        index, name, kind: 'vxlan', mtu: lower ? Math.min(spec.mtu, lower.mtu - (v6 ? IPV6_OVERHEAD : IPV4_OVERHEAD)) : spec.mtu,
+      // creation caps the MTU at lower - 50 (- 70 over IPv6) silently; only setLink refuses more
+      this.linkMap.set(index, {
+        index, name, kind: 'vxlan',
+        mtu: lower ? Math.min(spec.mtu, lower.mtu - (v6 ? IPV6_OVERHEAD : IPV4_OVERHEAD)) : spec.mtu,
         up: false, carrier: false, cable: true, mac: '0a:00:00:00:00:' + index.toString(16).padStart(2, '0'),
         master: undefined, promote: false, mtuSet: false, v6, ipv6Off: false, dad: false, llPending: false,
-        vxlan: { vni: spec.vni, port: spec.port, link: spec.link || undefined, local: undefined, local6: spec.local6, learning: false },
+        vxlan: { vni: spec.vni, port: spec.port, link: spec.link || undefined, local: undefined, local6: spec.local6,
+          learning: false },
       });
       this.fdbs.set(index, []);
       this.emit({ type: 'link', op: 'new', index, name });
@@ -126,7 +137,8 @@ export abstract class FakeLinks extends FakeKernelState {
       if (l.kind === 'bridge' && l.mtu !== old.mtu) l.mtuSet = true;
       if (change.up === false && old.up) {
         this.flushDown(index);
-        this.ipv6.down(l); // IPv6 addresses go with the device (keep_addr_on_down=0); the link-local comes back when it is up
+        // IPv6 addresses go with the device (keep_addr_on_down=0); the link-local comes back when it is up
+        this.ipv6.down(l);
       }
       this.followPorts(old.master);
       this.followPorts(l.master);
@@ -136,7 +148,8 @@ export abstract class FakeLinks extends FakeKernelState {
   }
 
   async setVxlanLocal(index: number, local: IpAddr | undefined): Promise<void> {
-    const text = `ip link set ${this.name(index)} type vxlan local ${local === undefined ? '0.0.0.0' : formatIp(local)}`;
+    const text =
+      `ip link set ${this.name(index)} type vxlan local ${local === undefined ? '0.0.0.0' : formatIp(local)}`;
     await this.op(text, true, () => {
       const l = this.get(index, text);
       if (!l.vxlan) this.fail(text, 'ENOTSUP');

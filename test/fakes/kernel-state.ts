@@ -15,7 +15,8 @@ import type { Addr, DefaultRoute, FdbEntry, HostRoute, KernelEvent, Link, Neigh 
 import { FakeIpv6, type Nic6 } from './kernel-ipv6.js';
 
 const ERRNO: Record<string, number> = {
-  EEXIST: 17, ENOENT: 2, ENODEV: 19, ENOTSUP: 95, EINVAL: 22, EIO: 5, EBUSY: 16, ESRCH: 3, EADDRNOTAVAIL: 99, ENETDOWN: 100,
+  EEXIST: 17, ENOENT: 2, ENODEV: 19, ENOTSUP: 95, EINVAL: 22, EIO: 5, EBUSY: 16, ESRCH: 3,
+  EADDRNOTAVAIL: 99, ENETDOWN: 100,
   EAFNOSUPPORT: 97, EPERM: 1, ENETUNREACH: 101,
 };
 
@@ -49,7 +50,8 @@ export abstract class FakeKernelState {
 
   constructor() {
     this.linkMap.set(1, {
-      index: 1, name: 'lo', kind: undefined, mtu: 65536, up: true, carrier: true, cable: true, mac: '00:00:00:00:00:00', master: undefined,
+      index: 1, name: 'lo', kind: undefined, mtu: 65536, up: true, carrier: true, cable: true, mac: '00:00:00:00:00:00',
+      master: undefined,
       vxlan: undefined, promote: false, mtuSet: false, v6: false, ipv6Off: false, dad: false, llPending: false,
     });
   }
@@ -100,7 +102,10 @@ export abstract class FakeKernelState {
 
   // ---- what goes with what ---------------------------------------------------
 
-  /** A device going down loses its routes (default routes too) and its neighbour entries (ARP and ND), permanent ones too. */
+  /**
+   * A device going down loses its routes (default routes too) and its
+   * neighbour entries (ARP and ND), permanent ones too.
+   */
   protected flushDown(index: number): void {
     this.ipv6.flushNd(index);
     this.defaultTable = this.defaultTable.filter((r) => r.index !== index);
@@ -118,7 +123,9 @@ export abstract class FakeKernelState {
       for (const r of [...this.routeTable.values()]) if (r.src === a.address) this.routeTable.delete(r.dst);
     }
     // the last IPv4 address of a device gone: IPv4 is off there, its IPv4 routes go (fib_disable_ip)
-    if (!this.addrList.some((x) => x.index === a.index)) this.defaultTable = this.defaultTable.filter((r) => r.index !== a.index || r.family !== 4);
+    if (!this.addrList.some((x) => x.index === a.index)) {
+      this.defaultTable = this.defaultTable.filter((r) => r.index !== a.index || r.family !== 4);
+    }
     this.emit({ type: 'addr', op: 'del', index: a.index, address: a.address, prefix: a.prefix });
   }
 

@@ -9,6 +9,7 @@ export interface CapturedLog {
 
 export function captureLog(): CapturedLog {
   const lines: Record<string, unknown>[] = [];
-  const log = createLogger('debug', { write: (s: string) => { lines.push(JSON.parse(s) as Record<string, unknown>); } });
+  const log =
+    createLogger('debug', { write: (s: string) => { lines.push(JSON.parse(s) as Record<string, unknown>); } });
   return { log, lines };
 }

@@ -7,14 +7,16 @@
 // (setLink), with or without IPv4. Delivery goes through the fake clock;
 // both paths can be partitioned, dropped (loss), captured and injected.
 
-import { isL2, type ChannelHealth, type Endpoint, type Transport, type TransportHealth } from '../../src/discovery/transport.js';
+import { isL2, type ChannelHealth, type Endpoint, type Transport,
+  type TransportHealth } from '../../src/discovery/transport.js';
 import type { FakeClock } from './clock.js';
 
 /** how a copy travels */
 export type Path = 'broadcast' | 'unicast' | 'raw';
 
 /** A locally administered MAC, distinct for each n < 65536. */
-const nthMac = (n: number): string => `02:fa:4e:00:${[n >> 8, n & 0xff].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
+const nthMac =
+  (n: number): string => `02:fa:4e:00:${[n >> 8, n & 0xff].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
 
 export class FakeLan {
   readonly members: FakeTransport[] = [];
@@ -62,7 +64,8 @@ export class FakeLan {
   /** Sends one copy from `from` to `to`, if it gets there. */
   deliver(from: FakeTransport, to: FakeTransport, packet: Buffer, via: Path): void {
     if (to.closed || !this.canReach(from, to) || this.loss(from, to, via)) return;
-    const src: Endpoint = via === 'raw' ? { address: `l2:${from.mac}`, port: 0 } : { address: from.source!, port: 40000 };
+    const src: Endpoint = via === 'raw' ? { address: `l2:${from.mac}`, port: 0 }
+      : { address: from.source!, port: 40000 };
     this.later(to, packet, src);
   }
 
@@ -120,7 +123,8 @@ export class FakeTransport implements Transport {
 
   health(): TransportHealth {
     const ch = (up: boolean, error: string, c: { at: number | null; n: number }): ChannelHealth => (
-      { state: up ? 'up' : 'down', error: up ? null : error, lastReceivedAt: c.at, received: c.n, sendErrors: this.sendErrors });
+      { state: up ? 'up' : 'down', error: up ? null : error, lastReceivedAt: c.at, received: c.n,
+        sendErrors: this.sendErrors });
     return {
       udp: ch(this.source !== undefined, 'no IPv4 address on the physical interface', this.last.udp),
       raw: this.lan.raw ? ch(this.rawOpen, 'no physical interface', this.last.raw)

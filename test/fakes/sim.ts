@@ -85,7 +85,8 @@ export class Sim {
   }
 
   /** A host whose eth0 has `underlay`/24 (undefined: no address yet, as before DHCP answers). */
-  addHost(name: string, underlay: string | undefined, overrides: Partial<AgentConfig> = {}, opts: HostOptions = {}): SimHost {
+  addHost(name: string, underlay: string | undefined, overrides: Partial<AgentConfig> = {},
+    opts: HostOptions = {}): SimHost {
     const kernel = new FakeKernel();
     const transport = this.lan.join();
     if (opts.segment !== undefined) this.lan.segments.set(transport, opts.segment);
@@ -96,8 +97,10 @@ export class Sim {
       firewall: opts.firewall ? new FakeFirewall(kernel.ops) : undefined, agent: undefined, logs: captureLog(),
       keys: undefined, clock: new HostClock(this.clock),
       config: {
-        cluster: 'sim', interface: 'eth0', cidr: this.cidr, vni: 100, vxlanPort: 4789, bridge: 'scbr-100', vxlanDevice: 'scvx-100',
-        discoveryPort: this.lan.port, stateDir: `/sim/${name}`, runDir: `/run/${name}`, seeds: [], timings: { ...DEFAULT_TIMINGS },
+        cluster: 'sim', interface: 'eth0', cidr: this.cidr, vni: 100, vxlanPort: 4789, bridge: 'scbr-100',
+        vxlanDevice: 'scvx-100',
+        discoveryPort: this.lan.port, stateDir: `/sim/${name}`, runDir: `/run/${name}`, seeds: [],
+        timings: { ...DEFAULT_TIMINGS },
         // IPv4 unless a test asks for more: most sims are about IPv4 renumbering (family.test.ts covers auto)
         underlay: 'ipv4', ...overrides,
       },

@@ -14,7 +14,9 @@ export class MemoryStateFs implements StateFs {
   }
 
   removeStale(path: string): void {
-    for (const k of [...this.files.keys()]) if (k.startsWith(`${path}.tmp-`) || k.startsWith(`${path}.prev.tmp-`)) this.files.delete(k);
+    for (const k of [...this.files.keys()]) {
+      if (k.startsWith(`${path}.tmp-`) || k.startsWith(`${path}.prev.tmp-`)) this.files.delete(k);
+    }
   }
 
   writeAtomic(path: string, data: string, previous?: string): void {

@@ -1,18 +1,21 @@
-// Integration (issue 12): replays by an outsider without the key. A
-// decommissioned node's captured announcements replayed to freshly installed
-// hosts (no sequence floor for it) must not bring it back — not as a peer, not
-// in the FDB, not in the filter's allowed set — even where its claim is older
-// and longer held than the live host's on the same overlay IP. A peer's raw
-// L2 frame, captured on its own segment and replayed on ours with its
-// physical MAC as Ethernet source, must not make it look adjacent (no on-link
-// /32 route to a host that is behind a router).
+// Integration: replays by an outsider without the key. A decommissioned
+// node's captured announcements replayed to freshly installed hosts (no
+// sequence floor for it) must not bring it back — not as a peer, not in the
+// FDB, not in the filter's allowed set — even where its claim is older and
+// longer held than the live host's on the same overlay IP. A peer's raw L2
+// frame, captured on its own segment and replayed on ours with its physical
+// MAC as Ethernet source, must not make it look adjacent (no on-link /32
+// route to a host that is behind a router).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { AGENT_BIN, Lab, labUnavailable, sleep, until, type Host } from '../lab/lab.js';
 import type { StatusReport } from '../../src/agent/records/status.js';
 import { filterAllows, watch } from '../lab/fixtures/attack-watch.js';
 
-/** These tests read IPv4 FDB entries and filter sets: the IPv4 underlay (family.test.ts and underlay.test.ts cover link-local). */
+/**
+ * These tests read IPv4 FDB entries and filter sets: the IPv4 underlay
+ * (family.test.ts and underlay.test.ts cover link-local).
+ */
 const IPV4 = ['--underlay', 'ipv4'];
 
 const why = labUnavailable();
@@ -24,7 +27,8 @@ function inbound(s: StatusReport): number {
   return sum(s.counters.received) + s.counters.duplicates + sum(s.counters.dropped);
 }
 
-interface Seen { type: string; nodeId: string | null; heldMs: number | null; underlayIp: string | null; overlayIp: string | null }
+interface Seen { type: string; nodeId: string | null; heldMs: number | null; underlayIp: string | null;
+  overlayIp: string | null }
 
 describe.skipIf(why)('a decommissioned node\'s announcements replayed to freshly installed hosts', () => {
   let lab: Lab;
@@ -39,7 +43,8 @@ describe.skipIf(why)('a decommissioned node\'s announcements replayed to freshly
     await lab?.destroy();
   });
 
-  it('stores nothing about the ghost, even where its claim is longer held than the live holder\'s of the same overlay IP', async () => {
+  it('stores nothing about the ghost, even where its claim is longer held than the live holder\'s '
+    + 'of the same overlay IP', async () => {
     lab.startAgent(h(1));
     lab.startAgent(h(2));
     const taken = (await lab.converged(20_000, [h(1), h(2)])).map((s) => s.node.overlayIp);
@@ -76,7 +81,8 @@ describe.skipIf(why)('a decommissioned node\'s announcements replayed to freshly
     const st = await lab.converged(20_000, agents);
     expect(st[2]!.node.overlayIp).toBe(x);
     const liveHeld = Date.now() - Date.parse(st[2]!.node.claimedAt!);
-    expect(ghostHeld, 'precondition: the ghost\'s replayed claim is longer held than the live holder\'s').toBeGreaterThan(liveHeld + 3000);
+    expect(ghostHeld, 'precondition: the ghost\'s replayed claim is longer held than the live holder\'s')
+      .toBeGreaterThan(liveHeld + 3000);
 
     const w = await watch(lab, [h5, h6], agents);
     const before = await Promise.all([h5, h6].map(async (v) => inbound(await lab.status(v))));
@@ -90,8 +96,10 @@ describe.skipIf(why)('a decommissioned node\'s announcements replayed to freshly
     for (const v of [h5, h6]) {
       const s = await lab.status(v);
       expect.soft(s.peers.map((p) => p.id), `${v.name}'s peers`).not.toContain(ghost.id);
-      expect.soft(lab.exec(v, ['bridge', 'fdb', 'show', 'dev', 'scvx-100']), `${v.name}'s FDB`).not.toContain(`dst ${ghostUnderlay} `);
-      expect.soft(filterAllows(lab, v, ghostUnderlay), `${v.name}'s filter lets the ghost's old underlay address in`).toBe(false);
+      expect.soft(lab.exec(v, ['bridge', 'fdb', 'show', 'dev', 'scvx-100']), `${v.name}'s FDB`)
+        .not.toContain(`dst ${ghostUnderlay} `);
+      expect.soft(filterAllows(lab, v, ghostUnderlay),
+        `${v.name}'s filter lets the ghost's old underlay address in`).toBe(false);
       expect.soft(s.node.overlayIp).toBe(v === h5 ? x : st[3]!.node.overlayIp);
     }
     // the newcomer still reaches the live holder of x (not the ghost's MAC at its old underlay address)
@@ -123,7 +131,8 @@ describe.skipIf(why)('a peer\'s raw L2 frame replayed on another segment', () =>
     const onLink = (x: Host): string => lab.exec(x, ['ip', 'route', 'show', 'proto', '155']);
     expect(onLink(h(1)) + onLink(h(2))).toBe('');
     const file = join(lab.dir, 'h3-frames');
-    const got = lab.helper(h(5), 'outsider.mjs', ['l2-capture', '--dev', 'eth0', '--ms', '12000', '--file', file, '--src-mac', h(3).mac, '--count', '1']) as { captured: number };
+    const got = lab.helper(h(5), 'outsider.mjs', ['l2-capture', '--dev', 'eth0', '--ms', '12000', '--file', file,
+      '--src-mac', h(3).mac, '--count', '1']) as { captured: number };
     expect(got.captured).toBe(1);
     await sleep(1200); // the scenario: a replay, older than any second copy of a packet can be
     const w = await watch(lab, [h(1), h(2)], agents());

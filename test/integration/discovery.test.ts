@@ -9,7 +9,10 @@ import { join } from 'node:path';
 import { Lab, labUnavailable, sleep, until, type Host } from '../lab/lab.js';
 import type { StatusReport } from '../../src/agent/records/status.js';
 
-/** These tests read IPv4 FDB entries and filter sets: the IPv4 underlay (family.test.ts and underlay.test.ts cover link-local). */
+/**
+ * These tests read IPv4 FDB entries and filter sets: the IPv4 underlay
+ * (family.test.ts and underlay.test.ts cover link-local).
+ */
 const IPV4 = ['--underlay', 'ipv4'];
 
 const why = labUnavailable();
@@ -31,7 +34,8 @@ describe.skipIf(why)('one segment: raw L2, subnets, key rotation, ingress filter
     await lab?.destroy();
   });
 
-  it('lets a host whose NIC has no IPv4 address claim its overlay address over raw L2, then join fully once DHCP answers', async () => {
+  it('lets a host whose NIC has no IPv4 address claim its overlay address over raw L2, '
+    + 'then join fully once DHCP answers', async () => {
     const s3 = await until('h3 to claim an address without IPv4', async () => {
       const s = await lab.tryStatus(h(3));
       return s?.node.addressState === 'established' ? s : undefined;
@@ -48,7 +52,9 @@ describe.skipIf(why)('one segment: raw L2, subnets, key rotation, ingress filter
     const st = await lab.converged(20_000, agents());
     overlay = new Map(agents().map((x, i) => [x, st[i]!.node.overlayIp!]));
     expect(overlay.get(h(3))).toBe(s3.node.overlayIp); // the address claimed before DHCP is kept
-    for (const a of agents()) for (const b of agents()) if (a !== b) expect(lab.ping(a, overlay.get(b)!, 2, 0.05)).toBe(true);
+    for (const a of agents()) {
+      for (const b of agents()) if (a !== b) expect(lab.ping(a, overlay.get(b)!, 2, 0.05)).toBe(true);
+    }
   });
 
   it('rotates the cluster key (add, promote, retire; SIGHUP host by host) without losing a ping', async () => {
@@ -56,12 +62,14 @@ describe.skipIf(why)('one segment: raw L2, subnets, key rotation, ingress filter
     const newKey = randomBytes(32).toString('hex');
     const pinger = lab.pinger(h(1), overlay.get(h(2))!, 0.01);
     await sleep(300);
-    for (const [text, labels] of [[`old:${oldKey}\nnew:${newKey}\n`, 'old,new'], [`new:${newKey}\nold:${oldKey}\n`, 'new,old'], [`new:${newKey}\n`, 'new']] as const) {
+    for (const [text, labels] of [[`old:${oldKey}\nnew:${newKey}\n`, 'old,new'],
+      [`new:${newKey}\nold:${oldKey}\n`, 'new,old'], [`new:${newKey}\n`, 'new']] as const) {
       writeFileSync(lab.keyFile, text, { mode: 0o600 });
       for (const x of agents()) {
         x.agent!.kill('SIGHUP');
         // host by host: the next one reloads only once this one has
-        await until(`keys ${labels} on ${x.name}`, async () => (await lab.status(x)).security.keys.map((k) => k.label).join(',') === labels || undefined, 5000, 50);
+        await until(`keys ${labels} on ${x.name}`, async () => (await lab.status(x)).security.keys.map((k) => k.label)
+          .join(',') === labels || undefined, 5000, 50);
       }
       await sleep(1000); // a reload that changes the signing key announces at once; let peers verify it
     }
@@ -87,7 +95,8 @@ describe.skipIf(why)('one segment: raw L2, subnets, key rotation, ingress filter
     const capFile = join(lab.dir, 'captured');
     // two announce periods (5 s ± 10 %): at least two of every agent's announcements, so the
     // replay holds old ones (counted as replays), not only each sender's latest (a duplicate)
-    expect((lab.helper(h(4), 'outsider.mjs', ['capture', '9477', '11000', capFile]) as { captured: number }).captured).toBeGreaterThanOrEqual(6);
+    expect((lab.helper(h(4), 'outsider.mjs', ['capture', '9477', '11000', capFile]) as { captured: number }).captured)
+      .toBeGreaterThanOrEqual(6);
     await sleep(1200); // every sender has moved on (sequence numbers; the 1 s duplicate window is over)
     const before = snapshot();
     const dump = await lab.capture(h(1), 'scbr-100', 'ether src 02:de:ad:be:ef:01');
@@ -116,18 +125,21 @@ describe.skipIf(why)('one segment: raw L2, subnets, key rotation, ingress filter
     // a restarted agent puts the filter back
     lab.startAgent(h(1));
     await lab.converged(20_000, agents());
-    await until('the filter to be back after a restart', () => lab.exec(h(1), ['nft', 'list', 'table', 'inet', 'edge_overlay'], true).includes('@peers') || undefined);
+    await until('the filter to be back after a restart',
+      () => lab.exec(h(1), ['nft', 'list', 'table', 'inet', 'edge_overlay'], true).includes('@peers') || undefined);
     // and a running one puts back a table someone deletes, at once (its guard table holds meanwhile)
     expect(lab.exec(h(1), ['nft', 'list', 'tables'])).toContain('table inet edge_overlay_guard');
     lab.exec(h(1), ['nft', 'delete', 'table', 'inet', 'edge_overlay']);
-    await until('the filter to be back', () => lab.exec(h(1), ['nft', 'list', 'table', 'inet', 'edge_overlay'], true).includes('@peers') || undefined, 3000);
+    await until('the filter to be back', () => lab.exec(h(1), ['nft', 'list', 'table', 'inet', 'edge_overlay'], true)
+      .includes('@peers') || undefined, 3000);
   });
 
   it('reaches a host that DHCP put in another subnet of the same segment (on-link routes from raw L2)', async () => {
     await lab.setStatic(h(2), '10.66.3.7/24');
     await lab.converged(20_000, agents());
     const onLink = (x: Host): string => lab.exec(x, ['ip', 'route', 'show', 'proto', '155']);
-    await until('on-link routes both ways', () => ([h(1), h(3)].every((a) => onLink(a).includes('10.66.3.7 dev eth0 scope link'))
+    await until('on-link routes both ways',
+      () => ([h(1), h(3)].every((a) => onLink(a).includes('10.66.3.7 dev eth0 scope link'))
       && [h(1), h(3)].every((a) => onLink(h(2)).includes(`${a.ip} dev eth0 scope link`))) || undefined, 10_000, 50);
     for (const a of [h(1), h(3)]) {
       expect(lab.ping(a, overlay.get(h(2))!, 3, 0.05)).toBe(true);
@@ -135,7 +147,8 @@ describe.skipIf(why)('one segment: raw L2, subnets, key rotation, ingress filter
     }
     // ...and the routes go when they are no longer needed
     await lab.setStatic(h(2), `${lab.net(0)}.222/24`);
-    await until('the on-link routes to be removed', () => (onLink(h(1)) === '' && onLink(h(2)) === '') || undefined, 10_000, 50);
+    await until('the on-link routes to be removed', () => (onLink(h(1)) === '' && onLink(h(2)) === '')
+      || undefined, 10_000, 50);
   });
 });
 
@@ -158,7 +171,9 @@ describe.skipIf(why)('two segments joined by a router: unicast seeds', () => {
     expect(h(3).ip!.startsWith('10.78.0.')).toBe(true);
     let st: StatusReport[] = await lab.converged();
     const ips = st.map((s) => s.node.overlayIp!);
-    for (const a of lab.hosts) for (const b of lab.hosts) if (a !== b) expect(lab.ping(a, ips[lab.hosts.indexOf(b)]!, 2, 0.05)).toBe(true);
+    for (const a of lab.hosts) {
+      for (const b of lab.hosts) if (a !== b) expect(lab.ping(a, ips[lab.hosts.indexOf(b)]!, 2, 0.05)).toBe(true);
+    }
     const pinger = lab.pinger(h(2), ips[2]!, 0.01);
     await sleep(300);
     const [r] = await lab.renumber([h(3)]);

@@ -12,7 +12,10 @@ import { join } from 'node:path';
 import { AGENT_BIN, Lab, ROOT, labUnavailable, sleep, until, type Host } from '../lab/lab.js';
 import { StateStore, nodeStateFs } from '../../src/state/store.js';
 
-/** These tests read IPv4 FDB entries and filter sets: the IPv4 underlay (family.test.ts and underlay.test.ts cover link-local). */
+/**
+ * These tests read IPv4 FDB entries and filter sets: the IPv4 underlay
+ * (family.test.ts and underlay.test.ts cover link-local).
+ */
 const IPV4 = ['--underlay', 'ipv4'];
 
 const why = labUnavailable();
@@ -69,7 +72,8 @@ describe('the state file survives SIGKILL at any instant', () => {
       expect([floor, floor + 1]).toContain(loaded.state.seqFloor);
       expect(readdirSync(dir).sort()).toEqual(['state.json', 'state.json.prev']); // leftovers cleared on load
       expect(torn).toBeGreaterThan(kills / 10); // the kills did land inside writes
-      console.log(`state file: ${kills} SIGKILLs, ${torn} of them between a write and its rename; every restart found the old or the new version`);
+      console.log(`state file: ${kills} SIGKILLs, ${torn} of them between a write and its rename; `
+        + `every restart found the old or the new version`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -124,7 +128,9 @@ describe.skipIf(why)('the agent under faults, on namespace hosts', () => {
     lab.startAgent(x);
     const st = await lab.converged();
     expect(st[0]!.node.overlayIp).toBe(ip1);
-    expect(log(x)).toMatch(/"msg":"state file [^"]+ is damaged \(it is not valid JSON \(truncated\?\)\); using the kept previous version [^"]+state.json.prev"/);
+    expect(log(x)).toMatch(new RegExp(
+      /"msg":"state file [^"]+ is damaged \(it is not valid JSON \(truncated\?\)\); /.source
+      + /using the kept previous version [^"]+state.json.prev"/.source));
     await lab.stopAgent(x);
 
     // both damaged: one line, exit status 1, nothing written, the data path untouched
@@ -135,7 +141,8 @@ describe.skipIf(why)('the agent under faults, on namespace hosts', () => {
     expect(r.status).toBe(1);
     const lines = r.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toContain(`state file ${stateFile(x)} is damaged (its checksum does not match its content) and so is the previous version ${stateFile(x)}.prev (it is empty); refusing to pick a new overlay address`);
+    expect(lines[0]).toContain(`state file ${stateFile(x)} is damaged (its checksum does not match its content) `
+      + `and so is the previous version ${stateFile(x)}.prev (it is empty); refusing to pick a new overlay address`);
     expect(lines[0]).toContain('delete both files');
     expect(readFileSync(stateFile(x), 'utf8')).toBe(before);
     expect(lab.exec(x, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'scbr-100'])).toContain(`inet ${ip1}/`);
@@ -153,7 +160,8 @@ describe.skipIf(why)('the agent under faults, on namespace hosts', () => {
     cpSync(stateDir(x), saved, { recursive: true });
     rmSync(stateDir(x), { recursive: true, force: true });
     mkdirSync(stateDir(x), { mode: 0o700 });
-    const mount = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'eo-state', stateDir(x)], { encoding: 'utf8' });
+    const mount =
+      spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'eo-state', stateDir(x)], { encoding: 'utf8' });
     expect(mount.status, mount.stderr).toBe(0);
     try {
       cpSync(saved, stateDir(x), { recursive: true });
@@ -174,17 +182,21 @@ describe.skipIf(why)('the agent under faults, on namespace hosts', () => {
       expect(lab.ping(x, (await lab.status(y)).node.overlayIp!, 2, 0.05)).toBe(true); // and traffic flows
       expect(readFileSync(stateFile(x), 'utf8')).toBe(onDisk); // the old version, whole
       expect(onDisk).toContain(oldY);
-      const shown = spawnSync('ip', ['netns', 'exec', x.ns, AGENT_BIN, 'status', '--run-dir', lab.runDir(x)], { encoding: 'utf8' });
+      const shown =
+        spawnSync('ip', ['netns', 'exec', x.ns, AGENT_BIN, 'status', '--run-dir', lab.runDir(x)], { encoding: 'utf8' });
       expect(shown.stdout).toMatch(/state file error: cannot write state file .*: ENOSPC/);
-      expect(log(x)).toMatch(/"code":"E_STATE"[^\n]*"msg":"writing the state file failed; keeping the previous version and retrying"/);
+      expect(log(x)).toMatch(
+        /"code":"E_STATE"[^\n]*"msg":"writing the state file failed; keeping the previous version and retrying"/);
       rmSync(join(stateDir(x), 'filler'));
       const t0 = Date.now();
-      await until('the retry to succeed', async () => ((await lab.status(x)).agent.persistError === null) || undefined, 5000, 50);
+      await until('the retry to succeed', async () => ((await lab.status(x)).agent.persistError === null)
+        || undefined, 5000, 50);
       const retriedMs = Date.now() - t0;
       const now = new StateStore(stateDir(x), nodeStateFs).load()!;
       expect(now.state.overlayIp).toBe(ip1);
       expect(now.state.peers.map((p) => p.underlayIp)).toContain(moved!.ip);
-      console.log(`full disk: the agent kept running, reported ENOSPC, and wrote ${retriedMs} ms after space was freed`);
+      console.log(
+        `full disk: the agent kept running, reported ENOSPC, and wrote ${retriedMs} ms after space was freed`);
     } finally {
       await lab.stopAgent(x);
       rmSync(saved, { recursive: true, force: true });
@@ -219,9 +231,11 @@ describe.skipIf(why)('the agent under faults, on namespace hosts', () => {
 
   it('refuses a second agent on the same state directory with one line, and the first keeps running', async () => {
     const x = h(0);
-    const r = spawnSync('ip', ['netns', 'exec', x.ns, ...lab.agentArgv(x, [], join(x.dir, 'run2'))], { encoding: 'utf8', timeout: 10_000 });
+    const r = spawnSync('ip', ['netns', 'exec', x.ns, ...lab.agentArgv(x, [], join(x.dir, 'run2'))],
+      { encoding: 'utf8', timeout: 10_000 });
     expect(r.status).not.toBe(0);
-    expect(r.stderr.trim().split('\n')).toEqual([`edge-overlay: another edge-overlay agent is using state directory ${stateDir(x)}; refusing to start a second one`]);
+    expect(r.stderr.trim().split('\n')).toEqual([`edge-overlay: another edge-overlay agent is using state `
+      + `directory ${stateDir(x)}; refusing to start a second one`]);
     expect(existsSync(join(x.dir, 'run2', 'agent.sock'))).toBe(false);
     const st = await lab.status(x);
     expect(st.node.overlayIp).toBe(ip1);

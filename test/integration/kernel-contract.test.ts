@@ -17,7 +17,8 @@ import { MTU, type Case, type Env } from './contract/harness.js';
 import { cases4 } from './contract/cases.js';
 import { cases6 } from './contract/cases6.js';
 import { casesRoutes } from './contract/cases-routes.js';
-import { linkLocalIn, realUnavailable, startServer, stopServer, sysctl, type RemoteKernel } from './contract/real-kernel.js';
+import { linkLocalIn, realUnavailable, startServer, stopServer, sysctl,
+  type RemoteKernel } from './contract/real-kernel.js';
 
 const cases: Record<string, Case> = { ...cases4, ...cases6, ...casesRoutes };
 
@@ -31,7 +32,8 @@ describe('kernel contract: fake kernel', () => {
       return run(k, {
         eth0,
         cable: async (on) => k.setCable('eth0', on),
-        addr6: async (op, a, opts) => (op === 'add' ? k.ipv6.add('eth0', a, 64, { taken: opts?.taken }) : k.ipv6.remove('eth0', a)),
+        addr6: async (op, a, opts) =>
+          (op === 'add' ? k.ipv6.add('eth0', a, 64, { taken: opts?.taken }) : k.ipv6.remove('eth0', a)),
         relink: async (dad) => {
           k.ipv6.setAcceptDad('eth0', dad);
           await k.setLink(eth0, { up: false });
@@ -40,7 +42,8 @@ describe('kernel contract: fake kernel', () => {
         },
         disableIpv6: async (on) => k.ipv6.setDisabled('eth0', on),
         nd: async () => k.ipv6.ndOf('eth0').map((n) => `${n.dst} ${n.mac}`),
-        defaultRoute: async (op, family, metric) => (op === 'add' ? k.addDefaultRoute('eth0', family, metric) : k.removeDefaultRoute('eth0', family, metric)),
+        defaultRoute: async (op, family, metric) =>
+          (op === 'add' ? k.addDefaultRoute('eth0', family, metric) : k.removeDefaultRoute('eth0', family, metric)),
       });
     });
   }
@@ -89,8 +92,10 @@ describe.skipIf(why !== undefined)('kernel contract: real kernel', () => {
       sysctl(ns, `net.ipv6.conf.${dev}.disable_ipv6`, 0);
       sysctl(ns, `net.ipv6.conf.${dev}.accept_dad`, 0);
     }
-    const again = [`link set eth0 mtu ${MTU} up`, `link set eth0p mtu ${MTU} up`, 'addr flush dev eth0', 'addr flush dev eth0p',
-      'neigh flush dev eth0 nud all', 'route flush proto 155', 'link set eth0 down', 'link set eth0 up']; // the flush took the link-local address too
+    const again =
+      [`link set eth0 mtu ${MTU} up`, `link set eth0p mtu ${MTU} up`, 'addr flush dev eth0', 'addr flush dev eth0p',
+      // the flush took the link-local address too
+      'neigh flush dev eth0 nud all', 'route flush proto 155', 'link set eth0 down', 'link set eth0 up'];
     execFileSync('ip', ['-n', ns, '-batch', '-'], { input: `${again.join('\n')}\n` });
     await linkLocalBack(false);
   }
@@ -115,7 +120,8 @@ describe.skipIf(why !== undefined)('kernel contract: real kernel', () => {
     nd: async () => (JSON.parse(ipn('-6', '-j', 'neigh', 'show', 'dev', 'eth0')) as { dst: string; lladdr?: string }[])
       .map((n) => `${parseIpv6(n.dst) ?? n.dst} ${n.lladdr}`),
     defaultRoute: async (op, family, metric) => {
-      ipn(`-${family}`, 'route', op, 'default', ...(op === 'add' ? ['via', family === 4 ? '10.5.0.1' : 'fe80::1'] : []), 'dev', 'eth0', 'metric', String(metric));
+      ipn(`-${family}`, 'route', op, 'default', ...(op === 'add' ? ['via', family === 4 ? '10.5.0.1' : 'fe80::1'] : []),
+        'dev', 'eth0', 'metric', String(metric));
     },
   });
 

@@ -13,7 +13,8 @@ function inNamespace(script: string): string {
   const ns = `eo${randomBytes(2).toString('hex')}-k`;
   execFileSync('ip', ['netns', 'add', ns]);
   try {
-    return execFileSync('ip', ['netns', 'exec', ns, process.execPath, fileURLToPath(new URL(script, import.meta.url))], { encoding: 'utf8', timeout: 60_000 });
+    return execFileSync('ip', ['netns', 'exec', ns, process.execPath, fileURLToPath(new URL(script, import.meta.url))],
+      { encoding: 'utf8', timeout: 60_000 });
   } finally {
     execFileSync('ip', ['netns', 'del', ns]);
   }
@@ -23,7 +24,8 @@ describe.skipIf(why)('netlink layer on the real kernel', () => {
   const out = JSON.parse(inNamespace('./children/kernel-probe.mjs').trim().split('\n').at(-1)!);
 
   it('creates the bridge and VXLAN device once, then changes nothing', () => {
-    expect(out.first).toEqual([['created', 'set up'], ['created', expect.stringMatching(/^master none -> \d+$/), 'set up']]);
+    expect(out.first)
+      .toEqual([['created', 'set up'], ['created', expect.stringMatching(/^master none -> \d+$/), 'set up']]);
     expect(out.second).toEqual([[], []]);
     expect(out.addr1).toEqual(['added 100.64.192.9/24']);
     expect(out.addr2).toEqual([]);
@@ -37,7 +39,8 @@ describe.skipIf(why)('netlink layer on the real kernel', () => {
   });
 
   it('gets ENOTSUP with errno and op when replacing the all-zeros entry', () => {
-    expect(out.zeroReplace).toEqual({ code: 'E_KERNEL', errname: 'ENOTSUP', errno: 95, op: 'fdb replace 00:00:00:00:00:00 dst 10.9.0.4' });
+    expect(out.zeroReplace)
+      .toEqual({ code: 'E_KERNEL', errname: 'ENOTSUP', errno: 95, op: 'fdb replace 00:00:00:00:00:00 dst 10.9.0.4' });
   });
 
   it('moves a peer by appending the new flood destination and deleting the old one', () => {
@@ -45,7 +48,8 @@ describe.skipIf(why)('netlink layer on the real kernel', () => {
     expect(failed1).toEqual([]);
     expect(failed2).toEqual([]);
     expect(ops1).toContain('fdb append 00:00:00:00:00:00 dst 10.9.0.5');
-    expect(ops2.indexOf('fdb append 00:00:00:00:00:00 dst 10.9.0.6')).toBeLessThan(ops2.indexOf('fdb del 00:00:00:00:00:00 dst 10.9.0.5'));
+    expect(ops2.indexOf('fdb append 00:00:00:00:00:00 dst 10.9.0.6'))
+      .toBeLessThan(ops2.indexOf('fdb del 00:00:00:00:00:00 dst 10.9.0.5'));
     expect(out.fdbAfter).toContain('00:00:00:00:00:00 dst 10.9.0.6 self permanent');
     expect(out.fdbAfter).toContain('02:00:00:00:00:05 dst 10.9.0.6 self permanent');
     expect(out.fdbAfter).not.toContain('10.9.0.5');

@@ -22,31 +22,42 @@ describe.skipIf(why)('link down/up, NIC re-plug, NIC down at start, MTU', () => 
   let lab: Lab;
   let ids: Map<Host, string>;
   let overlay: Map<Host, string>;
-  /** hosts whose agent a case may leave with a dead socket (flap, re-plug, start with the link down): restarted before the next case */
+  /**
+   * hosts whose agent a case may leave with a dead socket (flap, re-plug,
+   * start with the link down): restarted before the next case
+   */
   const disturbed = new Set<Host>();
   const h = (i: number): Host => lab.hosts[i - 1]!;
   const ipOf = (x: Host): string => overlay.get(x)!;
   const peerOf = async (x: Host, y: Host) => (await lab.status(x)).peers.find((p) => p.id === ids.get(y));
-  const ifindex = (x: Host): number => (JSON.parse(lab.exec(x, ['ip', '-j', 'link', 'show', 'eth0'])) as { ifindex: number }[])[0]!.ifindex;
+  const ifindex = (x: Host): number =>
+    (JSON.parse(lab.exec(x, ['ip', '-j', 'link', 'show', 'eth0'])) as { ifindex: number }[])[0]!.ifindex;
 
   /** Waits (up to `timeoutMs`) until `x` counts more inbound packets than `before`; ms since `t0`, or undefined. */
   function inboundAbove(x: Host, before: number, t0: number, timeoutMs: number): Promise<number | undefined> {
-    return until(`${x.name} to receive a discovery packet`, async () => (inbound(await lab.status(x)) > before ? Date.now() - t0 : undefined), timeoutMs, 20)
+    return until(`${x.name} to receive a discovery packet`,
+      async () => (inbound(await lab.status(x)) > before ? Date.now() - t0 : undefined), timeoutMs, 20)
       .catch(() => undefined);
   }
 
-  const nextInbound = async (x: Host, timeoutMs: number): Promise<number | undefined> => inboundAbove(x, inbound(await lab.status(x)), Date.now(), timeoutMs);
+  const nextInbound = async (x: Host, timeoutMs: number): Promise<number | undefined> =>
+    inboundAbove(x, inbound(await lab.status(x)), Date.now(), timeoutMs);
 
-  /** Waits until `x` has every host of `moved` at its current underlay address; ms since `since`, or undefined after `timeoutMs`. */
+  /**
+   * Waits until `x` has every host of `moved` at its current underlay
+   * address; ms since `since`, or undefined after `timeoutMs`.
+   */
   async function learns(x: Host, moved: Host[], since: number, timeoutMs: number): Promise<number | undefined> {
     return until(`${x.name} to learn the new underlay address of ${moved.map((y) => y.name).join(', ')}`, async () => {
       const s = await lab.status(x);
-      return moved.every((y) => s.peers.find((p) => p.id === ids.get(y))?.underlayIp === y.ip) ? Date.now() - since : undefined;
+      return moved.every((y) => s.peers.find((p) => p.id === ids.get(y))?.underlayIp === y.ip)
+        ? Date.now() - since : undefined;
     }, timeoutMs, 10).catch(() => undefined);
   }
 
   const pingsCross = (a: Host, b: Host): Promise<boolean> =>
-    until(`overlay pings ${a.name} <-> ${b.name}`, () => (lab.ping(a, ipOf(b), 1, 0.05) && lab.ping(b, ipOf(a), 1, 0.05)) || undefined, 5000, 50).catch(() => false);
+    until(`overlay pings ${a.name} <-> ${b.name}`,
+      () => (lab.ping(a, ipOf(b), 1, 0.05) && lab.ping(b, ipOf(a), 1, 0.05)) || undefined, 5000, 50).catch(() => false);
 
   beforeAll(async () => {
     lab = await Lab.create({ hosts: 3 });
@@ -95,12 +106,14 @@ describe.skipIf(why)('link down/up, NIC re-plug, NIC down at start, MTU', () => 
     const before = inbound(await lab.status(x));
     lab.linkUp(x);
     const rawMs = await inboundAbove(x, before, Date.now(), 12_000);
-    console.log(`link flap: first raw L2 frame on h1 ${rawMs === undefined ? 'never (12 s)' : `${rawMs} ms`} after link-up (UDP blocked)`);
+    console.log(`link flap: first raw L2 frame on h1 ${rawMs === undefined ? 'never (12 s)' : `${rawMs} ms`} after `
+      + `link-up (UDP blocked)`);
     expect.soft(rawMs, 'h1 received a raw L2 frame within 12 s (two announce periods) of link-up').toBeDefined();
     expect((await lab.status(x)).discovery.raw).toMatchObject({ state: 'up', error: null }); // and status says so
     const [r] = await lab.renumber([y]);
     const ms = await learns(x, [y], r!.boundAt, 12_000);
-    console.log(`link flap: h1 learned h2's move over raw L2 ${ms === undefined ? 'never (12 s)' : `${ms.toFixed(1)} ms after h2's new DHCP address`}`);
+    console.log(`link flap: h1 learned h2's move over raw L2 `
+      + `${ms === undefined ? 'never (12 s)' : `${ms.toFixed(1)} ms after h2's new DHCP address`}`);
     expect(ms, 'after a link flap h1 learned h2\'s new underlay address over raw L2').toBeDefined();
     expect((await peerOf(x, y))!.underlayIp).toBe(y.ip);
     expect(await pingsCross(x, y)).toBe(true);
@@ -120,7 +133,8 @@ describe.skipIf(why)('link down/up, NIC re-plug, NIC down at start, MTU', () => 
     await sleep(Math.max(0, downAt + 3000 - Date.now())); // down for at least 3 s
     lab.linkUp(x);
     const ms = await learns(x, others, Date.now(), 12_000);
-    console.log(`link back after the others moved (${block ? 'raw L2 only' : 'UDP open'}): ${x.name} learned both moves ${ms === undefined ? 'never (12 s)' : `${ms} ms after link-up`}`);
+    console.log(`link back after the others moved (${block ? 'raw L2 only' : 'UDP open'}): ${x.name} learned both `
+      + `moves ${ms === undefined ? 'never (12 s)' : `${ms} ms after link-up`}`);
     expect(ms, `${x.name} learned both moves after its link returned`).toBeDefined();
     for (const o of others) expect(await pingsCross(x, o)).toBe(true);
   }, 60_000);
@@ -161,15 +175,18 @@ describe.skipIf(why)('link down/up, NIC re-plug, NIC down at start, MTU', () => 
       const out = lab.exec(x, ['ip', '-j', '-d', 'link', 'show', 'scvx-100'], true);
       if (!out) return undefined;
       const [l] = JSON.parse(out) as { master?: string; flags: string[]; linkinfo: { info_data: { link?: string } } }[];
-      return l && l.master === 'scbr-100' && l.flags.includes('UP') && l.linkinfo.info_data.link === 'eth0' ? Date.now() - pluggedAt : undefined;
+      return l && l.master === 'scbr-100' && l.flags.includes('UP') && l.linkinfo.info_data.link === 'eth0'
+        ? Date.now() - pluggedAt : undefined;
     }, 10_000, 20).catch(() => undefined);
-    console.log(`NIC re-plugged: scvx-100 back on the new eth0 ${vxlan === undefined ? 'never (10 s)' : `${vxlan} ms after the plug`}`);
+    console.log(`NIC re-plugged: scvx-100 back on the new eth0 `
+      + `${vxlan === undefined ? 'never (10 s)' : `${vxlan} ms after the plug`}`);
     expect(vxlan, 'scvx-100 re-created on the new eth0').toBeDefined();
     expect(await pingsCross(x, h(1))).toBe(true);
     expect(await pingsCross(x, h(3))).toBe(true);
     // both channels: every announcement arrives twice (the second copy counts as a duplicate)...
     const dup0 = (await lab.status(x)).counters.duplicates;
-    const both = await until('h2 to count duplicates again (UDP and raw L2 both deliver)', async () => (await lab.status(x)).counters.duplicates >= dup0 + 2 || undefined, 12_000, 50).catch(() => undefined);
+    const both = await until('h2 to count duplicates again (UDP and raw L2 both deliver)', async () =>
+      (await lab.status(x)).counters.duplicates >= dup0 + 2 || undefined, 12_000, 50).catch(() => undefined);
     expect.soft(both, 'h2 receives each announcement over both UDP and raw L2').toBe(true);
     // ...and raw L2 alone carries news
     lab.blockUdpDiscovery(x);
@@ -181,9 +198,11 @@ describe.skipIf(why)('link down/up, NIC re-plug, NIC down at start, MTU', () => 
     expect(x.agent!.pid).toBe(pid);
   }, 60_000);
 
-  it('follows MTU changes of the LAN (1500 -> 9000 -> 1400 -> 1500) without a restart; full-size DF pings cross', async () => {
+  it('follows MTU changes of the LAN (1500 -> 9000 -> 1400 -> 1500) without a restart; full-size DF pings cross',
+    async () => {
     const pids = lab.hosts.map((x) => x.agent!.pid);
-    const mtuOf = (x: Host, dev: string): number => (JSON.parse(lab.exec(x, ['ip', '-j', 'link', 'show', dev])) as { mtu: number }[])[0]!.mtu;
+    const mtuOf = (x: Host, dev: string): number =>
+      (JSON.parse(lab.exec(x, ['ip', '-j', 'link', 'show', dev])) as { mtu: number }[])[0]!.mtu;
     const took: string[] = [];
     // the outer header the underlay family costs: IPv6 link-local 70, IPv4 50 (both must follow)
     const families = await Promise.all(lab.hosts.map(async (x) => (await lab.status(x)).underlay.family));
@@ -194,15 +213,19 @@ describe.skipIf(why)('link down/up, NIC re-plug, NIC down at start, MTU', () => 
         const t0 = Date.now();
         lab.setMtu(lab.hosts, mtu);
         const want = mtu - overhead;
-        const ms = await until(`scbr-100 and scvx-100 at ${want} on every host`, () => lab.hosts.every((x) => mtuOf(x, 'scbr-100') === want && mtuOf(x, 'scvx-100') === want) ? Date.now() - t0 : undefined, 5000, 20)
+        const ms = await until(`scbr-100 and scvx-100 at ${want} on every host`,
+          () => lab.hosts.every((x) => mtuOf(x, 'scbr-100') === want && mtuOf(x, 'scvx-100') === want)
+            ? Date.now() - t0 : undefined, 5000, 20)
           .catch(() => undefined);
         took.push(`${mtu}: ${ms === undefined ? 'not followed (5 s)' : `${ms} ms`}`);
         expect(ms, `the overlay devices followed eth0 to MTU ${mtu} (overlay ${want}, ${families[0]})`).toBeDefined();
         const payload = want - 28; // IPv4 + ICMP headers
         for (const [a, b] of [[h(1), h(2)], [h(2), h(3)], [h(3), h(1)]] as const) {
-          expect(lab.ping(a, ipOf(b), 2, 0.05, ['-M', 'do', '-s', String(payload)]), `${payload}-byte DF ping ${a.name} -> ${b.name} at MTU ${mtu}`).toBe(true);
+          expect(lab.ping(a, ipOf(b), 2, 0.05, ['-M', 'do', '-s', String(payload)]),
+            `${payload}-byte DF ping ${a.name} -> ${b.name} at MTU ${mtu}`).toBe(true);
         }
-        expect(lab.ping(h(1), ipOf(h(2)), 1, 0.05, ['-M', 'do', '-s', String(payload + 1)])).toBe(false); // the size is the limit
+        // the size is the limit
+        expect(lab.ping(h(1), ipOf(h(2)), 1, 0.05, ['-M', 'do', '-s', String(payload + 1)])).toBe(false);
       }
     } finally {
       console.log(`MTU (${families[0]} underlay): overlay devices followed eth0 -> ${took.join(', ')}`);

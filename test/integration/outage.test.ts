@@ -23,7 +23,8 @@ describe.skipIf(why)('power outage: every host renumbered, etcd on the overlay c
   let ips: string[];
   const written = new Map<string, string>();
   const h = (i: number): Host => lab.hosts[i - 1]!;
-  const onBridge = (x: Host, ip: string): boolean => lab.exec(x, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'scbr-100'], true).includes(`inet ${ip}/`);
+  const onBridge = (x: Host, ip: string): boolean =>
+    lab.exec(x, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'scbr-100'], true).includes(`inet ${ip}/`);
 
   beforeAll(async () => {
     lab = await Lab.create({ hosts: 3 });
@@ -31,7 +32,9 @@ describe.skipIf(why)('power outage: every host renumbered, etcd on the overlay c
     etcd = new EtcdCluster(lab, lab.hosts, ips);
     for (const x of lab.hosts) etcd.start(x);
     await until('etcd to be healthy on every member', () => etcd.healthy(h(1)) || undefined, 30_000, 200);
-    for (let i = 0; i < KEYS; i++) written.set(`/outage/key-${String(i).padStart(4, '0')}`, randomBytes(8).toString('hex'));
+    for (let i = 0; i < KEYS; i++) {
+      written.set(`/outage/key-${String(i).padStart(4, '0')}`, randomBytes(8).toString('hex'));
+    }
     etcd.putAll(h(1), [...written]); // throws unless every put is acknowledged
   }, 90_000);
 
@@ -40,10 +43,12 @@ describe.skipIf(why)('power outage: every host renumbered, etcd on the overlay c
     await lab?.destroy();
   });
 
-  it('keeps every overlay IP, and etcd is healthy again with every key, after a power cut with the DHCP server down at boot', async () => {
+  it('keeps every overlay IP, and etcd is healthy again with every key, '
+    + 'after a power cut with the DHCP server down at boot', async () => {
     const old = lab.hosts.map((x) => x.ip);
     await Promise.all(lab.hosts.map((x) => lab.powerOff(x)));
-    for (const x of lab.hosts) expect(lab.exec(x, ['ip', 'link', 'show', 'scbr-100'], true)).toBe(''); // the kernel state is gone
+    // the kernel state is gone
+    for (const x of lab.hosts) expect(lab.exec(x, ['ip', 'link', 'show', 'scbr-100'], true)).toBe('');
     await lab.stopDhcpServer();
     await lab.moveReservations(lab.hosts);
     lab.hosts.forEach((x, i) => expect(x.ip).not.toBe(old[i]));
@@ -57,14 +62,19 @@ describe.skipIf(why)('power outage: every host renumbered, etcd on the overlay c
       return Date.now() - bootAt;
     }));
     etcdUp.catch(() => {}); // awaited below; a failure must not surface as an unhandled rejection meanwhile
-    await sleep(Math.max(0, bootAt + DHCP_DOWN_MS - Date.now())); // the scenario: the DHCP server returns 10 s after the hosts
+    // the scenario: the DHCP server returns 10 s after the hosts
+    await sleep(Math.max(0, bootAt + DHCP_DOWN_MS - Date.now()));
     const dhcpAt = Date.now();
     await lab.startDhcpServer();
-    const healthyMs = await until('etcd to be healthy on every member over the overlay', () => (etcd.healthy(h(1)) ? Date.now() - dhcpAt : undefined), 60_000, 100);
+    const healthyMs = await until('etcd to be healthy on every member over the overlay',
+      () => (etcd.healthy(h(1)) ? Date.now() - dhcpAt : undefined), 60_000, 100);
     const startedMs = await etcdUp;
     const addressed = lab.hosts.map((x) => lab.boundAt(x, x.ip!));
-    console.log(`power outage: overlay address on scbr-100 ${startedMs.map((ms) => `${ms} ms`).join(', ')} after boot (etcd started then); `
-      + `new DHCP addresses ${addressed.map((t) => (t === undefined ? '?' : `${(t - dhcpAt).toFixed(0)} ms`)).join(', ')} after the DHCP server started; `
+    console.log(`power outage: overlay address on scbr-100 ${startedMs.map((ms) => `${ms} ms`).join(', ')} after boot `
+      + `(etcd started then); `
+      + `new DHCP addresses `
+      + `${addressed.map((t) => (t === undefined ? '?' : `${(t - dhcpAt).toFixed(0)} ms`)).join(', ')} `
+      + `after the DHCP server started; `
       + `etcd healthy ${healthyMs} ms after the DHCP server started`);
 
     const st = await lab.converged(20_000);

@@ -1,9 +1,9 @@
-// Integration (issue 13): version skew with the previous release (0.1.0,
-// built from this repository's history by test/lab/release.ts), with real
-// agents on namespace hosts. A 0.1.0 host keeps the cluster on IPv4; upgraded
-// in place it moves the cluster to link-local by itself with every overlay IP
-// unchanged and traffic flowing; and 0.1.0 reads the state file the new
-// release wrote (a downgrade keeps the overlay IP).
+// Integration: version skew with the previous release (0.1.0, built from this
+// repository's history by test/lab/release.ts), with real agents on namespace
+// hosts. A 0.1.0 host keeps the cluster on IPv4; upgraded in place it moves
+// the cluster to link-local by itself with every overlay IP unchanged and
+// traffic flowing; and 0.1.0 reads the state file the new release wrote (a
+// downgrade keeps the overlay IP).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,11 +26,14 @@ describe.skipIf(why)('version skew with the previous release (0.1.0, no link-loc
   const h = (i: number): Host => lab.hosts[i - 1]!;
   const ipOf = (x: Host): string => overlay.get(x)!;
   const fdbOf = (x: Host): string => fdbIn(lab, x);
-  const onFamily = (hs: Host[], family: 'link-local' | 'ipv4'): Promise<StatusReport[]> => onFamilyIn(lab, hs, family, 20_000);
+  const onFamily = (hs: Host[], family: 'link-local' | 'ipv4'): Promise<StatusReport[]> =>
+    onFamilyIn(lab, hs, family, 20_000);
 
   beforeAll(async () => {
     release = await ensureRelease();
-    if (release.built) console.log(`built release 0.1.0 (${release.commit.slice(0, 12)}) in ${release.dir} in ${release.ms} ms`);
+    if (release.built) {
+      console.log(`built release 0.1.0 (${release.commit.slice(0, 12)}) in ${release.dir} in ${release.ms} ms`);
+    }
     lab = await Lab.create({ hosts: 3 });
     h(3).bin = release.bin;
     const st = await lab.startAll();
@@ -54,13 +57,20 @@ describe.skipIf(why)('version skew with the previous release (0.1.0, no link-loc
       expect(s.peers.find((p) => p.id === ids.get(h(3)))).toMatchObject({ linkLocalCapable: null, linkLocal: null });
     }
     for (const x of lab.hosts) {
-      for (const o of lab.hosts) if (o !== x) expect(fdbOf(x)).toContain(`00:00:00:00:00:00 dst ${o.ip} self permanent`);
+      for (const o of lab.hosts) {
+        if (o !== x) expect(fdbOf(x)).toContain(`00:00:00:00:00:00 dst ${o.ip} self permanent`);
+      }
       expect(fdbOf(x)).not.toContain('fe80::');
     }
-    for (const a of lab.hosts) for (const b of lab.hosts) if (a !== b) expect(lab.ping(a, ipOf(b), 2, 0.05), `${a.name} -> ${b.name}`).toBe(true);
+    for (const a of lab.hosts) {
+      for (const b of lab.hosts) {
+        if (a !== b) expect(lab.ping(a, ipOf(b), 2, 0.05), `${a.name} -> ${b.name}`).toBe(true);
+      }
+    }
   });
 
-  it('moves to link-local by itself when the 0.1.0 host is upgraded in place; overlay IPs unchanged, traffic flows throughout', async () => {
+  it('moves to link-local by itself when the 0.1.0 host is upgraded in place; overlay IPs unchanged, '
+    + 'traffic flows throughout', async () => {
     const x = h(3);
     const before = stateOf(x);
     expect(before.overlayIp).toBe(ipOf(x));
@@ -72,31 +82,39 @@ describe.skipIf(why)('version skew with the previous release (0.1.0, no link-loc
     await lab.stopAgent(x);
     x.bin = undefined; // the new release, same state dir
     lab.startAgent(x);
-    const readyMs = await until('the upgraded agent to be ready', async () => ((await lab.tryStatus(x))?.dataplane.ready ? Date.now() - t0 : undefined), 15_000, 20);
+    const readyMs = await until('the upgraded agent to be ready',
+      async () => ((await lab.tryStatus(x))?.dataplane.ready ? Date.now() - t0 : undefined), 15_000, 20);
     const st = await onFamily(lab.hosts, 'link-local');
     const llMs = Date.now() - t0;
     await lab.converged(10_000);
     await sleep(500);
     const results = await Promise.all(pingers.map(async ({ name, p }) => ({ name, ...losses(await p.stop()) })));
-    console.log(`upgrade 0.1.0 -> new on h3: ready ${readyMs} ms, every host on link-local ${llMs} ms after the old agent was stopped; `
-      + `pings every 5 ms lost ${results.map((r) => `${r.name} ${r.lost}/${r.answered + r.lost} (longest silence ${r.maxGapMs} ms)`).join(', ')}`);
+    console.log(`upgrade 0.1.0 -> new on h3: ready ${readyMs} ms, every host on link-local ${llMs} ms after the `
+      + `old agent was stopped; `
+      + `pings every 5 ms lost `
+      + `${results.map((r) => `${r.name} ${r.lost}/${r.answered + r.lost} (longest silence ${r.maxGapMs} ms)`)
+        .join(', ')}`);
     lab.hosts.forEach((y, i) => {
       expect(st[i]!.node.overlayIp).toBe(ipOf(y)); // unchanged, the upgraded host's included
       expect(st[i]!.node.id).toBe(ids.get(y));
     });
     expect(st[2]!.agent.version).not.toBe('0.1.0');
-    st.slice(0, 2).forEach((s, i) => expect(s.counters.familySwitches, 'one switch, no flapping').toBe(switches[i]! + 1));
+    st.slice(0, 2).forEach((s, i) => expect(s.counters.familySwitches, 'one switch, no flapping')
+      .toBe(switches[i]! + 1));
     for (const y of lab.hosts) expect(fdbOf(y)).not.toMatch(/dst \d+\.\d+\.\d+\.\d+/);
     for (const r of results) {
       expect(r.answered, `${r.name}: replies after the upgrade`).toBeGreaterThan(0);
-      expect(r.lost * PING_S * 1000, `${r.name}: interruption during the upgrade (ms of lost probes)`).toBeLessThan(MAX_SWITCH_MS);
+      expect(r.lost * PING_S * 1000, `${r.name}: interruption during the upgrade (ms of lost probes)`)
+        .toBeLessThan(MAX_SWITCH_MS);
     }
     const after = stateOf(x);
     expect(after.overlayIp).toBe(ipOf(x));
-    await until('the new release to write its state layout', () => (stateOf(x).schema === SCHEMA ? true : undefined), 10_000, 50);
+    await until('the new release to write its state layout',
+      () => (stateOf(x).schema === SCHEMA ? true : undefined), 10_000, 50);
   }, 60_000);
 
-  it('downgrade: 0.1.0 starts from the state file the new release wrote (after edge-overlay down) with the same overlay IP', async () => {
+  it('downgrade: 0.1.0 starts from the state file the new release wrote (after edge-overlay down) '
+    + 'with the same overlay IP', async () => {
     const x = h(2);
     const written = stateOf(x);
     expect(written.schema).toBe(SCHEMA); // the new release's layout...

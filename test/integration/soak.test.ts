@@ -11,7 +11,10 @@ import { AGENT_BIN, Lab, labUnavailable, sleep, until, type Host } from '../lab/
 import { median } from '../../bench/stats.js';
 import type { StatusReport } from '../../src/agent/records/status.js';
 
-/** These tests read IPv4 FDB entries and filter sets: the IPv4 underlay (family.test.ts and underlay.test.ts cover link-local). */
+/**
+ * These tests read IPv4 FDB entries and filter sets: the IPv4 underlay
+ * (family.test.ts and underlay.test.ts cover link-local).
+ */
 const IPV4 = ['--underlay', 'ipv4'];
 
 const why = labUnavailable();
@@ -27,7 +30,9 @@ const FAKETIME = ((): string | undefined => {
   } catch { /* no /usr/lib */ }
   return undefined;
 })();
-if (!why && !FAKETIME) console.warn('SKIPPED the wall-clock step test: libfaketime is not installed (apt-get install libfaketime)');
+if (!why && !FAKETIME) {
+  console.warn('SKIPPED the wall-clock step test: libfaketime is not installed (apt-get install libfaketime)');
+}
 
 const HOUR = 3_600_000;
 
@@ -53,7 +58,8 @@ describe.skipIf(why)('soak: renumbering, vanished hosts, clock steps', () => {
   const allPairs = (): boolean => lab.hosts.every((a, i) => lab.hosts.every((_, j) => i === j || pingOnce(a, ip[j]!)));
   const overlayIps = async (): Promise<string[]> => (await lab.converged(20_000)).map((s) => s.node.overlayIp!);
 
-  it('survives 20 rounds of renumbering every host: the TCP stream intact, no overlay IP changed, every round recovered', async () => {
+  it('survives 20 rounds of renumbering every host: the TCP stream intact, no overlay IP changed, '
+    + 'every round recovered', async () => {
     const tcp = await lab.tcp(h(0), h(1), ip[1]!);
     const recovered: number[] = [];
     const perRound: string[] = [];
@@ -76,7 +82,8 @@ describe.skipIf(why)('soak: renumbering, vanished hosts, clock steps', () => {
       }
       await until(`round ${r + 1} to recover`, () => allPairs() || undefined, 15_000, 10);
       recovered.push(Math.round(Date.now() - t0));
-      perRound.push(`${afterBackToBack ? '2 rounds:' : mode === 'during a restart' ? 'restart:' : ''}${recovered.at(-1)}`);
+      perRound.push(
+        `${afterBackToBack ? '2 rounds:' : mode === 'during a restart' ? 'restart:' : ''}${recovered.at(-1)}`);
       afterBackToBack = false;
       expect(await overlayIps()).toEqual(ip);
       await sleep(100 + Math.random() * 1400);
@@ -96,13 +103,18 @@ describe.skipIf(why)('soak: renumbering, vanished hosts, clock steps', () => {
     expect(t.received).toBe(t.sent);
     expect(t.echoed).toBe(t.sent);
     expect(t.intact).toBe(true);
-    console.log(`soak: 20 renumberings of all 3 hosts (${modes.filter((m) => m === 'back-to-back').length} back to back, `
-      + `${modes.filter((m) => m === 'during a restart').length} during an agent restart); ${recovered.length} checked rounds recovered, `
-      + `median ${median(recovered)} ms, max ${Math.max(...recovered)} ms from the last new address to every pair pinging; `
-      + `TCP ${t.sent} B sent, ${t.received} B received, ${t.echoed} B echoed intact, longest gap ${t.maxGapMs} ms; per checked round (ms): ${perRound.join(' ')}`);
+    console.log(
+      `soak: 20 renumberings of all 3 hosts (${modes.filter((m) => m === 'back-to-back').length} back to back, `
+      + `${modes.filter((m) => m === 'during a restart').length} during an agent restart); ${recovered.length} `
+      + `checked rounds recovered, `
+      + `median ${median(recovered)} ms, max ${Math.max(...recovered)} ms from the last new address to `
+      + `every pair pinging; `
+      + `TCP ${t.sent} B sent, ${t.received} B received, ${t.echoed} B echoed intact, longest gap ${t.maxGapMs} ms; `
+      + `per checked round (ms): ${perRound.join(' ')}`);
   }, 240_000);
 
-  it('keeps a powered-off host reserved (stale, entries kept) and gives it its address back when it returns renumbered', async () => {
+  it('keeps a powered-off host reserved (stale, entries kept) and gives it its address back when it returns renumbered',
+    async () => {
     const x = h(2);
     const oldUnderlay = x.ip!;
     // power off: the agent dies with the host, DHCP client and link go down
@@ -115,7 +127,8 @@ describe.skipIf(why)('soak: renumbering, vanished hosts, clock steps', () => {
     }, 30_000, 250);
     expect(stale.peers.find((p) => p.id === ids[2])!.overlayIp).toBe(ip[2]);
     for (const y of [h(0), h(1)]) {
-      expect(lab.exec(y, ['bridge', 'fdb', 'show', 'dev', 'scvx-100'])).toContain(`00:00:00:00:00:00 dst ${oldUnderlay} self permanent`);
+      expect(lab.exec(y, ['bridge', 'fdb', 'show', 'dev', 'scvx-100']))
+        .toContain(`00:00:00:00:00:00 dst ${oldUnderlay} self permanent`);
       expect(lab.exec(y, ['ip', 'neigh', 'show', 'dev', 'scbr-100'])).toContain(`${ip[2]} lladdr`);
     }
     const table = lab.exec(h(0), [AGENT_BIN, 'peers', '--run-dir', lab.runDir(h(0))]);
@@ -127,16 +140,20 @@ describe.skipIf(why)('soak: renumbering, vanished hosts, clock steps', () => {
     lab.startAgent(x);
     const st = await lab.converged();
     expect(st[2]!.node.overlayIp).toBe(ip[2]);
-    expect(st[0]!.peers.find((p) => p.id === ids[2])).toMatchObject({ state: 'alive', underlayIp: back!.ip, overlayIp: ip[2] });
+    expect(st[0]!.peers.find((p) => p.id === ids[2]))
+      .toMatchObject({ state: 'alive', underlayIp: back!.ip, overlayIp: ip[2] });
     await until('traffic to the returned host', () => pingOnce(h(0), ip[2]!) || undefined, 5000, 10);
     expect(lab.exec(h(0), ['bridge', 'fdb', 'show', 'dev', 'scvx-100'])).not.toContain(`dst ${oldUnderlay} `);
   }, 60_000);
 
-  it.skipIf(!FAKETIME)('keeps a host whose wall clock is stepped hours forward and back, and after a restart on the stepped-back clock', async () => {
+  it.skipIf(!FAKETIME)(
+    'keeps a host whose wall clock is stepped hours forward and back, and after a restart on the stepped-back clock',
+    async () => {
     const x = h(0);
     const clockFile = join(x.dir, 'faketime');
     writeFileSync(clockFile, '+0\n');
-    const env = { LD_PRELOAD: FAKETIME!, FAKETIME_TIMESTAMP_FILE: clockFile, FAKETIME_NO_CACHE: '1', DONT_FAKE_MONOTONIC: '1' };
+    const env =
+      { LD_PRELOAD: FAKETIME!, FAKETIME_TIMESTAMP_FILE: clockFile, FAKETIME_NO_CACHE: '1', DONT_FAKE_MONOTONIC: '1' };
     const drops = async (): Promise<number[]> => Promise.all([h(1), h(2)].map(async (y) => {
       const d = (await lab.status(y)).counters.dropped;
       return d.replay! + d['bad-auth']! + d.forgotten!;

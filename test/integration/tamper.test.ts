@@ -11,7 +11,10 @@ import { join } from 'node:path';
 import { Lab, labUnavailable, sleep, until, type Host } from '../lab/lab.js';
 import { median } from '../../bench/stats.js';
 
-/** These tests read IPv4 FDB entries and filter sets: the IPv4 underlay (family.test.ts and underlay.test.ts cover link-local). */
+/**
+ * These tests read IPv4 FDB entries and filter sets: the IPv4 underlay
+ * (family.test.ts and underlay.test.ts cover link-local).
+ */
 const IPV4 = ['--underlay', 'ipv4'];
 
 const why = labUnavailable();
@@ -32,7 +35,8 @@ describe.skipIf(why)('tampering and drift on a live overlay', () => {
   }, 60_000);
 
   afterAll(async () => {
-    const rows = [...times].map(([what, ms]) => `  ${what.padEnd(34)} median ${median(ms).toFixed(0).padStart(4)} ms, max ${Math.max(...ms).toFixed(0).padStart(4)} ms (n=${ms.length})`);
+    const rows = [...times].map(([what, ms]) => `  ${what.padEnd(34)} median ${median(ms).toFixed(0).padStart(4)} ms, `
+      + `max ${Math.max(...ms).toFixed(0).padStart(4)} ms (n=${ms.length})`);
     if (rows.length) console.log(`restore times after tampering (from before the command ran):\n${rows.join('\n')}`);
     await lab?.destroy();
   });
@@ -57,7 +61,8 @@ describe.skipIf(why)('tampering and drift on a live overlay', () => {
   const peersProgrammed = (): boolean => {
     const f = fdb();
     const n = neighs();
-    return [1, 2].every((i) => f.includes(floodTo(h(i))) && f.includes(`${mac[i]} dst ${h(i).ip} self permanent`) && n.includes(`${ip[i]} lladdr ${mac[i]} PERMANENT`));
+    return [1, 2].every((i) => f.includes(floodTo(h(i))) && f.includes(`${mac[i]} dst ${h(i).ip} self permanent`)
+      && n.includes(`${ip[i]} lladdr ${mac[i]} PERMANENT`));
   };
   const bridgeOk = (): boolean => {
     const l = link('scbr-100');
@@ -69,10 +74,14 @@ describe.skipIf(why)('tampering and drift on a live overlay', () => {
   };
 
   const cases: [string, () => string, () => boolean][] = [
-    ['flood FDB entry deleted', () => `bridge fdb del 00:00:00:00:00:00 dev scvx-100 dst ${h(1).ip} self`, () => fdb().includes(floodTo(h(1)))],
-    ['unicast FDB entry deleted', () => `bridge fdb del ${mac[1]} dev scvx-100 dst ${h(1).ip} self`, () => fdb().includes(`${mac[1]} dst ${h(1).ip} self permanent`)],
-    ['neighbour entry deleted', () => `ip neigh del ${ip[1]} dev scbr-100`, () => neighs().includes(`${ip[1]} lladdr ${mac[1]} PERMANENT`)],
-    ['overlay address deleted', () => `ip addr del ${ip[0]}/24 dev scbr-100`, () => addrs().includes(`inet ${ip[0]}/24`)],
+    ['flood FDB entry deleted', () => `bridge fdb del 00:00:00:00:00:00 dev scvx-100 dst ${h(1).ip} self`,
+      () => fdb().includes(floodTo(h(1)))],
+    ['unicast FDB entry deleted', () => `bridge fdb del ${mac[1]} dev scvx-100 dst ${h(1).ip} self`,
+      () => fdb().includes(`${mac[1]} dst ${h(1).ip} self permanent`)],
+    ['neighbour entry deleted', () => `ip neigh del ${ip[1]} dev scbr-100`,
+      () => neighs().includes(`${ip[1]} lladdr ${mac[1]} PERMANENT`)],
+    ['overlay address deleted', () => `ip addr del ${ip[0]}/24 dev scbr-100`,
+      () => addrs().includes(`inet ${ip[0]}/24`)],
     ['VXLAN device deleted', () => 'ip link del scvx-100', () => vxlanOk() && peersProgrammed()],
     ['bridge deleted', () => 'ip link del scbr-100', () => bridgeOk() && vxlanOk() && peersProgrammed()],
     ['bridge set down', () => 'ip link set scbr-100 down', () => bridgeOk()],
@@ -107,10 +116,13 @@ describe.skipIf(why)('tampering and drift on a live overlay', () => {
       if (at.has(k)) continue;
       const before = Math.max(...seqs.filter((s) => s < k).map((s) => at.get(s)!), 0);
       const after = Math.min(...seqs.filter((s) => s > k).map((s) => at.get(s)!));
-      if (!windows.some((w) => before <= w.to + graceMs && after >= w.from - graceMs)) outside.push(`icmp_seq=${k} (replies around it at ${before} and ${after})`);
+      if (!windows.some((w) => before <= w.to + graceMs && after >= w.from - graceMs)) {
+        outside.push(`icmp_seq=${k} (replies around it at ${before} and ${after})`);
+      }
     }
     expect(outside, 'pings lost outside any tampering window').toEqual([]);
-    console.log(`tampering: ${sent} pings sent, ${sent - new Set(seqs).size} lost, all within the ${windows.length} windows between a change and its repair`);
+    console.log(`tampering: ${sent} pings sent, ${sent - new Set(seqs).size} lost, all within the ${windows.length} `
+      + `windows between a change and its repair`);
     expect(at.size).toBeGreaterThan(0);
     const st = await lab.status(h(0));
     expect(st.node.overlayIp).toBe(ip[0]);
@@ -122,7 +134,8 @@ describe.skipIf(why)('tampering and drift on a live overlay', () => {
     for (const prefix of [32, 24]) {
       sh(h(0), `ip addr add ${vip}/${prefix} dev scbr-100`);
       // make the agent run a full reconcile: it must not take the VIP away
-      await restore('neighbour entry deleted (VIP on the bridge)', `ip neigh del ${ip[2]} dev scbr-100`, () => neighs().includes(`${ip[2]} lladdr ${mac[2]} PERMANENT`));
+      await restore('neighbour entry deleted (VIP on the bridge)', `ip neigh del ${ip[2]} dev scbr-100`,
+        () => neighs().includes(`${ip[2]} lladdr ${mac[2]} PERMANENT`));
       await sleep(1200); // the verification run after the fast path, too
       const lines = addrs().split('\n');
       expect(lines.find((l) => l.includes(`inet ${vip}/${prefix}`)), `VIP /${prefix}`).toBeDefined();
@@ -134,7 +147,8 @@ describe.skipIf(why)('tampering and drift on a live overlay', () => {
     }
   });
 
-  it('rides out 10,000+ netlink events while it reconciles a renumbered peer: no abort, a resync, the right FDB', async () => {
+  it('rides out 10,000+ netlink events while it reconciles a renumbered peer: no abort, a resync, the right FDB',
+    async () => {
     const x = h(0);
     await lab.stopAgent(x);
     lab.startAgent(x, [], { EDGE_OVERLAY_EVENT_RCVBUF: '4096' }); // a buffer the storm must overrun
@@ -142,7 +156,9 @@ describe.skipIf(why)('tampering and drift on a live overlay', () => {
     const pid = x.agent!.pid;
     const batch = join(x.dir, 'storm.batch');
     const lines = ['link add stormA type veth peer name stormB', 'link set stormA up'];
-    for (let i = 0; i < 10_000; i++) lines.push(`neigh add 10.250.${(i >> 8) & 255}.${i & 255} lladdr 02:00:00:00:00:01 dev stormA nud permanent`);
+    for (let i = 0; i < 10_000; i++) {
+      lines.push(`neigh add 10.250.${(i >> 8) & 255}.${i & 255} lladdr 02:00:00:00:00:01 dev stormA nud permanent`);
+    }
     for (let i = 0; i < 500; i++) lines.push(`link set stormB ${i % 2 ? 'up' : 'down'}`);
     writeFileSync(batch, `${lines.join('\n')}\n`);
     // the storm and a peer's renumbering at the same time
@@ -153,7 +169,8 @@ describe.skipIf(why)('tampering and drift on a live overlay', () => {
     expect(await stormDone).toBe(0);
     await until('the FDB to follow the move', () => {
       const f = fdb();
-      return (f.includes(`00:00:00:00:00:00 dst ${moved!.ip} self permanent`) && !f.includes(`dst ${oldIp} `)) || undefined;
+      return (f.includes(`00:00:00:00:00:00 dst ${moved!.ip} self permanent`)
+        && !f.includes(`dst ${oldIp} `)) || undefined;
     }, 10_000, 20);
     const st = await lab.status(x);
     expect(x.agent!.pid).toBe(pid);

@@ -1,7 +1,7 @@
-// Integration (issue 13): the link-local underlay's edges, with the real
-// agent on namespace hosts. VXLAN over IPv6 from a LAN neighbour that is no
-// peer is dropped by the filter; a host with IPv6 disabled that joins moves
-// every host to IPv4, and once it is forgotten every host moves back; doctor
+// Integration: the link-local underlay's edges, with the real agent on
+// namespace hosts. VXLAN over IPv6 from a LAN neighbour that is no peer is
+// dropped by the filter; a host with IPv6 disabled that joins moves every
+// host to IPv4, and once it is forgotten every host moves back; doctor
 // reports IPv6 on the NIC and which underlay the cluster uses.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
@@ -25,11 +25,16 @@ describe.skipIf(why)('link-local underlay: strangers, a host without IPv6, forge
 
   describe('ingress filter over IPv6: a LAN neighbour that is not a peer', () => {
     let outsider: Host;
-    /** Sends `count` VXLAN packets (VNI 100, an ARP broadcast from the outsider's MAC inside) over UDP/IPv6 from `from` to `dst` (scope eth0). */
-    const inject = (from: Host, dst: string, count: number, src?: string): { sent: number } => JSON.parse(lab.exec(from, [process.execPath, '-e', `
+    /**
+     * Sends `count` VXLAN packets (VNI 100, an ARP broadcast from the outsider's
+     * MAC inside) over UDP/IPv6 from `from` to `dst` (scope eth0).
+     */
+    const outsiderHex = OUTSIDER_MAC.replaceAll(':', '');
+    const inject = (from: Host, dst: string, count: number, src?: string): { sent: number } =>
+      JSON.parse(lab.exec(from, [process.execPath, '-e', `
       const dgram = require('dgram');
       const vx = Buffer.alloc(8); vx[0] = 0x08; vx.writeUIntBE(100, 4, 3);
-      const inner = Buffer.from('ffffffffffff' + '${OUTSIDER_MAC.replaceAll(':', '')}' + '0806' + '0001080006040001' + '${OUTSIDER_MAC.replaceAll(':', '')}'
+      const inner = Buffer.from('ffffffffffff' + '${outsiderHex}' + '0806' + '0001080006040001' + '${outsiderHex}'
         + '6440c0fe' + '000000000000' + '6440c001', 'hex');
       const s = dgram.createSocket('udp6');
       s.bind({ port: 0, address: ${JSON.stringify(src === undefined ? '::' : `${src}%eth0`)} }, async () => {
@@ -41,25 +46,29 @@ describe.skipIf(why)('link-local underlay: strangers, a host without IPv6, forge
         console.log(JSON.stringify({ sent: ${count} }));
       });`])) as { sent: number };
     const nftDropped = (x: Host): number =>
-      Number(/packets (\d+)/.exec(lab.exec(x, ['nft', 'list', 'counter', 'inet', 'edge_overlay', 'dropped']))?.[1] ?? NaN);
+      Number(/packets (\d+)/.exec(lab.exec(x, ['nft', 'list', 'counter', 'inet', 'edge_overlay', 'dropped']))?.[1]
+        ?? NaN);
 
     beforeAll(async () => {
       outsider = await lab.addHost(); // on the LAN, DHCP address, no agent, no key
       // its own link-local address must have passed duplicate address detection to be a source
       await until('the outsider\'s link-local address to pass DAD', () => {
         const out = lab.exec(outsider, ['ip', '-6', '-j', 'addr', 'show', 'dev', 'eth0', 'scope', 'link']);
-        const info = (JSON.parse(out || '[]') as { addr_info?: { local?: string; tentative?: boolean }[] }[])[0]?.addr_info ?? [];
+        const info =
+          (JSON.parse(out || '[]') as { addr_info?: { local?: string; tentative?: boolean }[] }[])[0]?.addr_info ?? [];
         return info.find((a) => a.local?.startsWith('fe80:') && !a.tentative)?.local;
       }, 5000, 20);
     }, 30_000);
 
-    it('control: the same packets from a peer\'s link-local address reach scbr-100 (so the checks below can fail)', async () => {
+    it('control: the same packets from a peer\'s link-local address reach scbr-100 (so the checks below can fail)',
+      async () => {
       const [x, peer] = [h(1), h(2)];
       const spoofed = lab.linkLocalOf(peer)!;
       const mac = (JSON.parse(lab.exec(x, ['ip', '-j', 'link', 'show', 'eth0'])) as { address: string }[])[0]!.address;
       lab.exec(outsider, ['ip', '-6', 'addr', 'add', `${spoofed}/64`, 'dev', 'eth0', 'nodad']);
       // no neighbour solicitation from the spoofed address: it would repoint h1's entry for h2 at the outsider
-      lab.exec(outsider, ['ip', '-6', 'neigh', 'replace', lab.linkLocalOf(x)!, 'lladdr', mac, 'dev', 'eth0', 'nud', 'permanent']);
+      lab.exec(outsider, ['ip', '-6', 'neigh', 'replace', lab.linkLocalOf(x)!, 'lladdr', mac, 'dev', 'eth0',
+        'nud', 'permanent']);
       try {
         const dump = await lab.capture(x, 'scbr-100', `ether src ${OUTSIDER_MAC}`);
         inject(outsider, lab.linkLocalOf(x)!, 5, spoofed);
@@ -73,20 +82,23 @@ describe.skipIf(why)('link-local underlay: strangers, a host without IPv6, forge
     it.each([
       ['h1\'s link-local address', () => lab.linkLocalOf(h(1))!],
       ['the all-nodes multicast group ff02::1', () => 'ff02::1'],
-    ])('drops VXLAN over IPv6 from the outsider to %s: the drop counter rises, nothing reaches scbr-100', async (_, dst) => {
+    ])('drops VXLAN over IPv6 from the outsider to %s: the drop counter rises, nothing reaches scbr-100',
+      async (_, dst) => {
       const x = h(1);
       const COUNT = 20;
       const w = await watch(lab, [x], cluster);
       const nftBefore = nftDropped(x);
       const statusBefore = (await lab.status(x)).filter.droppedPackets;
       expect(inject(outsider, dst(), COUNT).sent).toBe(COUNT);
-      const nftAfter = await until('the drop counter to count the packets', () => (nftDropped(x) >= nftBefore + COUNT ? nftDropped(x) : undefined), 3000, 20);
+      const nftAfter = await until('the drop counter to count the packets',
+        () => (nftDropped(x) >= nftBefore + COUNT ? nftDropped(x) : undefined), 3000, 20);
       // the agent reads the counter at most every 2 s
       const statusAfter = await until('status to show the drops', async () => {
         const d = (await lab.status(x)).filter.droppedPackets;
         return d >= statusBefore + COUNT ? d : undefined;
       }, 6000, 100);
-      console.log(`VXLAN over IPv6 from a non-peer to ${dst()}: nft counter "dropped" ${nftBefore} -> ${nftAfter}, status.filter.droppedPackets ${statusBefore} -> ${statusAfter}`);
+      console.log(`VXLAN over IPv6 from a non-peer to ${dst()}: nft counter "dropped" ${nftBefore} -> ${nftAfter}, `
+        + `status.filter.droppedPackets ${statusBefore} -> ${statusAfter}`);
       await w.check(`VXLAN over IPv6 to ${dst()}`);
       await everyPairPings(cluster);
     });
@@ -96,18 +108,24 @@ describe.skipIf(why)('link-local underlay: strangers, a host without IPv6, forge
     let v4: Host;
     const report: string[] = [];
 
-    /** Pings h1 -> h2 every 5 ms across `change` until every host of `hs` is on `family`; lost probes and the longest silence. */
-    async function across(what: string, change: () => Promise<void>, hs: Host[], family: 'link-local' | 'ipv4'): Promise<{ lost: number; maxGapMs: number; switchMs: number }> {
+    /**
+     * Pings h1 -> h2 every 5 ms across `change` until every host of `hs`
+     * is on `family`; lost probes and the longest silence.
+     */
+    async function across(what: string, change: () => Promise<void>, hs: Host[],
+      family: 'link-local' | 'ipv4'): Promise<{ lost: number; maxGapMs: number; switchMs: number }> {
       const p = lab.pinger(h(1), ipOf(h(2)), PING_S);
       await sleep(300);
       const t0 = Date.now();
       await change();
       await onFamily(hs, family, 20_000);
       const switchMs = Date.now() - t0;
-      await until(`overlay ping h1 -> h2 after ${what}`, () => lab.ping(h(1), ipOf(h(2)), 1, 0.05) || undefined, 5000, 20);
+      await until(`overlay ping h1 -> h2 after ${what}`, () => lab.ping(h(1), ipOf(h(2)), 1, 0.05)
+        || undefined, 5000, 20);
       await sleep(500);
       const r = losses(await p.stop());
-      report.push(`${what}: every host on ${family} ${switchMs} ms after it; h1 -> h2 pings every 5 ms lost ${r.lost} of ${r.answered + r.lost} (longest silence ${r.maxGapMs} ms)`);
+      report.push(`${what}: every host on ${family} ${switchMs} ms after it; h1 -> h2 pings every 5 ms lost ${r.lost} `
+        + `of ${r.answered + r.lost} (longest silence ${r.maxGapMs} ms)`);
       return { ...r, switchMs };
     }
 
@@ -135,7 +153,8 @@ describe.skipIf(why)('link-local underlay: strangers, a host without IPv6, forge
         expect(s.underlay.lastChangeAt).not.toBeNull();
         expect(s.peers.find((p) => p.id === ids.get(v4))).toMatchObject({ linkLocal: null, linkLocalCapable: false });
       }
-      expect(st[3]!.underlay).toMatchObject({ family: 'ipv4', ipv6: 'off', linkLocal: null, why: 'IPv6 is disabled on this host\'s interface' });
+      expect(st[3]!.underlay).toMatchObject({ family: 'ipv4', ipv6: 'off', linkLocal: null,
+        why: 'IPv6 is disabled on this host\'s interface' });
       for (const [i, x] of all.entries()) {
         const fdb = fdbOf(x);
         for (const o of all) if (o !== x) expect(fdb).toContain(`00:00:00:00:00:00 dst ${o.ip} self permanent`);
@@ -147,14 +166,19 @@ describe.skipIf(why)('link-local underlay: strangers, a host without IPv6, forge
       expect(r.lost * PING_S * 1000, 'interruption of h1 -> h2 (ms of lost probes)').toBeLessThan(MAX_SWITCH_MS);
     }, 60_000);
 
-    it('doctor: the ipv6 check passes with the link-local address on h1 and fails with one line on the host with IPv6 off', () => {
-      const doctor = (x: Host, json: boolean) => spawnSync('ip', ['netns', 'exec', x.ns, process.execPath, AGENT_BIN, 'doctor', '--interface', 'eth0',
+    it('doctor: the ipv6 check passes with the link-local address on h1 and fails with one line on '
+      + 'the host with IPv6 off', () => {
+      const doctor = (x: Host, json: boolean) =>
+        spawnSync('ip', ['netns', 'exec', x.ns, process.execPath, AGENT_BIN, 'doctor', '--interface', 'eth0',
         '--run-dir', lab.runDir(x), ...(json ? ['--json'] : [])], { encoding: 'utf8', timeout: 30_000 });
-      type Out = { ok: boolean; agentRunning: boolean; checks: { id: string; ok: boolean; detail: string; advice?: string }[] };
+      type Out = { ok: boolean; agentRunning: boolean;
+        checks: { id: string; ok: boolean; detail: string; advice?: string }[] };
       const good = JSON.parse(doctor(h(1), true).stdout) as Out;
       expect(good.agentRunning).toBe(true);
-      expect(good.checks.find((c) => c.id === 'ipv6')).toMatchObject({ ok: true, detail: `IPv6 on eth0, link-local ${lab.linkLocalOf(h(1))} (DAD passed)` });
-      expect(good.checks.find((c) => c.id === 'underlay')).toMatchObject({ ok: true, detail: expect.stringMatching(/^VXLAN over IPv4: peer [0-9a-f]{8} cannot use link-local/) });
+      expect(good.checks.find((c) => c.id === 'ipv6'))
+        .toMatchObject({ ok: true, detail: `IPv6 on eth0, link-local ${lab.linkLocalOf(h(1))} (DAD passed)` });
+      expect(good.checks.find((c) => c.id === 'underlay')).toMatchObject(
+        { ok: true, detail: expect.stringMatching(/^VXLAN over IPv4: peer [0-9a-f]{8} cannot use link-local/) });
       const bad = doctor(v4, true);
       expect(bad.status).toBe(1);
       const check = (JSON.parse(bad.stdout) as Out).checks.find((c) => c.id === 'ipv6')!;
@@ -170,7 +194,8 @@ describe.skipIf(why)('link-local underlay: strangers, a host without IPv6, forge
       const id = ids.get(v4)!;
       const r = await across('the IPv6-off host stopped and forgotten', async () => {
         await lab.stopAgent(v4);
-        const out = lab.exec(h(1), [process.execPath, AGENT_BIN, 'forget', id, '--force', '--run-dir', lab.runDir(h(1))]);
+        const out =
+          lab.exec(h(1), [process.execPath, AGENT_BIN, 'forget', id, '--force', '--run-dir', lab.runDir(h(1))]);
         expect(out).toBe(`forgot node ${id}; ${ipOf(v4)} is free again\n`);
       }, cluster, 'link-local');
       const st = await Promise.all(cluster.map((x) => lab.status(x)));

@@ -1,9 +1,9 @@
-// Integration: VXLAN over IPv6 link-local addresses carries traffic (issue
-// 13). As root, two namespaces joined by a veth pair, each with the real
-// NetlinkKernel behind children/kernel-server.mjs: a ping crosses the VXLAN
-// between eth0's link-local addresses, and this shows what NDA_IFINDEX
-// (`via`) on the FDB entries has to do with it. The kernel contract cases for
-// the same seam are kernel-contract.test.ts.
+// Integration: VXLAN over IPv6 link-local addresses carries traffic. As root,
+// two namespaces joined by a veth pair, each with the real NetlinkKernel
+// behind children/kernel-server.mjs: a ping crosses the VXLAN between eth0's
+// link-local addresses, and this shows what NDA_IFINDEX (`via`) on the FDB
+// entries has to do with it. The kernel contract cases for the same seam are
+// kernel-contract.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -18,7 +18,8 @@ const ip = (s: string): Ipv4 => parseIpv4(s)!;
 const why = realUnavailable();
 if (why) console.warn(`SKIPPED the IPv6 link-local data path: ${why}`);
 
-describe.skipIf(why !== undefined)('VXLAN over IPv6 link-local addresses carries traffic (real kernel, two namespaces)', () => {
+describe.skipIf(why !== undefined)(
+  'VXLAN over IPv6 link-local addresses carries traffic (real kernel, two namespaces)', () => {
   const tag = randomBytes(2).toString('hex');
   const hosts = [`eo${tag}-6a`, `eo${tag}-6b`];
   const made: string[] = [];
@@ -26,12 +27,14 @@ describe.skipIf(why !== undefined)('VXLAN over IPv6 link-local addresses carries
   const kernels: Kernel[] = [];
   const inNs = (ns: string, cmd: string[]): { ok: boolean; out: string } => {
     try {
-      return { ok: true, out: execFileSync('ip', ['netns', 'exec', ns, ...cmd], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) };
+      return { ok: true, out: execFileSync('ip', ['netns', 'exec', ns, ...cmd],
+        { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) };
     } catch (err) {
       return { ok: false, out: String((err as { stdout?: string }).stdout ?? err) };
     }
   };
-  const ping = (args: string[] = []): boolean => inNs(hosts[0]!, ['ping', '-n', '-c', '1', '-W', '1', ...args, '192.168.77.2']).ok;
+  const ping =
+    (args: string[] = []): boolean => inNs(hosts[0]!, ['ping', '-n', '-c', '1', '-W', '1', ...args, '192.168.77.2']).ok;
   const collisions = (): number => (JSON.parse(inNs(hosts[0]!, ['ip', '-s', '-j', 'link', 'show', 'scvx-100']).out) as
     { stats64: { tx: { collisions: number } } }[])[0]!.stats64.tx.collisions;
 
@@ -40,7 +43,8 @@ describe.skipIf(why !== undefined)('VXLAN over IPv6 link-local addresses carries
       execFileSync('ip', ['netns', 'add', ns]);
       made.push(ns);
     }
-    execFileSync('ip', ['-n', hosts[0]!, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', hosts[1]!]);
+    execFileSync('ip', ['-n', hosts[0]!, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0',
+      'netns', hosts[1]!]);
     for (const ns of hosts) {
       execFileSync('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
       const { child, rk } = await startServer(ns);
@@ -65,7 +69,8 @@ describe.skipIf(why !== undefined)('VXLAN over IPv6 link-local addresses carries
     return { eth0, ll };
   }
 
-  it('pings across; without via (NDA_IFINDEX) the frames take the first fe80::/64 route, which can be the VXLAN device\'s own', async () => {
+  it('pings across; without via (NDA_IFINDEX) the frames take the first fe80::/64 route, '
+    + 'which can be the VXLAN device\'s own', async () => {
     const [a, b] = [await nic(kernels[0]!), await nic(kernels[1]!)];
     const me = [a, b];
     const vx: number[] = [];
@@ -85,7 +90,8 @@ describe.skipIf(why !== undefined)('VXLAN over IPv6 link-local addresses carries
       await k.fdbReplace(vx[i]!, { mac: mac[1 - i]!, dst: peer.ll, via: me[i]!.eth0 });
     }
     await until('a ping across the VXLAN', () => ping() || undefined, 10_000, 50);
-    expect(ping(['-M', 'do', '-s', '1402'])).toBe(true); // a full 1430-byte inner packet in a 1500-byte IPv6 frame, unfragmented
+    // a full 1430-byte inner packet in a 1500-byte IPv6 frame, unfragmented
+    expect(ping(['-M', 'do', '-s', '1402'])).toBe(true);
 
     // eth0 bounces on host A: its fe80::/64 route comes back after scvx-100's own
     const [k0, vx0] = [kernels[0]!, vx[0]!];
@@ -98,9 +104,11 @@ describe.skipIf(why !== undefined)('VXLAN over IPv6 link-local addresses carries
     await k0.fdbAppend(vx0, { mac: ZERO_MAC, dst: b.ll });
     await k0.fdbDel(vx0, { mac: ZERO_MAC, dst: b.ll, via: a.eth0 });
     await k0.fdbReplace(vx0, { mac: mac[1]!, dst: b.ll });
-    expect(await k0.fdb(vx0)).toEqual(expect.arrayContaining([{ mac: ZERO_MAC, dst: b.ll }, { mac: mac[1]!, dst: b.ll }]));
+    expect(await k0.fdb(vx0))
+      .toEqual(expect.arrayContaining([{ mac: ZERO_MAC, dst: b.ll }, { mac: mac[1]!, dst: b.ll }]));
     const before = collisions();
-    expect(ping()).toBe(false); // ...but the route lookup (no oif) finds fe80::/64 dev scvx-100 first: "circular route", dropped
+    // ...but the route lookup (no oif) finds fe80::/64 dev scvx-100 first: "circular route", dropped
+    expect(ping()).toBe(false);
     const lost = collisions() - before;
     expect(lost).toBeGreaterThan(0);
 
@@ -108,9 +116,12 @@ describe.skipIf(why !== undefined)('VXLAN over IPv6 link-local addresses carries
     await k0.fdbDel(vx0, { mac: ZERO_MAC, dst: b.ll });
     await k0.fdbReplace(vx0, { mac: mac[1]!, dst: b.ll, via: a.eth0 });
     await until('a ping across the VXLAN with via again', () => ping() || undefined, 10_000, 50);
-    console.log('NDA_IFINDEX finding: the kernel accepts link-local FDB entries without via (NDA_IFINDEX) and then looks up the'
-      + ' outer route with no output interface; with eth0\'s fe80::/64 route behind scvx-100\'s own (after eth0 bounced) the'
-      + ` frames hit the VXLAN device itself (${lost} tx collisions, "circular route") and the ping failed. With via = eth0 it works;`
+    console.log(
+      'NDA_IFINDEX finding: the kernel accepts link-local FDB entries without via (NDA_IFINDEX) and then looks up the'
+      + ' outer route with no output interface; with eth0\'s fe80::/64 route behind scvx-100\'s own '
+      + '(after eth0 bounced) the'
+      + ` frames hit the VXLAN device itself (${lost} tx collisions, "circular route") `
+      + `and the ping failed. With via = eth0 it works;`
       + ' set it on every entry, and delete with the same via (entries differing only in via are distinct).');
   });
 });

@@ -8,10 +8,16 @@ import type { StatusReport } from '../../src/agent/records/status.js';
 import { ROOT, have, until } from './shell.js';
 import type { Host, LabBase } from './types.js';
 
-/** The built agent — the one bundled program the package ships; EO_AGENT_BIN points a run at another build (e.g. a private build of HEAD). */
+/**
+ * The built agent — the one bundled program the package ships; EO_AGENT_BIN
+ * points a run at another build (e.g. a private build of HEAD).
+ */
 export const AGENT_BIN = process.env.EO_AGENT_BIN ?? join(ROOT, 'dist', 'edge-overlay.cjs');
 
-/** How to run the built agent (`bin`: another build, e.g. an earlier release): via its shebang, or under the profiler when EO_AGENT_CPU_PROF names a directory. */
+/**
+ * How to run the built agent (`bin`: another build, e.g. an earlier release): via its
+ * shebang, or under the profiler when EO_AGENT_CPU_PROF names a directory.
+ */
 export function agentCommand(bin = AGENT_BIN): string[] {
   const dir = process.env.EO_AGENT_CPU_PROF;
   if (!dir) return [bin];

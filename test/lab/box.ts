@@ -12,7 +12,8 @@
 // host.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync,
+  rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { have, sleep, until } from './shell.js';
 import { BoxError } from './rootfs.js';
@@ -32,7 +33,10 @@ export interface BoxOptions {
   /** file the machine's PIDs are appended to (a lab's `pids`, so a hard-killed run is still cleaned up) */
   pidsFile?: string;
   bootTimeoutMs?: number;
-  /** 'running' (default): until the boot job queue is empty; 'answering': until its systemd answers (boot jobs may still run) */
+  /**
+   * 'running' (default): until the boot job queue is empty; 'answering':
+   * until its systemd answers (boot jobs may still run)
+   */
   wait?: 'running' | 'answering';
 }
 
@@ -45,7 +49,8 @@ export interface Run {
 /** Why a box cannot boot here, or undefined if it can. */
 export function boxUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'booting a machine needs root';
-  for (const [bin, pkg] of [['systemd-nspawn', 'systemd-container'], ['mmdebstrap', 'mmdebstrap'], ['nsenter', 'util-linux']]) {
+  for (const [bin, pkg] of [['systemd-nspawn', 'systemd-container'], ['mmdebstrap', 'mmdebstrap'],
+    ['nsenter', 'util-linux']]) {
     if (!have(bin!)) return `${bin} is not installed (Debian package ${pkg}; scripts/setup.sh installs it as root)`;
   }
   return undefined;
@@ -53,7 +58,8 @@ export function boxUnavailable(): string | undefined {
 
 export class Box {
   /** PID of systemd-nspawn and of the machine's PID 1 (as seen from here) */
-  private constructor(readonly opts: BoxOptions, readonly nspawn: ChildProcess, readonly leader: number, readonly bootMs: number) {}
+  private constructor(readonly opts: BoxOptions, readonly nspawn: ChildProcess, readonly leader: number,
+    readonly bootMs: number) {}
 
   get console(): string {
     return readFileSync(join(this.opts.dir, 'console.log'), 'utf8');
@@ -77,7 +83,9 @@ export class Box {
     let leader: number | undefined;
     try {
       leader = await until('the machine\'s PID 1', () => {
-        if (p.exitCode !== null || p.signalCode !== null) throw new BoxError('E_BOX_BOOT', `systemd-nspawn exited (${p.exitCode ?? p.signalCode}): ${tail(log)}`);
+        if (p.exitCode !== null || p.signalCode !== null) {
+          throw new BoxError('E_BOX_BOOT', `systemd-nspawn exited (${p.exitCode ?? p.signalCode}): ${tail(log)}`);
+        }
         return leaderOf(p.pid!);
       }, 10_000, 20);
       if (opts.pidsFile) appendFileSync(opts.pidsFile, `${leader}\n`);
@@ -92,19 +100,26 @@ export class Box {
         return early && Date.now() < deadline ? undefined : r;
       }, opts.bootTimeoutMs ?? 60_000, 50);
       const s = state.stdout.trim();
-      if (opts.wait === 'answering' && /^(initializing|starting|running|degraded)$/.test(s)) return new Box(opts, p, leader, Date.now() - t0);
-      if (s !== 'running' && s !== 'degraded') throw new BoxError('E_BOX_BOOT', `the machine did not boot: systemctl is-system-running says "${s || state.stderr.trim()}"; ${tail(log)}`);
+      if (opts.wait === 'answering' && /^(initializing|starting|running|degraded)$/.test(s)) {
+        return new Box(opts, p, leader, Date.now() - t0);
+      }
+      if (s !== 'running' && s !== 'degraded') {
+        throw new BoxError('E_BOX_BOOT',
+          `the machine did not boot: systemctl is-system-running says "${s || state.stderr.trim()}"; ${tail(log)}`);
+      }
       return new Box(opts, p, leader, Date.now() - t0);
     } catch (err) {
       await stop(p, exited, leader, opts.name);
-      throw err instanceof BoxError ? err : new BoxError('E_BOX_BOOT', `the machine did not boot: ${(err as Error).message}; ${tail(log)}`);
+      throw err instanceof BoxError ? err
+        : new BoxError('E_BOX_BOOT', `the machine did not boot: ${(err as Error).message}; ${tail(log)}`);
     }
   }
 
   /** Runs `cmd` in the machine (all of PID 1's namespaces); never throws on a failed command. */
   async run(cmd: string[], timeoutMs = 30_000, input?: string): Promise<Run> {
     return new Promise((resolve) => {
-      const c = spawn('nsenter', [`--target=${this.leader}`, '--all', '--', ...cmd], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const c = spawn('nsenter', [`--target=${this.leader}`, '--all', '--', ...cmd],
+        { stdio: ['pipe', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       c.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
@@ -120,25 +135,34 @@ export class Box {
   /** Runs `cmd` in the machine; its stdout, or a BoxError with its stderr. */
   async exec(cmd: string[], timeoutMs?: number, input?: string): Promise<string> {
     const r = await this.run(cmd, timeoutMs, input);
-    if (r.status !== 0) throw new BoxError('E_BOX_EXEC', `in ${this.opts.name}: ${cmd.join(' ')} exited ${r.status}: ${r.stderr.trim() || r.stdout.trim()}`);
+    if (r.status !== 0) {
+      throw new BoxError('E_BOX_EXEC',
+        `in ${this.opts.name}: ${cmd.join(' ')} exited ${r.status}: ${r.stderr.trim() || r.stdout.trim()}`);
+    }
     return r.stdout;
   }
 
   /** Writes a file in the machine (root:root, `mode`), making its directory. */
   async write(path: string, content: string, mode = '0644'): Promise<void> {
-    await this.exec(['sh', '-c', 'umask 077 && mkdir -p "$(dirname "$1")" && cat > "$1" && chmod "$2" "$1"', 'write', path, mode], 10_000, content);
+    await this.exec(['sh', '-c', 'umask 077 && mkdir -p "$(dirname "$1")" && cat > "$1" && chmod "$2" "$1"', 'write',
+      path, mode], 10_000, content);
   }
 
   /** `systemctl show -p ...` of a unit, as an object. */
   async show(unit: string, props: string[]): Promise<Record<string, string>> {
     const text = await this.exec(['systemctl', 'show', unit, ...props.flatMap((p) => ['-p', p])]);
-    return Object.fromEntries(text.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    return Object.fromEntries(text.trim().split('\n')
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
   }
 
-  /** Powers the machine off (SIGTERM to nspawn), SIGKILLs what is left after 15 s, removes nspawn's leftovers and the box's directory. */
+  /**
+   * Powers the machine off (SIGTERM to nspawn), SIGKILLs what is left after
+   * 15 s, removes nspawn's leftovers and the box's directory.
+   */
   async destroy(): Promise<void> {
     const p = this.nspawn;
-    const exited = p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => p.once('exit', () => r()));
+    const exited = p.exitCode !== null || p.signalCode !== null ? Promise.resolve()
+      : new Promise<void>((r) => p.once('exit', () => r()));
     await stop(p, exited, this.leader, this.opts.name);
     rmSync(this.opts.dir, { recursive: true, force: true });
   }
@@ -164,10 +188,14 @@ async function stop(p: ChildProcess, exited: Promise<void>, leader: number | und
   }
 }
 
-/** The machine's PID 1: nspawn's child in another PID namespace that has become systemd (an intermediate child comes and goes first). */
+/**
+ * The machine's PID 1: nspawn's child in another PID namespace that has
+ * become systemd (an intermediate child comes and goes first).
+ */
 function leaderOf(nspawnPid: number): number | undefined {
   const ours = readlinkSync('/proc/self/ns/pid');
-  const kids = spawnSync('pgrep', ['-P', String(nspawnPid)], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean).map(Number);
+  const kids = spawnSync('pgrep', ['-P', String(nspawnPid)], { encoding: 'utf8' }).stdout.trim().split('\n')
+    .filter(Boolean).map(Number);
   return kids.find((k) => {
     try {
       return readlinkSync(`/proc/${k}/ns/pid`) !== ours && readFileSync(`/proc/${k}/comm`, 'utf8').trim() === 'systemd';

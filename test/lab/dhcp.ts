@@ -38,7 +38,8 @@ export class DhcpServer {
 
   /** Waits for dnsmasq to log that it (re)read the host file after log line `from`. */
   private async reread(from: number): Promise<void> {
-    await until('dnsmasq to read its host reservations', () => this.logLines().slice(Math.max(0, from - 1)).some((l) => l.includes(`read ${this.hostsFile}`)) || undefined, 5000, 10);
+    await until('dnsmasq to read its host reservations', () => this.logLines().slice(Math.max(0, from - 1))
+      .some((l) => l.includes(`read ${this.hostsFile}`)) || undefined, 5000, 10);
   }
 
   /** Starts dnsmasq and waits until it has read its reservations (it answers from then on). */
@@ -47,7 +48,9 @@ export class DhcpServer {
     const d = this.lab.dir;
     const mask = this.prefixLen === 16 ? '255.255.0.0' : '255.255.255.0';
     const perSegment: string[] = [];
-    for (let k = 0; k < this.segments; k++) perSegment.push(`--interface=br${k}`, `--dhcp-range=${this.lab.net(k)}.100,${this.lab.net(k)}.250,${mask},10m`);
+    for (let k = 0; k < this.segments; k++) {
+      perSegment.push(`--interface=br${k}`, `--dhcp-range=${this.lab.net(k)}.100,${this.lab.net(k)}.250,${mask},10m`);
+    }
     const from = this.logLines().length;
     this.proc = this.lab.spawnIn(this.lab.sw, [
       'dnsmasq', '--keep-in-foreground', '--conf-file=/dev/null', '--port=0', '--bind-interfaces', ...perSegment,
@@ -89,8 +92,10 @@ export class DhcpServer {
 /** Writes a host's DHCP client configuration and script wrapper (hook: "HOOK OLD NEW" after a new address). */
 export function writeClientFiles(h: Host, hook: string | undefined): void {
   const env = hook ? `EO_LAB_HOOK='${hook}' ` : '';
-  writeFileSync(join(h.dir, 'dhclient-script'), `#!/bin/sh\nEO_LAB_EVENTS='${h.events}' ${env}exec '${SCRIPT}' "$@"\n`, { mode: 0o755 });
-  writeFileSync(join(h.dir, 'dhclient.conf'), 'request subnet-mask, broadcast-address, routers;\ninitial-interval 1;\nbackoff-cutoff 2;\ntimeout 30;\nretry 1;\n');
+  writeFileSync(join(h.dir, 'dhclient-script'), `#!/bin/sh\nEO_LAB_EVENTS='${h.events}' ${env}exec '${SCRIPT}' "$@"\n`,
+    { mode: 0o755 });
+  writeFileSync(join(h.dir, 'dhclient.conf'), 'request subnet-mask, broadcast-address, routers;\ninitial-interval 1;\n'
+    + 'backoff-cutoff 2;\ntimeout 30;\nretry 1;\n');
 }
 
 /** Starts a host's DHCP client (lease file in the host dir, kept across restarts and power cuts). */
@@ -146,6 +151,7 @@ export async function renumber(
   await Promise.all(hs.map((h) => lab.stopDhcp(h)));
   await Promise.all(hs.map((h) => lab.startDhcp(h)));
   // the script appends its event right after `ip addr add`: the address can be seen a moment before it
-  const bound = await Promise.all(hs.map((h) => until(`${h.name}'s DHCP script to log ${h.ip}`, () => boundAt(h, h.ip!), 2000, 5)));
+  const bound =
+    await Promise.all(hs.map((h) => until(`${h.name}'s DHCP script to log ${h.ip}`, () => boundAt(h, h.ip!), 2000, 5)));
   return hs.map((h, i) => ({ host: h, old: olds[i], ip: h.ip!, boundAt: bound[i]! }));
 }

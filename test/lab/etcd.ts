@@ -12,7 +12,11 @@ import type { Host, LabBase } from './types.js';
 
 /** Why the etcd scenarios cannot run here, or undefined if they can. */
 export function etcdUnavailable(): string | undefined {
-  for (const bin of ['etcd', 'etcdctl']) if (!have(bin)) return `${bin} is not installed (scripts/setup.sh installs etcd-server and etcd-client with apt-get)`;
+  for (const bin of ['etcd', 'etcdctl']) {
+    if (!have(bin)) {
+      return `${bin} is not installed (scripts/setup.sh installs etcd-server and etcd-client with apt-get)`;
+    }
+  }
   return undefined;
 }
 
@@ -73,7 +77,8 @@ export class EtcdCluster {
   /** Runs etcdctl (API v3) against every member from inside `from`'s namespace. */
   ctl(from: Host, args: string[], input?: string, timeoutS = 3): { code: number; stdout: string; stderr: string } {
     const r = spawnSync('ip', ['netns', 'exec', from.ns, 'etcdctl', `--endpoints=${this.endpoints.join(',')}`,
-      '--dial-timeout=1s', `--command-timeout=${timeoutS}s`, ...args], { encoding: 'utf8', input, timeout: 15_000, env: { ...process.env, ETCDCTL_API: '3' } });
+      '--dial-timeout=1s', `--command-timeout=${timeoutS}s`, ...args], { encoding: 'utf8', input, timeout: 15_000,
+      env: { ...process.env, ETCDCTL_API: '3' } });
     return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
   }
 

@@ -101,16 +101,20 @@ export class Lab implements LabBase {
     if (segments > 1) sh('ip', ['netns', 'exec', this.sw, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
     for (let i = 1; i <= this.opts.hosts; i++) this.createHost(i);
     // hooks last: a hook may name every host
-    if (this.opts.dhcpHook) for (const h of this.hosts) writeFileSync(join(h.dir, 'dhcp-hook'), this.opts.dhcpHook(h, this), { mode: 0o755 });
+    if (this.opts.dhcpHook) {
+      for (const h of this.hosts) writeFileSync(join(h.dir, 'dhcp-hook'), this.opts.dhcpHook(h, this), { mode: 0o755 });
+    }
     this.dhcp.writeReservations();
     await this.dhcp.start();
-    await Promise.all(this.hosts.filter((h) => !(this.opts.noDhcp ?? []).includes(Number(h.name.slice(1)))).map((h) => this.startDhcp(h)));
+    await Promise.all(this.hosts.filter((h) => !(this.opts.noDhcp ?? []).includes(Number(h.name.slice(1))))
+      .map((h) => this.startDhcp(h)));
   }
 
   private createHost(i: number): Host {
     const name = `h${i}`;
     const ns = `${this.prefix}-${name}`;
-    const mac = `52:54:00:${randomBytes(1).toString('hex')}:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
+    const mac = `52:54:00:${randomBytes(1).toString('hex')}:`
+      + `${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
     const dir = join(this.dir, name);
     mkdirSync(dir, { recursive: true });
     this.addNamespace(ns);
@@ -125,7 +129,10 @@ export class Lab implements LabBase {
     return host;
   }
 
-  /** A new host on the LAN after creation: next number, its own DHCP reservation, DHCP started (and awaited unless `dhcp: false`); no agent. */
+  /**
+   * A new host on the LAN after creation: next number, its own DHCP reservation,
+   * DHCP started (and awaited unless `dhcp: false`); no agent.
+   */
   async addHost(opts: { dhcp?: boolean } = {}): Promise<Host> {
     const h = this.createHost(this.hosts.length + 1);
     if (this.opts.dhcpHook) writeFileSync(join(h.dir, 'dhcp-hook'), this.opts.dhcpHook(h, this), { mode: 0o755 });
@@ -134,7 +141,10 @@ export class Lab implements LabBase {
     return h;
   }
 
-  /** Starts `cmd` in namespace `ns`, output appended to `logFile`; the lab ends it in destroy() (and records its PID for scripts/test.sh). */
+  /**
+   * Starts `cmd` in namespace `ns`, output appended to `logFile`; the lab ends
+   * it in destroy() (and records its PID for scripts/test.sh).
+   */
   spawnIn(ns: string, cmd: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): ChildProcess {
     const out = openSync(logFile, 'a');
     const p = spawn('ip', ['netns', 'exec', ns, ...cmd], { stdio: ['ignore', out, out], env });
@@ -154,7 +164,9 @@ export class Lab implements LabBase {
   // --- DHCP (dhcp.ts): the server can be down; h.ip is the address it reserves for h ---
 
   /** Starts the host's DHCP client; unless `wait: false`, waits for its reserved address. */
-  startDhcp(h: Host, opts: { wait?: boolean } = {}): Promise<void> { return dhcp.startDhcp(this, h, opts.wait !== false); }
+  startDhcp(h: Host, opts: { wait?: boolean } = {}): Promise<void> {
+    return dhcp.startDhcp(this, h, opts.wait !== false);
+  }
   /** Ends the host's DHCP client (SIGTERM releases the lease; SIGKILL is a power cut) and waits for it. */
   async stopDhcp(h: Host, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
     const p = h.dhclient;
@@ -165,7 +177,10 @@ export class Lab implements LabBase {
   startDhcpServer(): Promise<void> { return this.dhcp.start(); }
   /** Stops the DHCP server; clients keep their leases and keep asking. */
   stopDhcpServer(): Promise<void> { return this.dhcp.stop(); }
-  /** Reserves a new address for each of `hs` (sets h.ip); clients get it when they next ask. Works with the server stopped. */
+  /**
+   * Reserves a new address for each of `hs` (sets h.ip); clients get it
+   * when they next ask. Works with the server stopped.
+   */
   moveReservations(hs: Host[]): Promise<void> { return this.dhcp.moveReservations(hs); }
   /** New reservations and restarted DHCP clients: each host's new address and when it appeared (ms epoch). */
   renumber(hs: Host[]): ReturnType<typeof dhcp.renumber> { return dhcp.renumber(this, hs); }
@@ -183,7 +198,10 @@ export class Lab implements LabBase {
   setIpv6(h: Host, on: boolean): void { physical.setIpv6(h, on); }
   linkLocalOf(h: Host): string | undefined { return physical.linkLocalOf(h); }
   linkUp(h: Host): void { physical.linkUp(h); }
-  /** NIC re-plugged: eth0 deleted, back `awayMs` later with a new ifindex (same name, MAC, port); DHCP client restarted, not awaited. */
+  /**
+   * NIC re-plugged: eth0 deleted, back `awayMs` later with a new ifindex
+   * (same name, MAC, port); DHCP client restarted, not awaited.
+   */
   replug(h: Host, awayMs = 1000): Promise<void> { return physical.replug(this, h, awayMs); }
   /** MTU of each host's eth0 and switch port (and of the switch bridges). */
   setMtu(hs: Host[], mtu: number): void { physical.setMtu(this, hs, mtu); }
@@ -212,7 +230,10 @@ export class Lab implements LabBase {
     return join(h.dir, 'run');
   }
 
-  /** The command line of the host's agent (its build: h.bin, default AGENT_BIN; to run inside its namespace), as startAgent runs it. */
+  /**
+   * The command line of the host's agent (its build: h.bin, default
+   * AGENT_BIN; to run inside its namespace), as startAgent runs it.
+   */
   agentArgv(h: Host, extra: string[] = [], runDir = this.runDir(h)): string[] {
     // through the shebang, as installed: it carries the agent's V8 flags
     // (EO_AGENT_CPU_PROF=DIR: the same flags plus a CPU profile per agent in DIR)
@@ -246,8 +267,13 @@ export class Lab implements LabBase {
     }
   }
 
-  /** Waits until the agents of `hosts` (default: all) each have an address, a ready dataplane and the others as alive peers at their current underlay addresses. */
-  converged(timeoutMs = 20_000, hosts: Host[] = this.hosts): Promise<StatusReport[]> { return converged(this, timeoutMs, hosts); }
+  /**
+   * Waits until the agents of `hosts` (default: all) each have an address, a ready
+   * dataplane and the others as alive peers at their current underlay addresses.
+   */
+  converged(timeoutMs = 20_000, hosts: Host[] = this.hosts): Promise<StatusReport[]> {
+    return converged(this, timeoutMs, hosts);
+  }
 
   /** Starts an agent on every host and waits for the overlay (see converged); the statuses in host order. */
   async startAll(timeoutMs?: number): Promise<StatusReport[]> {
@@ -270,19 +296,33 @@ export class Lab implements LabBase {
     return JSON.parse(out.trim().split('\n').at(-1) ?? 'null');
   }
 
-  /** The same in the background (destroy() ends it): `started` once it printed a first line, `done` with its last line as JSON; stop() ends it early (SIGTERM). */
+  /**
+   * The same in the background (destroy() ends it): `started` once it printed a first
+   * line, `done` with its last line as JSON; stop() ends it early (SIGTERM).
+   */
   helperInBackground(h: Pick<Host, 'ns'>, script: string, args: string[]): ReturnType<typeof probes.background> {
     return probes.background(this, h.ns, [process.execPath, join(ROOT, 'test', 'lab', script), ...args]);
   }
 
   /** Starts tcpdump on a host's interface; stop() returns the lines it printed. */
-  capture(h: Host, iface: string, filter: string): ReturnType<typeof probes.capture> { return probes.capture(this, h, iface, filter); }
+  capture(h: Host, iface: string, filter: string): ReturnType<typeof probes.capture> {
+    return probes.capture(this, h, iface, filter);
+  }
   /** `count` pings; true if all were answered. `extra`: more ping flags (e.g. -M do -s SIZE). */
-  ping(from: Host, to: string, count = 3, intervalS = 0.2, extra: string[] = []): boolean { return probes.ping(this, from, to, count, intervalS, extra); }
-  /** Pings `to` every `intervalS`; `stop` returns each reply's wall-clock ms and icmp_seq (same order), and how many were sent. */
-  pinger(from: Host, to: string, intervalS = 0.01): ReturnType<typeof probes.pinger> { return probes.pinger(this, from, to, intervalS); }
+  ping(from: Host, to: string, count = 3, intervalS = 0.2, extra: string[] = []): boolean {
+    return probes.ping(this, from, to, count, intervalS, extra);
+  }
+  /**
+   * Pings `to` every `intervalS`; `stop` returns each reply's wall-clock
+   * ms and icmp_seq (same order), and how many were sent.
+   */
+  pinger(from: Host, to: string, intervalS = 0.01): ReturnType<typeof probes.pinger> {
+    return probes.pinger(this, from, to, intervalS);
+  }
   /** Starts a TCP echo server in `server` and a client in `client` talking over the overlay. */
-  tcp(client: Host, server: Host, serverIp: string, port = 7700): ReturnType<typeof probes.tcp> { return probes.tcp(this, client, server, serverIp, port); }
+  tcp(client: Host, server: Host, serverIp: string, port = 7700): ReturnType<typeof probes.tcp> {
+    return probes.tcp(this, client, server, serverIp, port);
+  }
 
   note(text: string): void {
     appendFileSync(join(this.dir, 'notes'), `${new Date().toISOString()} ${text}\n`);
@@ -292,7 +332,8 @@ export class Lab implements LabBase {
     for (const h of this.hosts) await this.stopAgent(h).catch(() => {});
     const live = [...this.procs.keys()];
     for (const p of live) if (p.exitCode === null) p.kill('SIGTERM');
-    await Promise.race([Promise.all(live.map((p) => (p.exitCode !== null ? undefined : new Promise((r) => p.once('exit', r))))), sleep(3000)]);
+    await Promise.race([Promise.all(
+      live.map((p) => (p.exitCode !== null ? undefined : new Promise((r) => p.once('exit', r))))), sleep(3000)]);
     for (const p of live) if (p.exitCode === null) p.kill('SIGKILL');
     for (const ns of this.namespaces.reverse()) sh('ip', ['netns', 'del', ns], { allowFail: true });
     this.namespaces = [];

@@ -40,7 +40,8 @@ function parse(list) {
   return { pos, opt };
 }
 
-const readPackets = (file) => readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((h) => Buffer.from(h, 'hex'));
+const readPackets = (file) => readFileSync(file, 'utf8').trim().split('\n').filter(Boolean)
+  .map((h) => Buffer.from(h, 'hex'));
 
 async function sendAll(packets, port, address = '255.255.255.255', gapMs = 5) {
   const s = dgram.createSocket('udp4');
@@ -63,7 +64,9 @@ function fields(p) {
   if (p.length < 42 || p.toString('latin1', 0, 4) !== 'EOVL') return undefined;
   const body = p.subarray(10, 10 + p.readUInt16BE(8));
   const f = new Map();
-  for (let o = 0; o + 2 <= body.length && o + 2 + body[o + 1] <= body.length; o += 2 + body[o + 1]) f.set(body[o], body.subarray(o + 2, o + 2 + body[o + 1]));
+  for (let o = 0; o + 2 <= body.length && o + 2 + body[o + 1] <= body.length; o += 2 + body[o + 1]) {
+    f.set(body[o], body.subarray(o + 2, o + 2 + body[o + 1]));
+  }
   return f;
 }
 
@@ -72,9 +75,12 @@ function inspect(p) {
   if (!f) return { type: 'unknown' };
   const mac = f.get(F.physMac);
   return {
-    type: TYPES[p[5]] ?? '?', cluster: f.get(F.cluster)?.toString('utf8') ?? null, nodeId: f.get(F.nodeId)?.toString('hex') ?? null,
-    seq: u64(f.get(F.seq)), sentAt: u64(f.get(F.sentAt)), heldMs: u64(f.get(F.heldMs)), overlayIp: ip(f.get(F.overlayIp)),
-    underlayIp: ip(f.get(F.underlayIp)), physMac: mac ? [...mac].map((x) => x.toString(16).padStart(2, '0')).join(':') : null,
+    type: TYPES[p[5]] ?? '?', cluster: f.get(F.cluster)?.toString('utf8') ?? null,
+    nodeId: f.get(F.nodeId)?.toString('hex') ?? null,
+    seq: u64(f.get(F.seq)), sentAt: u64(f.get(F.sentAt)), heldMs: u64(f.get(F.heldMs)),
+    overlayIp: ip(f.get(F.overlayIp)),
+    underlayIp: ip(f.get(F.underlayIp)),
+    physMac: mac ? [...mac].map((x) => x.toString(16).padStart(2, '0')).join(':') : null,
   };
 }
 
@@ -84,8 +90,10 @@ function foreignPacket(cluster, cidr, i) {
   const tlv = (id, v) => Buffer.concat([Buffer.from([id, v.length]), v]);
   const n8 = (x) => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(x)); return b; };
   const body = Buffer.concat([
-    tlv(F.cluster, Buffer.from(cluster, 'utf8')), tlv(F.nodeId, Buffer.alloc(16, i & 255)), tlv(F.seq, n8(i + 1)), tlv(F.sentAt, n8(Date.now())),
-    tlv(F.overlayIp, Buffer.from(net.split('.').map(Number))), tlv(F.cidr, Buffer.from([...net.split('.').map(Number), Number(len)])),
+    tlv(F.cluster, Buffer.from(cluster, 'utf8')), tlv(F.nodeId, Buffer.alloc(16, i & 255)), tlv(F.seq, n8(i + 1)),
+    tlv(F.sentAt, n8(Date.now())),
+    tlv(F.overlayIp, Buffer.from(net.split('.').map(Number))),
+    tlv(F.cidr, Buffer.from([...net.split('.').map(Number), Number(len)])),
   ]);
   const head = Buffer.alloc(10);
   head.write('EOVL', 0, 'latin1');
@@ -159,15 +167,22 @@ async function main() {
   if (cmd === 'junk') {
     const [port, host, names, rounds] = pos.map((x, i) => (i === 1 ? x : Number(x)));
     const cidrs = (opt.cidrs ?? '100.64.0.0/10,100.64.192.0/24').split(',');
-    const esc = Array.from({ length: Number(opt.escape ?? 0) }, (_, k) => `\x1b[2J\x1b[31mevil-${k}\x1b]0;pwned\x07\x1b[0m`);
-    const junk = Array.from({ length: names }, (_, k) => `${opt.prefix ?? 'junk'}-${k}-${Math.random().toString(36).slice(2, 8)}`);
+    const esc =
+      Array.from({ length: Number(opt.escape ?? 0) }, (_, k) => `\x1b[2J\x1b[31mevil-${k}\x1b]0;pwned\x07\x1b[0m`);
+    const junk =
+      Array.from({ length: names }, (_, k) => `${opt.prefix ?? 'junk'}-${k}-${Math.random().toString(36).slice(2, 8)}`);
     const packets = [];
-    for (let r = 0; r < rounds; r++) for (const name of [...esc, ...junk, ...esc]) packets.push(foreignPacket(name, cidrs[r % cidrs.length], packets.length));
+    for (let r = 0; r < rounds; r++) {
+      for (const name of [...esc, ...junk, ...esc]) {
+        packets.push(foreignPacket(name, cidrs[r % cidrs.length], packets.length));
+      }
+    }
     const t0 = Date.now();
     await sendAll(packets, Number(port), host, 0);
     return { sent: packets.length, names: names + esc.length, ms: Date.now() - t0 };
   }
-  console.error('usage: outsider.mjs capture|inspect|replay|forge|vxlan|junk|vxlan-icmp|l2-capture|l2-replay|flood ...');
+  console.error(
+    'usage: outsider.mjs capture|inspect|replay|forge|vxlan|junk|vxlan-icmp|l2-capture|l2-replay|flood ...');
   process.exit(2);
 }
 

@@ -16,10 +16,14 @@ export const DISCOVERY_PORT = 9477;
 /** Name of the nftables table (in the host namespace) that blocks UDP discovery. */
 export const blockTable = (lab: LabBase): string => `${lab.prefix}_block_discovery`;
 
-/** Plugs a host's NIC in: a veth `eth0` (the host's MAC) whose other end is the host's port on its segment's switch bridge. */
+/**
+ * Plugs a host's NIC in: a veth `eth0` (the host's MAC) whose other
+ * end is the host's port on its segment's switch bridge.
+ */
 export function plugNic(lab: LabBase, h: Host): void {
   const bridge = `br${lab.segmentOf(h)}`;
-  sh('ip', ['link', 'add', h.port, 'netns', lab.sw, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', h.ns, 'address', h.mac]);
+  sh('ip', ['link', 'add', h.port, 'netns', lab.sw, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', h.ns,
+    'address', h.mac]);
   if (h.mtu !== 1500) {
     sh('ip', ['-n', lab.sw, 'link', 'set', h.port, 'mtu', String(h.mtu)]);
     sh('ip', ['-n', h.ns, 'link', 'set', 'eth0', 'mtu', String(h.mtu)]);
@@ -28,7 +32,10 @@ export function plugNic(lab: LabBase, h: Host): void {
   sh('ip', ['-n', h.ns, 'link', 'set', 'eth0', 'up']);
 }
 
-/** IPv6 on the host's NIC (net.ipv6.conf.eth0.disable_ipv6): off drops its link-local address, on brings it back (after DAD). */
+/**
+ * IPv6 on the host's NIC (net.ipv6.conf.eth0.disable_ipv6): off drops
+ * its link-local address, on brings it back (after DAD).
+ */
 export function setIpv6(h: Host, on: boolean): void {
   sh('ip', ['netns', 'exec', h.ns, 'sysctl', '-qw', `net.ipv6.conf.eth0.disable_ipv6=${on ? 0 : 1}`]);
 }
@@ -111,8 +118,10 @@ export async function powerOff(lab: LabBase, h: Host): Promise<void> {
   h.agent = undefined;
   h.dhclient = undefined;
   const links = sh('ip', ['-n', h.ns, '-o', 'link', 'show']).split('\n')
-    .map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1]).filter((n): n is string => n !== undefined && n !== 'lo' && n !== 'eth0');
-  for (const name of links) sh('ip', ['-n', h.ns, 'link', 'del', name], { allowFail: true }); // a VXLAN device may go with its bridge
+    .map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1])
+    .filter((n): n is string => n !== undefined && n !== 'lo' && n !== 'eth0');
+  // a VXLAN device may go with its bridge
+  for (const name of links) sh('ip', ['-n', h.ns, 'link', 'del', name], { allowFail: true });
   linkDown(h);
   sh('ip', ['-n', h.ns, 'addr', 'flush', 'dev', 'eth0']);
   sh('ip', ['-n', h.ns, 'neigh', 'flush', 'dev', 'eth0', 'nud', 'all'], { allowFail: true });

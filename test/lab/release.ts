@@ -32,7 +32,8 @@ export interface Release {
 /** The full commit of `rel` in this repository's history; throws one line if the history lacks it. */
 export function releaseCommit(rel: { tag: string; commit: string } = PREVIOUS_RELEASE): string {
   for (const ref of [`refs/tags/${rel.tag}`, rel.commit]) {
-    const out = sh('git', ['-C', ROOT, 'rev-parse', '--verify', '--quiet', `${ref}^{commit}`], { allowFail: true }).trim();
+    const out =
+      sh('git', ['-C', ROOT, 'rev-parse', '--verify', '--quiet', `${ref}^{commit}`], { allowFail: true }).trim();
     if (/^[0-9a-f]{40}$/.test(out)) return out;
   }
   throw new Error(`the previous release (tag ${rel.tag} or commit ${rel.commit}) is not in the git history of ${ROOT}; `
@@ -43,7 +44,8 @@ async function run(cmd: string, args: string[], cwd: string, log: string): Promi
   const out = openSync(log, 'a');
   const env = { ...process.env };
   delete env.NODE_ENV; // npm ci must install the dev dependencies (TypeScript, node-gyp)
-  for (const k of Object.keys(env)) if (k.startsWith('npm_') && k !== 'npm_config_nodedir') delete env[k]; // not this run's npm settings
+  // not this run's npm settings
+  for (const k of Object.keys(env)) if (k.startsWith('npm_') && k !== 'npm_config_nodedir') delete env[k];
   const code = await new Promise<number | null>((resolve) => {
     const p = spawn(cmd, args, { cwd, env, stdio: ['ignore', out, out] });
     p.on('error', () => resolve(-1));

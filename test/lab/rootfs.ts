@@ -20,7 +20,8 @@ export const SUITE = 'bookworm';
  * package lists; apt installs a local .deb whose dependencies are installed
  * without them), and ping. No Node.js: the package brings its own runtime.
  */
-export const BOX_PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'iproute2', 'nftables', 'ca-certificates', 'cloud-init', 'curl', 'iputils-ping'];
+export const BOX_PACKAGES =
+  ['systemd', 'systemd-sysv', 'dbus', 'iproute2', 'nftables', 'ca-certificates', 'cloud-init', 'curl', 'iputils-ping'];
 /**
  * mmdebstrap customize hooks ($1 is the new tree), part of the cache key:
  * the locale Debian's cloud images set (cloud-init's locale module otherwise
@@ -38,7 +39,9 @@ export class BoxError extends Error {
 
 /** Where the tree for `packages` lives (whether or not it is built yet). */
 export function rootfsDir(packages: readonly string[] = BOX_PACKAGES): string {
-  const key = createHash('sha256').update(JSON.stringify({ suite: SUITE, variant: 'minbase', packages: [...packages].sort(), hooks: BOX_HOOKS })).digest('hex').slice(0, 12);
+  const key = createHash('sha256')
+    .update(JSON.stringify({ suite: SUITE, variant: 'minbase', packages: [...packages].sort(), hooks: BOX_HOOKS }))
+    .digest('hex').slice(0, 12);
   return join(CACHE_DIR, `debian12-${key}`);
 }
 
@@ -63,7 +66,8 @@ export async function ensureRootfs(packages: readonly string[] = BOX_PACKAGES): 
   const log = `${dir}.log`;
   rmSync(tmp, { recursive: true, force: true });
   const mirror = process.env.EO_BOX_MIRROR ? [process.env.EO_BOX_MIRROR] : [];
-  const args = ['--variant=minbase', `--include=${packages.join(',')}`, ...BOX_HOOKS.map((h) => `--customize-hook=${h}`), SUITE, tmp, ...mirror];
+  const args = ['--variant=minbase', `--include=${packages.join(',')}`,
+    ...BOX_HOOKS.map((h) => `--customize-hook=${h}`), SUITE, tmp, ...mirror];
   const out = openSync(log, 'w');
   const code = await new Promise<number | null>((resolve) => {
     const p = spawn('mmdebstrap', args, { stdio: ['ignore', out, out] });
@@ -74,7 +78,8 @@ export async function ensureRootfs(packages: readonly string[] = BOX_PACKAGES): 
   if (code !== 0) {
     rmSync(tmp, { recursive: true, force: true });
     const tail = readFileSync(log, 'utf8').trim().split('\n').slice(-3).join(' / ');
-    throw new BoxError('E_BOX_ROOTFS', `mmdebstrap ${args.join(' ')} failed (exit ${code}): ${tail} (full log: ${log})`);
+    throw new BoxError('E_BOX_ROOTFS',
+      `mmdebstrap ${args.join(' ')} failed (exit ${code}): ${tail} (full log: ${log})`);
   }
   try {
     renameSync(tmp, dir);

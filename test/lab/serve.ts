@@ -42,7 +42,10 @@ export async function serveFiles(
   const lines = (): Record<string, unknown>[] => (existsSync(log) ? readFileSync(log, 'utf8') : '').split('\n')
     .filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
   await until(`the file server on ${host}:${port}`, () => {
-    if (p.exitCode !== null || p.signalCode !== null) throw new Error(`http-serve.mjs exited (${p.exitCode ?? p.signalCode}): ${readFileSync(log, 'utf8').slice(-300)}`);
+    if (p.exitCode !== null || p.signalCode !== null) {
+      throw new Error(
+        `http-serve.mjs exited (${p.exitCode ?? p.signalCode}): ${readFileSync(log, 'utf8').slice(-300)}`);
+    }
     return lines().some((l) => 'listening' in l) || undefined;
   }, 5000, 20);
   return {

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Lab helper: a long-lived TCP connection across the overlay.
 //   node tcp-probe.mjs server PORT            print {listening}; echo every byte back; on SIGTERM print {received}
-//   node tcp-probe.mjs client HOST PORT MS    print {connected}; send an 8-byte counter (its own stream offset) every MS ms
+//   node tcp-probe.mjs client HOST PORT MS    print {connected}; send an 8-byte counter (its own stream offset)
+//                                             every MS ms
 // On SIGTERM the client stops sending, waits up to 2 s for the last echoes,
 // and prints one JSON line: bytes sent and echoed back, whether every echoed
 // byte was the one sent at that offset, the longest gap between echoes, and
@@ -20,7 +21,8 @@ if (mode === 'server') {
   process.on('SIGTERM', () => { process.stdout.write(`${JSON.stringify({ received: total })}\n`); process.exit(0); });
 } else if (mode === 'client') {
   const interval = Number(c ?? 20);
-  let sent = 0; let echoed = 0; let lastEcho = 0; let maxGap = 0; let error = null; let closed = false; let intact = true;
+  let sent = 0; let echoed = 0; let lastEcho = 0; let maxGap = 0; let error = null; let closed = false;
+  let intact = true;
   let carry = Buffer.alloc(0);
   let timer;
   const sock = net.createConnection({ host: a, port: Number(b) }, () => {
@@ -53,7 +55,8 @@ if (mode === 'server') {
     const deadline = Date.now() + 2000;
     const done = () => {
       if (echoed < sent && !closed && Date.now() < deadline) return setTimeout(done, 10);
-      process.stdout.write(`${JSON.stringify({ sent, echoed, intact: intact && carry.length === 0, maxGapMs: maxGap, error, closed })}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ sent, echoed, intact: intact && carry.length === 0, maxGapMs: maxGap, error, closed })}\n`);
       process.exit(0);
     };
     done();

@@ -43,7 +43,8 @@ describe('simultaneous start', () => {
 });
 
 describe('partition and merge', () => {
-  it('resolves duplicates after a merge: established holders keep their address, newcomers move (20 seeds)', async () => {
+  it('resolves duplicates after a merge: established holders keep their address, newcomers move (20 seeds)',
+    async () => {
     let conflictsSeen = 0;
     for (let seed = 1; seed <= 20; seed++) {
       const sim = new Sim(seed, '10.200.0.0/29');

@@ -9,7 +9,8 @@ import { parseIpv4, ZERO_MAC } from '../../src/net/ipv4.js';
 import { formatIp } from '../../src/net/ipv6.js';
 import { Sim, startedSim, type SimHost } from '../fakes/sim.js';
 
-const floods = (h: SimHost): string[] => h.kernel.fdbOf('scvx-100').filter((e) => e.mac === ZERO_MAC).map((e) => formatIp(e.dst)).sort();
+const floods = (h: SimHost): string[] => h.kernel.fdbOf('scvx-100').filter((e) => e.mac === ZERO_MAC)
+  .map((e) => formatIp(e.dst)).sort();
 
 function unplug(sim: Sim, h: SimHost): void {
   h.kernel.setCable('eth0', false);
@@ -22,7 +23,8 @@ function plug(sim: Sim, h: SimHost): void {
 }
 
 describe('carrier lost for minutes', () => {
-  it.each([1, 2, 3])('keeps entries and address while cut off, and is back within one round trip after (seed %i)', async (seed) => {
+  it.each([1, 2, 3])('keeps entries and address while cut off, and is back within one round trip after (seed %i)',
+    async (seed) => {
     const sim = await startedSim(3, seed);
     const [h1, h2, h3] = sim.hosts as [SimHost, SimHost, SimHost];
     const own = h1.agent!.overlayIp;

@@ -30,7 +30,8 @@ describe('wall clock steps', () => {
         const p = peerOf(h, id1);
         expect(p.state).toBe('alive');
         expect(p.lastSeenMs).toBeLessThan(6000);
-        expect(Math.abs(p.clockSkewMs! - h1.clock.now() + h.clock.now())).toBeLessThan(100); // reported, not held against it
+        // reported, not held against it
+        expect(Math.abs(p.clockSkewMs! - h1.clock.now() + h.clock.now())).toBeLessThan(100);
       }
       expect(h2.agent!.counters.receivedByType.announce).toBeGreaterThan(seen);
       expect([drops(h2), drops(h3)]).toEqual(before);
@@ -68,7 +69,8 @@ describe('wall clock steps', () => {
     expect(peerOf(h2, h1.agent!.nodeId).lastSeenMs).toBeLessThan(6000);
   });
 
-  it('a forgotten host whose clock was reset claims a new address once, instead of being told to forget it forever', async () => {
+  it('a forgotten host whose clock was reset claims a new address once, instead of being told to forget it forever',
+    async () => {
     const sim = await startedSim(3, 14);
     const [h1, h2, h3] = sim.hosts as [SimHost, SimHost, SimHost];
     const deadIp = h3.agent!.overlayIp!;

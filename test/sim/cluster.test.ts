@@ -30,10 +30,12 @@ describe('cluster formation', () => {
       const bridgeMac = (o: SimHost): string => o.kernel.link('scbr-100')!.mac;
       for (const o of others) {
         expect(h.kernel.fdbOf('scvx-100')).toContainEqual({ mac: bridgeMac(o), dst: ip(o.underlay) });
-        expect(h.kernel.neighOf('scbr-100')).toContainEqual({ index: h.kernel.link('scbr-100')!.index, dst: o.agent!.overlayIp, mac: bridgeMac(o), permanent: true });
+        expect(h.kernel.neighOf('scbr-100')).toContainEqual({ index: h.kernel.link('scbr-100')!.index,
+          dst: o.agent!.overlayIp, mac: bridgeMac(o), permanent: true });
       }
       const addrs = h.kernel.addrsOf('scbr-100');
-      expect(addrs).toEqual([{ index: h.kernel.link('scbr-100')!.index, address: h.agent!.overlayIp, prefix: 24, secondary: false }]);
+      expect(addrs).toEqual(
+        [{ index: h.kernel.link('scbr-100')!.index, address: h.agent!.overlayIp, prefix: 24, secondary: false }]);
       expect(h.kernel.link('scbr-100')!.mtu).toBe(1450);
       expect(h.kernel.link('scvx-100')!.mtu).toBe(1450);
       expect(h.kernel.link('scvx-100')!.master).toBe(h.kernel.link('scbr-100')!.index);
@@ -103,7 +105,8 @@ describe('renumbering', () => {
     expect(sim.overlayIps()).toEqual(before);
   });
 
-  it('a host restarted after its peers moved learns their new addresses at once, not at their next period', async () => {
+  it('a host restarted after its peers moved learns their new addresses at once, not at their next period',
+    async () => {
     for (const seed of [5, 6, 7]) {
       const sim = await startedSim(3, seed);
       const [h1, h2, h3] = sim.hosts as [SimHost, SimHost, SimHost];
@@ -183,7 +186,8 @@ describe('restarts and absence', () => {
     const h2id = h2.agent!.nodeId;
     await sim.stop(h2);
     await sim.run(24 * 3600 * 1000); // a day
-    expect(h1.agent!.status().peers.find((p) => p.id === h2id)).toMatchObject({ state: 'stale', overlayIp: formatIpv4(h2ip) });
+    expect(h1.agent!.status().peers.find((p) => p.id === h2id))
+      .toMatchObject({ state: 'stale', overlayIp: formatIpv4(h2ip) });
     expect(fdbDsts(h1)).toContain('10.0.0.12');
     // newcomers take what is left, never the absent host's address
     const newcomers = [sim.addHost('h4', '10.0.0.14'), sim.addHost('h5', '10.0.0.15'), sim.addHost('h6', '10.0.0.16')];
@@ -192,14 +196,16 @@ describe('restarts and absence', () => {
     const got = newcomers.map((n) => n.agent!.overlayIp);
     expect(got).not.toContain(h2ip);
     expect(got.filter((x) => x !== undefined).length).toBe(2);
-    expect(newcomers.map((n) => n.agent!.status().node.addressState).sort()).toEqual(['established', 'established', 'exhausted']);
+    expect(newcomers.map((n) => n.agent!.status().node.addressState).sort())
+      .toEqual(['established', 'established', 'exhausted']);
     // the absent host returns, renumbered, and gets its own address back
     await sim.stop(newcomers[2]!);
     await sim.renumber(h2, '10.0.0.77');
     await sim.start(h2);
     await sim.run(3000);
     expect(h2.agent!.overlayIp).toBe(h2ip);
-    expect(h1.agent!.status().peers.find((p) => p.id === h2id)).toMatchObject({ state: 'alive', underlayIp: '10.0.0.77' });
+    expect(h1.agent!.status().peers.find((p) => p.id === h2id))
+      .toMatchObject({ state: 'alive', underlayIp: '10.0.0.77' });
   });
 });
 

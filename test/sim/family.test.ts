@@ -13,7 +13,8 @@ import { SCHEMA, type PersistedState } from '../../src/state/schema.js';
 import { Sim, type SimHost } from '../fakes/sim.js';
 
 const floods = (h: SimHost): string[] =>
-  h.kernel.fdbOf('scvx-100').filter((e) => e.mac === ZERO_MAC).map((e) => `${formatIp(e.dst)}${e.via === undefined ? '' : ` via ${e.via}`}`).sort();
+  h.kernel.fdbOf('scvx-100').filter((e) => e.mac === ZERO_MAC)
+    .map((e) => `${formatIp(e.dst)}${e.via === undefined ? '' : ` via ${e.via}`}`).sort();
 const ll = (h: SimHost): Ipv6 => h.kernel.ipv6.addrsOf('eth0').find((a) => a.linkLocal && !a.dadFailed)!.address;
 const family = (h: SimHost): string => h.agent!.status().underlay.family;
 const switches = (h: SimHost): number => h.agent!.counters.familySwitches;
@@ -25,7 +26,10 @@ function llSim(n: number, seed = 31): Sim {
   return sim;
 }
 
-/** Makes `h` look like release 0.1 on the wire: no capabilities, no link-local address, no readiness (and an IPv4 device). */
+/**
+ * Makes `h` look like release 0.1 on the wire: no capabilities, no
+ * link-local address, no readiness (and an IPv4 device).
+ */
 function asOldRelease(sim: Sim, h: SimHost): () => void {
   h.config.underlay = 'ipv4';
   const t = h.transport;
@@ -42,7 +46,8 @@ function asOldRelease(sim: Sim, h: SimHost): () => void {
 }
 
 describe('underlay family', () => {
-  it('hosts with IPv6 on every NIC carry VXLAN over link-local from the start: FDB to the peers\' link-local addresses via the NIC, MTU - 70', async () => {
+  it('hosts with IPv6 on every NIC carry VXLAN over link-local from the start: '
+    + 'FDB to the peers\' link-local addresses via the NIC, MTU - 70', async () => {
     const sim = llSim(3);
     for (const h of sim.hosts) await sim.start(h);
     await sim.run(6000);
@@ -59,11 +64,13 @@ describe('underlay family', () => {
     }
   });
 
-  it('a host with IPv6 off joins: everyone moves to IPv4 together, keeping bridge, addresses and neighbours; forgotten, back to link-local', async () => {
+  it('a host with IPv6 off joins: everyone moves to IPv4 together, keeping bridge, addresses and neighbours; '
+    + 'forgotten, back to link-local', async () => {
     const sim = llSim(3, 32);
     for (const h of sim.hosts) await sim.start(h);
     await sim.run(6000);
-    const before = sim.hosts.map((h) => ({ ip: h.agent!.overlayIp, bridge: h.kernel.link('scbr-100')!.index, neigh: h.kernel.neighOf('scbr-100').length }));
+    const before = sim.hosts.map((h) => ({ ip: h.agent!.overlayIp, bridge: h.kernel.link('scbr-100')!.index,
+      neigh: h.kernel.neighOf('scbr-100').length }));
     const h4 = sim.addHost('h4', '10.0.0.14', { underlay: 'auto' }, { ipv6: false });
     await sim.start(h4);
     await sim.run(3000);
@@ -71,7 +78,8 @@ describe('underlay family', () => {
       expect(family(h)).toBe('ipv4');
       expect(floods(h)).toEqual(sim.hosts.filter((o) => o !== h).map((o) => o.underlay).sort());
     }
-    expect(sim.hosts.slice(0, 3).map((h) => h.agent!.status().underlay.why)).toEqual(Array(3).fill(`peer ${h4.agent!.nodeId.slice(0, 8)} cannot use link-local (IPv6 off or underlay: ipv4 there)`));
+    expect(sim.hosts.slice(0, 3).map((h) => h.agent!.status().underlay.why)).toEqual(
+      Array(3).fill(`peer ${h4.agent!.nodeId.slice(0, 8)} cannot use link-local (IPv6 off or underlay: ipv4 there)`));
     sim.hosts.slice(0, 3).forEach((h, i) => {
       expect(h.agent!.overlayIp).toBe(before[i]!.ip);
       expect(h.kernel.link('scbr-100')!.index).toBe(before[i]!.bridge);
@@ -91,13 +99,15 @@ describe('underlay family', () => {
     }
   });
 
-  it('a 0.1 host keeps the cluster on IPv4; upgraded in place, the cluster moves to link-local by itself and no overlay address changes', async () => {
+  it('a 0.1 host keeps the cluster on IPv4; upgraded in place, the cluster moves to link-local by itself and no '
+    + 'overlay address changes', async () => {
     const sim = llSim(3, 33);
     const restore = asOldRelease(sim, sim.host('h3'));
     for (const h of sim.hosts) await sim.start(h);
     await sim.run(6000);
     for (const h of sim.hosts) expect(family(h)).toBe('ipv4');
-    expect(sim.host('h1').agent!.status().underlay.why).toMatch(/^peer [0-9a-f]{8} runs a release without link-local support$/);
+    expect(sim.host('h1').agent!.status().underlay.why)
+      .toMatch(/^peer [0-9a-f]{8} runs a release without link-local support$/);
     const ips = sim.overlayIps();
     await sim.stop(sim.host('h3'));
     restore();
@@ -120,7 +130,8 @@ describe('underlay family', () => {
     const h4 = sim.addHost('h4', '10.0.0.14', { underlay: 'auto' });
     await sim.start(h4);
     await sim.run(6000);
-    expect(h4.agent!.status().peers.map((p) => p.id).sort()).toEqual([sim.host('h1').agent!.nodeId, sim.host('h2').agent!.nodeId].sort());
+    expect(h4.agent!.status().peers.map((p) => p.id).sort())
+      .toEqual([sim.host('h1').agent!.nodeId, sim.host('h2').agent!.nodeId].sort());
     expect(family(h4)).toBe('ipv4');
     expect(h4.agent!.status().underlay.why).toMatch(/knows a host that cannot use link-local$/);
     for (const h of [sim.host('h1'), sim.host('h2')]) expect(family(h)).toBe('ipv4');
@@ -149,13 +160,15 @@ describe('underlay family', () => {
     }
   });
 
-  it('after a reboot, the peers\' link-local addresses from the state file are programmed before anything is heard', async () => {
+  it('after a reboot, the peers\' link-local addresses from the state file are programmed before anything is heard',
+    async () => {
     const sim = llSim(3, 36);
     for (const h of sim.hosts) await sim.start(h);
     await sim.run(6000);
     for (const h of sim.hosts) await sim.stop(h);
     const h1 = sim.host('h1');
-    for (const dev of ['scvx-100', 'scbr-100']) await h1.kernel.deleteLink(h1.kernel.link(dev)!.index); // a reboot: our devices are gone
+    // a reboot: our devices are gone
+    for (const dev of ['scvx-100', 'scbr-100']) await h1.kernel.deleteLink(h1.kernel.link(dev)!.index);
     sim.lan.loss = () => true; // the DHCP server and every other host still down: nothing gets through
     await sim.start(h1);
     expect(h1.agent!.counters.receivedByType.announce).toBe(0);
@@ -164,7 +177,8 @@ describe('underlay family', () => {
     expect(h1.kernel.link('scvx-100')!.vxlan!.local6).toBe(ll(h1));
   });
 
-  it('a peer\'s new link-local address is announced at once and its peers repoint their entries, like a renumbering, filter first', async () => {
+  it('a peer\'s new link-local address is announced at once and its peers repoint their entries, '
+    + 'like a renumbering, filter first', async () => {
     const sim = new Sim(37, undefined, { rawL2: true });
     for (let i = 1; i <= 3; i++) sim.addHost(`h${i}`, `10.0.0.${10 + i}`, { underlay: 'auto' }, { firewall: i === 1 });
     for (const h of sim.hosts) await sim.start(h);
@@ -174,7 +188,8 @@ describe('underlay family', () => {
     h2.kernel.ipv6.setLinkLocal('eth0', next);
     await sim.run(50);
     expect(floods(h1)).toContain(`${next} via ${h1.physIndex}`);
-    expect(h1.kernel.fdbOf('scvx-100').filter((e) => e.dst === ll(h2) || e.mac === h2.kernel.link('scbr-100')!.mac).map((e) => formatIp(e.dst)))
+    expect(h1.kernel.fdbOf('scvx-100').filter((e) => e.dst === ll(h2) || e.mac === h2.kernel.link('scbr-100')!.mac)
+      .map((e) => formatIp(e.dst)))
       .toEqual([next, next]);
     expect(h2.kernel.link('scvx-100')!.vxlan!.local6).toBe(next);
     expect(h2.agent!.counters.underlayChangesOwn).toBe(1);
@@ -191,15 +206,18 @@ describe('underlay family', () => {
     const sim = new Sim(38, undefined, { rawL2: true });
     sim.addHost('h1', '10.0.0.11', { underlay: 'auto' });
     sim.addHost('h2', '10.0.0.12', { underlay: 'auto' });
-    sim.addHost('h3', '10.9.0.13', { underlay: 'auto', seeds: [{ address: '10.0.0.11', port: sim.lan.port }] }, { segment: 1 });
+    sim.addHost('h3', '10.9.0.13', { underlay: 'auto', seeds: [{ address: '10.0.0.11', port: sim.lan.port }] },
+      { segment: 1 });
     for (const h of sim.hosts) await sim.start(h);
     await sim.run(13_000); // past the L2 verdict on h3
     for (const h of sim.hosts) expect(family(h)).toBe('ipv4');
-    expect(sim.host('h3').agent!.status().underlay.why).toBe('unicast seeds (--peer) are configured: routed peers cannot use link-local addresses');
+    expect(sim.host('h3').agent!.status().underlay.why)
+      .toBe('unicast seeds (--peer) are configured: routed peers cannot use link-local addresses');
     expect(sim.host('h2').agent!.status().peers.find((p) => p.id === sim.host('h3').agent!.nodeId)!.l2).toBe('no');
   });
 
-  it('upgrades a 0.1 state file in place: same overlay IP, the current schema written, still format version 1 with every 0.1 field', async () => {
+  it('upgrades a 0.1 state file in place: same overlay IP, the current schema written, '
+    + 'still format version 1 with every 0.1 field', async () => {
     const sim = llSim(2, 39);
     for (const h of sim.hosts) await sim.start(h);
     await sim.run(6000);
@@ -215,10 +233,13 @@ describe('underlay family', () => {
     await sim.start(h1);
     await sim.run(4000);
     expect(h1.agent!.overlayIp).toBe(ip);
-    expect(h1.logs.lines.some((l) => l.msg === 'state file layout upgraded (the previous release still reads it)' && l.old === 1 && l.new === SCHEMA)).toBe(true);
+    expect(h1.logs.lines.some((l) => l.msg === 'state file layout upgraded (the previous release still reads it)'
+      && l.old === 1 && l.new === SCHEMA)).toBe(true);
     const after = unsealState(h1.fs.read(path)!) as PersistedState;
-    expect(after).toMatchObject({ version: 1, schema: SCHEMA, overlayIp: cur.overlayIp, nodeId: cur.nodeId, claimedAt: cur.claimedAt });
-    expect(after.peers[0]).toMatchObject({ ...v01.peers[0], lastSeq: expect.any(Number), lastSeenAt: expect.any(Number), heldMs: expect.any(Number), l2: true, caps: 1 });
+    expect(after).toMatchObject({ version: 1, schema: SCHEMA, overlayIp: cur.overlayIp, nodeId: cur.nodeId,
+      claimedAt: cur.claimedAt });
+    expect(after.peers[0]).toMatchObject({ ...v01.peers[0], lastSeq: expect.any(Number), lastSeenAt: expect.any(Number),
+      heldMs: expect.any(Number), l2: true, caps: 1 });
     expect(family(h1)).toBe('link-local');
   });
 });

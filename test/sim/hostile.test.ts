@@ -1,8 +1,8 @@
-// Simulation: what a neighbour on the LAN without the key can try (issue
-// 12): ghosts of decommissioned nodes replayed to a fresh host, replayed raw
-// frames to fake adjacency, floods of forged packets, junk cluster names, a
-// host's own old packets replayed at it. Nothing may change, and the agent
-// must not spend unbounded work or log lines on it.
+// Simulation: what a neighbour on the LAN without the key can try: ghosts of
+// decommissioned nodes replayed to a fresh host, replayed raw frames to fake
+// adjacency, floods of forged packets, junk cluster names, a host's own old
+// packets replayed at it. Nothing may change, and the agent must not spend
+// unbounded work or log lines on it.
 
 import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
@@ -12,13 +12,16 @@ import { decode, encode, type AnnounceMsg } from '../../src/wire/codec.js';
 import { parseKeyText } from '../../src/wire/keyfile.js';
 import { Sim, startedSim, type SimHost } from '../fakes/sim.js';
 
-const floods = (h: SimHost): string[] => h.kernel.fdbOf('scvx-100').filter((e) => e.mac === ZERO_MAC).map((e) => formatIp(e.dst)).sort();
+const floods = (h: SimHost): string[] => h.kernel.fdbOf('scvx-100').filter((e) => e.mac === ZERO_MAC)
+  .map((e) => formatIp(e.dst)).sort();
 const announcesOf = (sim: Sim, h: SimHost): Buffer[] => sim.lan.captured
   .filter((c) => c.from === h.underlay || c.from === `l2:${h.mac}`)
-  .map((c) => c.packet).filter((p) => { const d = decode(p, 'sim', sim.keys); return d.ok && d.msg.type === 'announce'; });
+  .map((c) => c.packet)
+    .filter((p) => { const d = decode(p, 'sim', sim.keys); return d.ok && d.msg.type === 'announce'; });
 
 describe('ghosts: replays of a decommissioned node to a host that never met it', () => {
-  it('a fresh host stores nothing of the ghost, even when the ghost claims a live host\'s address with a longer hold', async () => {
+  it('a fresh host stores nothing of the ghost, even when the ghost claims a live host\'s address with a longer hold',
+    async () => {
     const sim = new Sim(31, '10.200.0.0/29', { rawL2: true });
     const ghost = sim.addHost('ghost', '10.0.0.50');
     await sim.start(ghost);
@@ -31,8 +34,10 @@ describe('ghosts: replays of a decommissioned node to a host that never met it',
     const fresh = sim.addHost('fresh', '10.0.0.30', {}, { firewall: true });
     for (const h of [...fillers, fresh]) await sim.start(h);
     await sim.run(5000);
-    const holder = [...fillers, fresh].find((z) => z.agent!.overlayIp === ghostIp)!; // the /29 is full: a live host has it now
-    const before = { peers: fresh.agent!.status().peers.length, fdb: floods(fresh), allowed: fresh.firewall!.allowedText() };
+    // the /29 is full: a live host has it now
+    const holder = [...fillers, fresh].find((z) => z.agent!.overlayIp === ghostIp)!;
+    const before =
+      { peers: fresh.agent!.status().peers.length, fdb: floods(fresh), allowed: fresh.firewall!.allowedText() };
     for (const p of captured) {
       sim.lan.inject(p, '10.0.0.50'); // by UDP from its old address...
       sim.lan.inject(p, `l2:${ghost.mac}`); // ...and as a frame from its MAC
@@ -61,7 +66,8 @@ describe('adjacency only from packets that passed the replay check', () => {
     const sim = new Sim(32, undefined, { rawL2: true });
     const a1 = sim.addHost('a1', '10.0.0.11');
     const a2 = sim.addHost('a2', '10.0.0.12');
-    const b1 = sim.addHost('b1', '10.1.0.11', { seeds: [{ address: '10.0.0.11', port: sim.lan.port }] }, { segment: 1 });
+    const b1 =
+      sim.addHost('b1', '10.1.0.11', { seeds: [{ address: '10.0.0.11', port: sim.lan.port }] }, { segment: 1 });
     for (const h of [a1, a2, b1]) await sim.start(h);
     await sim.run(8000);
     const old = announcesOf(sim, b1).at(0)!; // an old announcement of b1, long superseded
@@ -75,7 +81,8 @@ describe('adjacency only from packets that passed the replay check', () => {
 });
 
 describe('floods', () => {
-  it('a flood of forged packets from one source costs a bounded number of HMACs, and renumbering still goes through', async () => {
+  it('a flood of forged packets from one source costs a bounded number of HMACs, and renumbering still goes through',
+    async () => {
     const sim = await startedSim(3, 33);
     const [h1, h2] = sim.hosts as [SimHost, SimHost, SimHost];
     const good = announcesOf(sim, h2).at(-1)!;
@@ -99,17 +106,20 @@ describe('floods', () => {
     const [h1] = sim.hosts as [SimHost, SimHost];
     const junkKey = parseKeyText(randomBytes(32).toString('hex'), 'junk')[0]!;
     const mk = (name: string, cidr: string, seq: number): Buffer => encode({
-      type: 'announce', cluster: name, nodeId: 'ab'.repeat(16), seq, sentAt: 0, overlayIp: 0, underlayIp: 0, mac: '02:00:00:00:00:09',
+      type: 'announce', cluster: name, nodeId: 'ab'.repeat(16), seq, sentAt: 0, overlayIp: 0, underlayIp: 0,
+      mac: '02:00:00:00:00:09',
       claimedAt: 0, heldMs: 0, cidr: parseCidr(cidr) as Cidr, vni: 100,
     } as AnnounceMsg, junkKey);
     for (let i = 0; i < 2000; i++) {
-      sim.lan.inject(mk(`junk-${i}\u001b[2J\u001b]0;owned\u0007`, i % 2 ? '100.64.192.0/24' : '100.64.0.0/10', i), '10.0.0.77');
+      sim.lan.inject(
+        mk(`junk-${i}\u001b[2J\u001b]0;owned\u0007`, i % 2 ? '100.64.192.0/24' : '100.64.0.0/10', i), '10.0.0.77');
       if (i % 100 === 99) await sim.run(100);
     }
     await sim.run(1000);
     const st = h1.agent!.status();
     expect(st.security.foreignClusters.length).toBeLessThanOrEqual(64);
-    expect(st.security.foreignClusters.some((c) => c.name.startsWith('junk-19'))).toBe(true); // the newest are kept (LRU)
+    // the newest are kept (LRU)
+    expect(st.security.foreignClusters.some((c) => c.name.startsWith('junk-19'))).toBe(true);
     for (const c of st.security.foreignClusters) expect(c.name).not.toMatch(/[\u0000-\u001f\u007f-\u009f]/);
     expect(st.security.foreignClusters[0]!.name).toContain('\\x1b[2J');
     expect(h1.logs.lines.filter((l) => l.code === 'E_CIDR_OVERLAP').length).toBeLessThanOrEqual(5);

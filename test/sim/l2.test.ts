@@ -20,18 +20,21 @@ const fdbDsts = (h: SimHost): string[] =>
  * exactly when we hold it L2-adjacent: this is how adjacency shows.
  */
 const routes = (h: SimHost): string[] =>
-  h.kernel.routesOf().map((r) => `${formatIpv4(r.dst)} dev ${r.index === h.physIndex ? 'eth0' : r.index} src ${formatIpv4(r.src)}`).sort();
+  h.kernel.routesOf().map((r) =>
+    `${formatIpv4(r.dst)} dev ${r.index === h.physIndex ? 'eth0' : r.index} src ${formatIpv4(r.src)}`).sort();
 
 const received = (h: SimHost): number => Object.values(h.agent!.counters.receivedByType).reduce((a, b) => a + b, 0);
 
 describe('raw L2 discovery', () => {
-  it('hosts in different IP subnets of one segment meet over raw L2 and get on-link /32 routes to each other, and only to each other', async () => {
+  it('hosts in different IP subnets of one segment meet over raw L2 and get on-link /32 routes to each other, '
+    + 'and only to each other', async () => {
     const sim = new Sim(21, undefined, { rawL2: true });
     const h1 = sim.addHost('h1', '10.0.0.11');
     const h2 = sim.addHost('h2', '10.0.7.12'); // DHCP put it in another subnet
     const h3 = sim.addHost('h3', '10.0.0.13');
     // no router on the segment: UDP between the subnets gets nowhere, frames do
-    const subnet = (t: FakeTransport): string => sim.hosts.find((h) => h.transport === t)!.underlay.replace(/\.\d+$/, '');
+    const subnet =
+      (t: FakeTransport): string => sim.hosts.find((h) => h.transport === t)!.underlay.replace(/\.\d+$/, '');
     sim.lan.loss = (from, to, via) => via !== 'raw' && subnet(from) !== subnet(to);
     for (const h of sim.hosts) await sim.start(h);
     await sim.run(3000);
@@ -52,7 +55,8 @@ describe('raw L2 discovery', () => {
     expect(fdbDsts(h1)).toEqual(['10.0.0.12', '10.0.0.13']);
   });
 
-  it('a NIC without IPv4 claims its overlay address over raw L2 alone; its peers learn its address when DHCP answers', async () => {
+  it('a NIC without IPv4 claims its overlay address over raw L2 alone; its peers learn its address when DHCP answers',
+    async () => {
     const sim = new Sim(22, undefined, { rawL2: true });
     const h1 = sim.addHost('h1', '10.0.0.11');
     const h2 = sim.addHost('h2', '10.0.0.12');
@@ -66,7 +70,8 @@ describe('raw L2 discovery', () => {
     expect(new Set(sim.overlayIps()).size).toBe(3);
     expect(n.kernel.addrsOf('scbr-100').map((a) => a.address)).toEqual([n.agent!.overlayIp]);
     const nOnH1 = () => h1.agent!.status().peers.find((p) => p.id === n.agent!.nodeId);
-    expect(nOnH1()).toMatchObject({ state: 'alive', overlayIp: formatIpv4(n.agent!.overlayIp!), underlayIp: '0.0.0.0' });
+    expect(nOnH1()).toMatchObject({ state: 'alive', overlayIp: formatIpv4(n.agent!.overlayIp!),
+      underlayIp: '0.0.0.0' });
     expect(fdbDsts(h1)).toEqual(['10.0.0.12']); // nowhere to send its VXLAN yet
     expect(fdbDsts(n)).toEqual(['10.0.0.11', '10.0.0.12']);
 
@@ -80,7 +85,8 @@ describe('raw L2 discovery', () => {
     expect(h2.kernel.fdbOf('scvx-100')).toContainEqual({ mac: n.kernel.link('scbr-100')!.mac, dst: ip('10.0.0.13') });
   });
 
-  it('lets a renumbered peer\'s new address through the filter before its route and FDB entries point there', async () => {
+  it('lets a renumbered peer\'s new address through the filter before its route and FDB entries point there',
+    async () => {
     const sim = new Sim(23, undefined, { rawL2: true });
     const h1 = sim.addHost('h1', '10.0.0.11', {}, { firewall: true });
     const h2 = sim.addHost('h2', '10.0.0.12');
@@ -104,7 +110,8 @@ describe('raw L2 discovery', () => {
     expect(fdbDsts(h1)).toEqual(['10.0.0.13', '10.0.7.12']);
   });
 
-  it('counts every packet that arrives by both paths once as received and once as a duplicate, never as a replay', async () => {
+  it('counts every packet that arrives by both paths once as received and once as a duplicate, never as a replay',
+    async () => {
     const sim = new Sim(24, undefined, { rawL2: true });
     sim.lan.delayMs = 250; // UDP lags the frames: the copies of a burst interleave
     const h1 = sim.addHost('h1', '10.0.0.11');
@@ -117,7 +124,8 @@ describe('raw L2 discovery', () => {
 
     await sim.renumber(h2, '10.0.0.99'); // a burst: sent at 0, 100 and 400 ms
     await sim.run(20_000);
-    const fromH2 = sim.lan.captured.slice(mark).filter((c) => [`l2:${h2.mac}`, '10.0.0.12', '10.0.0.99'].includes(c.from));
+    const fromH2 =
+      sim.lan.captured.slice(mark).filter((c) => [`l2:${h2.mac}`, '10.0.0.12', '10.0.0.99'].includes(c.from));
     const frames = fromH2.filter((c) => c.via === 'raw').length;
     expect(frames).toBeGreaterThanOrEqual(6); // the burst, an answer, periodic announcements
     expect(fromH2.filter((c) => c.via !== 'raw').length).toBe(frames); // each also by UDP, nothing else
@@ -131,7 +139,8 @@ describe('raw L2 discovery', () => {
     const sim = new Sim(25, undefined, { rawL2: true });
     const a1 = sim.addHost('a1', '10.0.0.11');
     const a2 = sim.addHost('a2', '10.0.0.12');
-    const b1 = sim.addHost('b1', '10.1.0.11', { seeds: [{ address: '10.0.0.11', port: sim.lan.port }] }, { segment: 1 });
+    const b1 =
+      sim.addHost('b1', '10.1.0.11', { seeds: [{ address: '10.0.0.11', port: sim.lan.port }] }, { segment: 1 });
     await sim.start(a1);
     await sim.start(a2);
     await sim.run(3000);
@@ -144,7 +153,8 @@ describe('raw L2 discovery', () => {
       .map((c) => decode(c.packet, 'sim', sim.keys)).filter((d) => d.ok && d.msg.nodeId === b1id);
     expect(relayedFrames.length).toBeGreaterThan(0); // b1's own announcement, in a frame from a1's MAC
     expect(a1.agent!.counters.relayed).toBeGreaterThan(0);
-    expect(a2.agent!.status().peers.find((p) => p.id === b1id)).toMatchObject({ state: 'alive', underlayIp: '10.1.0.11' });
+    expect(a2.agent!.status().peers.find((p) => p.id === b1id))
+      .toMatchObject({ state: 'alive', underlayIp: '10.1.0.11' });
     expect(fdbDsts(a2)).toEqual(['10.0.0.11', '10.1.0.11']);
     // b1 is outside a2's subnet: were it held adjacent, a2 would add an on-link route to it
     for (const h of sim.hosts) expect(routes(h)).toEqual([]);

@@ -68,7 +68,8 @@ describe('key rotation', () => {
 });
 
 describe('replays cannot move a host', () => {
-  it('keeps its address when a captured old claim with a longer hold is replayed to a host that never saw it', async () => {
+  it('keeps its address when a captured old claim with a longer hold is replayed to a host that never saw it',
+    async () => {
     // x holds A for an hour, then is forgotten; h later gets A. An outsider
     // replays x's old announcement to h (which never met x): h challenges,
     // nobody answers with the nonce, h keeps A.
@@ -89,7 +90,8 @@ describe('replays cannot move a host', () => {
     await sim.run(3000);
     const holder = [...fillers, h].find((z) => z.agent!.overlayIp === xip)!; // the /29 is full: someone has it
     expect(holder).toBeDefined();
-    const challenged = holder.agent!.counters.sentByType.challenge; // hosts that met challenged each other once (first contact)
+    // hosts that met challenged each other once (first contact)
+    const challenged = holder.agent!.counters.sentByType.challenge;
     sim.lan.inject(captured, '10.0.0.50');
     await sim.run(5000);
     expect(holder.agent!.overlayIp).toBe(xip);
@@ -123,13 +125,16 @@ describe('forget', () => {
     expect(h3.agent!.overlayIp).toBeDefined();
     expect(h3.agent!.overlayIp).not.toBe(deadIp);
     expect(h3.logs.lines.some((l) => l.code === 'E_FORGOTTEN')).toBe(true);
-    for (const h of [h1, h2]) expect(h.agent!.status().peers.find((p) => p.id === deadId)!.overlayIp).toBe(formatIpv4(h3.agent!.overlayIp!));
+    for (const h of [h1, h2]) {
+      expect(h.agent!.status().peers.find((p) => p.id === deadId)!.overlayIp).toBe(formatIpv4(h3.agent!.overlayIp!));
+    }
   });
 
   it('refuses to forget a live host unless forced', async () => {
     const sim = await startedSim(2);
     const [h1, h2] = sim.hosts as [SimHost, SimHost];
-    expect(() => h1.agent!.forget(h2.agent!.nodeId, false)).toThrow(/is alive \(last seen .* ago\); forgetting it makes it give up its address\. Use --force/);
+    expect(() => h1.agent!.forget(h2.agent!.nodeId, false))
+      .toThrow(/is alive \(last seen .* ago\); forgetting it makes it give up its address\. Use --force/);
     const held = [h1.agent!.overlayIp, h2.agent!.overlayIp].map((x) => formatIpv4(x!));
     const free = ['100.64.192.254', '100.64.192.253', '100.64.192.252'].find((x) => !held.includes(x))!;
     expect(() => h1.agent!.forget(free, false)).toThrow(/no peer matches/);
@@ -157,12 +162,14 @@ describe('pinned addresses', () => {
     const refused = sim.start(q);
     refused.catch(() => {});
     await sim.run(3000);
-    await expect(refused).rejects.toMatchObject({ code: 'E_CONFLICT', message: expect.stringMatching(/^overlay IP 100\.64\.192\.\d+ pinned by --overlay-ip is already taken: .*node [0-9a-f]{32}/) });
+    await expect(refused).rejects.toMatchObject({ code: 'E_CONFLICT', message: expect.stringMatching(
+      /^overlay IP 100\.64\.192\.\d+ pinned by --overlay-ip is already taken: .*node [0-9a-f]{32}/) });
     expect(q.kernel.ops.slice(opsBefore)).toEqual([]);
     expect(sim.hosts[0]!.agent!.overlayIp).toBe(held);
   });
 
-  it('refuses at once, with E_CONFLICT and no stray rejection, when its persisted peer table already names the holder', async () => {
+  it('refuses at once, with E_CONFLICT and no stray rejection, when its persisted peer table already names the holder',
+    async () => {
     const sim = await startedSim(2);
     const held = sim.hosts[0]!.agent!.overlayIp!;
     const q = sim.addHost('q', '10.0.0.41');
@@ -171,7 +178,8 @@ describe('pinned addresses', () => {
     await sim.stop(q);
     q.config = { ...q.config, pinnedIp: held };
     const opsBefore = q.kernel.ops.length;
-    await expect(sim.start(q)).rejects.toMatchObject({ code: 'E_CONFLICT', message: expect.stringMatching(/already taken: node [0-9a-f]{32} holds it/) });
+    await expect(sim.start(q)).rejects.toMatchObject(
+      { code: 'E_CONFLICT', message: expect.stringMatching(/already taken: node [0-9a-f]{32} holds it/) });
     expect(q.kernel.ops.slice(opsBefore)).toEqual([]);
   });
 });
@@ -185,7 +193,8 @@ describe('messy LANs', () => {
     await sim.run(3000);
     const h1 = sim.hosts[0]!;
     const st = h1.agent!.status();
-    expect(st.security.foreignClusters).toEqual([expect.objectContaining({ name: 'other', cidr: '100.64.0.0/16', overlapping: true })]);
+    expect(st.security.foreignClusters)
+      .toEqual([expect.objectContaining({ name: 'other', cidr: '100.64.0.0/16', overlapping: true })]);
     expect(st.peers).toHaveLength(1);
     expect(h1.agent!.counters.dropped['other-cluster']).toBeGreaterThan(0);
     expect(h1.logs.lines.filter((l) => l.code === 'E_CIDR_OVERLAP')).toHaveLength(1);
@@ -236,7 +245,8 @@ describe('routed underlays', () => {
   it('joins hosts on two L2 segments through one unicast seed, then renumbers across them', async () => {
     const sim = new Sim(12);
     const a = [1, 2, 3].map((i) => sim.addHost(`a${i}`, `10.0.0.${10 + i}`));
-    const b = [1, 2].map((i) => sim.addHost(`b${i}`, `10.1.0.${10 + i}`, { seeds: [{ address: '10.0.0.11', port: sim.lan.port }] }));
+    const b = [1, 2].map((i) =>
+      sim.addHost(`b${i}`, `10.1.0.${10 + i}`, { seeds: [{ address: '10.0.0.11', port: sim.lan.port }] }));
     for (const h of b) sim.lan.segments.set(h.transport, 1);
     for (const h of [...a, ...b]) await sim.start(h);
     await sim.run(5000);

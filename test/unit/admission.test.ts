@@ -1,6 +1,7 @@
-// Unit: the rules that keep strangers and replays out (issue 12): per-sender
-// floors, first-contact admission by challenge, the send-time slack, the
-// failure budget checked before any HMAC, and text made safe for terminals.
+// Unit: the rules that keep strangers without the key and replays out:
+// per-sender floors, first-contact admission by challenge, the send-time
+// slack, the failure budget checked before any HMAC, and text made safe for
+// terminals.
 import { describe, expect, it } from 'vitest';
 import { Floors } from '../../src/peers/floors.js';
 import { Admission, SENT_AT_SLACK_MS } from '../../src/agent/trust/admission.js';
@@ -13,11 +14,14 @@ import { captureLog } from '../fakes/log.js';
 
 const A = 'a'.repeat(32);
 const announce = (seq: number, sentAt: number, echo?: string): AnnounceMsg => ({
-  type: 'announce', cluster: 'c', nodeId: A, seq, sentAt, overlayIp: 7, underlayIp: 9, mac: '02:00:00:00:00:01', claimedAt: 1, heldMs: 1,
+  type: 'announce', cluster: 'c', nodeId: A, seq, sentAt, overlayIp: 7, underlayIp: 9, mac: '02:00:00:00:00:01',
+  claimedAt: 1, heldMs: 1,
   cidr: { network: 0, prefix: 24 }, vni: 100, ...(echo ? { echo } : {}),
 });
 
-function admission(): { a: Admission; floors: Floors; sent: { id: string; nonce: string; to: number | undefined }[]; clock: FakeClock } {
+function admission(): {
+  a: Admission; floors: Floors; sent: { id: string; nonce: string; to: number | undefined }[]; clock: FakeClock;
+} {
   const clock = new FakeClock();
   const floors = new Floors(4);
   const sent: { id: string; nonce: string; to: number | undefined }[] = [];
@@ -25,14 +29,17 @@ function admission(): { a: Admission; floors: Floors; sent: { id: string; nonce:
   const a = new Admission({
     clock, log: captureLog().log, floors, nonce: () => `n${++n}`,
     emit: (actions) => {
-      for (const o of actions.send ?? []) if (o.kind === 'challenge') sent.push({ id: o.target, nonce: o.nonce, to: o.to });
+      for (const o of actions.send ?? []) {
+        if (o.kind === 'challenge') sent.push({ id: o.target, nonce: o.nonce, to: o.to });
+      }
     },
   });
   return { a, floors, sent, clock };
 }
 
 describe('floors', () => {
-  it('accept only newer sequence numbers, remember the newest send time, and stay bounded (least recently heard go)', () => {
+  it('accept only newer sequence numbers, remember the newest send time, and stay bounded (least recently heard go)',
+    () => {
     const f = new Floors(2);
     expect(f.check(A, 5, 100)).toBe('new');
     expect(f.check(A, 5, 100)).toBe('duplicate');
@@ -85,7 +92,8 @@ describe('first contact', () => {
 
   it('never challenges over a forget (a stranger\'s forget waits for its announcement)', () => {
     const { a, sent } = admission();
-    const forget: ForgetMsg = { type: 'forget', cluster: 'c', nodeId: A, seq: 1, sentAt: 0, overlayIp: 7, targetId: 'b'.repeat(32), targetClaimedAt: 1 };
+    const forget: ForgetMsg = { type: 'forget', cluster: 'c', nodeId: A, seq: 1, sentAt: 0, overlayIp: 7,
+      targetId: 'b'.repeat(32), targetClaimedAt: 1 };
     expect(a.check(forget, 9)).toBe('unconfirmed');
     expect(sent).toEqual([]);
   });
@@ -96,10 +104,12 @@ describe('first contact', () => {
     floors.check(A, 10, now);
     floors.admit(A, now);
     expect(a.check(announce(11, now - SENT_AT_SLACK_MS + 1), 9)).toBe('admitted'); // within the slack
-    expect(a.check(announce(12, now - SENT_AT_SLACK_MS - 1), 9)).toBe('unconfirmed'); // a replay, or a clock stepped back
+    // a replay, or a clock stepped back
+    expect(a.check(announce(12, now - SENT_AT_SLACK_MS - 1), 9)).toBe('unconfirmed');
     expect(floors.admitted(A)).toBe(false);
     const nonce = sent.at(-1)!.nonce;
-    expect(a.check(announce(13, now - 5 * 3600_000, nonce), 9)).toBe('admitted'); // its clock really went back: it answered
+    // its clock really went back: it answered
+    expect(a.check(announce(13, now - 5 * 3600_000, nonce), 9)).toBe('admitted');
     expect(a.check(announce(14, now - 5 * 3600_000), 9)).toBe('admitted');
   });
 });
@@ -116,7 +126,8 @@ describe('failure budget before any HMAC', () => {
     expect(g.allow('10.0.0.66')).toBe(true); // 5 more a second
   });
 
-  it('caps failures from many random sources together, but a source that authenticated before is still verified', () => {
+  it('caps failures from many random sources together, but a source that authenticated before is still verified',
+    () => {
     const g = new AuthGate(new FakeClock());
     g.passed('10.0.0.7'); // a peer
     let verified = 0;

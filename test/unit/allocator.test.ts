@@ -1,3 +1,4 @@
+// Unit: the address allocator — the stable id-derived address, picking around taken ones, claim and probe races.
 import { describe, expect, it } from 'vitest';
 import { HELD_TIE_MS, claimWins, pickAddress, preferredAddress, probeWins } from '../../src/alloc/allocator.js';
 import { hostRange, parseCidr, vipOf, type Cidr } from '../../src/net/ipv4.js';

@@ -1,6 +1,8 @@
+// Unit: the wire codec — every message round-trips, every drop is named, and fuzzed input never throws.
 import { describe, expect, it } from 'vitest';
 import { createHmac, randomBytes } from 'node:crypto';
-import { DROP_REASONS, HEADER_LEN, MAX_PACKET, decode, encode, type AnnounceMsg, type DefendMsg, type Message, type SigningKey } from '../../src/wire/codec.js';
+import { DROP_REASONS, HEADER_LEN, MAX_PACKET, decode, encode, type AnnounceMsg, type DefendMsg, type Message,
+  type SigningKey } from '../../src/wire/codec.js';
 import { parseIpv4 } from '../../src/net/ipv4.js';
 import { seededRandom } from '../fakes/sim.js';
 
@@ -8,15 +10,18 @@ const key: SigningKey = { id: 0, key: Buffer.alloc(32, 9) };
 const ip = (s: string): number => parseIpv4(s)!;
 const announce: AnnounceMsg = {
   type: 'announce', cluster: 'site-a', nodeId: 'ab'.repeat(16), seq: 1_700_000_000_000_123, sentAt: 1_700_000_000_000,
-  overlayIp: ip('100.64.192.7'), underlayIp: ip('10.1.2.3'), mac: '02:11:22:33:44:55', claimedAt: 1_690_000_000_000, heldMs: 86_400_000,
+  overlayIp: ip('100.64.192.7'), underlayIp: ip('10.1.2.3'), mac: '02:11:22:33:44:55', claimedAt: 1_690_000_000_000,
+  heldMs: 86_400_000,
   cidr: { network: ip('100.64.192.0'), prefix: 24 }, vni: 100,
 };
 const defend: DefendMsg = {
   type: 'defend', cluster: 'site-a', nodeId: 'cd'.repeat(16), seq: 5, sentAt: 6, overlayIp: ip('100.64.192.9'),
   holderId: 'ef'.repeat(16), holderClaimedAt: 7, holderHeldMs: 8, targetId: '01'.repeat(16),
 };
-const forget: Message = { type: 'forget', cluster: 'site-a', nodeId: 'cd'.repeat(16), seq: 9, sentAt: 10, overlayIp: ip('100.64.192.9'), targetId: 'ef'.repeat(16), targetClaimedAt: 7 };
-const challenge: Message = { type: 'challenge', cluster: 'site-a', nodeId: 'cd'.repeat(16), seq: 11, sentAt: 12, overlayIp: ip('100.64.192.9'), targetId: 'ef'.repeat(16), nonce: '0123456789abcdef' };
+const forget: Message = { type: 'forget', cluster: 'site-a', nodeId: 'cd'.repeat(16), seq: 9, sentAt: 10,
+  overlayIp: ip('100.64.192.9'), targetId: 'ef'.repeat(16), targetClaimedAt: 7 };
+const challenge: Message = { type: 'challenge', cluster: 'site-a', nodeId: 'cd'.repeat(16), seq: 11, sentAt: 12,
+  overlayIp: ip('100.64.192.9'), targetId: 'ef'.repeat(16), nonce: '0123456789abcdef' };
 const probe: Message = { ...announce, type: 'probe', heldMs: 0 };
 
 describe('wire codec', () => {
@@ -64,7 +69,8 @@ describe('wire codec', () => {
     expect(decode(pkt, 'site-a', [key])).toEqual({ ok: false, reason: 'malformed' });
   });
 
-  it('never throws and only reports known reasons on random, truncated and bit-flipped input (deterministic fuzz)', () => {
+  it('never throws and only reports known reasons on random, truncated and bit-flipped input (deterministic fuzz)',
+    () => {
     const rnd = seededRandom(42);
     const good = [announce, defend, probe, forget, challenge].map((m) => encode(m, key));
     const counts = new Map<string, number>();
@@ -75,7 +81,12 @@ describe('wire codec', () => {
       switch (i % 5) {
         case 0: pkt = randomBytes(Math.floor(rnd() * 600)); break;
         case 1: pkt = base.subarray(0, Math.floor(rnd() * base.length)); break;
-        case 2: { pkt = Buffer.from(base); const n = 1 + Math.floor(rnd() * 4); for (let j = 0; j < n; j++) pkt[Math.floor(rnd() * pkt.length)]! ^= 1 << Math.floor(rnd() * 8); break; }
+        case 2: {
+          pkt = Buffer.from(base);
+          const n = 1 + Math.floor(rnd() * 4);
+          for (let j = 0; j < n; j++) pkt[Math.floor(rnd() * pkt.length)]! ^= 1 << Math.floor(rnd() * 8);
+          break;
+        }
         case 3: pkt = Buffer.concat([base, randomBytes(Math.floor(rnd() * 600))]); break;
         default: { pkt = Buffer.from(base); pkt.writeUInt16BE(Math.floor(rnd() * 65536), 8); }
       }

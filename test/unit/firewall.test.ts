@@ -1,3 +1,4 @@
+// Unit: the nftables ingress filter and its guard table — rules, installs and updates, breaches, netlink messages.
 import { describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -16,24 +17,29 @@ const spec = (peers: string[], senders: string[] = [], lan = '10.0.0.0/24'): Fil
   ({ peers: peers.map(ip), peers6: [], senders: senders.map(ip), lan: parseCidr(lan) as Cidr });
 
 describe('nftables filter', () => {
-  it('declares one idempotent inet table: our VNI only, any destination type, only from peers on the physical NIC', () => {
+  it('declares one idempotent inet table: our VNI only, any destination type, only from peers on the physical NIC',
+    () => {
     const t = tableScript(options, spec(['10.0.0.2', '10.0.0.3'], ['10.5.0.9']));
     expect(t).toContain('flush table inet edge_overlay');
     expect(t).toContain('delete table ip edge_overlay'); // releases before 0.2 kept an ip table
     expect(t).toContain('udp dport 4789 @th,96,24 100 fib daddr type { local, broadcast, multicast } jump vxlan');
     expect(t).toContain('iifname != "eth0" counter name dropped drop'); // a pod, loopback, a second NIC: never
-    expect(t).toContain('fib daddr type != local counter name dropped drop'); // broadcast or multicast: never from a peer
+    // broadcast or multicast: never from a peer
+    expect(t).toContain('fib daddr type != local counter name dropped drop');
     expect(t).toContain('ip saddr @peers accept');
     expect(t).toContain('add element inet edge_overlay peers { 10.0.0.2, 10.0.0.3 }');
     // discovery: the physical NIC, our LAN and known hosts, at a bounded rate
     expect(t).toContain('udp dport 9477 jump discovery');
-    expect(t).toMatch(/ip saddr != @senders limit rate over 50\/second .* counter name discovery_dropped drop/); // strangers: a trickle
+    // strangers: a trickle
+    expect(t).toMatch(/ip saddr != @senders limit rate over 50\/second .* counter name discovery_dropped drop/);
     expect(t).toMatch(/update @discovery_rate \{ ip saddr limit rate over \d+\/second/);
     expect(t).toContain('add element inet edge_overlay senders { 10.0.0.0/24, 10.5.0.9 }');
-    expect(setScript(spec([]), { peers: true, senders: false })).toBe('flush set inet edge_overlay peers\n'); // no peers: nobody may send VXLAN
+    // no peers: nobody may send VXLAN
+    expect(setScript(spec([]), { peers: true, senders: false })).toBe('flush set inet edge_overlay peers\n');
   });
 
-  it('installs with nft once, then updates the peers through the fast writer, and reinstalls the whole table when that fails', async () => {
+  it('installs with nft once, then updates the peers through the fast writer, '
+    + 'and reinstalls the whole table when that fails', async () => {
     const calls: string[] = [];
     let gone = false;
     const run = async (args: string[], input?: string): Promise<string> => {
@@ -68,11 +74,13 @@ describe('nftables filter', () => {
   });
 
   it('reports "unfiltered" with the reason when nft is missing, and does not repeat the error', async () => {
-    const fw = new NftFirewall({ options, run: async () => { throw new Error('nft is not installed (Debian package nftables)'); } });
+    const fw = new NftFirewall(
+      { options, run: async () => { throw new Error('nft is not installed (Debian package nftables)'); } });
     await expect(fw.apply(spec(['10.0.0.1']))).rejects.toThrow('nft is not installed');
     await fw.apply(spec(['10.0.0.2'])); // same failure: reported once
     expect(fw.working).toBe(false);
-    expect(fw.report()).toEqual({ mode: 'unfiltered', allowed: 1, droppedPackets: 0, error: 'nft is not installed (Debian package nftables)', guard: false });
+    expect(fw.report()).toEqual({ mode: 'unfiltered', allowed: 1, droppedPackets: 0,
+      error: 'nft is not installed (Debian package nftables)', guard: false });
   });
 
   it('admits VXLAN from the peers\' IPv6 link-local addresses through a set of their own', () => {
@@ -81,16 +89,19 @@ describe('nftables filter', () => {
     expect(t).toContain('set peers6 { type ipv6_addr; }');
     expect(t).toContain('ip6 saddr @peers6 meta mark set meta mark | 0x10000000 accept');
     expect(t).toContain('add element inet edge_overlay peers6 { fe80::2, fe80::3 }');
-    expect(setScript(six, { peers: false, peers6: true, senders: false })).toBe('flush set inet edge_overlay peers6\nadd element inet edge_overlay peers6 { fe80::2, fe80::3 }\n');
+    expect(setScript(six, { peers: false, peers6: true, senders: false }))
+      .toBe('flush set inet edge_overlay peers6\nadd element inet edge_overlay peers6 { fe80::2, fe80::3 }\n');
     const batch = setBatch('edge_overlay', 'peers6', [parseIpv6('fe80::2')!], 1);
     expect(batch.includes(ipv6ToBytes(parseIpv6('fe80::2')!))).toBe(true);
   });
 
-  it('follows nf_tables: its own installs are not news; someone else deleting from the table is a breach at once', async () => {
+  it('follows nf_tables: its own installs are not news; someone else deleting from the table is a breach at once',
+    async () => {
     type T = { changes: { op: string }[]; pid: number | undefined } | 'lost';
     let notify: (t: T) => void = () => {};
     const monitor: TableMonitor = { start: (_t, f) => { notify = f; }, close: () => {} };
-    let listing = JSON.stringify({ nftables: [{ table: {} }, ...Array(4).fill({ chain: {} }), ...Array(13).fill({ rule: {} }), ...Array(4).fill({ set: {} })] });
+    let listing = JSON.stringify({ nftables: [{ table: {} }, ...Array(4).fill({ chain: {} }),
+      ...Array(13).fill({ rule: {} }), ...Array(4).fill({ set: {} })] });
     let pid = 100;
     const run = async (args: string[], _input?: string, started?: (p: number) => void): Promise<string> => {
       started?.(++pid);
@@ -139,10 +150,14 @@ describe('nftables filter', () => {
       v.copy(b, 4);
       return b;
     };
-    const msg = (family: number, ...attrs: Buffer[]): Uint8Array => new Uint8Array(Buffer.concat([Buffer.from([family, 0, 0, 0]), ...attrs]));
-    expect(parseNftChange((10 << 8) | 2, msg(1, attr(1, 'edge_overlay')))).toEqual({ op: 'del', what: 'table', family: 1, table: 'edge_overlay' });
-    expect(parseNftChange((10 << 8) | 8, msg(1, attr(1, 'edge_overlay'), attr(2, 'vxlan')))).toMatchObject({ op: 'del', what: 'rule' });
-    expect(parseNftChange((10 << 8) | 12, msg(1, attr(1, 'edge_overlay')))).toBeUndefined(); // set elements: our own updates
+    const msg = (family: number, ...attrs: Buffer[]): Uint8Array =>
+      new Uint8Array(Buffer.concat([Buffer.from([family, 0, 0, 0]), ...attrs]));
+    expect(parseNftChange((10 << 8) | 2, msg(1, attr(1, 'edge_overlay'))))
+      .toEqual({ op: 'del', what: 'table', family: 1, table: 'edge_overlay' });
+    expect(parseNftChange((10 << 8) | 8, msg(1, attr(1, 'edge_overlay'), attr(2, 'vxlan'))))
+      .toMatchObject({ op: 'del', what: 'rule' });
+    // set elements: our own updates
+    expect(parseNftChange((10 << 8) | 12, msg(1, attr(1, 'edge_overlay')))).toBeUndefined();
     expect(parseNftChange((2 << 8) | 2, msg(1, attr(1, 'x')))).toBeUndefined(); // not nf_tables
   });
 });
@@ -158,7 +173,8 @@ describe('guard table', () => {
     return { child, written: () => written, say: (s) => stdout.write(s), die: () => child.emit('exit', 1) };
   }
 
-  it('is an owned table kept by a long-lived nft -i: it drops our VNI unless the main table vetted it, and comes back if nft dies', async () => {
+  it('is an owned table kept by a long-lived nft -i: it drops our VNI unless the main table vetted it, '
+    + 'and comes back if nft dies', async () => {
     const clock = new FakeClock();
     const nfts: ReturnType<typeof fakeNft>[] = [];
     const g = new NftGuard({ options, clock, start: () => { const f = fakeNft(); nfts.push(f); return f.child; } });

@@ -1,6 +1,8 @@
+// Unit: IPv4 and MAC helpers — addresses and CIDRs parsed and formatted, reserved addresses, MAC round trips.
 import { describe, expect, it } from 'vitest';
 import {
-  broadcastOf, contains, formatCidr, formatIpv4, hostRange, isHostAddress, overlaps, parseCidr, parseIpv4, parseMac, formatMac, vipOf,
+  broadcastOf, contains, formatCidr, formatIpv4, hostRange, isHostAddress, overlaps, parseCidr, parseIpv4, parseMac,
+  formatMac, vipOf,
   type Cidr,
 } from '../../src/net/ipv4.js';
 
@@ -8,7 +10,9 @@ describe('ipv4', () => {
   it('parses and formats addresses, rejecting junk', () => {
     expect(formatIpv4(parseIpv4('100.64.192.7')!)).toBe('100.64.192.7');
     expect(parseIpv4('255.255.255.255')).toBe(0xffffffff);
-    for (const bad of ['256.1.1.1', '1.2.3', '1.2.3.4.5', '01.2.3.4', 'a.b.c.d', '', '1..2.3']) expect(parseIpv4(bad)).toBeUndefined();
+    for (const bad of ['256.1.1.1', '1.2.3', '1.2.3.4.5', '01.2.3.4', 'a.b.c.d', '', '1..2.3']) {
+      expect(parseIpv4(bad)).toBeUndefined();
+    }
   });
 
   it('parses CIDRs with reasons', () => {

@@ -1,3 +1,4 @@
+// Unit: IPv6 helpers — RFC 5952 canonical form, rejected input, byte round trips, link-local and EUI-64 addresses.
 import { randomBytes } from 'node:crypto';
 import { isIPv6 } from 'node:net';
 import { describe, expect, it } from 'vitest';
@@ -37,8 +38,10 @@ describe('ipv6', () => {
 
   it('rejects zone ids, garbage and near misses', () => {
     for (const bad of [
-      '', ':', ':::', '1', '1.2.3.4', 'fe80::1%eth0', 'fe80::1%2', ' ::1', '::1 ', '1::2::3', '1:2:3:4:5:6:7:8:9', '1:2:3:4:5:6:7',
-      '12345::', 'g::1', ':1::', '1::2:', '::ffff:1.2.3', '::ffff:256.1.1.1', '::1.2.3.4:5', '1.2.3.4::', '::ffff:01.2.3.4',
+      '', ':', ':::', '1', '1.2.3.4', 'fe80::1%eth0', 'fe80::1%2', ' ::1', '::1 ', '1::2::3', '1:2:3:4:5:6:7:8:9',
+      '1:2:3:4:5:6:7',
+      '12345::', 'g::1', ':1::', '1::2:', '::ffff:1.2.3', '::ffff:256.1.1.1', '::1.2.3.4:5', '1.2.3.4::',
+      '::ffff:01.2.3.4',
       '1:2:3:4:5:6:7:1.2.3.4', '[::1]', '::1/64',
     ]) expect(parseIpv6(bad), bad).toBeUndefined();
   });
@@ -54,7 +57,8 @@ describe('ipv6', () => {
       expect(ipv6ToBytes(a)).toEqual(b);
       expect(parseIpv6(a)).toBe(a);
       expect(parseIpv6(a.toUpperCase())).toBe(a);
-      if (!a.startsWith('::ffff:')) expect(new URL(`http://[${a}]/`).hostname).toBe(`[${a}]`); // WHATWG compresses the same way
+      // WHATWG compresses the same way
+      if (!a.startsWith('::ffff:')) expect(new URL(`http://[${a}]/`).hostname).toBe(`[${a}]`);
     }
     expect(() => ipv6FromBytes(Buffer.alloc(4))).toThrow(/16 bytes/);
   });

@@ -1,3 +1,4 @@
+// Unit: the cluster key file — a bare key or a keyring, the file mode checked, generated keys accepted.
 import { describe, expect, it } from 'vitest';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,8 @@ const fsWith = (files: Record<string, FakeFile>) => ({
     const f = files[p];
     if (!f) throw Object.assign(new Error('nope'), { code: 'ENOENT' });
     const type = f.type ?? 'file';
-    return { mode: { file: 0o100000, dir: 0o040000, fifo: 0o010000 }[type] | f.mode, uid: f.uid ?? 0, isFile: () => type === 'file' };
+    return { mode: { file: 0o100000, dir: 0o040000, fifo: 0o010000 }[type] | f.mode, uid: f.uid ?? 0,
+      isFile: () => type === 'file' };
   },
   readFile: async (p: string) => files[p]!.text,
 });
@@ -35,32 +37,48 @@ describe('cluster key file', () => {
   });
 
   it.each([
-    ['/missing', {}, 'cluster key file /missing does not exist (create it with: edge-overlay keygen > /missing && chmod 600 /missing)'],
-    ['/k', { '/k': { text: '\n\n', mode: 0o600 } }, 'cluster key file /k is empty (generate a key with: edge-overlay keygen > /k)'],
-    ['/k', { '/k': { text: 'abcd', mode: 0o600 } }, 'cluster key on line 1 of /k is too short: 4 hex characters, need at least 64 (32 bytes); generate one with edge-overlay keygen'],
-    ['/k', { '/k': { text: 'zz'.repeat(32), mode: 0o600 } }, 'cluster key on line 1 of /k is not hexadecimal (expected 64 hex characters from edge-overlay keygen, optionally after "id:")'],
-    ['/k', { '/k': { text: key, mode: 0o644 } }, 'cluster key file /k is readable by every user (mode 0644); run: chmod 600 /k'],
-    ['/k', { '/k': { text: `${key}\n${key}\n`, mode: 0o600 } }, expect.stringMatching(/^cluster key file \/k lists the same key twice/)],
+    ['/missing', {}, 'cluster key file /missing does not exist (create it with: edge-overlay keygen > /missing '
+      + '&& chmod 600 /missing)'],
+    ['/k', { '/k': { text: '\n\n', mode: 0o600 } },
+      'cluster key file /k is empty (generate a key with: edge-overlay keygen > /k)'],
+    ['/k', { '/k': { text: 'abcd', mode: 0o600 } }, 'cluster key on line 1 of /k is too short: 4 hex characters, '
+      + 'need at least 64 (32 bytes); generate one with edge-overlay keygen'],
+    ['/k', { '/k': { text: 'zz'.repeat(32), mode: 0o600 } }, 'cluster key on line 1 of /k is not hexadecimal '
+      + '(expected 64 hex characters from edge-overlay keygen, optionally after "id:")'],
+    ['/k', { '/k': { text: key, mode: 0o644 } },
+      'cluster key file /k is readable by every user (mode 0644); run: chmod 600 /k'],
+    ['/k', { '/k': { text: `${key}\n${key}\n`, mode: 0o600 } },
+      expect.stringMatching(/^cluster key file \/k lists the same key twice/)],
     ['/k', { '/k': { text: `a:${key}\na:${key2}\n`, mode: 0o600 } }, 'cluster key file /k uses the id "a" twice'],
   ])('refuses %s with one clear line', async (path, files, message) => {
-    await expect(loadKeyring(path, fsWith(files as Record<string, FakeFile>), 0)).rejects.toMatchObject({ code: 'E_KEYFILE', message });
+    await expect(loadKeyring(path, fsWith(files as Record<string, FakeFile>), 0))
+      .rejects.toMatchObject({ code: 'E_KEYFILE', message });
   });
 
   // what a neighbour with a shell account, or a careless copy, leaves behind
   it.each([
-    ['group-readable', { mode: 0o640 }, 0, 'cluster key file /k is open to group or others (mode 0640; must be 0600 or 0400); run: chmod 600 /k'],
-    ['group-writable', { mode: 0o620 }, 0, 'cluster key file /k is open to group or others (mode 0620; must be 0600 or 0400); run: chmod 600 /k'],
-    ['world-writable only', { mode: 0o602 }, 0, 'cluster key file /k is open to group or others (mode 0602; must be 0600 or 0400); run: chmod 600 /k'],
-    ['group-executable', { mode: 0o610 }, 0, 'cluster key file /k is open to group or others (mode 0610; must be 0600 or 0400); run: chmod 600 /k'],
-    ['owned by another user', { mode: 0o600, uid: 1000 }, 0, 'cluster key file /k is owned by uid 1000 (must be root); run: chown root /k'],
+    ['group-readable', { mode: 0o640 }, 0,
+      'cluster key file /k is open to group or others (mode 0640; must be 0600 or 0400); run: chmod 600 /k'],
+    ['group-writable', { mode: 0o620 }, 0,
+      'cluster key file /k is open to group or others (mode 0620; must be 0600 or 0400); run: chmod 600 /k'],
+    ['world-writable only', { mode: 0o602 }, 0,
+      'cluster key file /k is open to group or others (mode 0602; must be 0600 or 0400); run: chmod 600 /k'],
+    ['group-executable', { mode: 0o610 }, 0,
+      'cluster key file /k is open to group or others (mode 0610; must be 0600 or 0400); run: chmod 600 /k'],
+    ['owned by another user', { mode: 0o600, uid: 1000 }, 0,
+      'cluster key file /k is owned by uid 1000 (must be root); run: chown root /k'],
     ['owned by another user, agent not root', { mode: 0o600, uid: 1000 }, 998,
       "cluster key file /k is owned by uid 1000 (must be root or the agent's user, uid 998); run: chown root /k"],
     ['wrong owner and mode', { mode: 0o660, uid: 1000 }, 0,
-      'cluster key file /k is owned by uid 1000 (must be root) and is open to group or others (mode 0660; must be 0600 or 0400); run: chown root /k && chmod 600 /k'],
-    ['a directory', { mode: 0o700, type: 'dir' }, 0, 'cluster key file /k is not a regular file (a directory, device, socket or pipe); point the agent at the key file itself'],
-    ['a named pipe', { mode: 0o600, type: 'fifo' }, 0, 'cluster key file /k is not a regular file (a directory, device, socket or pipe); point the agent at the key file itself'],
+      'cluster key file /k is owned by uid 1000 (must be root) and is open to group or others (mode 0660; '
+        + 'must be 0600 or 0400); run: chown root /k && chmod 600 /k'],
+    ['a directory', { mode: 0o700, type: 'dir' }, 0, 'cluster key file /k is not a regular file (a directory, device, '
+      + 'socket or pipe); point the agent at the key file itself'],
+    ['a named pipe', { mode: 0o600, type: 'fifo' }, 0, 'cluster key file /k is not a regular file (a directory, '
+      + 'device, socket or pipe); point the agent at the key file itself'],
   ] as const)('refuses a key file that is %s', async (_what, f, agentUid, message) => {
-    await expect(loadKeyring('/k', fsWith({ '/k': { text: key, ...f } }), agentUid)).rejects.toMatchObject({ code: 'E_KEYFILE', message });
+    await expect(loadKeyring('/k', fsWith({ '/k': { text: key, ...f } }), agentUid))
+      .rejects.toMatchObject({ code: 'E_KEYFILE', message });
   });
 
   it.each([
@@ -78,7 +96,8 @@ describe('cluster key file', () => {
     try {
       writeFileSync(path, `${key}\n`, { mode: 0o640 });
       chmodSync(path, 0o640); // whatever the umask
-      await expect(loadKeyring(path, keyFs)).rejects.toMatchObject({ code: 'E_KEYFILE', message: expect.stringContaining(`(mode 0640; must be 0600 or 0400); run: chmod 600 ${path}`) });
+      await expect(loadKeyring(path, keyFs)).rejects.toMatchObject({ code: 'E_KEYFILE',
+        message: expect.stringContaining(`(mode 0640; must be 0600 or 0400); run: chmod 600 ${path}`) });
       chmodSync(path, 0o600);
       expect(await loadKeyring(path, keyFs)).toHaveLength(1);
     } finally {

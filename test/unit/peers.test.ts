@@ -1,3 +1,4 @@
+// Unit: the peer table — sequence floors, joins, moves and refreshes, staleness, contested addresses, persistence.
 import { describe, expect, it } from 'vitest';
 import { PeerTable } from '../../src/peers/table.js';
 import { parseIpv4, type Cidr } from '../../src/net/ipv4.js';
@@ -6,7 +7,8 @@ import type { AnnounceMsg } from '../../src/wire/codec.js';
 const ip = (s: string): number => parseIpv4(s)!;
 const cidr: Cidr = { network: ip('100.64.192.0'), prefix: 24 };
 const msg = (id: string, seq: number, underlay: string, overlay = '100.64.192.10', claimedAt = 1): AnnounceMsg => ({
-  type: 'announce', cluster: 'c', nodeId: id, seq, sentAt: 0, overlayIp: ip(overlay), underlayIp: ip(underlay), mac: '02:00:00:00:00:01', claimedAt, heldMs: claimedAt, cidr, vni: 100,
+  type: 'announce', cluster: 'c', nodeId: id, seq, sentAt: 0, overlayIp: ip(overlay), underlayIp: ip(underlay),
+  mac: '02:00:00:00:00:01', claimedAt, heldMs: claimedAt, cidr, vni: 100,
 });
 const A = 'a'.repeat(32);
 const B = 'b'.repeat(32);

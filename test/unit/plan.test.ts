@@ -1,3 +1,4 @@
+// Unit: the dataplane planners — FDB over IPv4 and IPv6 link-local, desired state by family, neighbour entries.
 import { describe, expect, it } from 'vitest';
 import { desiredFdb, planFdb, planNeigh, type PeerRoute } from '../../src/dataplane/plan.js';
 import { parseCidr, parseIpv4, ZERO_MAC, type Cidr } from '../../src/net/ipv4.js';
@@ -7,7 +8,8 @@ import { desiredState } from '../../src/dataplane/desired.js';
 const ip = (s: string): number => parseIpv4(s)!;
 const cidr = parseCidr('100.64.192.0/24') as Cidr;
 const vip = ip('100.64.192.1');
-const peer = (n: number, underlay: string): PeerRoute => ({ id: `p${n}`, overlayIp: ip(`100.64.192.${10 + n}`), underlayIp: ip(underlay), mac: `02:00:00:00:00:0${n}` });
+const peer = (n: number, underlay: string): PeerRoute =>
+  ({ id: `p${n}`, overlayIp: ip(`100.64.192.${10 + n}`), underlayIp: ip(underlay), mac: `02:00:00:00:00:0${n}` });
 
 describe('FDB planner', () => {
   it('programs a flood and a unicast entry per peer, once', () => {
@@ -20,7 +22,8 @@ describe('FDB planner', () => {
     expect(planFdb(want, want)).toMatchObject({ append: [], replace: [], del: [] });
   });
 
-  it('moves a renumbered peer: append new flood dst, repoint unicast, delete old flood dst, flush both ARP entries', () => {
+  it('moves a renumbered peer: append new flood dst, repoint unicast, delete old flood dst, flush both ARP entries',
+    () => {
     const before = desiredFdb([peer(1, '10.0.0.1'), peer(2, '10.0.0.2')]);
     const after = desiredFdb([peer(1, '10.0.0.1'), peer(2, '10.0.0.9')]);
     const plan = planFdb(after, before);
@@ -33,9 +36,11 @@ describe('FDB planner', () => {
 
   it('removes entries of forgotten peers and extra destinations added by hand', () => {
     const want = desiredFdb([peer(1, '10.0.0.1')]);
-    const actual = [...want, { mac: ZERO_MAC, dst: ip('10.0.0.50') }, { mac: '02:00:00:00:00:01', dst: ip('10.0.0.51') }];
+    const actual =
+      [...want, { mac: ZERO_MAC, dst: ip('10.0.0.50') }, { mac: '02:00:00:00:00:01', dst: ip('10.0.0.51') }];
     const plan = planFdb(want, actual);
-    expect(plan.del).toEqual([{ mac: ZERO_MAC, dst: ip('10.0.0.50') }, { mac: '02:00:00:00:00:01', dst: ip('10.0.0.51') }]);
+    expect(plan.del)
+      .toEqual([{ mac: ZERO_MAC, dst: ip('10.0.0.50') }, { mac: '02:00:00:00:00:01', dst: ip('10.0.0.51') }]);
     expect(plan.append).toEqual([]);
   });
 });
@@ -44,9 +49,11 @@ describe('FDB planner over IPv6 link-local', () => {
   const ll = (s: string): Ipv6 => parseIpv6(s)!;
   const withLl = (n: number, a: string): PeerRoute => ({ ...peer(n, `10.0.0.${n}`), linkLocal: ll(a) });
 
-  it('points every entry at the peer\'s link-local address out of the NIC (via), and skips peers whose address is unknown', () => {
+  it('points every entry at the peer\'s link-local address out of the NIC (via), '
+    + 'and skips peers whose address is unknown', () => {
     const want = desiredFdb([withLl(1, 'fe80::1'), peer(2, '10.0.0.2')], { family: 'link-local', via: 2 });
-    expect(want).toEqual([{ mac: ZERO_MAC, dst: ll('fe80::1'), via: 2 }, { mac: '02:00:00:00:00:01', dst: ll('fe80::1'), via: 2 }]);
+    expect(want).toEqual([{ mac: ZERO_MAC, dst: ll('fe80::1'), via: 2 },
+      { mac: '02:00:00:00:00:01', dst: ll('fe80::1'), via: 2 }]);
   });
 
   it('moves a peer whose link-local address changed like a renumbered one, flushing both ND entries', () => {
@@ -59,7 +66,8 @@ describe('FDB planner over IPv6 link-local', () => {
   });
 
   it('treats entries that differ only in via as different (a re-plugged NIC has a new index)', () => {
-    const plan = planFdb(desiredFdb([withLl(1, 'fe80::1')], { family: 'link-local', via: 7 }), desiredFdb([withLl(1, 'fe80::1')], { family: 'link-local', via: 2 }));
+    const plan = planFdb(desiredFdb([withLl(1, 'fe80::1')], { family: 'link-local', via: 7 }),
+      desiredFdb([withLl(1, 'fe80::1')], { family: 'link-local', via: 2 }));
     expect(plan.append).toHaveLength(1);
     expect(plan.replace).toHaveLength(1);
     expect(plan.del).toEqual([{ mac: ZERO_MAC, dst: ll('fe80::1'), via: 2 }]);
@@ -68,7 +76,8 @@ describe('FDB planner over IPv6 link-local', () => {
 
 describe('desired state by family', () => {
   const base = {
-    routes: [{ ...peer(1, '10.0.0.1'), linkLocal: parseIpv6('fe80::1')! }, peer(2, '10.1.0.2'), { ...peer(3, '0.0.0.0'), linkLocal: parseIpv6('fe80::3')! }],
+    routes: [{ ...peer(1, '10.0.0.1'), linkLocal: parseIpv6('fe80::1')! }, peer(2, '10.1.0.2'),
+      { ...peer(3, '0.0.0.0'), linkLocal: parseIpv6('fe80::3')! }],
     adjacent: new Set(['p1', 'p2', 'p3']), trusted: new Set(['p1', 'p2', 'p3']), seeds: [], ownIp: ip('100.64.192.50'),
     underlay: { ip: ip('10.0.0.50'), prefix: 24 }, linkLocal: parseIpv6('fe80::50')!,
   };
@@ -79,7 +88,8 @@ describe('desired state by family', () => {
     expect(d.onLink).toEqual([ip('10.1.0.2')]);
   });
 
-  it('link-local: FDB for peers with a link-local address (IPv4 or not), no on-link routes; the filter admits both families', () => {
+  it('link-local: FDB for peers with a link-local address (IPv4 or not), no on-link routes; '
+    + 'the filter admits both families', () => {
     const d = desiredState({ ...base, family: 'link-local' });
     expect(d.routes.map((r) => r.id)).toEqual(['p1', 'p3']);
     expect(d.onLink).toEqual([]);

@@ -6,7 +6,10 @@ import { RawChannel, frame, type RawOpener } from '../../src/discovery/raw.js';
 import type { PacketSocket } from '../../src/native/addon.js';
 import { FakeClock } from '../fakes/clock.js';
 
-interface Sock { index: number; closed: boolean; paused: boolean; frame: (f: Buffer, mac: string) => void; error: (errno: number) => void }
+interface Sock {
+  index: number; closed: boolean; paused: boolean; frame: (f: Buffer, mac: string) => void;
+  error: (errno: number) => void;
+}
 
 function opener(): { open: RawOpener; socks: Sock[]; refuse: { n: number } } {
   const socks: Sock[] = [];
@@ -15,7 +18,8 @@ function opener(): { open: RawOpener; socks: Sock[]; refuse: { n: number } } {
     if (refuse.n > 0) { refuse.n--; throw new Error('cannot open a packet socket on ifindex 2: EPERM'); }
     const s: Sock = { index, closed: false, paused: false, frame: onFrame, error: onError };
     socks.push(s);
-    const sock: PacketSocket = { send: () => 0, close: () => { s.closed = true; }, pause: () => { s.paused = true; }, resume: () => { s.paused = false; } };
+    const sock: PacketSocket = { send: () => 0, close: () => { s.closed = true; }, pause: () => { s.paused = true; },
+      resume: () => { s.paused = false; } };
     return sock;
   };
   return { open, socks, refuse };
@@ -43,7 +47,8 @@ describe('raw L2 channel', () => {
     expect(o.socks).toHaveLength(2);
   });
 
-  it('retries with growing backoff while no link event comes, and a late error of an old socket changes nothing', async () => {
+  it('retries with growing backoff while no link event comes, and a late error of an old socket changes nothing',
+    async () => {
     const clock = new FakeClock();
     const o = opener();
     const ch = new RawChannel({ clock, open: o.open });
@@ -80,7 +85,8 @@ describe('raw L2 channel', () => {
     expect(ch.health()).toMatchObject({ state: 'down', error: 'no physical interface' });
   });
 
-  it('reads a flood of frames at a bounded rate: it stops reading for a moment and lets the kernel drop the rest', async () => {
+  it('reads a flood of frames at a bounded rate: it stops reading for a moment and lets the kernel drop the rest',
+    async () => {
     const clock = new FakeClock();
     const o = opener();
     let got = 0;

@@ -37,7 +37,9 @@ function files(dir: string): string[] {
 }
 
 const ALL = ['src', 'scripts', 'bench', 'test'].flatMap((d) => files(join(ROOT, d)));
-const IMPORT = /(?:^|\s)(?:import|export)\s[^'"]*?from\s*['"](\.{1,2}\/[^'"]+)['"]|import\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/gm;
+/** `import ... from './x.js'`, `export ... from './x.js'` (type-only too) and `import('./x.js')` */
+const IMPORT = new RegExp(/(?:^|\s)(?:import|export)\s[^'"]*?from\s*['"](\.{1,2}\/[^'"]+)['"]/.source
+  + /|import\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/.source, 'gm');
 
 /** The repository files a file imports (relative imports; `.js` names the `.ts` source). */
 function importsOf(file: string): string[] {

@@ -1,5 +1,5 @@
-// Runs inside a throwaway network namespace (started by kernel.test.ts) and
-// exercises the real netlink layer from the built code; prints one JSON line.
+// Test child: exercises the real netlink layer from the built code; prints one JSON line.
+// Runs inside a throwaway network namespace (started by kernel.test.ts).
 import { execFileSync } from 'node:child_process';
 import { NetlinkKernel } from '../../../dist/src/kernel/netlink/kernel.js';
 import { systemClock } from '../../../dist/src/clock.js';
@@ -20,9 +20,11 @@ const k = new NetlinkKernel(systemClock);
 const phys = await k.linkByName('eth0');
 const spec = { name: 'scbr-100', mtu: phys.mtu - 50, mac: '02:aa:bb:cc:dd:ee' };
 const b1 = await ensureBridge(k, spec);
-const v1 = await ensureVxlan(k, { name: 'scvx-100', vni: 100, port: 4789, link: phys.index, mtu: phys.mtu - 50, master: b1.index });
+const v1 = await ensureVxlan(k,
+  { name: 'scvx-100', vni: 100, port: 4789, link: phys.index, mtu: phys.mtu - 50, master: b1.index });
 out.first = [b1.changes, v1.changes];
-out.second = [(await ensureBridge(k, spec)).changes, (await ensureVxlan(k, { name: 'scvx-100', vni: 100, port: 4789, link: phys.index, mtu: phys.mtu - 50, master: b1.index })).changes];
+out.second = [(await ensureBridge(k, spec)).changes, (await ensureVxlan(k,
+  { name: 'scvx-100', vni: 100, port: 4789, link: phys.index, mtu: phys.mtu - 50, master: b1.index })).changes];
 out.addr1 = await ensurePrimaryAddress(k, { index: b1.index, name: 'scbr-100' }, ip('100.64.192.9'), 24, () => true);
 out.addr2 = await ensurePrimaryAddress(k, { index: b1.index, name: 'scbr-100' }, ip('100.64.192.9'), 24, () => true);
 out.vxlan = (await k.linkByName('scvx-100')).vxlan;
@@ -49,7 +51,9 @@ let resync = 0;
 let events = 0;
 const stop = small.watch((e) => { if (e.type === 'resync') resync++; else events++; });
 const cmds = [];
-for (let i = 0; i < 10000; i++) cmds.push(`neigh add 10.250.${(i >> 8) & 255}.${i & 255} lladdr 02:00:00:00:00:01 dev eth1 nud permanent`);
+for (let i = 0; i < 10000; i++) {
+  cmds.push(`neigh add 10.250.${(i >> 8) & 255}.${i & 255} lladdr 02:00:00:00:00:01 dev eth1 nud permanent`);
+}
 execFileSync('ip', ['-batch', '-'], { input: cmds.join('\n') + '\n' }); // blocks the event loop: the socket overruns
 await new Promise((r) => setTimeout(r, 500));
 out.storm = { resync, events };

@@ -26,17 +26,21 @@ export const casesRoutes: Record<string, Case> = {
     await k.deleteLink(br);
     expect((await k.links()).map((l) => l.name)).not.toContain('scbr-100');
   },
-  'defaultRoutes(): IPv4 and IPv6 default routes by device and metric; they go with the last IPv4 address or the device going down': async (k, env) => {
+  ['defaultRoutes(): IPv4 and IPv6 default routes by device and metric; '
+    + 'they go with the last IPv4 address or the device going down']: async (k, env) => {
     expect(await k.defaultRoutes()).toEqual([]);
     await k.addAddr(env.eth0, ip('10.5.0.2'), 24);
     await env.defaultRoute('add', 4, 100);
     await env.defaultRoute('add', 4, 50);
     await env.defaultRoute('add', 6, 1024);
     const eth0 = env.eth0;
-    expect(await defaults(k)).toEqual([{ family: 4, index: eth0, metric: 50 }, { family: 4, index: eth0, metric: 100 }, { family: 6, index: eth0, metric: 1024 }]);
+    expect(await defaults(k)).toEqual([{ family: 4, index: eth0, metric: 50 }, { family: 4, index: eth0, metric: 100 },
+      { family: 6, index: eth0, metric: 1024 }]);
     await env.defaultRoute('del', 4, 50);
-    expect(await defaults(k)).toEqual([{ family: 4, index: eth0, metric: 100 }, { family: 6, index: eth0, metric: 1024 }]);
-    await k.delAddr(env.eth0, ip('10.5.0.2'), 24); // DHCP released the lease: IPv4 is off on eth0, so is its default route
+    expect(await defaults(k))
+      .toEqual([{ family: 4, index: eth0, metric: 100 }, { family: 6, index: eth0, metric: 1024 }]);
+    // DHCP released the lease: IPv4 is off on eth0, so is its default route
+    await k.delAddr(env.eth0, ip('10.5.0.2'), 24);
     expect(await defaults(k)).toEqual([{ family: 6, index: eth0, metric: 1024 }]);
     await k.setLink(env.eth0, { up: false });
     expect(await k.defaultRoutes()).toEqual([]);

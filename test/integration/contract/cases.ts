@@ -11,12 +11,14 @@ import { addrsOf, BR_MAC, fdbOf, ip, MTU, overlay, refused, reports, VX, type Ca
 export const cases4: Record<string, Case> = {
   'creates a bridge and a VXLAN device bound to eth0, nolearning, with no fixed local address': async (k, env) => {
     const { br, vx } = await overlay(k, env);
-    expect(await k.linkByName('scbr-100')).toMatchObject({ index: br, kind: 'bridge', mtu: 8950, up: false, mac: BR_MAC, master: undefined, vxlan: undefined });
+    expect(await k.linkByName('scbr-100')).toMatchObject({ index: br, kind: 'bridge', mtu: 8950, up: false, mac: BR_MAC,
+      master: undefined, vxlan: undefined });
     const v = await k.linkByName('scvx-100');
     expect(v).toMatchObject({ index: vx, kind: 'vxlan', mtu: 8950, up: false, master: undefined,
       vxlan: { vni: 100, port: 4789, link: env.eth0, local: undefined, learning: false } });
     expect(v!.mac).toMatch(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
-    expect(await k.linkByName('eth0')).toMatchObject({ index: env.eth0, mtu: MTU, up: true, master: undefined, vxlan: undefined });
+    expect(await k.linkByName('eth0'))
+      .toMatchObject({ index: env.eth0, mtu: MTU, up: true, master: undefined, vxlan: undefined });
   },
   'refuses an existing name with EEXIST and leaves that device alone': async (k, env) => {
     await overlay(k, env);
@@ -38,7 +40,8 @@ export const cases4: Record<string, Case> = {
     await refused(k.neighReplace(br, ip('10.5.0.9'), '02:00:00:00:00:09'), 'ENODEV');
     await refused(k.createVxlan('scvx-200', { ...VX, vni: 200, link: br }), 'ENODEV');
   },
-  'setLink changes MTU, MAC, up and master; an unset bridge MTU follows its port; a non-bridge master is ENOTSUP': async (k, env) => {
+  'setLink changes MTU, MAC, up and master; an unset bridge MTU follows its port; a non-bridge master is ENOTSUP':
+    async (k, env) => {
     const { br, vx } = await overlay(k, env);
     await k.setLink(vx, { master: br, mtu: 1400 });
     await k.setLink(br, { up: true, mac: '02:00:00:00:00:01' });
@@ -68,12 +71,14 @@ export const cases4: Record<string, Case> = {
   'setVxlanLocal sets and clears the fixed local address; ENOTSUP on a bridge': async (k, env) => {
     const { br, vx } = await overlay(k, env);
     await k.setVxlanLocal(vx, ip('10.9.0.2'));
-    expect((await k.linkByName('scvx-100'))!.vxlan).toEqual({ vni: 100, port: 4789, link: env.eth0, local: ip('10.9.0.2'), learning: false });
+    expect((await k.linkByName('scvx-100'))!.vxlan)
+      .toEqual({ vni: 100, port: 4789, link: env.eth0, local: ip('10.9.0.2'), learning: false });
     await k.setVxlanLocal(vx, undefined);
     expect((await k.linkByName('scvx-100'))!.vxlan!.local).toBeUndefined();
     await refused(k.setVxlanLocal(br, ip('10.9.0.2')), 'ENOTSUP');
   },
-  'deleteLink: a deleted port leaves the bridge (MTU back to 1500), a deleted bridge frees its ports': async (k, env) => {
+  'deleteLink: a deleted port leaves the bridge (MTU back to 1500), a deleted bridge frees its ports':
+    async (k, env) => {
     const { br, vx } = await overlay(k, env);
     await k.setLink(vx, { master: br, mtu: 1400 });
     await k.deleteLink(vx);
@@ -100,7 +105,8 @@ export const cases4: Record<string, Case> = {
     const { br } = await overlay(k, env);
     for (const a of ['10.5.0.1', '10.5.0.2', '10.5.0.3', '10.6.0.1']) await k.addAddr(br, ip(a), 24);
     await k.addAddr(br, ip('10.5.0.2'), 24); // again: a replace, not a duplicate
-    expect(await addrsOf(k, br)).toEqual(['10.5.0.1/24', '10.5.0.2/24 secondary', '10.5.0.3/24 secondary', '10.6.0.1/24']);
+    expect(await addrsOf(k, br))
+      .toEqual(['10.5.0.1/24', '10.5.0.2/24 secondary', '10.5.0.3/24 secondary', '10.6.0.1/24']);
     await k.delAddr(br, ip('10.5.0.1'), 24);
     expect(await addrsOf(k, br)).toEqual(['10.6.0.1/24']);
     await refused(k.delAddr(br, ip('10.5.0.1'), 24), 'EADDRNOTAVAIL');
@@ -109,12 +115,14 @@ export const cases4: Record<string, Case> = {
     const { br } = await overlay(k, env);
     await k.setPromoteSecondaries('scbr-100');
     for (const a of ['10.5.0.1', '10.5.0.2', '10.5.0.3']) await k.addAddr(br, ip(a), 24);
-    await reports(k, () => k.delAddr(br, ip('10.5.0.1'), 24), () => [{ type: 'addr', op: 'new', index: br, address: ip('10.5.0.2'), prefix: 24 }]);
+    await reports(k, () => k.delAddr(br, ip('10.5.0.1'), 24),
+      () => [{ type: 'addr', op: 'new', index: br, address: ip('10.5.0.2'), prefix: 24 }]);
     expect(await addrsOf(k, br)).toEqual(['10.5.0.2/24', '10.5.0.3/24 secondary']);
     await k.delAddr(br, ip('10.5.0.3'), 24);
     expect(await addrsOf(k, br)).toEqual(['10.5.0.2/24']);
   },
-  'FDB: all-zeros entries append and refuse REPLACE (ENOTSUP); unicast ones are repointed; ENOENT for a missing MAC': async (k, env) => {
+  'FDB: all-zeros entries append and refuse REPLACE (ENOTSUP); unicast ones are repointed; ENOENT for a missing MAC':
+    async (k, env) => {
     const { vx } = await overlay(k, env);
     const z = (d: string): { mac: string; dst: Ipv4 } => ({ mac: ZERO_MAC, dst: ip(d) });
     const peer = '02:00:00:00:00:05';
@@ -126,7 +134,8 @@ export const cases4: Record<string, Case> = {
     await k.fdbReplace(vx, { mac: peer, dst: ip('10.9.0.3') });
     await k.fdbReplace(vx, { mac: peer, dst: ip('10.9.0.4') });
     await k.fdbAppend(vx, { mac: peer, dst: ip('10.9.0.5') }); // APPEND on a unicast MAC: accepted, ignored
-    expect(await fdbOf(k, vx)).toEqual(['00:00:00:00:00:00 10.9.0.3', '00:00:00:00:00:00 10.9.0.4', `${peer} 10.9.0.4`]);
+    expect(await fdbOf(k, vx))
+      .toEqual(['00:00:00:00:00:00 10.9.0.3', '00:00:00:00:00:00 10.9.0.4', `${peer} 10.9.0.4`]);
     await k.fdbDel(vx, z('10.9.0.3'));
     await k.fdbDel(vx, z('10.9.0.9')); // the MAC is there, this destination is not: accepted, no change
     await refused(k.fdbDel(vx, { mac: '02:00:00:00:00:07', dst: ip('10.9.0.4') }), 'ENOENT');
@@ -144,7 +153,8 @@ export const cases4: Record<string, Case> = {
     expect(await k.neighs(env.eth0)).toEqual([]);
     await refused(k.neighDel(env.eth0, n), 'ENOENT');
   },
-  'host routes: need a local source (EINVAL); deleting a missing one or on another device is ESRCH; they go with their source': async (k, env) => {
+  ['host routes: need a local source (EINVAL); deleting a missing one or on another device is ESRCH; '
+    + 'they go with their source']: async (k, env) => {
     await k.addAddr(env.eth0, ip('10.9.0.2'), 24);
     const r = { dst: ip('10.20.0.5'), index: env.eth0, src: ip('10.9.0.2') };
     await refused(k.hostRouteReplace({ ...r, src: ip('10.9.0.99') }), 'EINVAL');
@@ -160,7 +170,8 @@ export const cases4: Record<string, Case> = {
     await k.delAddr(env.eth0, ip('10.9.0.2'), 24);
     expect(await k.hostRoutes()).toEqual([]);
   },
-  'a route needs an up device (ENETDOWN); a device going down loses its routes and neighbour entries': async (k, env) => {
+  'a route needs an up device (ENETDOWN); a device going down loses its routes and neighbour entries':
+    async (k, env) => {
     const { br } = await overlay(k, env);
     await k.addAddr(env.eth0, ip('10.9.0.2'), 24);
     const r = { dst: ip('10.20.0.5'), index: br, src: ip('10.9.0.2') };
@@ -197,7 +208,8 @@ export const cases4: Record<string, Case> = {
       { type: 'link', op: 'del', index: vx, name: 'scvx-100' },
     ]);
   },
-  'reports carrier: lost when the cable is pulled (a link event says so), back when it is plugged in': async (k, env) => {
+  'reports carrier: lost when the cable is pulled (a link event says so), back when it is plugged in':
+    async (k, env) => {
     expect((await k.linkByName('eth0'))!.carrier).toBe(true);
     await reports(k, () => env.cable(false), () => [{ type: 'link', op: 'new', index: env.eth0 }]);
     await until('carrier to go', async () => (await k.linkByName('eth0'))!.carrier === false || undefined, 3000, 5);

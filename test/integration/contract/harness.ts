@@ -22,15 +22,24 @@ export interface Env {
   eth0: number;
   /** pulls eth0's cable (false) or plugs it back in (true): the far end of the link goes down or up */
   cable(on: boolean): Promise<void>;
-  /** another program: `ip -6 addr add|del A/64 dev eth0`; `taken`: a host on the link holds it already, so DAD runs and fails */
+  /**
+   * another program: `ip -6 addr add|del A/64 dev eth0`; `taken`: a host
+   * on the link holds it already, so DAD runs and fails
+   */
   addr6(op: 'add' | 'del', a: Ipv6, opts?: { taken?: boolean }): Promise<void>;
-  /** accept_dad on eth0 (off between cases), then eth0 down and up: its link-local address comes back, tentative while DAD runs */
+  /**
+   * accept_dad on eth0 (off between cases), then eth0 down and up: its
+   * link-local address comes back, tentative while DAD runs
+   */
   relink(dad: boolean): Promise<void>;
   /** sysctl net.ipv6.conf.eth0.disable_ipv6 */
   disableIpv6(on: boolean): Promise<void>;
   /** eth0's ND entries as "address lladdr" (`ip -6 neigh show dev eth0`) */
   nd(): Promise<string[]>;
-  /** another program (DHCP, RA, the administrator): `ip -4|-6 route add|del default via 10.5.0.1|fe80::1 dev eth0 metric M` */
+  /**
+   * another program (DHCP, RA, the administrator): `ip -4|-6 route
+   * add|del default via 10.5.0.1|fe80::1 dev eth0 metric M`
+   */
   defaultRoute(op: 'add' | 'del', family: 4 | 6, metric: number): Promise<void>;
 }
 export type Case = (k: Kernel, env: Env) => Promise<void>;
@@ -53,12 +62,16 @@ export const fdbOf = async (k: Kernel, i: number): Promise<string[]> =>
 /** eth0's link-local address: the EUI-64 one of its MAC (addrgenmode eui64) */
 export async function linkLocal(k: Kernel, env: Env): Promise<Ipv6> {
   const ll = linkLocalFromMac((await k.linkByName('eth0'))!.mac);
-  expect(await k.addrs6(env.eth0)).toEqual([{ index: env.eth0, address: ll, prefix: 64, linkLocal: true, tentative: false, dadFailed: false }]);
+  expect(await k.addrs6(env.eth0))
+    .toEqual([{ index: env.eth0, address: ll, prefix: 64, linkLocal: true, tentative: false, dadFailed: false }]);
   return ll;
 }
 
 export type Fields = Record<string, unknown>;
-/** Runs `act` while watching k, then waits for an event with the fields of each of `want` (both kernels report asynchronously). */
+/**
+ * Runs `act` while watching k, then waits for an event with the fields
+ * of each of `want` (both kernels report asynchronously).
+ */
 export async function reports<T>(k: Kernel, act: () => Promise<T>, want: (r: T) => Fields[]): Promise<void> {
   const events: KernelEvent[] = [];
   const stop = k.watch((e) => events.push(e));

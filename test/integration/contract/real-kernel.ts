@@ -25,7 +25,8 @@ export type RemoteKernel = ReturnType<typeof remote>;
 
 /** The real NetlinkKernel in namespace `ns`, behind children/kernel-server.mjs. */
 export async function startServer(ns: string): Promise<{ child: ChildProcess; rk: RemoteKernel }> {
-  const c = spawn('ip', ['netns', 'exec', ns, process.execPath, SERVER], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+  const c = spawn('ip', ['netns', 'exec', ns, process.execPath, SERVER],
+    { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
   const rk = remote(c);
   await new Promise<void>((resolve, reject) => {
     c.once('message', () => resolve());
@@ -49,8 +50,8 @@ export const sysctl = (ns: string, key: string, value: number): void => {
 
 /** eth0's link-local address in `ns` (`ip -6 addr`), with its DAD state */
 export function linkLocalIn(ns: string, dev = 'eth0'): { address: string; tentative: boolean } | undefined {
-  const out = JSON.parse(execFileSync('ip', ['-n', ns, '-6', '-j', 'addr', 'show', 'dev', dev, 'scope', 'link'], { encoding: 'utf8' })) as
-    { addr_info: { local: string; tentative?: boolean }[] }[];
+  const out = JSON.parse(execFileSync('ip', ['-n', ns, '-6', '-j', 'addr', 'show', 'dev', dev, 'scope', 'link'],
+    { encoding: 'utf8' })) as { addr_info: { local: string; tentative?: boolean }[] }[];
   const a = out[0]?.addr_info[0];
   return a && { address: a.local, tentative: a.tentative === true };
 }

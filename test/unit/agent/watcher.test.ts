@@ -322,7 +322,8 @@ describe('failures and lifecycle', () => {
 describe('underlayActions', () => {
   const snapshot = unreadUnderlay(undefined);
   const read = (over: Partial<UnderlayRead>): UnderlayRead => ({
-    snapshot, change: undefined, linkLocal: undefined, linkLocalMoved: false, prefixChanged: false, ipv6Changed: false, carrierBack: false,
+    snapshot, change: undefined, linkLocal: undefined, linkLocalMoved: false, prefixChanged: false, ipv6Changed: false,
+    carrierBack: false,
     ...over,
   });
 
