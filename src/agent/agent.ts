@@ -33,13 +33,8 @@ export class Agent {
   private listening = false;
   private stopped = false;
 
-  /**
-   * Reads the state file (refusing a bad one; `doc`: main read it already) and builds the agent; nothing is sent or
-   * changed yet.
-   */
-  static create(
-    config: AgentConfig, deps: AgentDeps, doc: PersistedState = readState(config, deps.store, deps.log),
-  ): Agent {
+  /** Reads the state file (`doc`: main read it already) and builds the agent; nothing is sent or changed yet. */
+  static create(config: AgentConfig, deps: AgentDeps, doc = readState(config, deps.store, deps.log)): Agent {
     return new Agent(config, deps, doc);
   }
 
@@ -101,10 +96,7 @@ export class Agent {
     }, ip !== undefined ? 'agent started with its overlay address' : 'agent started; no overlay address yet');
   }
 
-  /**
-   * The periodic resync: the filter and the seeds' names are re-read first, so that the full reconcile applies what
-   * changed.
-   */
+  /** The periodic resync: the NIC, the filter and the seeds' names are re-read, then a full reconcile applies them. */
   private async resync(): Promise<void> {
     this.act({ reread: true });
     await Promise.all([this.d.firewall?.refresh(), this.p.seeds.refresh()]);
@@ -112,9 +104,8 @@ export class Agent {
   }
 
   /**
-   * Stops the agent and writes the state; leaves the dataplane up. Order:
-   * stop listening (packets, kernel events) first, let running loops finish
-   * (they start nothing new), then cancel every timer.
+   * Stops the agent and writes the state; leaves the dataplane up. Order: stop listening (packets, kernel events)
+   * first, let running loops finish (they start nothing new), then cancel every timer.
    */
   async stop(): Promise<void> {
     const { p } = this;
@@ -157,26 +148,19 @@ export class Agent {
     else this.act({ reprogram: 'repair' });
   }
 
-  /**
-   * Re-reads what status shows from the kernel (the filter's drop counter): before an operator's or a scrape's
-   * read.
-   */
+  /** Re-reads what status shows from the kernel (the filter's drop counter) before an operator's or a scrape's read. */
   async refresh(): Promise<void> {
     await this.d.firewall?.refresh();
   }
 
   status(): StatusReport {
     const { clock, firewall, transport } = this.d;
-    const env = {
-      clock, filter: firewall?.report(), discovery: transport.health(), startedAt: this.startedAt, pid: process.pid,
-    };
-    return statusOf(this.config, this.p, { ...env, lan: this.lan });
+    const filter = firewall?.report();
+    return statusOf(this.config, this.p, { clock, filter, discovery: transport.health(), startedAt: this.startedAt,
+      pid: process.pid, lan: this.lan });
   }
 
-  /**
-   * Carries out what a part asked for, in order: packets, the family choice, announcements, the dataplane, the state
-   * file.
-   */
+  /** Carries out what a part asked for, in order: packets, family choice, announcements, dataplane, state file. */
   private act(a: Actions): void {
     if (a === NOTHING || this.stopped) return;
     const { announcer, sender, loop, state } = this.p;
@@ -213,5 +197,4 @@ export class Agent {
     sender.setFamily(familyView(own, choice.isReady));
     return out;
   }
-
 }
