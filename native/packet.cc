@@ -7,12 +7,15 @@
 // returned as positive errnos (send) or reported as onFrame(null, errno);
 // after a reported error the socket receives nothing more: close it.
 // pause()/resume() stop and restart reading (a flood waits, and is dropped,
-// in the kernel).
+// in the kernel). setFilter(buf) attaches a classic BPF program (struct
+// sock_filter[] as bytes; empty: none) that the kernel runs before queueing a
+// frame; it returns 0 or a positive errno.
 // No policy here: framing, authentication and dedup live in TypeScript.
 #include "common.h"
 #include <uv.h>
 #include <sys/socket.h>
 #include <linux/if_packet.h>
+#include <linux/filter.h>
 #include <net/ethernet.h>
 #include <arpa/inet.h>
 #include <unistd.h>
@@ -22,6 +25,9 @@
 
 namespace {
 
+/** the socket's receive buffer: a few thousand discovery frames */
+constexpr int kReceiveBuffer = 4 << 20;
+
 class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
  public:
   static void Init(Napi::Env env, Napi::Object exports) {
@@ -29,6 +35,7 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
       InstanceMethod<&PacketSocket::Send>("send"),
       InstanceMethod<&PacketSocket::Close>("close"),
       InstanceMethod<&PacketSocket::Pause>("pause"),
+      InstanceMethod<&PacketSocket::SetFilter>("setFilter"),
       InstanceMethod<&PacketSocket::Resume>("resume"),
     });
     exports.Set("PacketSocket", f);
@@ -50,6 +57,11 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
     sll.sll_protocol = htons(ethertype_);
     sll.sll_ifindex = ifindex_;
     if (bind(fd_, reinterpret_cast<sockaddr*>(&sll), sizeof(sll)) != 0) { Fail(env, errno, "bind"); return; }
+    // room for a site's first contact at once (past rmem_max with CAP_NET_ADMIN); a smaller buffer still works
+    int rcvbuf = kReceiveBuffer;
+    if (setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) != 0) {
+      setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    }
     uv_loop_t* loop = nullptr;
     napi_get_uv_event_loop(env, &loop);
     poll_ = new uv_poll_t;
@@ -146,6 +158,29 @@ class PacketSocket : public Napi::ObjectWrap<PacketSocket> {
       n = sendto(fd_, data.Data(), data.Length(), 0, reinterpret_cast<sockaddr*>(&to), sizeof(to));
     } while (n < 0 && errno == EINTR);
     return Napi::Number::New(env, n < 0 ? errno : 0);
+  }
+
+  Napi::Value SetFilter(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (fd_ < 0) return Napi::Number::New(env, EBADF);
+    if (info.Length() < 1 || !info[0].IsBuffer()) {
+      Napi::TypeError::New(env, "setFilter(buffer)").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    auto code = info[0].As<Napi::Buffer<unsigned char>>();
+    if (code.Length() == 0) {
+      int none = 0;
+      int r = setsockopt(fd_, SOL_SOCKET, SO_DETACH_FILTER, &none, sizeof(none));
+      return Napi::Number::New(env, r != 0 && errno != ENOENT ? errno : 0);
+    }
+    if (code.Length() % sizeof(sock_filter) != 0 || code.Length() / sizeof(sock_filter) > BPF_MAXINSNS) {
+      return Napi::Number::New(env, EINVAL);
+    }
+    sock_fprog prog{};
+    prog.len = static_cast<unsigned short>(code.Length() / sizeof(sock_filter));
+    prog.filter = reinterpret_cast<sock_filter*>(code.Data());
+    int r = setsockopt(fd_, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog));
+    return Napi::Number::New(env, r != 0 ? errno : 0);
   }
 
   // Stop / start reading: frames wait in the kernel (which drops what no longer fits).

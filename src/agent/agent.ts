@@ -175,7 +175,7 @@ export class Agent {
     for (const x of all.answer ?? []) announcer.answerFresh(x.peer, x.moved);
     if (all.reread) this.p.underlay.request();
     if (all.reprogram === 'repair') loop.request();
-    else if (all.reprogram) loop.set(desiredOf(this.p, this.lan), all.reprogram);
+    else if (all.reprogram) loop.want(all.reprogram, () => desiredOf(this.p, this.lan));
     if (all.persist) state.schedule();
   }
 

@@ -24,6 +24,7 @@ export function familyView(own: OwnFacts, ready: boolean): FamilyView {
 export function desiredOf(p: Parts, lan: UnderlaySnapshot): Desired {
   return desiredState({
     ...p.membership.view(), seeds: p.seeds.addresses(), ownIp: p.addressing.ip, underlay: addressOf(lan),
+    lastUnderlay: lan.lastAddress,
     family: p.choice.current.family, linkLocal: lan.lastLinkLocal,
   });
 }

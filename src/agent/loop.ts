@@ -42,6 +42,8 @@ export class DataplaneLoop {
   private wanted: Wanted = { fdb: new Set(), neigh: new Map() };
   /** the value the kernel should match: the newest one given */
   private desired: Desired | undefined;
+  /** what want() asked for while a run was under way */
+  private due: { run: 'routes' | 'full'; desired: () => Desired } | undefined;
   private readonly flight: SingleFlight;
   private fullPending = false;
   private routesPending = false;
@@ -61,6 +63,8 @@ export class DataplaneLoop {
     return this.current;
   }
 
+
+
   /**
    * What the kernel should hold from now on; `run`: which reconcile it needs (the fast path may turn into a full
    * run).
@@ -71,6 +75,23 @@ export class DataplaneLoop {
     else if (!this.stopped && !this.held) {
       this.routesPending = true;
       this.flight.request();
+    }
+  }
+
+  /**
+   * The kernel should follow what `desired()` says now: at once if no run is under way; otherwise wishes merge and
+   * the value is taken once, when the run is done (a burst of news costs one Desired value, not one each).
+   */
+  want(run: 'routes' | 'full', desired: () => Desired): void {
+    if (!this.flight.busy) return this.set(desired(), run);
+    const first = this.due === undefined;
+    this.due = { run: this.due?.run === 'full' || run === 'full' ? 'full' : run, desired };
+    if (first) {
+      void this.flight.idle().then(() => {
+        const due = this.due;
+        this.due = undefined;
+        if (due && !this.stopped) this.want(due.run, due.desired);
+      });
     }
   }
 

@@ -25,6 +25,11 @@ export interface DesiredInput {
   seeds: readonly Ipv4[];
   ownIp: Ipv4 | undefined;
   underlay: UnderlayAddress | undefined;
+  /**
+   * our address as last known (kept while there is none): the LAN whose hosts may send discovery, so that a
+   * renumbering within the LAN changes nothing there
+   */
+  lastUnderlay?: UnderlayAddress | undefined;
   /** what carries VXLAN, and our link-local address (current or last known) */
   family: Family;
   linkLocal: Ipv6 | undefined;
@@ -58,7 +63,8 @@ export function desiredState(i: DesiredInput): Desired {
   const onLan = (ip: Ipv4): boolean => i.underlay !== undefined && sameSubnet(ip, i.underlay.ip, i.underlay.prefix);
   // on-link routes serve VXLAN over IPv4 only (link-local needs none)
   const onLink = ll ? [] : routes.filter((r) => !onLan(r.underlayIp) && i.adjacent.has(r.id)).map((r) => r.underlayIp);
-  const u = i.underlay;
+  const u = i.underlay ?? i.lastUnderlay;
+  const inLan = (ip: Ipv4): boolean => u !== undefined && sameSubnet(ip, u.ip, u.prefix);
   const trusted = i.routes.filter((r) => i.trusted.has(r.id));
   const filter: FilterSpec = {
     // both families: VXLAN keeps flowing from a peer still on the other one while a switch spreads
@@ -69,7 +75,7 @@ export function desiredState(i: DesiredInput): Desired {
     senders: [...new Set([
       ...i.seeds,
       ...i.routes
-        .filter((r) => r.underlayIp !== 0 && r.underlayIp !== own && !onLan(r.underlayIp))
+        .filter((r) => r.underlayIp !== 0 && r.underlayIp !== own && !inLan(r.underlayIp))
         .map((r) => r.underlayIp),
     ])],
   };

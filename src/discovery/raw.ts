@@ -3,16 +3,20 @@
 // interface, so hosts meet before they have IPv4 or when DHCP split one
 // segment into subnets. A socket that reports an error (the link went down,
 // the NIC vanished) is closed; setLink() — called on every link event —
-// opens a new one at once, and a timer retries with backoff meanwhile. A
-// flood of frames is read at a bounded rate: the rest waits in the kernel.
+// opens a new one at once, and a timer retries with backoff meanwhile. Each
+// source MAC has a budget of frames (fairness: one flooding MAC crowds no one
+// out); all together are read at a bounded rate: the rest waits in the kernel.
 // Built by main (its own seam: RawLink); LanTransport gives it its handler.
 
 import type { Clock, TimerHandle } from '../clock.js';
 import { errnoName } from '../errors.js';
 import type { Logger } from '../log.js';
 import { openPacketSocket, type PacketSocket } from '../native/addon.js';
-import { TokenBucket } from '../util/ratelimit.js';
+import { KeyedBuckets, TokenBucket } from '../util/ratelimit.js';
 import { RetryTimer } from '../util/retry.js';
+import { printable } from '../util/text.js';
+import { dropSources } from './bpf.js';
+import { DROP_FOR_MS, DropList } from './droplist.js';
 import type { ChannelHealth } from './transport.js';
 
 /** IEEE 802 "Local Experimental Ethertype 1". */
@@ -21,13 +25,23 @@ export const DISCOVERY_ETHERTYPE = 0x88b5;
 const RETRY_FIRST_MS = 250;
 const RETRY_MAX_MS = 8000;
 /**
- * Frames read a second (and a burst), whatever arrives: nftables cannot see
- * AF_PACKET frames, so a flood is left to wait, and be dropped, in the
- * kernel. A LAN of hundreds of hosts renumbering at once stays well under.
+ * Frames each source MAC may hand on a second (and a burst): a host sends a
+ * few (an announcement every 5 s, bursts of three on a change, answers). A
+ * source over its budget is dropped right after the read, so one flooding
+ * MAC cannot crowd the others out (nftables cannot see AF_PACKET frames).
  */
-const READ_PER_SECOND = 2000;
-const READ_BURST = 1000;
+export const PER_SOURCE = { perSecond: 50, burst: 100 };
+const MAX_SOURCES = 4096;
+/**
+ * Frames read a second in all (and a burst): the CPU's guard against a flood
+ * from made-up MACs. Above it reading stops for a moment and the kernel drops
+ * the excess, for every source alike. A LAN of hundreds of hosts renumbering
+ * at once stays well under.
+ */
+export const READ_PER_SECOND = 20_000;
+const READ_BURST = 5000;
 const FLOOD_PAUSE_MS = 100;
+const FLOOD_LOG_EVERY_MS = 60_000;
 
 export type FrameHandler = (packet: Buffer, srcMac: string) => void;
 
@@ -76,6 +90,10 @@ export class RawChannel implements RawLink {
   private sendErrors = 0;
   private closed = false;
   private readonly budget: TokenBucket;
+  private readonly perSource = new KeyedBuckets(PER_SOURCE.perSecond, PER_SOURCE.burst, MAX_SOURCES);
+  private overBudgetLoggedAt = -Infinity;
+  /** sources over their budget: the kernel drops their frames for a while */
+  private readonly drops: DropList;
   private resumeTimer: TimerHandle | undefined;
   private floodLoggedAt = -Infinity;
 
@@ -93,6 +111,13 @@ export class RawChannel implements RawLink {
     this.retry = new RetryTimer(o.clock, () => {
       if (!this.sock) this.connect();
     }, { firstMs: RETRY_FIRST_MS, maxMs: RETRY_MAX_MS });
+    this.drops = new DropList(o.clock, () => this.filter());
+  }
+
+  /** Hands the drop list to the kernel (a socket that cannot take it still drops those frames here). */
+  private filter(): void {
+    const errno = this.sock?.setFilter(dropSources(this.drops.macs)) ?? 0;
+    if (errno !== 0) this.log?.warn({ channel: 'raw', err: errnoName(errno) }, 'raw L2 drop list not in the kernel');
   }
 
   onFrame(handler: FrameHandler): void {
@@ -115,6 +140,7 @@ export class RawChannel implements RawLink {
     try {
       const sock = this.open(index, (f, mac) => this.frameIn(f, mac), (errno) => this.failed(sock, errnoName(errno)));
       this.sock = sock;
+      if (this.drops.macs.length) this.filter();
       this.error = null;
       if (this.loggedDown) this.log?.info({ channel: 'raw', ifindex: index }, 'raw L2 discovery socket open again');
       this.loggedDown = false;
@@ -129,7 +155,17 @@ export class RawChannel implements RawLink {
     this.retry.reset();
     const now = this.clock.monotonic();
     if (!this.budget.take(now)) return this.flooded(now);
+    if (!this.perSource.take(mac, now)) return this.overBudget(mac, now);
     this.onPacket(unframe(f), mac);
+  }
+
+  /** One source sends more than a host does: the kernel drops its frames for a while, not the others'. */
+  private overBudget(mac: string, now: number): void {
+    if (!this.drops.add(mac) || now - this.overBudgetLoggedAt < FLOOD_LOG_EVERY_MS) return;
+    this.overBudgetLoggedAt = now;
+    this.log?.warn({ channel: 'raw', ifindex: this.index, from: printable(mac) },
+      `raw L2 frames from ${printable(mac)} over ${PER_SOURCE.perSecond} a second: `
+      + `dropped for ${DROP_FOR_MS / 1000} s`);
   }
 
   /** More frames than a LAN sends: stop reading for a moment (the kernel drops the excess, not our CPU). */
@@ -137,7 +173,7 @@ export class RawChannel implements RawLink {
     const sock = this.sock;
     if (!sock || this.resumeTimer) return;
     sock.pause();
-    if (now - this.floodLoggedAt >= 60_000) {
+    if (now - this.floodLoggedAt >= FLOOD_LOG_EVERY_MS) {
       this.floodLoggedAt = now;
       this.log?.warn({ channel: 'raw', ifindex: this.index },
         `raw L2 discovery flooded: reading at most ${READ_PER_SECOND} frames a second`);
@@ -186,6 +222,7 @@ export class RawChannel implements RawLink {
   close(): void {
     this.closed = true;
     this.retry.stop();
+    this.drops.stop();
     this.resumeTimer?.cancel();
     this.resumeTimer = undefined;
     this.drop();

@@ -12,6 +12,7 @@ import type { ChannelHealth, Endpoint } from './transport.js';
 
 const REBIND_FIRST_MS = 250;
 const REBIND_MAX_MS = 8000;
+const RECEIVE_BUFFER = 4 << 20;
 
 export const LIMITED_BROADCAST = '255.255.255.255';
 
@@ -64,7 +65,8 @@ export class UdpChannel implements UdpLink {
 
   static async open(port: number, clock: Clock): Promise<UdpChannel> {
     // no SO_REUSEADDR: nobody else may bind the port on one of our addresses and take unicast discovery
-    const rx = dgram.createSocket({ type: 'udp4' });
+    // room for a site's first contact at once (the kernel caps it at net.core.rmem_max)
+    const rx = dgram.createSocket({ type: 'udp4', recvBufferSize: RECEIVE_BUFFER });
     await new Promise<void>((resolve, reject) => {
       rx.once('error', reject);
       rx.bind(port, '0.0.0.0', () => {

@@ -92,6 +92,8 @@ export class NftFirewall implements Firewall {
   private readonly run: Runner;
   private readonly clock: Clock;
   private readonly check: SingleFlight;
+  /** writes the senders' set in the background */
+  private readonly senders: SingleFlight;
   /** pids of our own recent `nft` runs: the transactions they commit are not a breach */
   private readonly mine: number[] = [];
   private checkSoon: TimerHandle | undefined;
@@ -100,6 +102,7 @@ export class NftFirewall implements Firewall {
     this.run = d.run ?? runNft;
     this.clock = d.clock ?? systemClock;
     this.check = new SingleFlight(() => this.verify(), () => undefined);
+    this.senders = new SingleFlight(() => this.writeSenders(), () => undefined);
     d.guard?.start();
     d.monitor?.start(NFT_TABLE, (t) => {
       if (t !== 'lost' && t.pid !== undefined && this.mine.includes(t.pid)) return; // our own install
@@ -114,15 +117,31 @@ export class NftFirewall implements Firewall {
     return this.installed && this.error === null;
   }
 
+  /**
+   * Puts `spec` in force. What gates VXLAN (the table, the peer sets) is in
+   * force when this returns; the senders' set, which only gates discovery, is
+   * written in the background (an `nft` run: the dataplane must not wait for it).
+   */
   async apply(spec: FilterSpec): Promise<void> {
     this.spec = spec;
     const want: Applied = { peers: peersKey(spec), peers6: peers6Key(spec), senders: sendersKey(spec) };
     const a = this.applied;
-    if (this.installed && a && a.peers === want.peers && a.peers6 === want.peers6 && a.senders === want.senders) return;
+    if (this.installed && a && a.peers === want.peers && a.peers6 === want.peers6) {
+      if (a.senders !== want.senders) this.senders.request();
+      return;
+    }
+    // the whole table writes every set; an update only the peer sets (the table may be gone: then the whole table)
+    let senders = want.senders;
     try {
-      // the table may be gone
-      if (this.installed && a) await this.update(spec, a, want).catch(() => this.install(spec));
-      else await this.install(spec);
+      if (this.installed && a) {
+        senders = a.senders;
+        await this.update(spec, a, want).catch(async () => {
+          await this.install(spec);
+          senders = want.senders;
+        });
+      } else {
+        await this.install(spec);
+      }
     } catch (err) {
       const wasWorking = this.error === null;
       this.installed = false; // reinstall the whole table next time
@@ -131,8 +150,23 @@ export class NftFirewall implements Firewall {
       return;
     }
     this.installed = true;
-    this.applied = want;
+    this.applied = { ...want, senders };
     this.error = null;
+    if (senders !== want.senders) this.senders.request();
+  }
+
+  /** The senders' set as the newest spec has it (single flight: the next run takes the newest spec). */
+  private async writeSenders(): Promise<void> {
+    const spec = this.spec;
+    const a = this.applied;
+    if (!spec || !a || !this.installed || a.senders === sendersKey(spec)) return;
+    const key = sendersKey(spec);
+    try {
+      await this.nftScript(setScript(spec, { peers: false, peers6: false, senders: true }));
+      if (this.applied === a) a.senders = key;
+    } catch {
+      this.installed = false; // the table may be gone: the next apply() puts all of it back
+    }
   }
 
   private async install(spec: FilterSpec): Promise<void> {
@@ -153,8 +187,8 @@ export class NftFirewall implements Firewall {
   }
 
   /**
-   * The table is there: change what differs — the peers through netlink when it can (a renumbering waits for
-   * this).
+   * The table is there: change the peer sets that differ, through netlink when it can (a renumbering waits for
+   * this); the senders' set is writeSenders()'s.
    */
   private async update(spec: FilterSpec, a: Applied, want: Applied): Promise<void> {
     const byNetlink = async (set: string, changed: boolean, elements: IpAddr[]): Promise<boolean> => {
@@ -166,8 +200,7 @@ export class NftFirewall implements Firewall {
       byNetlink('peers', a.peers !== want.peers, [...spec.peers].sort((x, y) => x - y)),
       byNetlink('peers6', a.peers6 !== want.peers6, [...spec.peers6].sort()),
     ]);
-    const senders = a.senders !== want.senders;
-    if (peers || peers6 || senders) await this.nftScript(setScript(spec, { peers, peers6, senders }));
+    if (peers || peers6) await this.nftScript(setScript(spec, { peers, peers6, senders: false }));
   }
 
   /**

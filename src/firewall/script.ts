@@ -10,6 +10,13 @@ export const NFT_TABLE = 'edge_overlay';
 /** UDP discovery: from strangers (not our LAN, a seed or a peer: a routed host meeting us), per source, and in all */
 const DISCOVERY_STRANGERS = 'limit rate over 50/second burst 100 packets';
 const DISCOVERY_PER_SOURCE = 'limit rate over 100/second burst 200 packets';
+/**
+ * UDP discovery from a peer's address, per address: far above what a host
+ * sends, so a forger using that address (packets that fail authentication)
+ * cannot make the kernel drop the peer's own packets; it only bounds what
+ * such a flood costs the agent, which verifies them all (agent/trust/gate.ts).
+ */
+const DISCOVERY_PER_PEER = 'limit rate over 2000/second burst 2000 packets';
 const DISCOVERY_TOTAL = 'limit rate over 5000/second burst 5000 packets';
 
 export interface TableOptions {
@@ -53,6 +60,7 @@ export function tableScript(o: TableOptions, spec: FilterSpec): string {
     '  set peers6 { type ipv6_addr; }',
     '  set senders { type ipv4_addr; flags interval; }',
     '  set discovery_rate { type ipv4_addr; size 65535; flags dynamic,timeout; timeout 1m; }',
+    '  set peer_rate { type ipv4_addr; size 4096; flags dynamic,timeout; timeout 1m; }',
     '  counter dropped {}',
     '  counter discovery_dropped {}',
     '  chain prerouting {',
@@ -77,8 +85,10 @@ export function tableScript(o: TableOptions, spec: FilterSpec): string {
     '  chain discovery {',
     `    iifname != ${iif} counter name discovery_dropped drop`,
     `    ip saddr != @senders ${DISCOVERY_STRANGERS} counter name discovery_dropped drop`,
-    `    update @discovery_rate { ip saddr ${DISCOVERY_PER_SOURCE} } counter name discovery_dropped drop`,
+    // a peer's address has a budget of its own: strangers' floods do not touch it, nor it theirs
+    `    ip saddr @peers update @peer_rate { ip saddr ${DISCOVERY_PER_PEER} } counter name discovery_dropped drop`,
     '    ip saddr @peers accept', // a flood from many made-up sources must not silence the peers
+    `    update @discovery_rate { ip saddr ${DISCOVERY_PER_SOURCE} } counter name discovery_dropped drop`,
     `    ${DISCOVERY_TOTAL} counter name discovery_dropped drop`,
     '  }',
     '}',
@@ -109,7 +119,7 @@ export function setScript(spec: FilterSpec, which: { peers: boolean; peers6?: bo
 }
 
 /** What tableScript() declares: a table with fewer is not whole. */
-export const SHAPE = { chains: 4, rules: 13, sets: 4 };
+export const SHAPE = { chains: 4, rules: 14, sets: 5 };
 /** the mark bit for the guard table (firewall/guard.ts: VETTED_MARK) */
 const VETTED = '0x10000000';
 const UNVETTED = '0xefffffff';

@@ -11,6 +11,7 @@ import { EdgeError, errnoName } from '../errors.js';
 
 interface NativePacketSocket {
   send(frame: Buffer): number;
+  setFilter(program: Buffer): number;
   pause(): void;
   resume(): void;
   close(): void;
@@ -65,6 +66,8 @@ export function tryLock(fd: number): boolean {
 export interface PacketSocket {
   /** Broadcasts one frame; returns 0 or a positive errno. */
   send(frame: Buffer): number;
+  /** Attaches a classic BPF program (struct sock_filter[] as bytes; empty: none); returns 0 or a positive errno. */
+  setFilter(program: Buffer): number;
   /** Stops reading: frames wait in the kernel, which drops what does not fit. */
   pause(): void;
   resume(): void;

@@ -73,8 +73,10 @@ export class PeerTable {
     return this.floors.check(nodeId, seq, sentAt);
   }
 
+  /** A late announcement (sent before the one we hold) changes nothing: it would roll the peer back. */
   observe(msg: AnnounceMsg, nowWall: number, nowMono: number): Observation {
     const old = this.peers.get(msg.nodeId);
+    if (old && msg.seq < old.lastSeq) return { kind: 'refreshed', peer: old };
     const peer: Peer = {
       id: msg.nodeId, overlayIp: msg.overlayIp, underlayIp: msg.underlayIp, mac: msg.mac,
       claimedAt: msg.claimedAt, heldMs: msg.heldMs, pinned: Boolean(msg.pinned), lastSeq: msg.seq, lastSeenAt: nowWall,

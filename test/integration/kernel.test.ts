@@ -1,5 +1,6 @@
-// Integration: the real netlink layer against the real kernel, inside a
-// throwaway network namespace (the child process runs in it).
+// Integration: the real netlink layer and the raw L2 drop list (a BPF socket
+// filter) against the real kernel, inside a throwaway network namespace (the
+// child process runs in it).
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -19,6 +20,19 @@ function inNamespace(script: string): string {
     execFileSync('ip', ['netns', 'del', ns]);
   }
 }
+
+describe.skipIf(why)('raw L2 drop list on the real kernel', () => {
+  it('drops the frames of a listed source MAC before they are queued, and only those', () => {
+    const out = JSON.parse(inNamespace('./children/raw-filter-probe.mjs').trim().split('\n').at(-1)!);
+    const five = (mac: string): string[] => Array(5).fill(mac);
+    expect(out.before).toEqual(five('02:00:00:00:00:01'));
+    expect(out.attach).toBe(0);
+    expect(out.listed).toEqual([]);
+    expect(out.other).toEqual(five('02:00:00:00:00:02'));
+    expect(out.detach).toBe(0);
+    expect(out.after).toEqual(five('02:00:00:00:00:01'));
+  });
+});
 
 describe.skipIf(why)('netlink layer on the real kernel', () => {
   const out = JSON.parse(inNamespace('./children/kernel-probe.mjs').trim().split('\n').at(-1)!);

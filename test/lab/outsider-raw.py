@@ -11,13 +11,14 @@
 #       whole Ethernet frames of EtherType 0x88B5 heard on IF (hex, one a line)
 #   l2-replay --dev IF --file F [--src-mac MAC]
 #       sends them again on IF, verbatim (their Ethernet source: the peer's MAC)
-#   flood (--dst IP [--port P] | --l2 IF) --file F --seconds S [--procs N] [--sources N] [--cpus LIST]
+#   flood (--dst IP [--port P] | --l2 IF) --file F --seconds S [--procs N] [--sources N] [--cpus LIST] [--pps N]
 #       the first captured datagram with one body byte flipped, sent to
 #       IP:P (default 9477) as fast as this machine can (sendmmsg batches, N
 #       processes), or as broadcast discovery frames (EtherType 0x88B5) on IF;
 #       --sources N (<= 256): from N made-up source addresses (raw IPv4, from
 #       --source-base IP on, default 198.18.0.1) or MACs (02:00:5e:00:xx:xx);
-#       --cpus 0,1: the senders run only on these CPUs (leave the victim a core)
+#       --cpus 0,1: the senders run only on these CPUs (leave the victim a core);
+#       --pps N: paced at N a second instead of as fast as it can
 import argparse, ctypes, ctypes.util, json, os, random, signal, socket, struct, sys, time
 
 ETH_P_EOVL = 0x88B5
@@ -151,6 +152,14 @@ def flood_worker(a, payloads, deadline, mode):
     for i in range(batch):
         msgs[i].hdr = msghdr(ctypes.cast(name, ctypes.c_void_p) if name else None, len(sa), ctypes.pointer(iovs[i]), 1, None, 0, 0)
     sent = 0
+    if a.pps:  # paced: one datagram (frame) at a time, --pps a second across all processes
+        gap, nxt = a.procs / a.pps, time.monotonic()
+        while time.monotonic() < deadline and not STOP:
+            if libc.sendmmsg(s.fileno(), msgs, 1, 0) > 0:
+                sent += 1
+            nxt += gap
+            time.sleep(max(0.0, nxt - time.monotonic()))
+        return sent
     while time.monotonic() < deadline and not STOP:
         n = libc.sendmmsg(s.fileno(), msgs, batch, 0)
         if n > 0:
@@ -235,6 +244,7 @@ def main():
     f.add_argument('--sources', type=int, default=0)
     f.add_argument('--cpus')
     f.add_argument('--source-base', default='198.18.0.1')
+    f.add_argument('--pps', type=float, default=0)
     a = p.parse_args()
     if a.cmd == 'flood' and not 0 < a.seconds <= 600:
         p.error('--seconds must be in (0, 600]: a flood ends by itself')

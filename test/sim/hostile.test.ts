@@ -101,6 +101,22 @@ describe('floods', () => {
     expect(floods(h1)).toContain('10.0.0.42');
   });
 
+  it('a forger using a peer\'s address (broken HMACs, 200 a second for 35 s) does not make that peer stale: a known '
+    + 'source is always verified', async () => {
+    const sim = await startedSim(2, 36);
+    const [h1, h2] = sim.hosts as [SimHost, SimHost];
+    const forged = Buffer.from(announcesOf(sim, h2).at(-1)!);
+    forged[forged.length - 1]! ^= 0xff;
+    const heard = h1.agent!.counters.receivedByType.announce;
+    for (let t = 0; t < 35; t++) {
+      for (let i = 0; i < 200; i++) sim.lan.inject(forged, h2.underlay); // as if from h2
+      await sim.run(1000);
+      expect(h1.agent!.status().peers.find((p) => p.id === h2.agent!.nodeId)!.state).toBe('alive');
+    }
+    expect(h1.agent!.counters.receivedByType.announce - heard).toBeGreaterThanOrEqual(6); // h2's own, every period
+    expect(h1.agent!.counters.dropped['bad-auth']).toBeGreaterThanOrEqual(35 * 200); // every forgery checked
+  });
+
   it('junk cluster names: a bounded, expiring table, few log lines, no control characters anywhere', async () => {
     const sim = await startedSim(2, 34);
     const [h1] = sim.hosts as [SimHost, SimHost];

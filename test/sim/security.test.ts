@@ -7,6 +7,7 @@ import { formatIpv4, parseIpv4 } from '../../src/net/ipv4.js';
 import { formatIp } from '../../src/net/ipv6.js';
 import { parseKeyText } from '../../src/wire/keyfile.js';
 import { Sim, startedSim, type SimHost } from '../fakes/sim.js';
+import { CHALLENGE_RETRIES_MS } from '../../src/agent/trust/admission.js';
 
 const ip = (s: string): number => parseIpv4(s)!;
 
@@ -97,7 +98,8 @@ describe('replays cannot move a host', () => {
     expect(holder.agent!.overlayIp).toBe(xip);
     expect(holder.agent!.counters.conflicts).toBe(0);
     expect(holder.agent!.status().security.unconfirmedClaims).toBe(1);
-    expect(holder.agent!.counters.sentByType.challenge).toBe(challenged + 2); // asked, asked once more, then ignored
+    // asked, asked again while unanswered (backing off), then ignored
+    expect(holder.agent!.counters.sentByType.challenge).toBe(challenged + 1 + CHALLENGE_RETRIES_MS.length);
   });
 });
 

@@ -3,8 +3,8 @@
 // slack, the failure budget checked before any HMAC, and text made safe for
 // terminals.
 import { describe, expect, it } from 'vitest';
-import { Floors } from '../../src/peers/floors.js';
-import { Admission, SENT_AT_SLACK_MS } from '../../src/agent/trust/admission.js';
+import { Floors, LATE_SLACK_MS, WINDOW } from '../../src/peers/floors.js';
+import { Admission, CHALLENGE_RETRIES_MS, SENT_AT_SLACK_MS } from '../../src/agent/trust/admission.js';
 import { AuthGate } from '../../src/agent/trust/gate.js';
 import { KeyedBuckets, TokenBucket } from '../../src/util/ratelimit.js';
 import { printable } from '../../src/util/text.js';
@@ -43,14 +43,32 @@ describe('floors', () => {
     const f = new Floors(2);
     expect(f.check(A, 5, 100)).toBe('new');
     expect(f.check(A, 5, 100)).toBe('duplicate');
-    expect(f.check(A, 4, 999)).toBe('old');
-    expect(f.get(A)).toEqual({ seq: 5, sentAt: 100, admitted: false });
+    expect(f.check(A, 5 - WINDOW - 1, 999)).toBe('old');
+    expect(f.get(A)).toMatchObject({ seq: 5, sentAt: 100, admitted: false });
     f.check('b', 1);
     f.check('c', 1); // A is the least recently heard
     expect(f.get(A)).toBeUndefined();
     const g = new Floors();
     g.load(f.toPersisted());
     expect(g.check('b', 1)).toBe('duplicate');
+  });
+
+  it('accept a message overtaken by a newer one (within the window, once, sent shortly before), nothing else', () => {
+    const f = new Floors();
+    expect(f.check(A, 100, 10_000)).toBe('new');
+    expect(f.check(A, 102, 10_010)).toBe('new');
+    expect(f.check(A, 101, 10_005)).toBe('late'); // a unicast answer after the next broadcast
+    expect(f.check(A, 101, 10_005)).toBe('old'); // again: a replay
+    expect(f.check(A, 100, 10_000)).toBe('old'); // accepted before the window moved
+    expect(f.check(A, 102 - WINDOW, 10_000)).toBe('late');
+    expect(f.check(A, 102 - WINDOW - 1, 10_000)).toBe('old'); // below the window
+    expect(f.check(A, 99, 10_010 - LATE_SLACK_MS - 1)).toBe('old'); // sent too long before the newest
+    expect(f.check(A, 200, 11_000)).toBe('new'); // the window moves past everything
+    expect(f.check(A, 101, 10_999)).toBe('old');
+    expect(f.get(A)!.seq).toBe(200); // the floor is the newest
+    const g = new Floors();
+    g.load(f.toPersisted());
+    expect(g.check(A, 199, 11_000)).toBe('old'); // the window is not persisted: after a restart, nothing older
   });
 });
 
@@ -68,26 +86,36 @@ describe('first contact', () => {
     expect(a.check(announce(5, 60), 9)).toBe('admitted');
   });
 
-  it('asks once more when a challenge goes unanswered, then counts it as an unconfirmed claim', async () => {
+  it('asks again, backing off, while a challenge goes unanswered, then counts it as an unconfirmed claim', async () => {
     const { a, clock, sent } = admission();
     a.check(announce(1, 0), 9);
-    await clock.advance(1500);
-    expect(sent).toEqual([{ id: A, nonce: 'n1', to: 9 }, { id: A, nonce: 'n1', to: 9 }]); // the same nonce, by itself
+    const at = [0];
+    let t = 0;
+    for (const ms of CHALLENGE_RETRIES_MS) {
+      await clock.advance(ms);
+      t += ms;
+      at.push(t);
+      expect(sent).toHaveLength(at.length); // the same nonce, by itself
+    }
+    expect(sent.every((x) => x.nonce === 'n1' && x.to === 9)).toBe(true);
     expect(a.unconfirmed).toBe(0);
     await clock.advance(1000);
     expect(a.unconfirmed).toBe(1);
-    expect(sent).toHaveLength(2); // no third
+    expect(sent).toHaveLength(CHALLENGE_RETRIES_MS.length + 1); // no more
   });
 
-  it('a lost challenge (or answer) costs one second, not an announce period: the repeat is answered', async () => {
+  it('a lost challenge (or answer) costs a quarter of a second, not an announce period: the repeat is answered',
+    async () => {
     const { a, clock, sent, floors } = admission();
     a.check(announce(1, 0), 9); // this challenge is lost
-    await clock.advance(1000);
+    await clock.advance(CHALLENGE_RETRIES_MS[0]!);
+    expect(CHALLENGE_RETRIES_MS[0]).toBeLessThanOrEqual(250);
     expect(sent.map((x) => x.nonce)).toEqual(['n1', 'n1']);
-    expect(a.check(announce(2, 1000, 'n1'), 9)).toBe('admitted');
+    expect(a.check(announce(2, 250, 'n1'), 9)).toBe('admitted');
     expect(floors.admitted(A)).toBe(true);
-    await clock.advance(2000);
+    await clock.advance(5000);
     expect(a.unconfirmed).toBe(0);
+    expect(sent).toHaveLength(2); // answered: no more
   });
 
   it('never challenges over a forget (a stranger\'s forget waits for its announcement)', () => {

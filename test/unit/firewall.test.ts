@@ -5,6 +5,7 @@ import { EventEmitter } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { NftGuard, guardScript } from '../../src/firewall/guard.js';
 import { NftFirewall, setScript, tableScript, type TableMonitor } from '../../src/firewall/nft.js';
+import { SHAPE } from '../../src/firewall/script.js';
 import type { FilterSpec } from '../../src/firewall/types.js';
 import { parseNftChange, setBatch } from '../../src/kernel/netlink/nftables.js';
 import { parseCidr, parseIpv4, type Cidr } from '../../src/net/ipv4.js';
@@ -73,6 +74,37 @@ describe('nftables filter', () => {
     expect(calls.filter((c) => c.includes('counter')).length).toBe(1); // not again within 2 s
   });
 
+  it('puts the peer sets in force at once and writes the senders\' set in the background: a slow nft never holds '
+    + 'up a peer\'s move', async () => {
+    const calls: string[] = [];
+    let release: () => void = () => {};
+    const run = async (args: string[], input?: string): Promise<string> => {
+      calls.push(`${args.join(' ')}${input ? `: ${input.split('\n')[1]}` : ''}`);
+      if (input?.startsWith('flush set inet edge_overlay senders')) await new Promise<void>((r) => { release = r; });
+      return '';
+    };
+    const fast: string[] = [];
+    const fw = new NftFirewall({
+      options, run, clock: new FakeClock(), fast: { replace: async (_t, _s, els) => { fast.push(els.join(',')); } },
+    });
+    await fw.apply(spec(['10.0.0.2']));
+    // a peer beyond the LAN moved: its new address is both a VXLAN peer and a discovery sender
+    await fw.apply(spec(['10.9.0.3'], ['10.9.0.3'])); // returns although nft has not answered
+    expect(fast).toEqual([`${ip('10.9.0.3')}`]);
+    expect(calls.at(-1)).toBe('-f -: add element inet edge_overlay senders { 10.0.0.0/24, 10.9.0.3 }');
+    await fw.apply(spec(['10.9.0.4'], ['10.9.0.4'])); // and again, while the first nft still runs
+    expect(fast).toEqual([`${ip('10.9.0.3')}`, `${ip('10.9.0.4')}`]);
+    expect(calls.filter((c) => c.includes('senders'))).toHaveLength(1); // one nft at a time
+    release();
+    await flush();
+    // the newest spec follows once the first run is done
+    expect(calls.at(-1)).toBe('-f -: add element inet edge_overlay senders { 10.0.0.0/24, 10.9.0.4 }');
+    release();
+    await flush();
+    await fw.apply(spec(['10.9.0.4'], ['10.9.0.4']));
+    expect(calls.filter((c) => c.includes('senders'))).toHaveLength(2); // nothing left to write
+  });
+
   it('reports "unfiltered" with the reason when nft is missing, and does not repeat the error', async () => {
     const fw = new NftFirewall(
       { options, run: async () => { throw new Error('nft is not installed (Debian package nftables)'); } });
@@ -100,8 +132,8 @@ describe('nftables filter', () => {
     type T = { changes: { op: string }[]; pid: number | undefined } | 'lost';
     let notify: (t: T) => void = () => {};
     const monitor: TableMonitor = { start: (_t, f) => { notify = f; }, close: () => {} };
-    let listing = JSON.stringify({ nftables: [{ table: {} }, ...Array(4).fill({ chain: {} }),
-      ...Array(13).fill({ rule: {} }), ...Array(4).fill({ set: {} })] });
+    let listing = JSON.stringify({ nftables: [{ table: {} }, ...Array(SHAPE.chains).fill({ chain: {} }),
+      ...Array(SHAPE.rules).fill({ rule: {} }), ...Array(SHAPE.sets).fill({ set: {} })] });
     let pid = 100;
     const run = async (args: string[], _input?: string, started?: (p: number) => void): Promise<string> => {
       started?.(++pid);

@@ -14,10 +14,11 @@ const A = 'a'.repeat(32);
 const B = 'b'.repeat(32);
 
 describe('peer table', () => {
-  it('accepts only increasing sequence numbers per sender', () => {
+  it('accepts increasing sequence numbers per sender, and one overtaken by a newer one once', () => {
     const t = new PeerTable(15000);
     expect(t.acceptSeq(A, 5)).toBe('new');
     expect(t.acceptSeq(A, 5)).toBe('duplicate'); // the same packet by another path
+    expect(t.acceptSeq(A, 4)).toBe('late'); // sent before 5, arrived after it
     expect(t.acceptSeq(A, 4)).toBe('old');
     expect(t.acceptSeq(A, 6)).toBe('new');
     expect(t.acceptSeq(B, 1)).toBe('new');

@@ -97,6 +97,17 @@ describe('desired state by family', () => {
     expect(d.filter.peers6).toEqual(['fe80::1', 'fe80::3']);
     expect(d.filter.senders).toEqual([ip('10.1.0.2')]);
   });
+
+  it('keeps the discovery senders while our address is gone (renumbering within the LAN changes nothing there); '
+    + 'FDB and on-link routes follow the address we have', () => {
+    const had = desiredState({ ...base, family: 'ipv4' });
+    const gone = desiredState({ ...base, family: 'ipv4', underlay: undefined, lastUnderlay: base.underlay });
+    expect(gone.filter.lan).toEqual(had.filter.lan);
+    expect(gone.filter.senders).toEqual(had.filter.senders);
+    expect(gone.onLink).toEqual([ip('10.0.0.1'), ip('10.1.0.2')]); // no subnet of ours now: every adjacent peer
+    const moved = desiredState({ ...base, family: 'ipv4', underlay: { ip: ip('10.0.0.77'), prefix: 24 } });
+    expect(moved.filter).toEqual({ ...had.filter, peers: had.filter.peers });
+  });
 });
 
 describe('neighbour planner', () => {

@@ -65,7 +65,7 @@ export class Membership {
   private readonly staleLogged = new Set<string>();
   private sweep: TimerHandle | undefined;
   /** who was adjacent and trusted at the last view (time alone changes both) */
-  private lastSets = '';
+  private lastSets: { adjacent: Set<string>; trusted: Set<string> } | undefined;
 
   constructor(private readonly d: MembershipDeps) {
     this.peers = d.peers;
@@ -177,7 +177,7 @@ export class Membership {
     const claim = (p: Peer): Claim => ({ nodeId: p.id, heldMs: peers.heldNow(p, now), pinned: p.pinned });
     const routes = peers.routes((a, b) => claimWins(claim(a), claim(b)));
     const { adjacent, trusted } = this.sets(now, clock.now());
-    this.lastSets = signature(adjacent, trusted);
+    this.lastSets = { adjacent, trusted };
     return { routes, adjacent, trusted };
   }
 
@@ -218,7 +218,8 @@ export class Membership {
   private sweepStale(): void {
     const now = this.d.clock.monotonic();
     const { adjacent, trusted } = this.sets(now, this.d.clock.now());
-    if (signature(adjacent, trusted) !== this.lastSets) this.d.emit({ reprogram: 'routes' });
+    const last = this.lastSets;
+    if (!last || !same(adjacent, last.adjacent) || !same(trusted, last.trusted)) this.d.emit({ reprogram: 'routes' });
     for (const p of this.d.peers.all()) {
       const stale = this.d.peers.state(p, now) === 'stale';
       if (stale && !this.staleLogged.has(p.id)) {
@@ -233,5 +234,4 @@ export class Membership {
   }
 }
 
-const signature = (adjacent: Set<string>, trusted: Set<string>): string =>
-  `${[...adjacent].sort().join()}|${[...trusted].sort().join()}`;
+const same = (a: Set<string>, b: Set<string>): boolean => a.size === b.size && [...a].every((x) => b.has(x));

@@ -126,7 +126,6 @@ export class Inbound {
       }
       return NOTHING;
     }
-    d.gate.passed(from.address);
     const msg = res.msg;
     this.remember(tag!, msg); // authenticated, so it carries a tag
     if (msg.nodeId === d.self.nodeId) {
@@ -134,8 +133,9 @@ export class Inbound {
       return NOTHING;
     }
     this.heard(from);
+    // 'late': a message sent before one we already have (a unicast answer overtaken by a broadcast)
     const seq = d.membership.peers.acceptSeq(msg.nodeId, msg.seq, msg.sentAt);
-    if (seq !== 'new') {
+    if (seq === 'duplicate' || seq === 'old') {
       if (seq === 'duplicate') d.counters.duplicates++;
       else d.counters.drop('replay');
       return NOTHING; // a replayed frame proves nothing, adjacency included
@@ -145,9 +145,12 @@ export class Inbound {
       d.counters.drop('unconfirmed');
       return NOTHING;
     }
+    // only the newest message of an admitted node earns its source standing: never a replay, nor a late copy
+    if (seq === 'new') d.gate.passed(from.address);
     d.counters.received(msg.type);
     d.counters.verified(res.key.label);
-    const adjacent = isL2(from) && (msg.type === 'announce' || msg.type === 'probe')
+    // only the newest message proves adjacency: a late one may be a copy re-sent from elsewhere
+    const adjacent = seq === 'new' && isL2(from) && (msg.type === 'announce' || msg.type === 'probe')
       ? this.adjacency(msg.nodeId, msg.physMac, from) : NOTHING;
     return merge(adjacent, this.act(msg, packet, from, lan));
   }

@@ -5,7 +5,8 @@
 // decommissioned node's packets never makes it a peer. The same holds for a
 // node whose announcements are suddenly far older than its newest one. One
 // challenge per node at a time (emitted as an Outgoing value), repeated at
-// most once a second (and once by itself if unanswered); bounded.
+// most once a second for new announcements and by itself, backing off, while
+// unanswered; bounded.
 
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../clock.js';
@@ -18,7 +19,9 @@ import { sending, type Emit } from '../actions.js';
 /** an announcement this much older than the newest seen from its sender must be vouched for again */
 export const SENT_AT_SLACK_MS = 3600_000;
 const RECHALLENGE_MS = 1000;
-/** a challenge unanswered this long counts as an unconfirmed claim */
+/** an unanswered challenge is sent again after these (backing off): one lost datagram costs the first of them */
+export const CHALLENGE_RETRIES_MS = [250, 500, 1000];
+/** after the last retry, a challenge unanswered this long counts as an unconfirmed claim */
 const ANSWER_WITHIN_MS = 1000;
 const MAX_PENDING = 1024;
 
@@ -72,18 +75,21 @@ export class Admission {
     const send = (): void => this.d.emit(sending({ kind: 'challenge', target: id, overlayIp, nonce, to }));
     send();
     if (p) return; // the first challenge's timer still runs
-    // unanswered: ask once more (one lost datagram — the challenge, or its answer while ARP
+    // unanswered: ask again, backing off (one lost datagram — the challenge, or its answer while ARP
     // resolves a crowd of new addresses — must not cost a whole announce period), then give up
-    this.d.clock.setTimeout(() => {
-      if (this.pending.get(id)?.nonce !== nonce) return;
-      send();
+    const retry = (i: number): void => {
       this.d.clock.setTimeout(() => {
         if (this.pending.get(id)?.nonce !== nonce) return;
+        if (i < CHALLENGE_RETRIES_MS.length) {
+          send();
+          return retry(i + 1);
+        }
         this.unconfirmed++;
         this.d.log.warn({ peer: id },
           'a node we never heard from did not answer our challenge (a replayed packet of a gone node?); ignoring it');
-      }, ANSWER_WITHIN_MS);
-    }, ANSWER_WITHIN_MS);
+      }, CHALLENGE_RETRIES_MS[i] ?? ANSWER_WITHIN_MS);
+    };
+    retry(0);
   }
 
   /** Challenges still unanswered (status). */

@@ -32,6 +32,8 @@ export interface UnderlaySnapshot {
   readonly linkLocal: Ipv6 | undefined;
   /** the last link-local address seen, also in an earlier run (a down link drops it; it comes back the same) */
   readonly lastLinkLocal: Ipv6 | undefined;
+  /** the last IPv4 address and prefix seen in this run (kept while there is none) */
+  readonly lastAddress: UnderlayAddress | undefined;
 }
 
 /** What one read of the physical interface found. */
@@ -53,7 +55,7 @@ export interface UnderlayRead {
 
 export const unreadUnderlay = (lastLinkLocal: Ipv6 | undefined): UnderlaySnapshot => ({
   index: undefined, mac: undefined, ip: undefined, prefix: undefined, carrier: true, ipv6: 'unknown',
-  linkLocal: undefined, lastLinkLocal,
+  linkLocal: undefined, lastLinkLocal, lastAddress: undefined,
 });
 
 /** Our IPv4 address and prefix, if we have one. */
@@ -146,6 +148,7 @@ export class UnderlayWatcher {
     const snap: UnderlaySnapshot = Object.freeze({
       index: link?.index, mac: link?.mac || undefined, ip: next?.address, prefix: next?.prefix, carrier,
       ipv6: six.state, linkLocal: six.ll, lastLinkLocal: six.ll ?? prev.lastLinkLocal,
+      lastAddress: next ? { ip: next.address, prefix: next.prefix } : prev.lastAddress,
     });
     this.snap = snap;
     if (carrier !== prev.carrier) {

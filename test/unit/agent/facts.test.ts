@@ -16,7 +16,8 @@ const config = (over: Partial<AgentConfig> = {}): AgentConfig => ({
 });
 const lan = (over: Partial<UnderlaySnapshot> = {}): UnderlaySnapshot => ({
   index: 2, mac: '52:54:00:00:00:01', ip: parseIpv4('10.0.0.5'), prefix: 24, carrier: true, ipv6: 'on',
-  linkLocal: ll('fe80::1'), lastLinkLocal: ll('fe80::1'), ...over,
+  linkLocal: ll('fe80::1'), lastLinkLocal: ll('fe80::1'), lastAddress: { ip: parseIpv4('10.0.0.5')!, prefix: 24 },
+  ...over,
 });
 
 describe('ownFacts', () => {

@@ -13,6 +13,7 @@ import { ForeignClusters } from '../../../src/agent/trust/foreign.js';
 import { AuthGate } from '../../../src/agent/trust/gate.js';
 import { unreadUnderlay, type UnderlaySnapshot } from '../../../src/agent/underlay/watcher.js';
 import { PeerTable } from '../../../src/peers/table.js';
+import { WINDOW } from '../../../src/peers/floors.js';
 import { Tombstones } from '../../../src/peers/tombstones.js';
 import { parseCidr, parseIpv4, type Cidr } from '../../../src/net/ipv4.js';
 import {
@@ -100,6 +101,28 @@ function setup() {
     announce, probe, challenge, forget, send, challenges, admit,
   };
 }
+
+describe('standing', () => {
+  it('a replay earns its source nothing: after thousands of replays from made-up sources and a flood that empties '
+    + 'the strangers\' budget, a peer\'s own address is still verified', () => {
+    const s = setup();
+    s.admit(P);
+    const captured = Array.from({ length: 5000 }, () => encode(s.announce(P), KEYS[0]!));
+    for (let i = 0; i <= WINDOW; i++) s.send(s.announce(P)); // P moves on: every captured one is old now
+    captured.forEach((c, i) => s.inbound.handle(c, { address: `198.18.${i >> 8}.${i & 255}`, port: 9477 }, LAN));
+    expect(s.counters.dropped.replay).toBe(5000);
+    const forged = encode(s.probe(Q), FOREIGN_KEY);
+    for (let i = 0; i < 1000; i++) {
+      s.inbound.handle(forged, { address: `198.19.${i >> 8}.${i & 255}`, port: 9477 }, LAN);
+    }
+    expect(s.counters.dropped['rate-limited']).toBeGreaterThan(0); // the strangers' budget is spent
+    const limited = s.counters.dropped['rate-limited'];
+    const heard = s.counters.receivedByType.announce;
+    s.send(s.announce(P));
+    expect(s.counters.dropped['rate-limited']).toBe(limited);
+    expect(s.counters.receivedByType.announce).toBe(heard + 1);
+  });
+});
 
 describe('drops', () => {
   it('counts what does not decode, by reason, and asks nothing', () => {

@@ -152,6 +152,23 @@ describe('runs', () => {
     expect(r.kernel.ops.some((o) => o.includes('10.0.0.30'))).toBe(false); // the replaced one never ran
   });
 
+  it('want(): at once when the loop is free; during a run, a burst of wishes costs one value, taken when it is done',
+    async () => {
+    const r = await rig();
+    await released(r, desired([20]));
+    let computed = 0;
+    const at = (ns: number[]) => (): Desired => { computed++; return desired(ns); };
+    r.loop.want('routes', at([20, 30])); // free: computed now
+    expect(computed).toBe(1);
+    for (let n = 31; n < 131; n++) r.loop.want(n === 80 ? 'full' : 'routes', at([20, n])); // the run is under way
+    expect(computed).toBe(1);
+    await r.loop.idle();
+    await r.loop.idle(); // the run with the merged wishes
+    expect(computed).toBe(2); // only the newest
+    expect(r.dsts()).toEqual(['10.0.0.130', '10.0.0.20']);
+    expect(r.counters.reconciles).toBe(2); // one of the wishes was a full run
+  });
+
   it('request() re-runs a full reconcile against the last value (the kernel drifted)', async () => {
     const r = await rig();
     await released(r, desired([20]));

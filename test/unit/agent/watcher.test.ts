@@ -85,7 +85,7 @@ describe('the snapshot', () => {
     const read = (await r.read())!;
     const want: UnderlaySnapshot = {
       index: r.index, mac: MAC, ip: ip('10.0.0.5'), prefix: 24, carrier: true, ipv6: 'on', linkLocal: EUI,
-      lastLinkLocal: EUI,
+      lastLinkLocal: EUI, lastAddress: { ip: ip('10.0.0.5'), prefix: 24 },
     };
     expect(read.snapshot).toEqual(want);
     expect(r.w.snapshot).toBe(read.snapshot);
@@ -176,6 +176,7 @@ describe('the IPv4 address', () => {
     expect(read.change).toEqual({ old: ip('10.0.0.6'), next: undefined });
     expect(r.counters.underlayChangesOwn).toBe(1);
     expect(logged(r, 'underlay address lost; waiting for a new one')).toHaveLength(1);
+    expect(read.snapshot.lastAddress).toEqual({ ip: ip('10.0.0.6'), prefix: 24 }); // kept while there is none
     read = (await r.read())!;
     expect(read.change).toBeUndefined();
   });
