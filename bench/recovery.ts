@@ -1,7 +1,8 @@
 // Benchmark 1: recovery after renumbering through real DHCP, in the same
-// run, trials interleaved, for three overlays: the agent on IPv4
+// run, trials interleaved, for four overlays: the agent on IPv4
 // (`--underlay ipv4`), the agent on IPv6 link-local (the default `auto`, which
-// the lab's hosts all support; checked) and the hand-built reference (IPv4).
+// the lab's hosts all support; checked), the previous release (0.1.0, IPv4
+// only; built from git by the lab) and the hand-built reference (IPv4).
 // A 5 ms ICMP probe (the resolution the ~10 ms figures need; the spec's 20 ms
 // would quantise them) and a long-lived TCP connection echoing every 20 ms run
 // across every trial. Recovery = first probe answered over the overlay after
@@ -12,11 +13,12 @@
 // link-local is judged by: its VXLAN endpoints do not change at all.
 
 import { Lab, sleep } from '../test/lab/lab.js';
+import { ensureRelease, PREVIOUS_RELEASE } from '../test/lab/release.js';
 import { buildReference, repairHook } from './reference.js';
 import { probeLoss } from './loss.js';
 import { onFamily } from './settle.js';
 
-export type RecoveryMode = 'agent' | 'link-local' | 'reference';
+export type RecoveryMode = 'agent' | 'link-local' | 'release' | 'reference';
 
 export interface RecoveryRun {
   mode: RecoveryMode;
@@ -39,6 +41,8 @@ export interface RecoveryResults {
   reference: RecoveryRun;
   /** the agent on IPv6 link-local (absent in runs before it existed) */
   linkLocal?: RecoveryRun;
+  /** the previous release on IPv4 (absent in runs before it was measured) */
+  release?: RecoveryRun & { version: string };
 }
 
 const WINDOW_MS = 1500;
@@ -60,6 +64,10 @@ class Rig {
       if (mode === 'reference') {
         ips = buildReference(lab);
         await sleep(300);
+      } else if (mode === 'release') {
+        const rel = await ensureRelease();
+        for (const h of lab.hosts) h.bin = rel.bin;
+        ips = (await lab.startAll()).map((s) => s.node.overlayIp!);
       } else {
         await lab.startAll();
         ips = (await onFamily(lab, lab.hosts, mode === 'agent' ? 'ipv4' : 'link-local')).map((s) => s.node.overlayIp!);
@@ -123,19 +131,22 @@ class Rig {
 }
 
 /**
- * The three labs exist side by side and their trials alternate (the order
+ * The four labs exist side by side and their trials alternate (the order
  * rotates each trial), so a slow minute on a noisy machine hits all alike:
  * the ratios compare like with like.
  */
 export async function recovery(trials: number): Promise<RecoveryResults> {
   const rigs: Rig[] = [];
   try {
-    for (const mode of ['agent', 'link-local', 'reference'] as const) rigs.push(await Rig.create(mode));
+    for (const mode of ['agent', 'link-local', 'release', 'reference'] as const) rigs.push(await Rig.create(mode));
     const order = (t: number): Rig[] => rigs.map((_, i) => rigs[(i + t) % rigs.length]!);
     for (let t = 0; t < trials; t++) for (const rig of order(t)) await rig.one();
     for (let t = 0; t < trials; t++) for (const rig of order(t)) await rig.all();
-    const [agent, linkLocal, reference] = await Promise.all(rigs.map((r) => r.finish()));
-    return { agent: agent!, linkLocal: linkLocal!, reference: reference! };
+    const [agent, linkLocal, release, reference] = await Promise.all(rigs.map((r) => r.finish()));
+    return {
+      agent: agent!, linkLocal: linkLocal!, release: { ...release!, version: PREVIOUS_RELEASE.version },
+      reference: reference!,
+    };
   } finally {
     for (const rig of rigs.reverse()) await rig.lab.destroy();
   }

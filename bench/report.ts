@@ -9,6 +9,8 @@ import { ROOT } from '../test/lab/lab.js';
 import { round, summarize } from './stats.js';
 import { ms, pctl, type Row } from './format.js';
 import { familySwitchRows, linkLocalThroughputRows, noDhcpRows, renumberingLossRows } from './report-underlay.js';
+import { releaseRows } from './report-release.js';
+import { floodRows } from './report-flood.js';
 import type { Results } from './results.js';
 
 export function rows(r: Results): Row[] {
@@ -37,6 +39,7 @@ export function rows(r: Results): Row[] {
       measured: `${reference.tcp.survived ? 'survived' : 'FAILED'}, longest gap ${reference.tcp.maxGapMs} ms`,
       target: '—', ok: undefined });
     out.push(...renumberingLossRows(r.recovery));
+    out.push(...releaseRows(r.recovery));
   }
   for (const m of r.mesh ?? []) {
     const s = summarize(m.fromLastReadyMs);
@@ -142,42 +145,6 @@ function startupRows(s: NonNullable<Results['startup']>): Row[] {
   ];
 }
 
-/** Renumbering under a flood: the flooded trials beside the quiet ones of the same run. */
-function floodRows(f: NonNullable<Results['flood']>): Row[] {
-  const q = summarize(f.quiet.recoveryMs);
-  const fl = summarize(f.flooded.recoveryMs);
-  const cpu = summarize(f.flooded.cpuPercent);
-  const lost = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
-  return [
-    {
-      metric: 'recovery under a forged-announcement flood (one host renumbered)',
-      measured: `flooded ${pctl(f.flooded.recoveryMs)}, ${f.flooded.failures} not recovered; `
-        + `quiet ${pctl(f.quiet.recoveryMs)}, ${f.quiet.failures} not recovered`,
-      target: 'as without the flood (median ≤ quiet + 20 ms)',
-      ok: fl.median <= q.median + 20 && f.flooded.failures === 0,
-    },
-    {
-      metric: 'flooded agent CPU',
-      measured: `median ${round(cpu.median)} %, max ${round(cpu.max)} % of one core (event loop busy: `
-        + `median ${round(summarize(f.flooded.busyPercent).median)} % of the time); quiet: `
-        + `median ${round(summarize(f.quiet.cpuPercent).median)} %`,
-      // a starved agent uses little CPU but never idles: a saturated event loop misses the target too
-      target: '≤ 30 % (event loop busy ≤ 50 %)', ok: cpu.max <= 30 && summarize(f.flooded.busyPercent).max <= 50,
-    },
-    {
-      metric: 'forged flood offered',
-      measured: `median ${Math.round(summarize(f.flooded.offeredPps).median)} packets/s `
-        + `sent, ${Math.round(summarize(f.flooded.reachedPps).median)}/s reached the victim's NIC`,
-      target: '—', ok: undefined,
-    },
-    {
-      metric: 'announcements lost during renumbering',
-      measured: `flooded ${lost(f.flooded.lostAnnouncements)}, quiet ${lost(f.quiet.lostAnnouncements)} `
-        + `(over ${f.trials} trials each)`,
-      target: '—', ok: undefined,
-    },
-  ];
-}
 
 function table(rs: Row[]): string {
   const mark = (ok: boolean | undefined): string => (ok === undefined ? '' : ok ? 'met' : 'MISSED');

@@ -33,7 +33,7 @@ const plan = quick
     scaleRounds: 1, iperfS: 1, iperfRounds: 1, floodTrials: 1,
     noDhcpTrials: 1, noDhcpIpv4TimeoutMs: 3000, switchTrials: 1,
     startup: { rounds: 5, restarts: 2, idleS: 3 } }
-  : { trials: 15, meshSizes: [[3, 3], [10, 3], [30, 3]] as [number, number][], footprintS: 60, settleS: 13,
+  : { trials: 15, meshSizes: [[3, 3], [10, 3], [30, 3], [50, 3]] as [number, number][], footprintS: 60, settleS: 13,
     scalePeers: 200, scaleRounds: 5, iperfS: 2, iperfRounds: 7, floodTrials: 10,
     noDhcpTrials: 5, noDhcpIpv4TimeoutMs: 10_000, switchTrials: 7,
     startup: { rounds: 30, restarts: 7, idleS: 20 } };

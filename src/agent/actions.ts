@@ -42,10 +42,10 @@ export interface Actions {
   fresh?: boolean;
   /** announce now and repeat shortly (our address or capabilities changed) */
   burst?: boolean;
-  /** announce once, soon (a new host appeared) */
-  trigger?: boolean;
-  /** answer these peers' fresh announcements, soon (`moved`: it changed something) */
-  answer?: { peer: string; moved: boolean }[];
+  /** tell these hosts (underlay addresses; 0: one without IPv4, by broadcast) about us, soon: they are new */
+  trigger?: Ipv4[];
+  /** answer these peers' fresh announcements, soon, at `to` (`moved`: it changed something) */
+  answer?: { peer: string; moved: boolean; to: Ipv4 }[];
   /** the underlay family choice's inputs changed: evaluate it again */
   family?: boolean;
   /** read the physical interface again */
@@ -71,9 +71,10 @@ export function merge(a: Actions, b: Actions): Actions {
   if (b === NOTHING) return a;
   const send = a.send && b.send ? [...a.send, ...b.send] : a.send ?? b.send;
   const answer = a.answer && b.answer ? [...a.answer, ...b.answer] : a.answer ?? b.answer;
+  const trigger = a.trigger && b.trigger ? [...a.trigger, ...b.trigger] : a.trigger ?? b.trigger;
   return {
-    ...(send ? { send } : {}), ...(answer ? { answer } : {}),
-    fresh: Boolean(a.fresh || b.fresh), burst: Boolean(a.burst || b.burst), trigger: Boolean(a.trigger || b.trigger),
+    ...(send ? { send } : {}), ...(answer ? { answer } : {}), ...(trigger ? { trigger } : {}),
+    fresh: Boolean(a.fresh || b.fresh), burst: Boolean(a.burst || b.burst),
     family: Boolean(a.family || b.family), reread: Boolean(a.reread || b.reread),
     reprogram: stronger(a.reprogram, b.reprogram), persist: Boolean(a.persist || b.persist),
   };

@@ -171,8 +171,8 @@ export class Agent {
     const all = a.family ? merge(a, this.evaluateFamily()) : a;
     if (all.fresh) announcer.markFresh();
     if (all.burst) announcer.burst();
-    if (all.trigger) announcer.trigger();
-    for (const x of all.answer ?? []) announcer.answerFresh(x.peer, x.moved);
+    for (const to of all.trigger ?? []) announcer.trigger(to);
+    for (const x of all.answer ?? []) announcer.answerFresh(x.peer, x.moved, x.to);
     if (all.reread) this.p.underlay.request();
     if (all.reprogram === 'repair') loop.request();
     else if (all.reprogram) loop.want(all.reprogram, () => desiredOf(this.p, this.lan));

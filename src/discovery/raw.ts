@@ -26,11 +26,14 @@ const RETRY_FIRST_MS = 250;
 const RETRY_MAX_MS = 8000;
 /**
  * Frames each source MAC may hand on a second (and a burst): a host sends a
- * few (an announcement every 5 s, bursts of three on a change, answers). A
- * source over its budget is dropped right after the read, so one flooding
- * MAC cannot crowd the others out (nftables cannot see AF_PACKET frames).
+ * few (an announcement every 5 s, bursts of three on a change, answers; more
+ * while a site of dozens starts at once). The excess of a source over its
+ * budget is dropped right after the read, so one flooding MAC cannot crowd
+ * the others out (nftables cannot see AF_PACKET frames); a source that keeps
+ * going past EXCESS is dropped in the kernel for a while (droplist.ts).
  */
-export const PER_SOURCE = { perSecond: 50, burst: 100 };
+export const PER_SOURCE = { perSecond: 200, burst: 500 };
+export const EXCESS = { perSecond: 20, burst: 200 };
 const MAX_SOURCES = 4096;
 /**
  * Frames read a second in all (and a burst): the CPU's guard against a flood
@@ -91,6 +94,8 @@ export class RawChannel implements RawLink {
   private closed = false;
   private readonly budget: TokenBucket;
   private readonly perSource = new KeyedBuckets(PER_SOURCE.perSecond, PER_SOURCE.burst, MAX_SOURCES);
+  /** how far past its budget each source may go before the kernel drops it */
+  private readonly excess = new KeyedBuckets(EXCESS.perSecond, EXCESS.burst, MAX_SOURCES);
   private overBudgetLoggedAt = -Infinity;
   /** sources over their budget: the kernel drops their frames for a while */
   private readonly drops: DropList;
@@ -159,8 +164,9 @@ export class RawChannel implements RawLink {
     this.onPacket(unframe(f), mac);
   }
 
-  /** One source sends more than a host does: the kernel drops its frames for a while, not the others'. */
+  /** One source sends more than a host does: past its excess too, the kernel drops its frames for a while. */
   private overBudget(mac: string, now: number): void {
+    if (this.excess.take(mac, now)) return;
     if (!this.drops.add(mac) || now - this.overBudgetLoggedAt < FLOOD_LOG_EVERY_MS) return;
     this.overBudgetLoggedAt = now;
     this.log?.warn({ channel: 'raw', ifindex: this.index, from: printable(mac) },

@@ -10,11 +10,18 @@
 /** new: the newest yet; late: within the window below it and not seen yet; duplicate: the newest again; old. */
 export type SeqVerdict = 'new' | 'late' | 'duplicate' | 'old';
 
-/** how far below the highest number a message may still arrive (bits of `seen`) */
-export const WINDOW = 31;
+/** how far below the highest number a message may still arrive (a host answers dozens at once at site scale) */
+export const WINDOW = 255;
+const RING = WINDOW + 1;
 /** a late message may be this much older (its sender's clock) than the newest accepted one */
 export const LATE_SLACK_MS = 2000;
-const FULL_WINDOW = 0x7fffffff;
+/** a ring of RING bits, bit (seq mod RING): seq was accepted (all set: everything below the floor counts as seen) */
+const fullRing = (): Uint32Array => new Uint32Array(RING / 32).fill(0xffffffff);
+const bit = (ring: Uint32Array, seq: number): boolean => (ring[Math.floor(seq % RING / 32)]! & (1 << (seq % 32))) !== 0;
+const mark = (ring: Uint32Array, seq: number, on: boolean): void => {
+  const i = Math.floor(seq % RING / 32);
+  ring[i] = on ? ring[i]! | (1 << (seq % 32)) : ring[i]! & ~(1 << (seq % 32));
+};
 
 export interface Floor {
   seq: number;
@@ -22,8 +29,8 @@ export interface Floor {
   sentAt: number;
   /** proved alive: answered a challenge, or was a peer of ours */
   admitted: boolean;
-  /** bit i: seq - 1 - i was accepted (the window below `seq`) */
-  seen?: number;
+  /** which numbers of the window below `seq` were accepted (a ring, see `mark`) */
+  seen?: Uint32Array;
 }
 
 export interface PersistedFloor {
@@ -53,14 +60,16 @@ export class Floors {
       const back = f.seq - seq;
       if (back === 0) return 'duplicate';
       if (back > WINDOW || sentAt < f.sentAt - LATE_SLACK_MS) return 'old';
-      const bit = 1 << (back - 1);
-      if ((f.seen ?? 0) & bit) return 'old'; // accepted before: a replay
-      f.seen = ((f.seen ?? 0) | bit) >>> 0;
+      f.seen ??= fullRing();
+      if (bit(f.seen, seq)) return 'old'; // accepted before: a replay
+      mark(f.seen, seq, true);
       return 'late';
     }
-    const shift = f ? seq - f.seq : Infinity;
-    // the previous newest moves into the window, with what the window held
-    const seen = shift > WINDOW ? 0 : ((((f!.seen ?? 0) << shift) | (1 << (shift - 1))) & FULL_WINDOW) >>> 0;
+    // the numbers between the old newest and this one were not seen (yet); those further back leave the window
+    const seen = f?.seen ?? (f ? fullRing() : new Uint32Array(RING / 32));
+    if (f && seq - f.seq <= WINDOW) for (let s = f.seq + 1; s < seq; s++) mark(seen, s, false);
+    else seen.fill(0);
+    mark(seen, seq, true);
     this.put(id, { seq, sentAt: Math.max(sentAt, f?.sentAt ?? 0), admitted: f?.admitted ?? false, seen });
     return 'new';
   }
@@ -106,7 +115,7 @@ export class Floors {
       this.put(p.id, {
         seq: Math.max(p.seq, f?.seq ?? 0), sentAt: Math.max(p.sentAt, f?.sentAt ?? 0),
         admitted: Boolean(p.admitted) || (f?.admitted ?? false),
-        seen: FULL_WINDOW, // what arrived below the floor before is unknown: all of it counts as seen
+        seen: fullRing(), // what arrived below the floor before is unknown: all of it counts as seen
       });
     }
   }

@@ -4,7 +4,9 @@
 // and N host namespaces, each with eth0 on that LAN and a real DHCP client
 // (dhclient). Everything it makes carries the lab's prefix; destroy() ends
 // exactly the processes it started (by PID) and deletes exactly its
-// namespaces and files. Traffic never leaves the namespaces it created.
+// namespaces and files. Traffic never leaves the namespaces it created. A
+// large lab raises the kernel's neighbour-table thresholds, which all
+// namespaces share, for its life (neigh.ts).
 // The verbs below are the one API the demo, tests and benchmarks use; the
 // work is in dhcp.ts (server and clients), physical.ts (links, NICs, MTU,
 // firewall, power), probes.ts (ping, TCP, tcpdump), pods.ts (second
@@ -26,6 +28,7 @@ import * as dhcp from './dhcp.js';
 import * as physical from './physical.js';
 import * as probes from './probes.js';
 import { addPod, type Pod } from './pods.js';
+import { neighbourEntries, raiseNeighbourTables, restoreNeighbourTables } from './neigh.js';
 import { AGENT_BIN, agentCommand, converged } from './agents.js';
 import type { Host, LabBase, LabOptions } from './types.js';
 
@@ -90,6 +93,7 @@ export class Lab implements LabBase {
 
   private async build(): Promise<void> {
     writeFileSync(this.keyFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+    raiseNeighbourTables(this.dir, neighbourEntries(this.opts.hosts));
     this.addNamespace(this.sw);
     const segments = this.opts.segments ?? 1;
     for (let k = 0; k < segments; k++) {
@@ -337,6 +341,7 @@ export class Lab implements LabBase {
     for (const p of live) if (p.exitCode === null) p.kill('SIGKILL');
     for (const ns of this.namespaces.reverse()) sh('ip', ['netns', 'del', ns], { allowFail: true });
     this.namespaces = [];
+    restoreNeighbourTables(this.dir);
     if (!process.env.EO_LAB_KEEP) rmSync(this.dir, { recursive: true, force: true });
   }
 }

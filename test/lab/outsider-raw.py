@@ -18,7 +18,8 @@
 #       --sources N (<= 256): from N made-up source addresses (raw IPv4, from
 #       --source-base IP on, default 198.18.0.1) or MACs (02:00:5e:00:xx:xx);
 #       --cpus 0,1: the senders run only on these CPUs (leave the victim a core);
-#       --pps N: paced at N a second instead of as fast as it can
+#       --pps N: paced at N a second instead of as fast as it can; --intact: the datagram as captured
+#       (a replay: its HMAC holds)
 import argparse, ctypes, ctypes.util, json, os, random, signal, socket, struct, sys, time
 
 ETH_P_EOVL = 0x88B5
@@ -172,7 +173,8 @@ def flood_worker(a, payloads, deadline, mode):
 def cmd_flood(a):
     first = next(x for x in open(a.file).read().split() if x)
     pkt = bytearray.fromhex(first)
-    pkt[20] ^= 0x55  # inside the body: the shape stays valid, the HMAC no longer matches
+    if not a.intact:
+        pkt[20] ^= 0x55  # inside the body: the shape stays valid, the HMAC no longer matches
     pkt = bytes(pkt)
     mode = 'l2' if a.l2 else 'ip' if a.sources > 0 else 'udp'
     if mode == 'l2':
@@ -245,6 +247,7 @@ def main():
     f.add_argument('--cpus')
     f.add_argument('--source-base', default='198.18.0.1')
     f.add_argument('--pps', type=float, default=0)
+    f.add_argument('--intact', action='store_true')
     a = p.parse_args()
     if a.cmd == 'flood' and not 0 < a.seconds <= 600:
         p.error('--seconds must be in (0, 600]: a flood ends by itself')

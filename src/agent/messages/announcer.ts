@@ -40,6 +40,8 @@ export class Announcer {
   private freshUntil: number | undefined;
   private ownChangeAt = -Infinity;
   private readonly answered = new Map<string, number>();
+  /** where the coming triggered announcement goes (see trigger) */
+  private readonly replies = new Set<Ipv4>();
 
   constructor(private readonly d: AnnouncerDeps) {}
 
@@ -53,6 +55,7 @@ export class Announcer {
     for (const t of this.burstTimers) t.cancel();
     this.periodic = undefined;
     this.triggered = undefined;
+    this.replies.clear();
     this.burstTimers = [];
   }
 
@@ -78,8 +81,13 @@ export class Announcer {
     this.burstTimers = this.d.timings.burstRepeatsMs.map((ms) => this.d.clock.setTimeout(() => this.announce(), ms));
   }
 
-  /** A host we did not know appeared: announce soon, once, however many ask. */
-  trigger(): void {
+  /**
+   * A host we did not know appeared at `to` (its underlay address; 0: none, raw L2 only): tell it about us soon.
+   * Answers to several hosts go out together, each by unicast (the others know us already; a broadcast would cost
+   * every host a read and an HMAC), and as one broadcast for hosts without an address.
+   */
+  trigger(to: Ipv4): void {
+    this.replies.add(to);
     this.announceWithin(TRIGGER_DELAY_MS);
   }
 
@@ -92,11 +100,12 @@ export class Announcer {
    * loop. Not at once: when a whole LAN renumbers, answers would compete for
    * the CPU with the FDB updates that bring traffic back.
    */
-  answerFresh(peer: string, moved: boolean): void {
+  answerFresh(peer: string, moved: boolean, to: Ipv4): void {
     const now = this.d.clock.monotonic();
     const last = this.answered.get(peer) ?? -Infinity;
     if (!moved && this.ownChangeAt <= last && now - last <= FRESH_ANSWER_INTERVAL_MS) return;
     this.answered.set(peer, now);
+    this.replies.add(to);
     this.announceWithin(ANSWER_DELAY_MS * (1 + this.d.random()));
   }
 
@@ -104,7 +113,11 @@ export class Announcer {
     if (this.triggered) return;
     this.triggered = this.d.clock.setTimeout(() => {
       this.triggered = undefined;
-      this.announce();
+      const to = [...this.replies];
+      this.replies.clear();
+      // a host without an address hears a broadcast; the others each a unicast (a broadcast costs every host)
+      if (to.length === 0 || to.includes(0)) this.announce();
+      for (const ip of to) if (ip !== 0) this.announce(ip);
     }, Math.round(ms));
   }
 

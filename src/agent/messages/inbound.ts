@@ -22,7 +22,7 @@ import type { Admission } from '../trust/admission.js';
 import type { ForeignClusters } from '../trust/foreign.js';
 import type { AuthGate } from '../trust/gate.js';
 import type { Membership } from '../membership/membership.js';
-import type { UnderlaySnapshot } from '../underlay/watcher.js';
+import { onLan, type UnderlaySnapshot } from '../underlay/watcher.js';
 import { merge, NOTHING, sending, type Actions, type HolderClaim } from '../actions.js';
 
 export interface InboundDeps {
@@ -44,10 +44,12 @@ export interface InboundDeps {
   seqs: { readonly firstSeq: number; readonly lastSeq: number };
 }
 
-/** authentication tags of recently accepted packets (see `seen`) */
-const RECENT_TAGS = 1024;
-/** the second copy of a packet arrives within this; later it is a replay, checked in full */
+/** authentication tags of recently accepted packets (see `seen`): a site's traffic of some seconds */
+const RECENT_TAGS = 8192;
+/** the second copy of a packet arrives within this; later it is a replay */
 const DUPLICATE_WINDOW_MS = 1000;
+/** a copy of a remembered packet this recent is dropped without an HMAC; an older one is checked in full */
+const REMEMBER_TAGS_MS = 30_000;
 const IMPOSTOR_LOG_EVERY_MS = 60_000;
 
 export class Inbound {
@@ -80,12 +82,15 @@ export class Inbound {
   /**
    * The second copy of a packet, within a second, ends with the same 32-byte
    * HMAC tag as one we just authenticated: drop it without verifying it
-   * again. (A forged packet reusing a tag is dropped either way; a later copy
-   * is a replay and goes through the full check.)
+   * again. A later copy is a replay (or a forgery reusing the tag): dropped
+   * as one, and while the tag is remembered, without an HMAC either — a busy
+   * host reads its two sockets far apart.
    */
-  private seen(tag: string | undefined): { nodeId: string; physMac: string | undefined } | undefined {
+  private seen(tag: string | undefined): { nodeId: string; physMac: string | undefined; replay: boolean } | undefined {
     const hit = tag === undefined ? undefined : this.recent.get(tag);
-    return hit && this.d.clock.monotonic() - hit.at <= DUPLICATE_WINDOW_MS ? hit : undefined;
+    if (!hit) return undefined;
+    const age = this.d.clock.monotonic() - hit.at;
+    return age <= REMEMBER_TAGS_MS ? { ...hit, replay: age > DUPLICATE_WINDOW_MS } : undefined;
   }
 
   private remember(tag: string, msg: Message): void {
@@ -107,6 +112,10 @@ export class Inbound {
     const d = this.d;
     const tag = packet.length < 32 ? undefined : packet.toString('latin1', packet.length - 32);
     const dup = this.seen(tag);
+    if (dup?.replay) {
+      d.counters.drop('replay');
+      return NOTHING;
+    }
     if (dup) {
       d.counters.duplicates++;
       if (dup.nodeId !== d.self.nodeId) this.heard(from);
@@ -141,7 +150,7 @@ export class Inbound {
       return NOTHING; // a replayed frame proves nothing, adjacency included
     }
     if ((msg.type === 'announce' || msg.type === 'forget')
-      && d.admission.check(msg, this.challengeTo(msg, from)) === 'unconfirmed') {
+      && d.admission.check(msg, this.challengeTo(msg, from, lan)) === 'unconfirmed') {
       d.counters.drop('unconfirmed');
       return NOTHING;
     }
@@ -156,13 +165,19 @@ export class Inbound {
   }
 
   /**
-   * Where a first-contact challenge goes: by broadcast to a frame straight
-   * from its sender (raw L2 reaches it; its unicast address may not be on-link
-   * yet), else to the address it signed (a relayed copy comes from the relay).
+   * Where a first-contact challenge goes: to the address it signed when that
+   * is in our subnet (only its target reads it: a site's first contact costs
+   * each host its own challenges, not everyone's), by broadcast to a frame
+   * straight from a sender without one there (raw L2 reaches it; its unicast
+   * address may not be on-link yet), else to the address it signed (a relayed
+   * copy comes from the relay).
    */
-  private challengeTo(msg: AnnounceMsg | ForgetMsg, from: Endpoint): Ipv4 | undefined {
+  private challengeTo(msg: AnnounceMsg | ForgetMsg, from: Endpoint, lan: UnderlaySnapshot): Ipv4 | undefined {
     if (msg.type === 'announce') {
-      if (msg.physMac !== undefined && from.address === `l2:${msg.physMac}`) return undefined;
+      // a frame straight from it: unicast only where no on-link route is needed (our subnet), else broadcast
+      if (msg.physMac !== undefined && from.address === `l2:${msg.physMac}`) {
+        return msg.underlayIp !== 0 && onLan(lan, msg.underlayIp) ? msg.underlayIp : undefined;
+      }
       if (msg.underlayIp !== 0) return msg.underlayIp;
     }
     return isL2(from) ? undefined : this.replyTo(msg.nodeId, from);
@@ -257,16 +272,16 @@ export class Inbound {
         kind: 'forget', target: msg.nodeId, claimedAt: out.claimedAt, overlayIp: msg.overlayIp, to: msg.underlayIp,
       }) : NOTHING;
     }
-    const answer: Actions = out.kind === 'new'
-      ? { trigger: true } // let it learn about us without waiting for our next period
-      : msg.fresh ? { answer: [{ peer: msg.nodeId, moved: out.kind === 'updated' }] } : NOTHING;
+    // a new host learns about us without waiting for our next period; one that asked for news gets ours
+    const answer: Actions = out.kind === 'new' ? { trigger: [msg.underlayIp] }
+      : msg.fresh ? { answer: [{ peer: msg.nodeId, moved: out.kind === 'updated', to: msg.underlayIp }] } : NOTHING;
     const defend = addressing.onAnnounce(msg) ? sending({ kind: 'announce' }) : NOTHING; // defend our address
     return merge(merge(out.actions, answer), defend);
   }
 
   private onProbe(msg: ProbeMsg): Actions {
     const { membership, addressing } = this.d;
-    const trigger: Actions = membership.peers.get(msg.nodeId) ? NOTHING : { trigger: true };
+    const trigger: Actions = membership.peers.get(msg.nodeId) ? NOTHING : { trigger: [msg.underlayIp] };
     const reply = addressing.onProbe(msg);
     if (!reply) return trigger;
     // a prober without an IPv4 address (raw L2 only) hears a broadcast

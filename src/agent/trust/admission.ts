@@ -42,7 +42,8 @@ export type Verdict =
 export class Admission {
   /** strangers' claims that went unanswered when challenged (replays of a gone node, or a node that cannot answer) */
   unconfirmed = 0;
-  private readonly pending = new Map<string, { nonce: string; at: number }>();
+  /** node -> the nonce it must echo, when it was last asked, whether retries still run */
+  private readonly pending = new Map<string, { nonce: string; at: number; retrying: boolean }>();
 
   constructor(private readonly d: AdmissionDeps) {}
 
@@ -68,22 +69,25 @@ export class Admission {
   private challenge(id: string, overlayIp: Ipv4, to: Ipv4 | undefined, now: number): void {
     const p = this.pending.get(id);
     if (p && now - p.at < RECHALLENGE_MS) return;
+    // the same nonce until it is answered: an answer that comes late still counts
     const nonce = p?.nonce ?? (this.d.nonce ? this.d.nonce() : randomBytes(8).toString('hex'));
     this.pending.delete(id);
-    this.pending.set(id, { nonce, at: now });
+    this.pending.set(id, { nonce, at: now, retrying: true });
     if (this.pending.size > MAX_PENDING) this.pending.delete(this.pending.keys().next().value!);
     const send = (): void => this.d.emit(sending({ kind: 'challenge', target: id, overlayIp, nonce, to }));
     send();
-    if (p) return; // the first challenge's timer still runs
+    if (p?.retrying) return; // its retries still run
     // unanswered: ask again, backing off (one lost datagram — the challenge, or its answer while ARP
     // resolves a crowd of new addresses — must not cost a whole announce period), then give up
     const retry = (i: number): void => {
       this.d.clock.setTimeout(() => {
-        if (this.pending.get(id)?.nonce !== nonce) return;
+        const q = this.pending.get(id);
+        if (q?.nonce !== nonce) return;
         if (i < CHALLENGE_RETRIES_MS.length) {
           send();
           return retry(i + 1);
         }
+        q.retrying = false;
         this.unconfirmed++;
         this.d.log.warn({ peer: id },
           'a node we never heard from did not answer our challenge (a replayed packet of a gone node?); ignoring it');

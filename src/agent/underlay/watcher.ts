@@ -73,8 +73,9 @@ export function underlayActions(r: UnderlayRead): Actions {
   const fresh = r.carrierBack || moved;
   return {
     fresh, burst: fresh || r.ipv6Changed, family: r.ipv6Changed || r.linkLocal !== undefined,
-    // a peer may have claimed our new underlay address; the VXLAN source moves
-    reprogram: r.change !== undefined || r.linkLocalMoved || r.prefixChanged ? 'full' : undefined,
+    // a new address: a peer may have claimed it, the VXLAN source moves (a full run); a lost one changes only the
+    // on-link routes (the FDB, the devices and the filter stay as they are: DHCP is about to give us another)
+    reprogram: moved || r.prefixChanged ? 'full' : r.change !== undefined ? 'routes' : undefined,
   };
 }
 

@@ -30,16 +30,19 @@ describe('merge', () => {
     expect(merge({ persist: true }, { burst: true })).not.toHaveProperty('send');
   });
 
-  it('concatenates answers', () => {
-    const a: Actions = { answer: [{ peer: 'p1', moved: false }] };
-    const b: Actions = { answer: [{ peer: 'p2', moved: true }] };
-    expect(merge(a, b).answer).toEqual([{ peer: 'p1', moved: false }, { peer: 'p2', moved: true }]);
-    expect(merge(a, { trigger: true }).answer).toEqual([{ peer: 'p1', moved: false }]);
-    expect(merge({ trigger: true }, { reread: true })).not.toHaveProperty('answer');
+  it('concatenates answers and the hosts to tell about us', () => {
+    const a: Actions = { answer: [{ peer: 'p1', moved: false, to: 7 }] };
+    const b: Actions = { answer: [{ peer: 'p2', moved: true, to: 8 }] };
+    expect(merge(a, b).answer).toEqual([{ peer: 'p1', moved: false, to: 7 }, { peer: 'p2', moved: true, to: 8 }]);
+    expect(merge(a, { trigger: [9] }).answer).toEqual([{ peer: 'p1', moved: false, to: 7 }]);
+    expect(merge({ trigger: [9] }, { reread: true })).not.toHaveProperty('answer');
+    expect(merge({ trigger: [9] }, { trigger: [0] }).trigger).toEqual([9, 0]);
+    expect(merge({ trigger: [9] }, { reread: true }).trigger).toEqual([9]);
+    expect(merge({ persist: true }, { reread: true })).not.toHaveProperty('trigger');
   });
 
   it('keeps each flag asked for by either side', () => {
-    const flags = ['fresh', 'burst', 'trigger', 'family', 'reread', 'persist'] as const;
+    const flags = ['fresh', 'burst', 'family', 'reread', 'persist'] as const;
     for (const f of flags) {
       const one: Actions = { [f]: true };
       expect(merge(one, { reprogram: 'routes' })[f]).toBe(true);
@@ -65,13 +68,13 @@ describe('merge', () => {
   });
 
   it('is associative for what it keeps', () => {
-    const a: Actions = { send: [announce], reprogram: 'routes', answer: [{ peer: 'p1', moved: false }] };
+    const a: Actions = { send: [announce], reprogram: 'routes', answer: [{ peer: 'p1', moved: false, to: 7 }] };
     const b: Actions = { send: [forget], reprogram: 'repair', fresh: true };
-    const c: Actions = { send: [relay], answer: [{ peer: 'p2', moved: true }], persist: true };
+    const c: Actions = { send: [relay], answer: [{ peer: 'p2', moved: true, to: 8 }], persist: true };
     expect(merge(merge(a, b), c)).toEqual(merge(a, merge(b, c)));
     expect(merge(merge(a, b), c)).toMatchObject({
       send: [announce, forget, relay], reprogram: 'full', fresh: true, persist: true,
-      answer: [{ peer: 'p1', moved: false }, { peer: 'p2', moved: true }],
+      answer: [{ peer: 'p1', moved: false, to: 7 }, { peer: 'p2', moved: true, to: 8 }],
     });
   });
 });

@@ -15,6 +15,8 @@ const ip = (s: string): number => parseIpv4(s)!;
 const cidr: Cidr = { network: ip('100.64.192.0'), prefix: 24 };
 const P = 'a'.repeat(32);
 const Q = 'b'.repeat(32);
+const AT_P = ip('10.0.0.7');
+const AT_Q = ip('10.0.0.8');
 
 interface Sent {
   at: number;
@@ -111,7 +113,7 @@ describe('periodic announcements', () => {
     const s = setup();
     s.a.start();
     s.a.burst();
-    s.a.trigger();
+    s.a.trigger(0);
     expect(s.clock.pending).toBeGreaterThan(0);
     s.a.stop();
     expect(s.clock.pending).toBe(0);
@@ -142,15 +144,39 @@ describe('bursts', () => {
 describe('triggers', () => {
   it('announce once, 20 ms later, however many ask', async () => {
     const s = setup();
-    s.a.trigger();
+    s.a.trigger(0);
     await s.clock.advance(10);
-    s.a.trigger();
-    s.a.trigger();
+    s.a.trigger(0);
+    s.a.trigger(0);
     await s.clock.advance(1000);
     expect(s.times()).toEqual([20]);
-    s.a.trigger();
+    s.a.trigger(0);
     await s.clock.advance(1000);
     expect(s.times()).toEqual([20, 1030]);
+  });
+});
+
+describe('where triggered announcements go', () => {
+  it('by unicast to each host that asked (the others know us), together', async () => {
+    const s = setup();
+    s.a.trigger(AT_P);
+    s.a.answerFresh(Q, false, AT_Q);
+    s.a.trigger(AT_P);
+    await s.clock.advance(1000);
+    expect(s.sent.map((x) => [x.at, x.to])).toEqual([[20, AT_P], [20, AT_Q]]);
+  });
+
+  it('as one broadcast for the hosts without an address (raw L2 only), by unicast to the others however many',
+    async () => {
+    const s = setup();
+    s.a.trigger(AT_P);
+    s.a.trigger(0);
+    s.a.trigger(0);
+    await s.clock.advance(1000);
+    expect(s.sent.map((x) => x.to)).toEqual([undefined, AT_P]);
+    for (let i = 1; i <= 40; i++) s.a.trigger(ip(`10.0.1.${i}`));
+    await s.clock.advance(1000);
+    expect(s.sent.slice(2).map((x) => x.to)).toEqual(Array.from({ length: 40 }, (_, i) => ip(`10.0.1.${i + 1}`)));
   });
 });
 
@@ -158,7 +184,7 @@ describe('answers to fresh peers', () => {
   it('come 100-200 ms later', async () => {
     for (const [random, delay] of [[0, 100], [0.5, 150], [0.99, 199]] as const) {
       const s = setup(random);
-      s.a.answerFresh(P, false);
+      s.a.answerFresh(P, false, AT_P);
       await s.clock.advance(1000);
       expect(s.times()).toEqual([delay]);
     }
@@ -166,41 +192,41 @@ describe('answers to fresh peers', () => {
 
   it('come once per peer per episode, again once it is over', async () => {
     const s = setup();
-    s.a.answerFresh(P, false);
+    s.a.answerFresh(P, false, AT_P);
     await s.clock.advance(1000);
-    s.a.answerFresh(P, false);
+    s.a.answerFresh(P, false, AT_P);
     await s.clock.advance(1000);
     expect(s.times()).toEqual([150]);
-    s.a.answerFresh(P, false); // 2 s after it was asked the first time: still the same episode
+    s.a.answerFresh(P, false, AT_P); // 2 s after it was asked the first time: still the same episode
     await s.clock.advance(1);
-    s.a.answerFresh(P, false); // a new episode
+    s.a.answerFresh(P, false, AT_P); // a new episode
     await s.clock.advance(1000);
     expect(s.times()).toEqual([150, 2151]);
   });
 
   it('come again within an episode when the peer moved, or when we did (markFresh)', async () => {
     const s = setup();
-    s.a.answerFresh(P, false);
+    s.a.answerFresh(P, false, AT_P);
     await s.clock.advance(500);
-    s.a.answerFresh(P, true);
+    s.a.answerFresh(P, true, AT_P);
     await s.clock.advance(500);
     expect(s.times()).toEqual([150, 650]);
     s.a.markFresh();
-    s.a.answerFresh(P, false);
+    s.a.answerFresh(P, false, AT_P);
     await s.clock.advance(500);
     expect(s.times()).toEqual([150, 650, 1150]);
   });
 
-  it('are per peer, and share one pending announcement', async () => {
+  it('are per peer, and share one pending moment', async () => {
     const s = setup();
-    s.a.answerFresh(P, false);
-    s.a.answerFresh(Q, false);
-    s.a.trigger();
+    s.a.answerFresh(P, false, AT_P);
+    s.a.answerFresh(Q, false, AT_Q);
+    s.a.trigger(0);
     await s.clock.advance(1000);
-    expect(s.times()).toEqual([150]);
-    s.a.answerFresh(Q, false); // already answered in this episode
+    expect(s.sent.map((x) => [x.at, x.to])).toEqual([[150, undefined], [150, AT_P], [150, AT_Q]]);
+    s.a.answerFresh(Q, false, AT_Q); // already answered in this episode
     await s.clock.advance(500);
-    expect(s.times()).toEqual([150]);
+    expect(s.times()).toEqual([150, 150, 150]);
   });
 });
 

@@ -144,9 +144,9 @@ describe('drops', () => {
       expect(s.counters.dropped['bad-auth']).toBe(20);
       expect(s.send(s.probe(P))).toBe(NOTHING); // a good packet, but its source is out of budget
       expect(s.counters.dropped['rate-limited']).toBe(1);
-      expect(s.send(s.probe(Q))).toEqual({ trigger: true }); // another source is verified
+      expect(s.send(s.probe(Q))).toEqual({ trigger: [ip(UNDERLAY[Q]!)] }); // another source is verified
       await s.clock.advance(200); // 5 failures a second
-      expect(s.send(s.probe(P))).toEqual({ trigger: true });
+      expect(s.send(s.probe(P))).toEqual({ trigger: [ip(UNDERLAY[P]!)] });
       expect(s.counters.dropped['bad-auth']).toBe(20);
     });
 
@@ -182,18 +182,20 @@ describe('drops', () => {
       { kind: 'challenge', target: P, overlayIp: ip('100.64.192.50'), nonce: nonce(1), to: ip('10.0.0.7') },
     ]);
     const a = s.send(s.announce(P, { echo: nonce(1) }));
-    expect(a).toMatchObject({ trigger: true, reprogram: 'routes', persist: true, family: true });
+    expect(a).toMatchObject({ trigger: [ip(UNDERLAY[P]!)], reprogram: 'routes', persist: true, family: true });
     expect(s.peers.get(P)).toBeDefined();
     expect(s.counters.receivedByType.announce).toBe(1);
     expect(s.counters.verifiedByKey).toEqual({ k1: 1 });
   });
 
-  it('challenges a stranger heard straight over raw L2 by broadcast, a relayed one at its signed address', () => {
+  it('challenges a stranger at its signed address in our subnet (only it reads that), by broadcast one heard '
+    + 'straight over raw L2 without such an address, a relayed one at its signed address', () => {
     const s = setup();
-    s.send(s.announce(P), l2(P));
+    s.send(s.announce(P), l2(P)); // 10.0.0.7: our subnet
+    s.send(s.announce(R, { underlayIp: ip('10.1.0.9') }), l2(R)); // another subnet of our segment: not on-link yet
     s.send(s.announce(Q, { underlayIp: ip('10.9.0.5') }), { address: '10.0.0.99', port: 9477 });
     const asked = s.challenges().map((c) => c.kind === 'challenge' && [c.target, c.to]);
-    expect(asked).toEqual([[P, undefined], [Q, ip('10.9.0.5')]]);
+    expect(asked).toEqual([[P, ip('10.0.0.7')], [R, undefined], [Q, ip('10.9.0.5')]]);
   });
 
   it('never challenges over a stranger\'s forget, and acts on none', () => {
@@ -266,15 +268,20 @@ describe('duplicates', () => {
     expect(s.inbound.lastPeerAt.raw).toBe(s.clock.now());
   });
 
-  it('a later copy goes through the full check: a replay proves nothing', async () => {
+  it('a later copy is a replay: dropped without another HMAC while its tag is remembered, it proves nothing',
+    async () => {
     const s = setup();
     s.admit(P);
     const msg = s.announce(P);
     s.send(msg);
     await s.clock.advance(1001);
     expect(s.send(msg, l2(P))).toBe(NOTHING);
-    expect(s.counters.duplicates).toBe(1);
+    expect(s.counters.dropped.replay).toBe(1);
+    expect(s.counters.duplicates).toBe(0);
     expect(s.membership.view().adjacent.has(P)).toBe(false);
+    await s.clock.advance(30_000); // forgotten: a copy is checked in full again
+    expect(s.send(msg, l2(P))).toBe(NOTHING);
+    expect(s.counters.dropped.replay + s.counters.duplicates).toBe(2);
   });
 
   it('a relayed frame (not from the sender\'s own NIC) proves no adjacency', () => {
@@ -303,9 +310,9 @@ describe('accepted announcements', () => {
   it('a fresh one is answered (moved: it changed something)', () => {
     const s = setup();
     s.admit(P);
-    expect(s.send(s.announce(P, { fresh: true })).answer).toEqual([{ peer: P, moved: false }]);
+    expect(s.send(s.announce(P, { fresh: true })).answer).toEqual([{ peer: P, moved: false, to: ip('10.0.0.7') }]);
     const moved = s.send(s.announce(P, { fresh: true, underlayIp: ip('10.0.0.70') }));
-    expect(moved.answer).toEqual([{ peer: P, moved: true }]);
+    expect(moved.answer).toEqual([{ peer: P, moved: true, to: ip('10.0.0.70') }]); // where it is now
     expect(s.send(s.announce(P)).answer).toBeUndefined();
   });
 
@@ -351,7 +358,7 @@ describe('probes', () => {
     const s = setup();
     const a = s.send(s.probe(P, { overlayIp: OURS }));
     expect(a.send).toEqual([{ kind: 'announce', to: ip('10.0.0.7') }]);
-    expect(a.trigger).toBe(true); // a host we did not know
+    expect(a.trigger).toEqual([ip('10.0.0.7')]); // a host we did not know: told about us there
   });
 
   it('a probe for a peer\'s address is answered with a defend on its behalf', async () => {

@@ -339,9 +339,10 @@ describe('underlayActions', () => {
       .toEqual({ fresh: true, burst: true, family: false, reprogram: 'full' });
   });
 
-  it('a lost IPv4 address: a full reprogram, nothing announced', () => {
+  it('a lost IPv4 address: only the peers\' part follows (on-link routes), nothing announced', () => {
     expect(underlayActions(read({ change: { old: ip('10.0.0.5'), next: undefined } })))
-      .toEqual({ fresh: false, burst: false, family: false, reprogram: 'full' });
+      .toEqual({ fresh: false, burst: false, family: false, reprogram: 'routes' });
+    expect(underlayActions(read({ change: { old: undefined, next: ip('10.0.0.5') } })).reprogram).toBe('full');
   });
 
   it('carrier back: fresh announcements, no reprogram', () => {
