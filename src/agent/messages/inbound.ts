@@ -44,8 +44,8 @@ export interface InboundDeps {
   seqs: { readonly firstSeq: number; readonly lastSeq: number };
 }
 
-/** authentication tags of recently accepted packets (see `seen`): a site's traffic of some seconds */
-const RECENT_TAGS = 8192;
+/** recently accepted packets, by authentication tag (see `seen`): a site's traffic of some seconds */
+const RECENT_TAGS = 4096;
 /** the second copy of a packet arrives within this; later it is a replay */
 const DUPLICATE_WINDOW_MS = 1000;
 /** a copy of a remembered packet this recent is dropped without an HMAC; an older one is checked in full */
@@ -57,8 +57,9 @@ export class Inbound {
   readonly lastPeerAt: { udp: number | null; raw: number | null } = { udp: null, raw: null };
   private readonly mismatchLogged = new Set<string>();
   private impostorLoggedAt = -Infinity;
-  /** tag -> who sent it and from which physical MAC (to mark L2 adjacency on the raw copy) */
-  private readonly recent = new Map<string, { nodeId: string; physMac: string | undefined; at: number }>();
+  /** tag -> the packet, who sent it and from which physical MAC (to mark L2 adjacency on the raw copy) */
+  private readonly recent =
+    new Map<string, { packet: Buffer; nodeId: string; physMac: string | undefined; at: number }>();
 
   /** wall clock at start: our own packets sent before it are from an earlier run */
   private readonly startedAt: number;
@@ -80,22 +81,24 @@ export class Inbound {
   }
 
   /**
-   * The second copy of a packet, within a second, ends with the same 32-byte
-   * HMAC tag as one we just authenticated: drop it without verifying it
-   * again. A later copy is a replay (or a forgery reusing the tag): dropped
-   * as one, and while the tag is remembered, without an HMAC either — a busy
-   * host reads its two sockets far apart.
+   * The second copy of a packet, within a second, is the very packet we just
+   * authenticated (its 32-byte HMAC tag, then the whole of it, compared):
+   * drop it without verifying it again. A later copy is a replay: dropped as
+   * one, and while the packet is remembered, without an HMAC either — a busy
+   * host reads its two sockets far apart. A packet that only reuses the tag
+   * is checked in full (and fails: a forgery).
    */
-  private seen(tag: string | undefined): { nodeId: string; physMac: string | undefined; replay: boolean } | undefined {
+  private seen(tag: string | undefined, packet: Buffer):
+    { nodeId: string; physMac: string | undefined; replay: boolean } | undefined {
     const hit = tag === undefined ? undefined : this.recent.get(tag);
-    if (!hit) return undefined;
+    if (!hit || !hit.packet.equals(packet)) return undefined;
     const age = this.d.clock.monotonic() - hit.at;
     return age <= REMEMBER_TAGS_MS ? { ...hit, replay: age > DUPLICATE_WINDOW_MS } : undefined;
   }
 
-  private remember(tag: string, msg: Message): void {
+  private remember(tag: string, packet: Buffer, msg: Message): void {
     const physMac = msg.type === 'announce' || msg.type === 'probe' ? msg.physMac : undefined;
-    this.recent.set(tag, { nodeId: msg.nodeId, physMac, at: this.d.clock.monotonic() });
+    this.recent.set(tag, { packet, nodeId: msg.nodeId, physMac, at: this.d.clock.monotonic() });
     if (this.recent.size > RECENT_TAGS) this.recent.delete(this.recent.keys().next().value!);
   }
 
@@ -111,7 +114,7 @@ export class Inbound {
   private dispatch(packet: Buffer, from: Endpoint, lan: UnderlaySnapshot): Actions {
     const d = this.d;
     const tag = packet.length < 32 ? undefined : packet.toString('latin1', packet.length - 32);
-    const dup = this.seen(tag);
+    const dup = this.seen(tag, packet);
     if (dup?.replay) {
       d.counters.drop('replay');
       return NOTHING;
@@ -136,7 +139,7 @@ export class Inbound {
       return NOTHING;
     }
     const msg = res.msg;
-    this.remember(tag!, msg); // authenticated, so it carries a tag
+    this.remember(tag!, packet, msg); // authenticated, so it carries a tag
     if (msg.nodeId === d.self.nodeId) {
       this.checkOwnEcho(msg, from);
       return NOTHING;

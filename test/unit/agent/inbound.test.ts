@@ -284,6 +284,18 @@ describe('duplicates', () => {
     expect(s.counters.dropped.replay + s.counters.duplicates).toBe(2);
   });
 
+  it('a packet that only reuses a remembered tag is checked in full: a forgery, not a copy', () => {
+    const s = setup();
+    s.admit(P);
+    const good = encode(s.announce(P), KEYS[0]!);
+    s.inbound.handle(good, udp(P), LAN);
+    const forged = Buffer.from(good);
+    forged[20]! ^= 0x55; // a body byte: the tag stays
+    expect(s.inbound.handle(forged, l2(P), LAN)).toBe(NOTHING);
+    expect(s.counters.dropped['bad-auth']).toBe(1);
+    expect(s.counters.duplicates).toBe(0);
+  });
+
   it('a relayed frame (not from the sender\'s own NIC) proves no adjacency', () => {
     const s = setup();
     s.admit(P);
