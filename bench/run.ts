@@ -58,8 +58,8 @@ async function main(): Promise<void> {
   const step =
     (s: string): void => { process.stderr.write(`[bench ${Math.round((Date.now() - t0) / 1000)}s] ${s}\n`); };
   if (want('recovery')) {
-    step(`recovery after renumbering: agent on IPv4, agent on link-local and hand-run reference `
-      + `interleaved, ${plan.trials} trials each x (one host, all hosts)`);
+    step(`recovery after renumbering: agent on IPv4, agent on link-local, release 0.1.0 and hand-run `
+      + `reference interleaved, ${plan.trials} trials each x (one host, all hosts)`);
     results.recovery = await recovery(plan.trials);
   }
   if (want('mesh')) {
@@ -91,8 +91,8 @@ async function main(): Promise<void> {
     }
   }
   if (want('flood')) {
-    step(`renumbering under a forged-announcement flood: ${plan.floodTrials} quiet and ${plan.floodTrials} `
-      + `flooded trials, interleaved`);
+    step(`renumbering under floods (forged, as a peer, replayed, raw L2): ${plan.floodTrials} quiet trials `
+      + `and as many per attack, interleaved`);
     results.flood = await flood(plan.floodTrials);
   }
   if (want('family-switch')) {
