@@ -165,7 +165,8 @@ export class NftFirewall implements Firewall {
       await this.nftScript(setScript(spec, { peers: false, peers6: false, senders: true }));
       if (this.applied === a) a.senders = key;
     } catch {
-      this.installed = false; // the table may be gone: the next apply() puts all of it back
+      // the table may be gone: read it back (a breach has the agent put all of it back); else the next apply retries
+      this.check.request();
     }
   }
 

@@ -105,6 +105,35 @@ describe('nftables filter', () => {
     expect(calls.filter((c) => c.includes('senders'))).toHaveLength(2); // nothing left to write
   });
 
+  it('reads the table back when writing the senders\' set fails: gone is a breach, whole is retried later',
+    async () => {
+    let whole = true;
+    let failSenders = true;
+    const run = async (args: string[], input?: string): Promise<string> => {
+      if (input?.startsWith('flush set inet edge_overlay senders') && failSenders) throw new Error('No such file');
+      if (!args.includes('list')) return '';
+      return JSON.stringify({ nftables: whole ? [{ table: {} }, ...Array(SHAPE.chains).fill({ chain: {} }),
+        ...Array(SHAPE.rules).fill({ rule: {} }), ...Array(SHAPE.sets).fill({ set: {} })] : [] });
+    };
+    let breaches = 0;
+    const fw = new NftFirewall({ options, run, clock: new FakeClock(), onBreach: () => { breaches++; },
+      fast: { replace: async () => {} } });
+    await fw.apply(spec(['10.0.0.2']));
+    await fw.apply(spec(['10.0.0.2'], ['10.9.0.1'])); // the senders' set fails; the table reads back whole
+    await flush();
+    expect(breaches).toBe(0);
+    expect(fw.working).toBe(true);
+    failSenders = false;
+    await fw.apply(spec(['10.0.0.2'], ['10.9.0.1'])); // retried
+    await flush();
+    failSenders = true;
+    whole = false;
+    await fw.apply(spec(['10.0.0.2'], ['10.9.0.2'])); // fails again, and the table is gone now
+    await flush();
+    expect(breaches).toBe(1);
+    expect(fw.working).toBe(false);
+  });
+
   it('reports "unfiltered" with the reason when nft is missing, and does not repeat the error', async () => {
     const fw = new NftFirewall(
       { options, run: async () => { throw new Error('nft is not installed (Debian package nftables)'); } });
