@@ -24,6 +24,7 @@ import type { AuthGate } from '../trust/gate.js';
 import type { Membership } from '../membership/membership.js';
 import { onLan, type UnderlaySnapshot } from '../underlay/watcher.js';
 import { merge, NOTHING, sending, type Actions, type HolderClaim } from '../actions.js';
+import { RecentPackets } from './recent.js';
 
 export interface InboundDeps {
   /** what a packet must match to be ours */
@@ -44,12 +45,6 @@ export interface InboundDeps {
   seqs: { readonly firstSeq: number; readonly lastSeq: number };
 }
 
-/** recently accepted packets, by authentication tag (see `seen`): a site's traffic of some seconds */
-const RECENT_TAGS = 4096;
-/** the second copy of a packet arrives within this; later it is a replay */
-const DUPLICATE_WINDOW_MS = 1000;
-/** a copy of a remembered packet this recent is dropped without an HMAC; an older one is checked in full */
-const REMEMBER_TAGS_MS = 30_000;
 const IMPOSTOR_LOG_EVERY_MS = 60_000;
 
 export class Inbound {
@@ -57,15 +52,15 @@ export class Inbound {
   readonly lastPeerAt: { udp: number | null; raw: number | null } = { udp: null, raw: null };
   private readonly mismatchLogged = new Set<string>();
   private impostorLoggedAt = -Infinity;
-  /** tag -> the packet, who sent it and from which physical MAC (to mark L2 adjacency on the raw copy) */
-  private readonly recent =
-    new Map<string, { packet: Buffer; nodeId: string; physMac: string | undefined; at: number }>();
+  /** packets accepted lately: a second copy costs no HMAC */
+  private readonly recent: RecentPackets;
 
   /** wall clock at start: our own packets sent before it are from an earlier run */
   private readonly startedAt: number;
 
   constructor(private readonly d: InboundDeps) {
     this.startedAt = d.clock.now();
+    this.recent = new RecentPackets(d.clock);
   }
 
   /** `lan`: our underlay as last read (the relay introduces newcomers by it). */
@@ -81,28 +76,6 @@ export class Inbound {
   }
 
   /**
-   * The second copy of a packet, within a second, is the very packet we just
-   * authenticated (its 32-byte HMAC tag, then the whole of it, compared):
-   * drop it without verifying it again. A later copy is a replay: dropped as
-   * one, and while the packet is remembered, without an HMAC either — a busy
-   * host reads its two sockets far apart. A packet that only reuses the tag
-   * is checked in full (and fails: a forgery).
-   */
-  private seen(tag: string | undefined, packet: Buffer):
-    { nodeId: string; physMac: string | undefined; replay: boolean } | undefined {
-    const hit = tag === undefined ? undefined : this.recent.get(tag);
-    if (!hit || !hit.packet.equals(packet)) return undefined;
-    const age = this.d.clock.monotonic() - hit.at;
-    return age <= REMEMBER_TAGS_MS ? { ...hit, replay: age > DUPLICATE_WINDOW_MS } : undefined;
-  }
-
-  private remember(tag: string, packet: Buffer, msg: Message): void {
-    const physMac = msg.type === 'announce' || msg.type === 'probe' ? msg.physMac : undefined;
-    this.recent.set(tag, { packet, nodeId: msg.nodeId, physMac, at: this.d.clock.monotonic() });
-    if (this.recent.size > RECENT_TAGS) this.recent.delete(this.recent.keys().next().value!);
-  }
-
-  /**
    * A raw frame whose Ethernet source is the sender's own (signed) physical MAC proves it shares our segment; a relayed
    * copy carries the relay's.
    */
@@ -113,8 +86,8 @@ export class Inbound {
 
   private dispatch(packet: Buffer, from: Endpoint, lan: UnderlaySnapshot): Actions {
     const d = this.d;
-    const tag = packet.length < 32 ? undefined : packet.toString('latin1', packet.length - 32);
-    const dup = this.seen(tag, packet);
+    const tag = RecentPackets.tag(packet);
+    const dup = this.recent.copyOf(tag, packet);
     if (dup?.replay) {
       d.counters.drop('replay');
       return NOTHING;
@@ -139,7 +112,7 @@ export class Inbound {
       return NOTHING;
     }
     const msg = res.msg;
-    this.remember(tag!, packet, msg); // authenticated, so it carries a tag
+    this.recent.remember(tag!, packet, msg); // authenticated, so it carries a tag
     if (msg.nodeId === d.self.nodeId) {
       this.checkOwnEcho(msg, from);
       return NOTHING;
