@@ -33,7 +33,11 @@ export function ping(
 
 export function pinger(
   lab: LabBase, from: Host, to: string, intervalS: number,
-): { stop: () => Promise<{ replies: number[]; seqs: number[]; rtts: number[]; sent: number }> } {
+): { stop: () => Promise<{
+  replies: number[]; seqs: number[]; rtts: number[]; sent: number;
+  /** probes ping gave up sending (sendmsg failed: no room in the neighbour queue) before the first reply */
+  unsentBeforeFirst: number;
+}> } {
   const log = join(from.dir, `ping-${Date.now()}-${randomBytes(2).toString('hex')}.log`);
   const p = lab.spawnIn(from.ns, ['ping', '-D', '-i', String(intervalS), '-W', '1', to], log);
   return {
@@ -47,7 +51,10 @@ export function pinger(
       const seqs = lines.map((m) => Number(m[2]));
       const rtts = lines.map((m) => Number(m[3]));
       const sent = Number(/(\d+) packets transmitted/.exec(text)?.[1] ?? 0);
-      return { replies, seqs, rtts, sent };
+      // stdout and stderr share the log and ping flushes each line: order is time order
+      const head = lines.length ? text.slice(0, lines[0]!.index) : text;
+      const unsentBeforeFirst = head.match(/^ping: sendmsg: /gm)?.length ?? 0;
+      return { replies, seqs, rtts, sent, unsentBeforeFirst };
     },
   };
 }
