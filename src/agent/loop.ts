@@ -1,11 +1,12 @@
 // Layer: agent (dataplane loop). Contract: makes the kernel match the Desired
 // value it was last given, with the reconcile steps of dataplane/reconcile.ts
-// — single-flight: a newer value replaces a pending one — and logs what they
-// did. set(desired, 'full') asks for a full run (kernel dumps, devices
-// checked), set(desired, 'routes') for the fast path when only the peers
-// changed, verified by a full run shortly after; request() for a full run
-// against the same value (the kernel drifted). Failed runs are retried after
-// `retryMs`. Nothing runs until release(): the agent settles its address first.
+// — single-flight: a newer value replaces a pending one, and a value asked
+// for while a run is under way is computed once, when the next run starts —
+// and logs what they did. 'full' asks for a full run (kernel dumps, devices
+// checked), 'routes' for the fast path when only the peers changed, verified
+// by a full run shortly after; request() for a full run against the same
+// value (the kernel drifted). Failed runs are retried after `retryMs`.
+// Nothing runs until release(): the agent settles its address first.
 
 import type { Clock } from '../clock.js';
 import { errFields, type Logger } from '../log.js';
@@ -20,7 +21,6 @@ import {
   INITIAL_STATUS, reconcileFast, reconcileFull, type DataplaneSpec, type DataplaneStatus, type Model, type Note,
   type RunResult,
 } from '../dataplane/reconcile.js';
-import type { Reprogram } from './actions.js';
 import type { Counters } from './records/counters.js';
 
 /** after a fast-path run, a full reconcile checks the kernel (coalesced) */
@@ -42,8 +42,8 @@ export class DataplaneLoop {
   private wanted: Wanted = { fdb: new Set(), neigh: new Map() };
   /** the value the kernel should match: the newest one given */
   private desired: Desired | undefined;
-  /** what want() asked for while a run was under way */
-  private due: { run: 'routes' | 'full'; desired: () => Desired } | undefined;
+  /** the newest value asked for, computed when the next run starts */
+  private next: (() => Desired) | undefined;
   private readonly flight: SingleFlight;
   private fullPending = false;
   private routesPending = false;
@@ -63,36 +63,21 @@ export class DataplaneLoop {
     return this.current;
   }
 
-
-
-  /**
-   * What the kernel should hold from now on; `run`: which reconcile it needs (the fast path may turn into a full
-   * run).
-   */
-  set(desired: Desired, run: Reprogram): void {
-    this.desired = desired;
-    if (run === 'full') this.request();
-    else if (!this.stopped && !this.held) {
-      this.routesPending = true;
-      this.flight.request();
-    }
+  /** What the kernel should hold from now on; `run`: the reconcile it needs (the fast path may become a full run). */
+  set(desired: Desired, run: 'routes' | 'full'): void {
+    this.want(run, () => desired);
   }
 
   /**
-   * The kernel should follow what `desired()` says now: at once if no run is under way; otherwise wishes merge and
-   * the value is taken once, when the run is done (a burst of news costs one Desired value, not one each).
+   * The kernel should follow what `desired()` says: computed when the next run starts — at once if the loop is free;
+   * during a run, once when it is done, however many wishes came meanwhile (a burst of news costs one value).
    */
   want(run: 'routes' | 'full', desired: () => Desired): void {
-    if (!this.flight.busy) return this.set(desired(), run);
-    const first = this.due === undefined;
-    this.due = { run: this.due?.run === 'full' || run === 'full' ? 'full' : run, desired };
-    if (first) {
-      void this.flight.idle().then(() => {
-        const due = this.due;
-        this.due = undefined;
-        if (due && !this.stopped) this.want(due.run, due.desired);
-      });
-    }
+    this.next = desired;
+    if (this.stopped || this.held) return;
+    if (run === 'full') this.fullPending = true;
+    else this.routesPending = true;
+    this.flight.request();
   }
 
   /** A full reconcile from kernel dumps, against the value last set. */
@@ -141,8 +126,13 @@ export class DataplaneLoop {
 
   private async run(): Promise<void> {
     const full = this.fullPending || !this.model;
+    if (!full && !this.routesPending) return;
+    if (this.next) {
+      this.desired = this.next();
+      this.next = undefined;
+    }
     const desired = this.desired;
-    if ((!full && !this.routesPending) || !desired) return;
+    if (!desired) return;
     this.fullPending = false;
     this.routesPending = false;
     // set before the kernel changes, so the events of our own changes are not news

@@ -163,10 +163,19 @@ describe('runs', () => {
     for (let n = 31; n < 131; n++) r.loop.want(n === 80 ? 'full' : 'routes', at([20, n])); // the run is under way
     expect(computed).toBe(1);
     await r.loop.idle();
-    await r.loop.idle(); // the run with the merged wishes
     expect(computed).toBe(2); // only the newest
     expect(r.dsts()).toEqual(['10.0.0.130', '10.0.0.20']);
     expect(r.counters.reconciles).toBe(2); // one of the wishes was a full run
+  });
+
+  it('a wish made while a repair waits is taken by that run: one run, not the repair and another', async () => {
+    const r = await rig();
+    r.loop.release(desired([20])); // in flight from here
+    r.loop.request(); // a repair waits for it
+    r.loop.want('full', () => desired([30]));
+    await r.loop.idle();
+    expect(r.counters.reconciles).toBe(2);
+    expect(r.dsts()).toEqual(['10.0.0.30']);
   });
 
   it('request() re-runs a full reconcile against the last value (the kernel drifted)', async () => {
