@@ -1,5 +1,5 @@
 // Benchmark report (pieces). Contract: one row of the results table, and how
-// a figure is written in it; shared by report.ts and report-underlay.ts.
+// a figure is written in it; shared by the report-*.ts files.
 
 import { round, summarize } from './stats.js';
 
@@ -7,6 +7,17 @@ import { round, summarize } from './stats.js';
 export interface Row { metric: string; measured: string; target: string; ok: boolean | undefined }
 
 export const ms = (x: number): string => `${round(x)} ms`;
+export const pct = (x: number): string => `${round(x)} %`;
+
+/** The median of per-trial figures (NaN: none). */
+export const med = (xs: number[] | undefined): number => summarize(xs ?? []).median;
+
+/** "median M (max X)" of per-trial figures */
+export const medMax = (xs: number[] | undefined, unit: (x: number) => string): string => {
+  if (!xs?.length) return 'n/a';
+  const s = summarize(xs);
+  return `median ${unit(s.median)} (max ${unit(s.max)})`;
+};
 
 export const pctl = (xs: number[]): string => {
   const s = summarize(xs);

@@ -5,20 +5,14 @@
 // family-switch.ts. Each returns no rows for results of a run made before
 // link-local existed.
 
-import { round, summarize } from './stats.js';
-import { ms, pctl, type Row } from './format.js';
+import { round } from './stats.js';
+import { medMax, ms, pctl, type Row } from './format.js';
 import type { RecoveryResults, RecoveryRun } from './recovery.js';
 import type { NoDhcpMeshRun } from './mesh-nodhcp.js';
 import type { DatapathRun } from './datapath.js';
 import type { FamilySwitchRun, SwitchTrials } from './family-switch.js';
 
 const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
-/** "median M (max X)" of per-trial figures */
-const medMax = (xs: number[] | undefined, unit: (x: number) => string): string => {
-  if (!xs?.length) return 'n/a';
-  const s = summarize(xs);
-  return `median ${unit(s.median)} (max ${unit(s.max)})`;
-};
 const count = (x: number): string => String(round(x));
 
 /**
