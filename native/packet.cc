@@ -25,7 +25,7 @@
 
 namespace {
 
-/** the socket's receive buffer: a few thousand discovery frames */
+/** the socket's receive buffer: a few thousand discovery frames (as UDP's: src/discovery/udp.ts) */
 constexpr int kReceiveBuffer = 4 << 20;
 
 class PacketSocket : public Napi::ObjectWrap<PacketSocket> {

@@ -12,6 +12,7 @@ import type { ChannelHealth, Endpoint } from './transport.js';
 
 const REBIND_FIRST_MS = 250;
 const REBIND_MAX_MS = 8000;
+/** the receiver's buffer, as the raw channel's (native/packet.cc kReceiveBuffer) */
 const RECEIVE_BUFFER = 4 << 20;
 
 export const LIMITED_BROADCAST = '255.255.255.255';
