@@ -13,7 +13,7 @@
 // lost (h2's sent minus h1's accepted) and the offered flood rate.
 
 import { join } from 'node:path';
-import { Lab, cpuWindow, sh, sleep, until, type Host } from '../test/lab/lab.js';
+import { Lab, captureAnnouncement, cpuWindow, rxPackets, sleep, until, type Host } from '../test/lab/lab.js';
 
 export interface FloodTrials {
   recoveryMs: number[];
@@ -55,12 +55,6 @@ const RAMP_MS = 500;
 const empty =
   (): FloodTrials => ({ recoveryMs: [], failures: 0, cpuPercent: [], busyPercent: [], lostAnnouncements: [] });
 
-function rxPackets(h: Host): number {
-  const j = JSON.parse(
-    sh('ip', ['-n', h.ns, '-s', '-j', 'link', 'show', 'eth0'])) as { stats64: { rx: { packets: number } } }[];
-  return j[0]!.stats64.rx.packets;
-}
-
 export async function flood(trials: number): Promise<FloodRun> {
   // IPv4: on link-local a renumbering does not interrupt the overlay at all, so there would be no recovery to slow down
   const lab = await Lab.create({ hosts: 3, cluster: 'bench', agentArgs: ['--underlay', 'ipv4'] });
@@ -71,8 +65,8 @@ export async function flood(trials: number): Promise<FloodRun> {
     const st = await lab.converged(20_000, [h1, h2]);
     const target = st[1]!.node.overlayIp!;
     const file = join(lab.dir, 'one-announcement');
-    lab.helper(h3, 'outsider.mjs', ['capture', '9477', '8000', file, '--node', st[1]!.node.id, '--count', '1']);
-    await sleep(1200); // past the duplicate window: every forged copy is checked in full
+    captureAnnouncement(lab, h3, st[1]!.node.id, file);
+    await sleep(1200); // past the duplicate window: intact copies count as replays from the first
     const flooded = (): FloodedTrials => ({ ...empty(), offeredPps: [], reachedPps: [] });
     const out: FloodRun = {
       trials, quiet: empty(), flooded: flooded(),
@@ -98,7 +92,7 @@ export async function flood(trials: number): Promise<FloodRun> {
       const b0 = await lab.status(h2);
       await sleep(100);
       const a0 = await lab.status(h1);
-      const rx0 = rxPackets(h1);
+      const rx0 = rxPackets(lab, h1);
       const win = cpuWindow(h1.agent!.pid!);
       const p = lab.pinger(h1, target, 0.005);
       await sleep(250);
@@ -106,7 +100,7 @@ export async function flood(trials: number): Promise<FloodRun> {
       await sleep(WINDOW_MS);
       const { replies } = await p.stop();
       const cpu = win.stop();
-      const reached = (rxPackets(h1) - rx0) / cpu.seconds;
+      const reached = (rxPackets(lab, h1) - rx0) / cpu.seconds;
       const result = (await f?.stop()) as { pps: number } | undefined;
       // the counters once the flood is over (h1 may still be working through its queue)
       await sleep(attack ? 300 : 0);

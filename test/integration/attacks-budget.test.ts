@@ -5,7 +5,7 @@
 // from one MAC must not crowd out a host that has no IPv4 address yet.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { Lab, labUnavailable, sleep, until, type Host } from '../lab/lab.js';
+import { Lab, captureAnnouncement, labUnavailable, sleep, until, type Host } from '../lab/lab.js';
 
 const why = labUnavailable();
 if (why) console.warn(`SKIPPED budget attack tests: ${why}`);
@@ -33,8 +33,7 @@ describe.skipIf(why)('a forger using a peer\'s address, across a router', () => 
     const file = join(lab.dir, 'h1-announcement');
     const id1 = (await lab.status(h(1))).node.id;
     // any announcement will do as a shape (h3 hears h1's broadcasts); its HMAC gets broken
-    expect(lab.helper(h(3), 'outsider.mjs', ['capture', '9477', '8000', file, '--node', id1, '--count', '1']))
-      .toEqual({ captured: 1 });
+    expect(captureAnnouncement(lab, h(3), id1, file)).toEqual({ captured: 1 });
     const id2 = (await lab.status(h(2))).node.id;
     const bad0 = (await lab.status(h(1))).counters.dropped['bad-auth'];
     const flood = lab.helperInBackground(h(3), 'outsider.mjs', ['flood', '--dst', h(1).ip!, '--file', file,
@@ -75,8 +74,7 @@ describe.skipIf(why)('a raw L2 flood from one MAC', () => {
     async () => {
     const file = join(lab.dir, 'h1-announcement');
     const id1 = (await lab.status(h(1))).node.id;
-    expect(lab.helper(h(3), 'outsider.mjs', ['capture', '9477', '8000', file, '--node', id1, '--count', '1']))
-      .toEqual({ captured: 1 });
+    expect(captureAnnouncement(lab, h(3), id1, file)).toEqual({ captured: 1 });
     const flood = lab.helperInBackground(h(3), 'outsider.mjs',
       ['flood', '--l2', 'eth0', '--file', file, '--seconds', '20', '--sources', '1', '--cpus', '0']);
     await flood.started;

@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Lab, labUnavailable, sleep, until, type Host } from '../lab/lab.js';
 import type { StatusReport } from '../../src/agent/records/status.js';
+import { mtuOf } from '../lab/fixtures/underlay.js';
 
 const why = labUnavailable();
 if (why) console.warn(`SKIPPED link integration tests: ${why}`);
@@ -201,8 +202,6 @@ describe.skipIf(why)('link down/up, NIC re-plug, NIC down at start, MTU', () => 
   it('follows MTU changes of the LAN (1500 -> 9000 -> 1400 -> 1500) without a restart; full-size DF pings cross',
     async () => {
     const pids = lab.hosts.map((x) => x.agent!.pid);
-    const mtuOf = (x: Host, dev: string): number =>
-      (JSON.parse(lab.exec(x, ['ip', '-j', 'link', 'show', dev])) as { mtu: number }[])[0]!.mtu;
     const took: string[] = [];
     // the outer header the underlay family costs: IPv6 link-local 70, IPv4 50 (both must follow)
     const families = await Promise.all(lab.hosts.map(async (x) => (await lab.status(x)).underlay.family));
@@ -214,7 +213,7 @@ describe.skipIf(why)('link down/up, NIC re-plug, NIC down at start, MTU', () => 
         lab.setMtu(lab.hosts, mtu);
         const want = mtu - overhead;
         const ms = await until(`scbr-100 and scvx-100 at ${want} on every host`,
-          () => lab.hosts.every((x) => mtuOf(x, 'scbr-100') === want && mtuOf(x, 'scvx-100') === want)
+          () => lab.hosts.every((x) => mtuOf(lab, x, 'scbr-100') === want && mtuOf(lab, x, 'scvx-100') === want)
             ? Date.now() - t0 : undefined, 5000, 20)
           .catch(() => undefined);
         took.push(`${mtu}: ${ms === undefined ? 'not followed (5 s)' : `${ms} ms`}`);

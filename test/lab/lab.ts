@@ -33,7 +33,7 @@ import { AGENT_BIN, agentCommand, converged } from './agents.js';
 import type { Host, LabBase, LabOptions } from './types.js';
 
 export { ROOT, have, sh, sleep, until } from './shell.js';
-export { TCP_PROBE, type TcpResult } from './probes.js';
+export { TCP_PROBE, captureAnnouncement, rxPackets, type TcpResult } from './probes.js';
 export { AGENT_BIN, labUnavailable } from './agents.js';
 export { cpuTicks, cpuWindow, type CpuWindow } from './procstat.js';
 export type { Host, LabBase, LabOptions } from './types.js';

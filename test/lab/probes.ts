@@ -131,3 +131,18 @@ export function background(
   ]);
   return { started, done, stop: () => { if (p.exitCode === null) p.kill('SIGTERM'); return done; } };
 }
+
+/** Packets `dev` on `h` has received (the kernel's counter). */
+export function rxPackets(lab: LabBase, h: Pick<Host, 'ns'>, dev = 'eth0'): number {
+  const links = JSON.parse(lab.exec(h, ['ip', '-s', '-j', 'link', 'show', dev])) as
+    { stats64: { rx: { packets: number } } }[];
+  return links[0]!.stats64.rx.packets;
+}
+
+/** The outsider on `from` records one announcement of `nodeId` (within 8 s) to `file`; the helper's answer. */
+export function captureAnnouncement(
+  lab: LabBase & { helper(h: Pick<Host, 'ns'>, script: string, args: string[]): unknown },
+  from: Host, nodeId: string, file: string,
+): unknown {
+  return lab.helper(from, 'outsider.mjs', ['capture', '9477', '8000', file, '--node', nodeId, '--count', '1']);
+}
