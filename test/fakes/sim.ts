@@ -17,6 +17,7 @@ import { FakeFirewall } from './firewall.js';
 import { FakeLan, type FakeTransport } from './network.js';
 import { MemoryStateFs } from './state.js';
 import { captureLog, type CapturedLog } from './log.js';
+import { agentConfig } from './agent.js';
 
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
@@ -96,14 +97,12 @@ export class Sim {
       name, kernel, transport, fs: new MemoryStateFs(), physIndex, underlay: underlay ?? '', mac: transport.mac,
       firewall: opts.firewall ? new FakeFirewall(kernel.ops) : undefined, agent: undefined, logs: captureLog(),
       keys: undefined, clock: new HostClock(this.clock),
-      config: {
-        cluster: 'sim', interface: 'eth0', cidr: this.cidr, vni: 100, vxlanPort: 4789, bridge: 'scbr-100',
-        vxlanDevice: 'scvx-100',
-        discoveryPort: this.lan.port, stateDir: `/sim/${name}`, runDir: `/run/${name}`, seeds: [],
+      config: agentConfig({
+        cluster: 'sim', cidr: this.cidr, discoveryPort: this.lan.port, stateDir: `/sim/${name}`, runDir: `/run/${name}`,
         timings: { ...DEFAULT_TIMINGS },
         // IPv4 unless a test asks for more: most sims are about IPv4 renumbering (family.test.ts covers auto)
         underlay: 'ipv4', ...overrides,
-      },
+      }),
     };
     this.hosts.push(host);
     return host;

@@ -3,13 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { Challenges } from '../../../src/agent/trust/challenge.js';
 import type { Actions, Outgoing } from '../../../src/agent/actions.js';
 import { PeerTable } from '../../../src/peers/table.js';
-import { parseIpv4, type Cidr } from '../../../src/net/ipv4.js';
-import type { AnnounceMsg } from '../../../src/wire/codec.js';
+import { parseIpv4 } from '../../../src/net/ipv4.js';
 import { FakeClock } from '../../fakes/clock.js';
 import { captureLog } from '../../fakes/log.js';
+import { announceMsg } from '../../fakes/agent.js';
 
 const ip = (s: string): number => parseIpv4(s)!;
-const cidr: Cidr = { network: ip('100.64.192.0'), prefix: 24 };
 const SELF = 'e'.repeat(32);
 const P = 'a'.repeat(32);
 const Q = 'b'.repeat(32);
@@ -27,10 +26,7 @@ function setup(): Setup {
   const clock = new FakeClock();
   const { log, lines } = captureLog();
   const peers = new PeerTable(20_000);
-  const msg: AnnounceMsg = {
-    type: 'announce', cluster: 'edge', nodeId: P, seq: 1, sentAt: 0, overlayIp: OURS, underlayIp: ip('10.0.0.7'),
-    mac: '02:00:00:00:00:07', claimedAt: 1, heldMs: 1, cidr, vni: 100,
-  };
+  const msg = announceMsg({ nodeId: P, overlayIp: OURS, underlayIp: ip('10.0.0.7') });
   peers.observe(msg, clock.now(), clock.monotonic());
   const emitted: Actions[] = [];
   const sent: Outgoing[] = [];

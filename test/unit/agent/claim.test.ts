@@ -10,6 +10,7 @@ import { PeerTable } from '../../../src/peers/table.js';
 import type { AnnounceMsg, DefendMsg, ProbeMsg } from '../../../src/wire/codec.js';
 import { FakeClock } from '../../fakes/clock.js';
 import { captureLog, type CapturedLog } from '../../fakes/log.js';
+import { announceMsg, sentOf } from '../../fakes/agent.js';
 
 const ME = 'a'.repeat(32);
 const OTHER = 'b'.repeat(32);
@@ -70,10 +71,8 @@ function rig(opts: { pinned?: Ipv4; cidr?: Cidr } = {}): Rig {
   return { a, clock, peers, tenure, logs, emitted, probes, saved, store, send, counters };
 }
 
-const announce = (over: Partial<AnnounceMsg> & Pick<AnnounceMsg, 'nodeId' | 'overlayIp'>): AnnounceMsg => ({
-  type: 'announce', cluster: 'c', seq: 1, sentAt: 0, underlayIp: ip('10.0.0.9'), mac: '02:00:00:00:00:02', claimedAt: 1,
-  heldMs: 0, cidr: CIDR, vni: 100, ...over,
-});
+const announce = (over: Partial<AnnounceMsg> & Pick<AnnounceMsg, 'nodeId' | 'overlayIp'>): AnnounceMsg =>
+  announceMsg({ cluster: 'c', underlayIp: ip('10.0.0.9'), mac: '02:00:00:00:00:02', claimedAt: 1, heldMs: 0, ...over });
 
 const probe = (over: Partial<ProbeMsg> & Pick<ProbeMsg, 'nodeId' | 'overlayIp' | 'claimedAt'>): ProbeMsg => ({
   type: 'probe', cluster: 'c', seq: 1, sentAt: 0, underlayIp: ip('10.0.0.9'), mac: '02:00:00:00:00:02', heldMs: 0,
@@ -85,8 +84,7 @@ const defend = (over: Partial<DefendMsg> & Pick<DefendMsg, 'nodeId' | 'overlayIp
 });
 
 /** the nonces of the challenges emitted so far */
-const challenges = (r: Rig): { target: string; nonce: string; overlayIp: Ipv4 }[] =>
-  r.emitted.flatMap((x) => x.send ?? []).flatMap((o) => (o.kind === 'challenge' ? [o] : []));
+const challenges = (r: Rig): { target: string; nonce: string; overlayIp: Ipv4 }[] => sentOf(r.emitted, 'challenge');
 
 /** Records a peer announcing `overlayIp` in the peer table, as the agent does before it tells Addressing. */
 function heard(r: Rig, msg: AnnounceMsg): AnnounceMsg {

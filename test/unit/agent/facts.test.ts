@@ -1,19 +1,14 @@
 // Unit: the values derived from our own underlay (agent/facts.ts): ownFacts() and familyView().
 import { describe, expect, it } from 'vitest';
 import { familyView, ownFacts } from '../../../src/agent/facts.js';
-import { DEFAULT_TIMINGS, type AgentConfig } from '../../../src/agent/config.js';
 import { unreadUnderlay, type UnderlaySnapshot } from '../../../src/agent/underlay/watcher.js';
-import { parseCidr, parseIpv4, type Cidr } from '../../../src/net/ipv4.js';
+import { parseIpv4 } from '../../../src/net/ipv4.js';
 import { parseIpv6, type Ipv6 } from '../../../src/net/ipv6.js';
 import type { OwnFacts } from '../../../src/policy/family.js';
 import { Caps } from '../../../src/wire/messages.js';
+import { agentConfig as config } from '../../fakes/agent.js';
 
 const ll = (s: string): Ipv6 => parseIpv6(s)!;
-const config = (over: Partial<AgentConfig> = {}): AgentConfig => ({
-  cluster: 'edge', interface: 'eth0', cidr: parseCidr('100.64.192.0/24') as Cidr, vni: 100, vxlanPort: 4789,
-  bridge: 'scbr-100', vxlanDevice: 'scvx-100', discoveryPort: 9477, stateDir: '/s', runDir: '/r', seeds: [],
-  underlay: 'auto', timings: DEFAULT_TIMINGS, ...over,
-});
 const lan = (over: Partial<UnderlaySnapshot> = {}): UnderlaySnapshot => ({
   index: 2, mac: '52:54:00:00:00:01', ip: parseIpv4('10.0.0.5'), prefix: 24, carrier: true, ipv6: 'on',
   linkLocal: ll('fe80::1'), lastLinkLocal: ll('fe80::1'), lastAddress: { ip: parseIpv4('10.0.0.5')!, prefix: 24 },

@@ -11,7 +11,6 @@ import { Counters } from '../../../src/agent/records/counters.js';
 import { Admission } from '../../../src/agent/trust/admission.js';
 import { ForeignClusters } from '../../../src/agent/trust/foreign.js';
 import { AuthGate } from '../../../src/agent/trust/gate.js';
-import { unreadUnderlay, type UnderlaySnapshot } from '../../../src/agent/underlay/watcher.js';
 import { PeerTable } from '../../../src/peers/table.js';
 import { WINDOW } from '../../../src/peers/floors.js';
 import { Tombstones } from '../../../src/peers/tombstones.js';
@@ -23,6 +22,7 @@ import { parseKeyText } from '../../../src/wire/keyfile.js';
 import type { Endpoint } from '../../../src/discovery/transport.js';
 import { FakeClock } from '../../fakes/clock.js';
 import { captureLog } from '../../fakes/log.js';
+import { announceMsg, LAN, sentOf } from '../../fakes/agent.js';
 
 const ip = (s: string): number => parseIpv4(s)!;
 const cidr = parseCidr('100.64.192.0/24') as Cidr;
@@ -39,9 +39,6 @@ const MAC: Record<string, string> = {
   [SELF]: '52:54:00:00:00:01', [P]: '52:54:00:00:00:0a', [Q]: '52:54:00:00:00:0b', [R]: '52:54:00:00:00:0c',
 };
 const UNDERLAY: Record<string, string> = { [SELF]: '10.0.0.1', [P]: '10.0.0.7', [Q]: '10.0.0.8', [R]: '10.0.0.9' };
-const LAN: UnderlaySnapshot = {
-  ...unreadUnderlay(undefined), index: 2, mac: '52:54:00:00:00:01', ip: ip('10.0.0.1'), prefix: 24,
-};
 const FIRST_SEQ = 5000;
 const LAST_SEQ = 6000;
 const nonce = (i: number): string => `${i}`.padStart(16, '0');
@@ -72,9 +69,9 @@ function setup() {
   let seq = 0;
   const common = (id: string): { cluster: string; nodeId: string; seq: number; sentAt: number } =>
     ({ cluster: 'edge', nodeId: id, seq: ++seq, sentAt: clock.now() });
-  const announce = (id: string, over: Partial<AnnounceMsg> = {}): AnnounceMsg => ({
-    ...common(id), type: 'announce', overlayIp: ip('100.64.192.50'), underlayIp: ip(UNDERLAY[id]!),
-    mac: '02:00:00:00:00:07', claimedAt: 1000, heldMs: 5000, cidr, vni: 100, physMac: MAC[id]!, ...over,
+  const announce = (id: string, over: Partial<AnnounceMsg> = {}): AnnounceMsg => announceMsg({
+    ...common(id), overlayIp: ip('100.64.192.50'), underlayIp: ip(UNDERLAY[id]!), claimedAt: 1000, heldMs: 5000,
+    physMac: MAC[id]!, ...over,
   });
   const probe = (id: string, over: Partial<ProbeMsg> = {}): ProbeMsg => ({
     ...common(id), type: 'probe', overlayIp: ip('100.64.192.77'), underlayIp: ip(UNDERLAY[id]!),
@@ -88,7 +85,7 @@ function setup() {
   });
   const send = (msg: Message, from: Endpoint = udp(msg.nodeId)): Actions =>
     inbound.handle(encode(msg, KEYS[0]!), from, LAN);
-  const challenges = (): Outgoing[] => emitted.flatMap((a) => a.send ?? []).filter((o) => o.kind === 'challenge');
+  const challenges = (): Outgoing[] => sentOf(emitted, 'challenge');
   /** First contact done right: the stranger's announcement is challenged, its echo admits it. */
   const admit = (id: string, over: Partial<AnnounceMsg> = {}): Actions => {
     send(announce(id, over));

@@ -4,20 +4,16 @@ import { Membership } from '../../../src/agent/membership/membership.js';
 import { Relay } from '../../../src/agent/membership/relay.js';
 import { NOTHING, type Actions } from '../../../src/agent/actions.js';
 import { Counters } from '../../../src/agent/records/counters.js';
-import { unreadUnderlay, type UnderlaySnapshot } from '../../../src/agent/underlay/watcher.js';
 import { PeerTable } from '../../../src/peers/table.js';
 import { Tombstones } from '../../../src/peers/tombstones.js';
-import { parseIpv4, type Cidr } from '../../../src/net/ipv4.js';
+import { parseIpv4 } from '../../../src/net/ipv4.js';
 import { parseIpv6 } from '../../../src/net/ipv6.js';
 import type { AnnounceMsg } from '../../../src/wire/codec.js';
 import { FakeClock } from '../../fakes/clock.js';
 import { captureLog } from '../../fakes/log.js';
+import { announceMsg, LAN } from '../../fakes/agent.js';
 
 const ip = (s: string): number => parseIpv4(s)!;
-const cidr: Cidr = { network: ip('100.64.192.0'), prefix: 24 };
-const LAN: UnderlaySnapshot = {
-  ...unreadUnderlay(undefined), index: 2, mac: '52:54:00:00:00:01', ip: ip('10.0.0.1'), prefix: 24,
-};
 const STALE_MS = 20_000;
 const TRUST_STALE_MS = 600_000;
 const P = 'a'.repeat(32);
@@ -47,12 +43,10 @@ function setup(): Setup {
 }
 
 let seq = 0;
-function announce(id: string, over: Partial<AnnounceMsg> = {}): AnnounceMsg {
-  return {
-    type: 'announce', cluster: 'edge', nodeId: id, seq: ++seq, sentAt: 0, overlayIp: ip('100.64.192.10'),
-    underlayIp: ip('10.0.0.7'), mac: '02:00:00:00:00:07', claimedAt: 1000, heldMs: 5000, cidr, vni: 100, ...over,
-  };
-}
+const announce = (id: string, over: Partial<AnnounceMsg> = {}): AnnounceMsg => announceMsg({
+  nodeId: id, seq: ++seq, overlayIp: ip('100.64.192.10'), underlayIp: ip('10.0.0.7'), claimedAt: 1000, heldMs: 5000,
+  ...over,
+});
 type Outcome = ReturnType<Membership['onAnnounce']>;
 const hear = (s: Setup, msg: AnnounceMsg): Outcome => s.m.onAnnounce(msg, Buffer.from('p'), LAN);
 const infos = (lines: Record<string, unknown>[]): unknown[] =>

@@ -5,21 +5,19 @@ import { NOTHING } from '../../../src/agent/actions.js';
 import { Seeds } from '../../../src/agent/membership/seeds.js';
 import { EdgeError } from '../../../src/errors.js';
 import { PeerTable } from '../../../src/peers/table.js';
-import { parseIpv4, type Cidr } from '../../../src/net/ipv4.js';
+import { parseIpv4 } from '../../../src/net/ipv4.js';
 import { parseKeyText, type Keyring } from '../../../src/wire/keyfile.js';
 import type { AnnounceMsg } from '../../../src/wire/codec.js';
 import { captureLog } from '../../fakes/log.js';
+import { announceMsg } from '../../fakes/agent.js';
 
 const ip = (s: string): number => parseIpv4(s)!;
-const cidr: Cidr = { network: ip('100.64.192.0'), prefix: 24 };
 const STALE_MS = 20_000;
 const A = `abcd0000${'1'.repeat(24)}`;
 const B = `abcd9999${'2'.repeat(24)}`;
 const C = `c0ffee00${'3'.repeat(24)}`;
-const announce = (id: string, overlay: string): AnnounceMsg => ({
-  type: 'announce', cluster: 'edge', nodeId: id, seq: 1, sentAt: 0, overlayIp: ip(overlay), underlayIp: ip('10.0.0.7'),
-  mac: '02:00:00:00:00:07', claimedAt: 1234, heldMs: 0, cidr, vni: 100,
-});
+const announce = (id: string, overlay: string): AnnounceMsg =>
+  announceMsg({ nodeId: id, overlayIp: ip(overlay), underlayIp: ip('10.0.0.7'), claimedAt: 1234, heldMs: 0 });
 
 /** A heard at 0 (stale at `now`), B heard at 0 too, C heard just now (alive); B and C share an overlay IP. */
 function table(now: number): PeerTable {

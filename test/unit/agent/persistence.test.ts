@@ -2,8 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { AgentState, readState } from '../../../src/agent/records/persistence.js';
 import { Tenure } from '../../../src/agent/addressing/tenure.js';
-import { DEFAULT_TIMINGS, type AgentConfig } from '../../../src/agent/config.js';
-import { parseCidr, parseIpv4, type Cidr, type Ipv4 } from '../../../src/net/ipv4.js';
+import { DEFAULT_TIMINGS } from '../../../src/agent/config.js';
+import { parseIpv4, type Ipv4 } from '../../../src/net/ipv4.js';
 import { parseIpv6, type Ipv6 } from '../../../src/net/ipv6.js';
 import { PeerTable } from '../../../src/peers/table.js';
 import { Tombstones } from '../../../src/peers/tombstones.js';
@@ -12,18 +12,13 @@ import { StateStore } from '../../../src/state/store.js';
 import { FakeClock } from '../../fakes/clock.js';
 import { captureLog, type CapturedLog } from '../../fakes/log.js';
 import { MemoryStateFs } from '../../fakes/state.js';
+import { agentConfig as config, announceMsg } from '../../fakes/agent.js';
 
 const ip = (s: string): Ipv4 => parseIpv4(s)!;
 const DIR = '/var/lib/edge-overlay';
 const PATH = `${DIR}/state.json`;
 const ID = 'a'.repeat(32);
 const PERSIST_MS = DEFAULT_TIMINGS.persistDelayMs;
-
-const config = (over: Partial<AgentConfig> = {}): AgentConfig => ({
-  cluster: 'edge', interface: 'eth0', cidr: parseCidr('100.64.192.0/24') as Cidr, vni: 100, vxlanPort: 4789,
-  bridge: 'scbr-100', vxlanDevice: 'scvx-100', discoveryPort: 9477, stateDir: DIR, runDir: '/run/edge-overlay',
-  seeds: [], underlay: 'auto', timings: DEFAULT_TIMINGS, ...over,
-});
 
 const doc = (over: Partial<PersistedState> = {}): PersistedState => ({
   version: 1, schema: SCHEMA, nodeId: ID, cluster: 'edge', cidr: '100.64.192.0/24', seqFloor: 0, peers: [], ...over,
@@ -192,11 +187,8 @@ describe('writes', () => {
     const r = rig(doc({ overlayIp: '100.64.192.9', claimedAt: 5, heldMs: 4000 }));
     r.tenure.begin(4000);
     await r.clock.advance(1500);
-    r.peers.observe({
-      type: 'announce', cluster: 'edge', nodeId: 'b'.repeat(32), seq: 3, sentAt: 0, overlayIp: ip('100.64.192.20'),
-      underlayIp: ip('10.0.0.2'), mac: '02:00:00:00:00:02', claimedAt: 9, heldMs: 0,
-      cidr: parseCidr('100.64.192.0/24') as Cidr, vni: 100,
-    }, r.clock.now(), r.clock.monotonic());
+    const peer = announceMsg({ nodeId: 'b'.repeat(32), overlayIp: ip('100.64.192.20') });
+    r.peers.observe(peer, r.clock.now(), r.clock.monotonic());
     r.tombstones.add({ id: 'c'.repeat(32), claimedAt: 3, at: 4 });
     r.peers.acceptSeq('d'.repeat(32), 77, 1);
     r.state.save();

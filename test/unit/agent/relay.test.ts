@@ -2,23 +2,17 @@
 import { describe, expect, it } from 'vitest';
 import { Relay } from '../../../src/agent/membership/relay.js';
 import type { Outgoing } from '../../../src/agent/actions.js';
-import { unreadUnderlay, type UnderlaySnapshot } from '../../../src/agent/underlay/watcher.js';
 import { PeerTable } from '../../../src/peers/table.js';
-import { parseIpv4, type Cidr } from '../../../src/net/ipv4.js';
+import { parseIpv4 } from '../../../src/net/ipv4.js';
 import type { AnnounceMsg } from '../../../src/wire/codec.js';
+import { announceMsg, LAN } from '../../fakes/agent.js';
 
 const ip = (s: string): number => parseIpv4(s)!;
-const cidr: Cidr = { network: ip('100.64.192.0'), prefix: 24 };
-const LAN: UnderlaySnapshot = {
-  ...unreadUnderlay(undefined), index: 2, mac: '52:54:00:00:00:01', ip: ip('10.0.0.1'), prefix: 24,
-};
 const id = (n: number): string => n.toString(16).padStart(32, '0');
 
 let seq = 0;
-const msg = (nodeId: string, underlay: string): AnnounceMsg => ({
-  type: 'announce', cluster: 'edge', nodeId, seq: ++seq, sentAt: 0, overlayIp: ip('100.64.192.50'),
-  underlayIp: underlay === '' ? 0 : ip(underlay), mac: '02:00:00:00:00:07', claimedAt: 1, heldMs: 1, cidr, vni: 100,
-});
+const msg = (nodeId: string, underlay: string): AnnounceMsg =>
+  announceMsg({ nodeId, seq: ++seq, underlayIp: underlay === '' ? 0 : ip(underlay) });
 const packetOf = (m: AnnounceMsg): Buffer => Buffer.from(`${m.nodeId}#${m.seq}`);
 
 /** Membership's order: the peer table records the announcement, then the relay hears of it. */

@@ -3,7 +3,6 @@ import { describe, expect, it, vi } from 'vitest';
 import { Sender, type FamilyView, type OwnClaim } from '../../../src/agent/messages/sender.js';
 import { Seeds } from '../../../src/agent/membership/seeds.js';
 import { Counters } from '../../../src/agent/records/counters.js';
-import { unreadUnderlay, type UnderlaySnapshot } from '../../../src/agent/underlay/watcher.js';
 import { PeerTable } from '../../../src/peers/table.js';
 import { parseIpv4, type Cidr } from '../../../src/net/ipv4.js';
 import { parseIpv6 } from '../../../src/net/ipv6.js';
@@ -12,15 +11,13 @@ import { parseKeyText, type Keyring } from '../../../src/wire/keyfile.js';
 import type { Endpoint } from '../../../src/discovery/transport.js';
 import { FakeClock } from '../../fakes/clock.js';
 import { FakeLan, type FakeTransport } from '../../fakes/network.js';
+import { announceMsg, LAN } from '../../fakes/agent.js';
 
 const ip = (s: string): number => parseIpv4(s)!;
 const cidr: Cidr = { network: ip('100.64.192.0'), prefix: 24 };
 const SELF = 'e'.repeat(32);
 const P = 'a'.repeat(32);
 const BRIDGE_MAC = '02:ee:ee:ee:ee:ee';
-const LAN: UnderlaySnapshot = {
-  ...unreadUnderlay(undefined), index: 2, mac: '52:54:00:00:00:01', ip: ip('10.0.0.1'), prefix: 24,
-};
 const KEYS: Keyring = parseKeyText(`k1:${'1'.repeat(64)}\nk2:${'2'.repeat(64)}`, 'keys');
 const THEIRS = ip('100.64.192.50');
 const NONCE = '0123456789abcdef';
@@ -62,11 +59,7 @@ function setup(seedList: Endpoint[] = []): Setup {
 }
 
 function peer(s: Setup, id: string, underlay: string): void {
-  const msg: AnnounceMsg = {
-    type: 'announce', cluster: 'edge', nodeId: id, seq: 1, sentAt: 0, overlayIp: THEIRS, underlayIp: ip(underlay),
-    mac: '02:00:00:00:00:07', claimedAt: 1, heldMs: 1, cidr, vni: 100,
-  };
-  s.peers.observe(msg, 0, 0);
+  s.peers.observe(announceMsg({ nodeId: id, overlayIp: THEIRS, underlayIp: ip(underlay) }), 0, 0);
 }
 const to = (address: string, port = 9477): Endpoint => ({ address, port });
 

@@ -2,18 +2,18 @@
 import { describe, expect, it } from 'vitest';
 import { buildStatus, type StatusInput } from '../../../src/agent/records/status.js';
 import { Counters } from '../../../src/agent/records/counters.js';
-import { DEFAULT_TIMINGS, type AgentConfig } from '../../../src/agent/config.js';
+import { DEFAULT_TIMINGS } from '../../../src/agent/config.js';
 import { INITIAL_STATUS } from '../../../src/dataplane/reconcile.js';
 import type { ChannelHealth } from '../../../src/discovery/transport.js';
 import { NO_FILTER } from '../../../src/firewall/types.js';
-import { parseCidr, parseIpv4, type Cidr, type Ipv4 } from '../../../src/net/ipv4.js';
+import { parseIpv4, type Ipv4 } from '../../../src/net/ipv4.js';
 import { parseIpv6, type Ipv6 } from '../../../src/net/ipv6.js';
 import { PeerTable } from '../../../src/peers/table.js';
 import { parseKeyText } from '../../../src/wire/keyfile.js';
 import { Caps, type AnnounceMsg } from '../../../src/wire/messages.js';
+import { agentConfig, announceMsg } from '../../fakes/agent.js';
 
 const ip = (s: string): Ipv4 => parseIpv4(s)!;
-const CIDR = parseCidr('100.64.192.0/24') as Cidr;
 const WALL = Date.UTC(2026, 0, 1, 12);
 const MONO = 100_000;
 const STALE_MS = DEFAULT_TIMINGS.staleAfterMs;
@@ -22,18 +22,13 @@ const C = 'c'.repeat(32);
 const D = 'd'.repeat(32);
 const STATE_FILE = '/var/lib/edge-overlay/state.json';
 
-const config: AgentConfig = {
-  cluster: 'edge', interface: 'eth0', cidr: CIDR, vni: 100, vxlanPort: 4789, bridge: 'scbr-100',
-  vxlanDevice: 'scvx-100', discoveryPort: 9477, stateDir: '/var/lib/edge-overlay', runDir: '/run/edge-overlay',
-  seeds: [], underlay: 'auto', timings: DEFAULT_TIMINGS,
-};
+const config = agentConfig();
 
 const health = (over: Partial<ChannelHealth> = {}): ChannelHealth =>
   ({ state: 'up', error: null, lastReceivedAt: null, received: 0, sendErrors: 0, ...over });
 
-const announce = (over: Partial<AnnounceMsg> & Pick<AnnounceMsg, 'nodeId' | 'overlayIp'>): AnnounceMsg => ({
-  type: 'announce', cluster: 'edge', seq: 1, sentAt: WALL, underlayIp: ip('10.0.0.2'), mac: '02:00:00:00:00:02',
-  claimedAt: WALL - 1000, heldMs: 0, cidr: CIDR, vni: 100, ...over,
+const announce = (over: Partial<AnnounceMsg> & Pick<AnnounceMsg, 'nodeId' | 'overlayIp'>): AnnounceMsg => announceMsg({
+  sentAt: WALL, underlayIp: ip('10.0.0.2'), mac: '02:00:00:00:00:02', claimedAt: WALL - 1000, heldMs: 0, ...over,
 });
 
 /** Nothing known yet: no address, no reconcile, no peer, no packet. */

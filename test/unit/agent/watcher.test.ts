@@ -1,16 +1,16 @@
 // Unit: the physical interface as the underlay watcher reads it (agent/underlay/watcher.ts), and underlayActions().
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   addressOf, onLan, underlayActions, UnderlayWatcher, unreadUnderlay, type UnderlayRead, type UnderlaySnapshot,
 } from '../../../src/agent/underlay/watcher.js';
 import { Counters } from '../../../src/agent/records/counters.js';
-import type { Endpoint, Transport, TransportHealth } from '../../../src/discovery/transport.js';
 import type { KernelEvent } from '../../../src/kernel/types.js';
 import { parseIpv4, type Ipv4 } from '../../../src/net/ipv4.js';
 import { linkLocalFromMac, parseIpv6, type Ipv6 } from '../../../src/net/ipv6.js';
 import { FakeClock } from '../../fakes/clock.js';
 import { FakeKernel } from '../../fakes/kernel.js';
 import { captureLog, type CapturedLog } from '../../fakes/log.js';
+import { FakeLan } from '../../fakes/network.js';
 
 const ip = (s: string): Ipv4 => parseIpv4(s)!;
 const ll = (s: string): Ipv6 => parseIpv6(s)!;
@@ -18,25 +18,12 @@ const MAC = '52:54:00:00:00:01';
 const EUI = linkLocalFromMac(MAC);
 const RETRY_MS = 1000;
 
-/** A Transport that records what the watcher points it at. */
-class RecordingTransport implements Transport {
-  readonly links: (number | undefined)[] = [];
-  readonly sources: (string | undefined)[] = [];
-  setLink(index: number | undefined): void { this.links.push(index); }
-  setSource(address: string | undefined): void { this.sources.push(address); }
-  canBroadcast(): boolean { return false; }
-  broadcast(): void {}
-  unicast(_packet: Buffer, _to: Endpoint): void {}
-  onPacket(): void {}
-  health(): TransportHealth { throw new Error('not used'); }
-  async close(): Promise<void> {}
-}
-
 interface Rig {
   w: UnderlayWatcher;
   kernel: FakeKernel;
   index: number;
-  transport: RecordingTransport;
+  /** what the watcher pointed the transport at, call by call */
+  transport: { readonly links: (number | undefined)[]; readonly sources: (string | undefined)[] };
   clock: FakeClock;
   counters: Counters;
   logs: CapturedLog;
@@ -49,8 +36,10 @@ async function rig(opts: { addr?: string; lastLinkLocal?: Ipv6; noNic?: boolean 
   const kernel = new FakeKernel();
   const index = opts.noNic ? 0 : kernel.addPhysical('eth0', 1500, MAC);
   if (opts.addr !== undefined) await kernel.addAddr(index, ip(opts.addr), 24);
-  const transport = new RecordingTransport();
   const clock = new FakeClock();
+  const transport = new FakeLan(clock).join();
+  const setLink = vi.spyOn(transport, 'setLink');
+  const setSource = vi.spyOn(transport, 'setSource');
   const counters = new Counters();
   const logs = captureLog();
   const reads: UnderlayRead[] = [];
@@ -65,7 +54,11 @@ async function rig(opts: { addr?: string; lastLinkLocal?: Ipv6; noNic?: boolean 
     await w.idle();
     return reads.length > n ? reads.at(-1) : undefined;
   };
-  return { w, kernel, index, transport, clock, counters, logs, reads, read };
+  const pointed: Rig['transport'] = {
+    get links() { return setLink.mock.calls.map(([i]) => i); },
+    get sources() { return setSource.mock.calls.map(([a]) => a); },
+  };
+  return { w, kernel, index, transport: pointed, clock, counters, logs, reads, read };
 }
 
 const logged = (r: Rig, msg: string): Record<string, unknown>[] => r.logs.lines.filter((l) => l.msg === msg);
@@ -144,7 +137,7 @@ describe('the IPv4 address', () => {
     expect(read.change).toBeUndefined();
     // a fresh watcher picks the first primary one
     const fresh = new UnderlayWatcher({
-      kernel: r.kernel, transport: new RecordingTransport(), iface: 'eth0', clock: r.clock, log: r.logs.log,
+      kernel: r.kernel, transport: new FakeLan(r.clock).join(), iface: 'eth0', clock: r.clock, log: r.logs.log,
       counters: new Counters(), retryMs: RETRY_MS, lastLinkLocal: undefined, onRead: () => undefined,
     });
     fresh.request();
